@@ -1,0 +1,98 @@
+// The shape of a run's JSON (bench/results/latest.json, docs/benchmarks.json).
+
+import type { ILatencySummary } from './histogram.ts';
+import type { TServerKind } from './shared.ts';
+
+export type TWorkload =
+  | 'connect'
+  | 'fanout-64'
+  | 'fanout-4k'
+  | 'exclude-64'
+  | 'broadcast-64'
+  | 'cross-64'
+  | 'paced'
+  | 'encrypted-64';
+
+export interface IWorkloadResult {
+  kind: TServerKind;
+  /** Authenticated clients connected during the workload. */
+  clients: number;
+  workload: TWorkload;
+  status: 'ok' | 'FAILED';
+  error?: string;
+  /** Messages the server emitted. */
+  messages?: number;
+  /** Clients that had to receive each message. */
+  members?: number;
+  /** messages × members: every one was received and checked. */
+  deliveries?: number;
+  /** CPU time (user + system) of the server process(es), from process.cpuUsage() inside them. */
+  serverCpuUs?: number;
+  /** Share of that CPU time spent in the kernel (socket writes on loopback land there). */
+  serverSystemShare?: number;
+  cpuUsPerDelivery?: number;
+  deliveriesPerSec?: number;
+  wallMs?: number;
+  /** Throughput workloads: how many alternating repetitions the totals add up. */
+  repetitions?: number;
+  cpuUsPerDeliveryByRep?: number[];
+  // connect
+  connectsPerSec?: number;
+  cpuUsPerConnection?: number;
+  memoryPerConnectionBytes?: number;
+  /** JavaScript heap growth per connection, after GC (part of the RSS figure). */
+  heapPerConnectionBytes?: number;
+  rssBeforeBytes?: number;
+  rssAfterBytes?: number;
+  // paced
+  latency?: ILatencySummary;
+  intervalMs?: number;
+}
+
+export interface IMachine {
+  nproc: number;
+  cpuModel: string;
+  memoryGiB: number;
+  bun: string;
+  node: string;
+  os: string;
+  fileLimit: number;
+  loadAverageAtStart: number[];
+  loadAverageAtEnd?: number[];
+  /** Versions of the benchmark's own dependencies (bench/node_modules) and of redis-server. */
+  packages: Record<string, string>;
+  redis: string;
+}
+
+export interface ITargetCheck {
+  id: string;
+  label: string;
+  /** `<=` ratios must stay at or below the limit, `>=` at or above it. */
+  op: '<=' | '>=';
+  limit: number;
+  unit: string;
+  /** One figure per scale at which both sides of the ratio were measured. */
+  values: Array<{ clients: number; value: number | null; holds: boolean | null }>;
+  holds: boolean | null;
+}
+
+export interface IRunResult {
+  schema: 1;
+  status: 'ok' | 'FAILED';
+  startedAt: string;
+  durationMs: number;
+  command: string;
+  machine: IMachine;
+  config: {
+    scales: number[];
+    skippedScales: Array<{ clients: number; reason: string }>;
+    latencyRoomMembers: number;
+    pacedIntervalMs: number;
+    pacedMessages: number;
+    clientProcesses: number;
+    repetitions: number;
+  };
+  results: IWorkloadResult[];
+  targets: ITargetCheck[];
+  failures: string[];
+}

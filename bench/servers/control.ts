@@ -1,0 +1,90 @@
+// The control channel of a Bun server under test: plain HTTP on the server's own
+// port, under /ctl/. The orchestrator reads CPU time and memory through it and
+// asks the server to emit messages, so every figure comes from inside the process.
+
+import type { ICpuSample, IMemorySample, IPaceRequest, IPublishRequest } from '../lib/shared.ts';
+
+export interface IServerUnderTest {
+  /** Emits `req.count` messages synchronously. */
+  publish(req: IPublishRequest): void;
+  /** Authenticated clients currently held. */
+  clients(): number;
+}
+
+/** Exits when the orchestrator is gone, so a killed run never leaves a server behind. */
+export function watchParent(): void {
+  const parent = Number(process.env.BENCH_PARENT_PID);
+  if (!parent) return;
+  const timer = setInterval(() => {
+    try {
+      process.kill(parent, 0);
+    } catch {
+      process.exit(3);
+    }
+  }, 1_000);
+  timer.unref();
+}
+
+function cpu(): ICpuSample {
+  const { user, system } = process.cpuUsage();
+  return { user, system };
+}
+
+async function collect(): Promise<IMemorySample> {
+  for (let i = 0; i < 3; i++) {
+    Bun.gc(true);
+    await Bun.sleep(50);
+  }
+  const usage = process.memoryUsage();
+  return { rss: usage.rss, heapUsed: usage.heapUsed };
+}
+
+/** Sends `count` messages one `intervalMs` apart (from a fixed schedule, so timer drift does not add up). */
+function pace(sut: IServerUnderTest, req: IPaceRequest): Promise<void> {
+  return new Promise((resolve) => {
+    const start = performance.now();
+    let seq = 0;
+    const tick = () => {
+      sut.publish({ mode: 'send', room: req.room, count: 1, size: req.size, seq });
+      seq++;
+      if (seq >= req.count) {
+        resolve();
+        return;
+      }
+      setTimeout(tick, Math.max(0, start + seq * req.intervalMs - performance.now()));
+    };
+    tick();
+  });
+}
+
+/** Answers a /ctl/ request, or returns undefined for any other path. */
+export async function control(req: Request, sut: IServerUnderTest): Promise<Response | undefined> {
+  // A substring test, not a URL parse: upgrades pass through here too and must not pay for it.
+  const at = req.url.indexOf('/ctl/');
+  if (at < 0) return undefined;
+  switch (req.url.slice(at)) {
+    case '/ctl/cpu':
+      return Response.json(cpu());
+    case '/ctl/memory':
+      return Response.json(await collect());
+    case '/ctl/heap': {
+      // Object counts by type after a full GC, for diffing what a connection leaves on the heap.
+      Bun.gc(true);
+      const { heapStats } = await import('bun:jsc');
+      return Response.json(heapStats().objectTypeCounts);
+    }
+    case '/ctl/stats':
+      return Response.json({ clients: sut.clients() });
+    case '/ctl/publish':
+      sut.publish((await req.json()) as IPublishRequest);
+      return Response.json({ ok: true });
+    case '/ctl/pace':
+      await pace(sut, (await req.json()) as IPaceRequest);
+      return Response.json({ ok: true });
+    case '/ctl/exit':
+      setTimeout(() => process.exit(0), 10);
+      return Response.json({ ok: true });
+    default:
+      return new Response('unknown control path', { status: 404 });
+  }
+}

@@ -1,0 +1,208 @@
+// The demo's chat rules, as the WebSocket component's handlers: who may sign
+// in, which rooms exist, what a chat message looks like, and who is online.
+
+import type {
+  ILogger,
+  TWebSocketAuthenticateFn,
+  TWebSocketClientConnectedFn,
+  TWebSocketClientDisconnectedFn,
+  TWebSocketMessageHandler,
+  TWebSocketValidateRoomFn,
+  WebSocketServerHelper,
+} from '../../src/index.ts';
+import type { IMember, IPresenceStore } from './presence.ts';
+import {
+  DemoEvents,
+  type IAnnouncement,
+  type IChatMessage,
+  type IPresenceUpdate,
+  isRoomName,
+} from './protocol.ts';
+
+const NAME_PATTERN = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,23}$/u;
+const MAX_TEXT_LENGTH = 500;
+
+interface ILocalClient {
+  name: string;
+  /** Rooms this client is listed in (presence), as last synchronised. */
+  listed: Set<string>;
+}
+
+export interface IChatServiceOptions {
+  /** Resolved on use: the helper exists only once the application listens. */
+  helper: () => WebSocketServerHelper;
+  presence: IPresenceStore;
+  logger: ILogger;
+}
+
+export class ChatService {
+  private readonly clients = new Map<string, ILocalClient>();
+  // Presence changes run one at a time, so updates reach the rooms in the order they happened.
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: IChatServiceOptions) {}
+
+  /** A person signs in with a display name; it becomes their userId. */
+  readonly authenticate: TWebSocketAuthenticateFn = (data) => {
+    const name = typeof data.name === 'string' ? data.name.trim() : '';
+    return NAME_PATTERN.test(name) ? { userId: name, metadata: { name } } : null;
+  };
+
+  /** Any well-formed room name may be joined; rooms are created on first use. */
+  readonly validateRooms: TWebSocketValidateRoomFn = ({ rooms }) => rooms.filter(isRoomName);
+
+  readonly onConnected: TWebSocketClientConnectedFn = ({ clientId, userId }) => {
+    const name = userId ?? 'anonymous';
+    this.clients.set(clientId, { name, listed: new Set() });
+    const helper = this.opts.helper();
+    const welcome: IAnnouncement = {
+      text: `Welcome, ${name}! You are connected to instance ${shortId(helper.serverId)}.`,
+      from: 'server',
+      at: new Date().toISOString(),
+    };
+    helper.sendToClient({ clientId, event: DemoEvents.ANNOUNCEMENT, data: welcome });
+    return this.enqueue(() => this.syncRooms(clientId));
+  };
+
+  readonly onDisconnected: TWebSocketClientDisconnectedFn = ({ clientId }) =>
+    this.enqueue(() => this.unlist(clientId));
+
+  readonly onMessage: TWebSocketMessageHandler = ({ clientId, message }) => {
+    switch (message.event) {
+      case DemoEvents.CHAT:
+        this.chat(clientId, message.data);
+        return;
+      // The protocol has no hook for joins and leaves, so the page says when its rooms changed
+      // and the server compares its presence list with the helper's actual memberships.
+      case DemoEvents.ROOMS_CHANGED:
+        return this.enqueue(() => this.syncRooms(clientId));
+      default:
+        this.opts.logger.debug(`ignoring unknown event "${message.event}" from ${clientId}`);
+    }
+  };
+
+  /** Once the server listens: this instance joins the presence store under its helper's id. */
+  async start(): Promise<void> {
+    await this.opts.presence.start(this.opts.helper().serverId);
+  }
+
+  /**
+   * Before the sockets close: takes this instance's clients off every member
+   * list (the other instances' pages see them leave) and leaves the store.
+   */
+  async stop(): Promise<void> {
+    await this.enqueue(async () => {
+      for (const clientId of [...this.clients.keys()]) await this.unlist(clientId);
+    });
+    await this.opts.presence.close();
+  }
+
+  /** Figures for the status panel. */
+  async status(): Promise<{
+    instanceId: string;
+    instances: number;
+    clients: number;
+    users: number;
+    rooms: number;
+    encryptedClients: number;
+  }> {
+    const helper = this.opts.helper();
+    const stats = helper.getStats();
+    let encryptedClients = 0;
+    for (const client of helper.getClients().values()) if (client.encrypted) encryptedClients++;
+    return {
+      instanceId: shortId(helper.serverId),
+      instances: await this.opts.presence.instanceCount(),
+      clients: stats.clients,
+      users: stats.users,
+      // Every client has a private room named after its id; those are not chat rooms.
+      rooms: stats.rooms - stats.clients,
+      encryptedClients,
+    };
+  }
+
+  private chat(clientId: string, data: unknown): void {
+    const helper = this.opts.helper();
+    const client = helper.getClients({ id: clientId });
+    const local = this.clients.get(clientId);
+    const { room, text } = (data ?? {}) as { room?: unknown; text?: unknown };
+    if (!client || !local || typeof room !== 'string' || typeof text !== 'string') return;
+    const trimmed = text.trim();
+    if (!client.rooms.has(room)) {
+      helper.sendToClient({
+        clientId,
+        event: DemoEvents.CHAT_REFUSED,
+        data: { room, reason: 'join the room first' },
+      });
+      return;
+    }
+    if (trimmed.length === 0 || trimmed.length > MAX_TEXT_LENGTH) return;
+    const message: IChatMessage = {
+      id: crypto.randomUUID(),
+      room,
+      from: local.name,
+      text: trimmed,
+      at: new Date().toISOString(),
+      instanceId: helper.serverId,
+    };
+    // send(): delivered here and, through Redis, on every other instance.
+    helper.send({ destination: room, payload: { topic: DemoEvents.CHAT, data: message } });
+  }
+
+  /** Lists the client in the rooms it is in now, and unlists it from rooms it left. */
+  private async syncRooms(clientId: string): Promise<void> {
+    const helper = this.opts.helper();
+    const local = this.clients.get(clientId);
+    const client = helper.getClients({ id: clientId });
+    if (!local || !client) return;
+    const current = new Set([...client.rooms].filter((room) => room !== clientId));
+    const member: IMember = { clientId, name: local.name, instanceId: helper.serverId };
+    for (const room of current) {
+      if (local.listed.has(room)) continue;
+      local.listed.add(room);
+      await this.opts.presence.add(room, member);
+      await this.publishPresence(room, { name: local.name, action: 'joined' });
+    }
+    for (const room of [...local.listed]) {
+      if (current.has(room)) continue;
+      local.listed.delete(room);
+      await this.opts.presence.remove(room, clientId);
+      await this.publishPresence(room, { name: local.name, action: 'left' });
+    }
+  }
+
+  private async unlist(clientId: string): Promise<void> {
+    const local = this.clients.get(clientId);
+    if (!local) return;
+    this.clients.delete(clientId);
+    for (const room of local.listed) {
+      await this.opts.presence.remove(room, clientId);
+      await this.publishPresence(room, { name: local.name, action: 'left' });
+    }
+  }
+
+  private async publishPresence(room: string, change: IPresenceUpdate['change']): Promise<void> {
+    const members = await this.opts.presence.list(room);
+    const update: IPresenceUpdate = {
+      room,
+      members: members
+        .map(({ name, instanceId }) => ({ name, instance: shortId(instanceId) }))
+        .sort((a, b) => a.name.localeCompare(b.name)),
+      change,
+    };
+    this.opts.helper().send({ destination: room, payload: { topic: DemoEvents.PRESENCE, data: update } });
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(task).catch((error: unknown) => {
+      this.opts.logger.error('presence update failed', error);
+    });
+    this.queue = run;
+    return run;
+  }
+}
+
+/** The first block of a UUID: enough to tell instances apart on screen. */
+export function shortId(id: string): string {
+  return id.slice(0, 8);
+}

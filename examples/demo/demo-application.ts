@@ -1,0 +1,120 @@
+// The demo application: a chat with rooms, presence and announcements, built
+// only on roomcast's public API (the application base, the WebSocket
+// component, the Redis helper and the server-side encryption helper).
+
+import {
+  BaseApplication,
+  type IApplicationOptions,
+  WebSocketBindingKeys,
+  WebSocketComponent,
+} from '../../src/core/index.ts';
+import {
+  createEcdhEncryption,
+  type IWebSocketServerOptions,
+  RedisHelper,
+  type TWebSocketClientDisconnectedFn,
+  type WebSocketServerHelper,
+} from '../../src/index.ts';
+import { ChatComponent, DemoBindingKeys } from './chat-component.ts';
+import { ChatService } from './chat-service.ts';
+import { type IDemoConfig, redisOptionsFromUrl } from './config.ts';
+import { buildPage } from './page.ts';
+import { type IPresenceStore, LocalPresence, RedisPresence } from './presence.ts';
+
+/** How long start() waits for Redis before giving up with a clear error. */
+const REDIS_CONNECT_TIMEOUT_MS = 5_000;
+
+export class DemoApplication extends BaseApplication {
+  private redis?: RedisHelper;
+
+  constructor(
+    private readonly config: IDemoConfig,
+    options: IApplicationOptions = {},
+  ) {
+    super({ name: 'roomcast-demo', port: config.port, host: config.host, ...options });
+  }
+
+  /** The running helper, looked up when needed (it is bound only once the server listens). */
+  get websocket(): WebSocketServerHelper {
+    return this.get<WebSocketServerHelper>({ key: WebSocketBindingKeys.WEBSOCKET_INSTANCE });
+  }
+
+  override async preConfigure(): Promise<void> {
+    const presence = await this.setupRedis();
+    const chat = new ChatService({ helper: () => this.websocket, presence, logger: this.logger });
+    this.bind<ChatService>({ key: DemoBindingKeys.CHAT_SERVICE }).toValue(chat);
+
+    this.bind<Partial<IWebSocketServerOptions>>({ key: WebSocketBindingKeys.SERVER_OPTIONS }).toValue({
+      identifier: 'roomcast-demo',
+      // Everyone starts in the lobby; the page can leave it like any other room.
+      defaultRooms: ['lobby'],
+      requireEncryption: this.config.encryption,
+    });
+    this.bind({ key: WebSocketBindingKeys.AUTHENTICATE_HANDLER }).toValue(chat.authenticate);
+    this.bind({ key: WebSocketBindingKeys.VALIDATE_ROOM_HANDLER }).toValue(chat.validateRooms);
+    this.bind({ key: WebSocketBindingKeys.CLIENT_CONNECTED_HANDLER }).toValue(chat.onConnected);
+    this.bind({ key: WebSocketBindingKeys.MESSAGE_HANDLER }).toValue(chat.onMessage);
+
+    let onDisconnected: TWebSocketClientDisconnectedFn = chat.onDisconnected;
+    if (this.config.encryption) {
+      const encryption = await createEcdhEncryption();
+      this.bind({ key: WebSocketBindingKeys.HANDSHAKE_HANDLER }).toValue(encryption.handshakeFn);
+      this.bind({ key: WebSocketBindingKeys.OUTBOUND_TRANSFORMER }).toValue(encryption.outboundTransformer);
+      onDisconnected = (opts) => {
+        encryption.forget(opts.clientId); // the session key dies with the connection
+        // Also drop keys of clients that vanished mid-handshake (no disconnect callback for those).
+        encryption.prune(this.websocket.getClients().keys());
+        return chat.onDisconnected(opts);
+      };
+    }
+    this.bind({ key: WebSocketBindingKeys.CLIENT_DISCONNECTED_HANDLER }).toValue(onDisconnected);
+
+    await this.setupRoutes(chat);
+    this.component(WebSocketComponent);
+    this.component(ChatComponent); // after the WebSocket component: starts after it, stops before it
+  }
+
+  /** The application stops first (sockets, the helper's Redis connections), then our own Redis client. */
+  override async stop(): Promise<void> {
+    await super.stop();
+    await this.redis?.disconnect();
+  }
+
+  /** With REDIS_URL: connect, hand the connection to the component, keep presence in Redis. */
+  private async setupRedis(): Promise<IPresenceStore> {
+    const url = this.config.redisUrl;
+    if (!url) return new LocalPresence();
+    this.redis = new RedisHelper({
+      name: 'demo',
+      ...redisOptionsFromUrl(url),
+      autoConnect: false,
+      // One short line per failed attempt instead of a stack trace.
+      onError: ({ error }) => this.logger.warn(`Redis: ${(error as Error)?.message ?? String(error)}`),
+    });
+    try {
+      await this.redis.connect(REDIS_CONNECT_TIMEOUT_MS);
+    } catch (error) {
+      await this.redis.disconnect();
+      throw new Error(`[demo] cannot reach Redis at ${url.host}: ${(error as Error).message}`);
+    }
+    this.bind({ key: WebSocketBindingKeys.REDIS_CONNECTION }).toValue(this.redis);
+    return new RedisPresence(this.redis.getClient());
+  }
+
+  private async setupRoutes(chat: ChatService): Promise<void> {
+    const page = await buildPage();
+    const mode = this.config.redisUrl ? 'redis' : 'single-instance';
+    this.hono.get('/', (c) => c.html(page.html));
+    this.hono.get('/app.js', (c) =>
+      c.body(page.js, 200, { 'content-type': 'text/javascript; charset=utf-8' }),
+    );
+    this.hono.get('/styles.css', (c) => c.body(page.css, 200, { 'content-type': 'text/css; charset=utf-8' }));
+    this.hono.get('/health', (c) => c.json({ ok: true }));
+    this.hono.get('/api/config', (c) =>
+      c.json({ encryption: this.config.encryption, path: this.websocket.getPath(), mode }),
+    );
+    this.hono.get('/api/status', async (c) =>
+      c.json({ ...(await chat.status()), mode, encryption: this.config.encryption }),
+    );
+  }
+}

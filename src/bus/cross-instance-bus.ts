@@ -1,0 +1,132 @@
+import { WebSocketChannels, WebSocketLimits } from '../common/constants.ts';
+import type { ILogger, IRedisConnection, IRedisSocketMessage } from '../common/types.ts';
+import { closeRedisClient, type TRedisClient, waitForRedisReady } from '../redis/wait-ready.ts';
+import { channelFor, decodeEnvelope, encodeEnvelope } from './envelope.ts';
+
+/** Carries messages between instances. */
+export interface ICrossInstanceBus {
+  start(): Promise<void>;
+  /**
+   * Publishes without ever throwing; returns false when the message could not be
+   * handed to Redis. `dataJson` is the payload already serialized, if it was.
+   */
+  publish(message: IRedisSocketMessage, dataJson?: string): boolean;
+  stop(): Promise<void>;
+}
+
+/** Single-instance mode: nothing leaves the process. */
+export class LocalOnlyBus implements ICrossInstanceBus {
+  async start(): Promise<void> {}
+  publish(): boolean {
+    return false;
+  }
+  async stop(): Promise<void> {}
+}
+
+export interface IRedisBusOptions {
+  connection: IRedisConnection;
+  serverId: string;
+  logger: ILogger;
+  readyTimeout?: number;
+  onMessage: (message: IRedisSocketMessage) => void;
+}
+
+/** Counters a caller can read to see what the bus dropped. */
+export interface IRedisBusStats {
+  published: number;
+  /** Messages not published because Redis was not connected (Pub/Sub keeps no backlog). */
+  droppedWhileDisconnected: number;
+  received: number;
+  /** Envelopes from Redis that failed validation. */
+  malformed: number;
+}
+
+const SUBSCRIBED_PATTERNS = [
+  WebSocketChannels.forRoomPattern(),
+  WebSocketChannels.forClientPattern(),
+  WebSocketChannels.forUserPattern(),
+];
+
+/**
+ * Redis Pub/Sub bus: one duplicated connection publishes, another subscribes to
+ * `ws:broadcast` and the room / client / user patterns. Messages carrying our
+ * own serverId are skipped (they were already delivered locally).
+ */
+export class RedisBus implements ICrossInstanceBus {
+  readonly stats: IRedisBusStats = { published: 0, droppedWhileDisconnected: 0, received: 0, malformed: 0 };
+  private pub?: TRedisClient;
+  private sub?: TRedisClient;
+  private lastMalformedLog = 0;
+
+  constructor(private readonly opts: IRedisBusOptions) {}
+
+  async start(): Promise<void> {
+    const { connection, logger } = this.opts;
+    const base = connection.getClient();
+    if (!base || typeof base.duplicate !== 'function') {
+      throw new Error('[WebSocketServerHelper] redisConnection.getClient() did not return an ioredis client');
+    }
+    const pub = base.duplicate();
+    const sub = base.duplicate();
+    this.pub = pub;
+    this.sub = sub;
+    pub.on('error', (error: unknown) => logger.warn('Redis publisher error', describe(error)));
+    sub.on('error', (error: unknown) => logger.warn('Redis subscriber error', describe(error)));
+
+    const timeout = this.opts.readyTimeout ?? WebSocketLimits.REDIS_READY_TIMEOUT;
+    try {
+      await Promise.all([waitForRedisReady(pub, timeout), waitForRedisReady(sub, timeout)]);
+      sub.on('message', (_channel: string, raw: string) => this.receive(raw));
+      sub.on('pmessage', (_pattern: string, _channel: string, raw: string) => this.receive(raw));
+      await sub.subscribe(WebSocketChannels.BROADCAST);
+      await sub.psubscribe(...SUBSCRIBED_PATTERNS);
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+  }
+
+  publish(message: IRedisSocketMessage, dataJson?: string): boolean {
+    const pub = this.pub;
+    // Pub/Sub has no backlog: queueing while disconnected would only grow memory
+    // and replay stale messages later, so drop (and count) instead.
+    if (pub?.status !== 'ready') {
+      this.stats.droppedWhileDisconnected++;
+      return false;
+    }
+    const channel = channelFor(message.type, message.target);
+    pub.publish(channel, encodeEnvelope(message, dataJson)).catch((error: unknown) => {
+      this.opts.logger.warn('Redis publish failed', describe(error));
+    });
+    this.stats.published++;
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    const clients = [this.pub, this.sub].filter((c): c is TRedisClient => c !== undefined);
+    this.pub = undefined;
+    this.sub = undefined;
+    await Promise.all(clients.map((client) => closeRedisClient(client)));
+  }
+
+  private receive(raw: string): void {
+    const decoded = decodeEnvelope(raw);
+    if (!decoded.ok) {
+      this.stats.malformed++;
+      // Rate-limited: a misbehaving publisher must not flood the log.
+      const now = Date.now();
+      if (now - this.lastMalformedLog > 5_000) {
+        this.lastMalformedLog = now;
+        this.opts.logger.warn(`Dropped malformed Redis message (${decoded.reason})`);
+      }
+      return;
+    }
+    if (decoded.message.serverId === this.opts.serverId) return;
+    this.stats.received++;
+    this.opts.onMessage(decoded.message);
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,570 @@
+import { backoffDelay } from './backoff.ts';
+import { SessionCipher } from './encryption.ts';
+import { RoomcastClientError } from './errors.ts';
+import { Listeners } from './events.ts';
+import { decodeFrame, encodeFrame, type IFrame, isRecord } from './frames.ts';
+import { type IResolvedClientOptions, resolveClientOptions } from './options.ts';
+import { Outbox } from './outbox.ts';
+import { RoomRequests } from './room-requests.ts';
+import type {
+  ICloseInfo,
+  IConnectedInfo,
+  IRoomcastClientOptions,
+  IStateChange,
+  IWebSocketLike,
+  TConnectionState,
+  TEmitArgs,
+  TEventMap,
+  TListenMap,
+  TOutgoingName,
+  TSystemEventName,
+} from './types.ts';
+
+const OPEN = 1;
+const RESERVED_EVENTS = new Set([
+  'authenticate',
+  'connected',
+  'disconnect',
+  'join',
+  'leave',
+  'error',
+  'heartbeat',
+  'encrypted',
+]);
+/** Auth failed / encryption refused: retrying with the same credentials would be refused again. */
+const REFUSAL_CODES = new Set([4003, 4004]);
+/** Code the client closes with when it gives up on an attempt itself (timeout, no auth data). */
+const ABANDONED = 4000;
+const HEARTBEAT_FRAME = encodeFrame('heartbeat');
+
+type TListenerOf<In extends object, K extends keyof TListenMap<In>> = (data: TListenMap<In>[K]) => void;
+
+interface IWaiter {
+  resolve(info: IConnectedInfo): void;
+  reject(error: RoomcastClientError): void;
+}
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Client of a roomcast server: authenticates on every (re)connect, keeps the
+ * connection alive with heartbeats, reconnects with backoff, re-joins rooms,
+ * queues what is sent while offline and decrypts `encrypted` frames.
+ *
+ * `In` types the events received, `Out` the events emitted, `Auth` the auth data.
+ */
+export class RoomcastClient<
+  In extends object = TEventMap,
+  Out extends object = In,
+  Auth extends object = TEventMap,
+> {
+  readonly url: string;
+  /** Resolves with the first connection; rejects if the client stops before it gets one. */
+  readonly ready: Promise<IConnectedInfo>;
+
+  readonly #options: IResolvedClientOptions<Auth>;
+  readonly #listeners = new Listeners();
+  readonly #stateListeners = new Set<(change: IStateChange) => void>();
+  readonly #outbox: Outbox;
+  readonly #rooms: RoomRequests;
+  #current: TConnectionState = 'disconnected';
+  /** No socket is open or planned. */
+  #stopped = true;
+  /** Stopped by `close()` or after giving up; `connect()` / `reconnect()` start again. */
+  #halted = false;
+  #socket?: IWebSocketLike;
+  #cipher?: SessionCipher;
+  #info?: IConnectedInfo;
+  #closeInfo?: ICloseInfo;
+  /** Consecutive attempts that did not reach `connected`. */
+  #failures = 0;
+  #retryTimer?: ReturnType<typeof setTimeout>;
+  #connectTimer?: ReturnType<typeof setTimeout>;
+  #heartbeatTimer?: ReturnType<typeof setInterval>;
+  /** Frames of an encrypting connection are handled one after another (decryption is async). */
+  #inbound: Promise<void> = Promise.resolve();
+  #waiters: IWaiter[] = [];
+
+  constructor(url: string | URL, options?: IRoomcastClientOptions<Auth>) {
+    this.#options = resolveClientOptions(url, options);
+    this.url = this.#options.url;
+    this.#outbox = new Outbox(this.#options.maxQueueSize);
+    this.#rooms = new RoomRequests(this.#options.requestTimeout, (error) => this.#report(error));
+    this.ready = this.#nextConnection();
+    if (this.#options.autoConnect) this.#start('connecting');
+  }
+
+  // ------------------------------------------------------------------ status
+
+  get state(): TConnectionState {
+    return this.#current;
+  }
+
+  /** The server's `connected` data while connected. */
+  get connection(): IConnectedInfo | undefined {
+    return this.#current === 'connected' ? this.#info : undefined;
+  }
+
+  /** Code and reason of the most recent close. */
+  get lastClose(): ICloseInfo | undefined {
+    return this.#closeInfo;
+  }
+
+  /** Messages waiting for a connection. */
+  get queued(): number {
+    return this.#outbox.size;
+  }
+
+  /** Rooms joined through `join()` and granted; re-joined after each reconnect. */
+  get joinedRooms(): ReadonlySet<string> {
+    return this.#rooms.joined;
+  }
+
+  onStateChange(listener: (change: IStateChange) => void): () => void {
+    this.#stateListeners.add(listener);
+    return () => this.#stateListeners.delete(listener);
+  }
+
+  // ------------------------------------------------------------------ events
+
+  on<K extends keyof TListenMap<In> & string>(event: K, listener: TListenerOf<In, K>): () => void {
+    return this.#listeners.add(event, listener as (data: unknown) => void, false);
+  }
+
+  once<K extends keyof TListenMap<In> & string>(event: K, listener: TListenerOf<In, K>): () => void {
+    return this.#listeners.add(event, listener as (data: unknown) => void, true);
+  }
+
+  /** Without `listener`, removes every listener of `event`. */
+  off<K extends keyof TListenMap<In> & string>(event: K, listener?: TListenerOf<In, K>): void {
+    this.#listeners.remove(event, listener as ((data: unknown) => void) | undefined);
+  }
+
+  /**
+   * Sends an app event, or queues it while not connected. Returns false when
+   * the queue is full and the message was dropped (also reported as an error).
+   */
+  emit<K extends TOutgoingName<Out>>(
+    event: K extends TSystemEventName ? never : K,
+    ...args: TEmitArgs<Out[K]>
+  ): boolean {
+    if (typeof event !== 'string' || event === '' || RESERVED_EVENTS.has(event)) {
+      throw new TypeError(`[roomcast] cannot emit "${String(event)}": not an app event name`);
+    }
+    const frame = encodeFrame(event, args[0]);
+    const socket = this.#socket;
+    // Anything still queued goes first, so messages keep their order.
+    if (this.#current === 'connected' && socket && this.#outbox.size === 0 && this.#write(socket, frame)) {
+      return true;
+    }
+    if (this.#outbox.push(frame)) return true;
+    this.#report(
+      new RoomcastClientError(
+        'QUEUE_OVERFLOW',
+        `outbound queue is full (${this.#outbox.limit}); "${event}" was dropped`,
+        { event },
+      ),
+    );
+    return false;
+  }
+
+  // ------------------------------------------------------------------- rooms
+
+  /** Asks to join rooms; resolves with the rooms the server granted. Waits for a connection if needed. */
+  join(rooms: string | string[]): Promise<string[]> {
+    return this.#roomRequest('join', rooms);
+  }
+
+  /** Leaves rooms; resolves with the rooms the server confirms were left. */
+  leave(rooms: string | string[]): Promise<string[]> {
+    return this.#roomRequest('leave', rooms);
+  }
+
+  // --------------------------------------------------------------- lifecycle
+
+  /** Starts connecting (needed with `autoConnect: false` or after `close()`); resolves when connected. */
+  connect(): Promise<IConnectedInfo> {
+    if (this.#current === 'connected' && this.#info) return Promise.resolve(this.#info);
+    const next = this.#nextConnection();
+    if (this.#stopped) this.#start(this.#info ? 'reconnecting' : 'connecting');
+    return next;
+  }
+
+  /** Drops the current connection (if any) and connects again now, also after a refusal. */
+  reconnect(): Promise<IConnectedInfo> {
+    const next = this.#nextConnection();
+    const socket = this.#socket;
+    if (socket) this.#shut(socket, { code: 1000, reason: 'reconnecting' }, true);
+    this.#start(this.#info ? 'reconnecting' : 'connecting');
+    return next;
+  }
+
+  /** Closes for good (until `connect()`); pending joins reject, queued messages are dropped and reported. */
+  close(code = 1000, reason = ''): void {
+    if (code !== 1000 && (code < 3000 || code > 4999)) {
+      throw new RangeError(`[roomcast] close code must be 1000 or 3000-4999, got ${code}`);
+    }
+    const close = { code, reason };
+    const socket = this.#socket;
+    const dropped = this.#outbox.clear();
+    if (dropped > 0) {
+      this.#report(
+        new RoomcastClientError('QUEUE_DISCARDED', `close() dropped ${dropped} queued message(s)`, {
+          dropped,
+        }),
+      );
+    }
+    const wasConnected = socket ? this.#shut(socket, close, false) : false;
+    if (!this.#halted) {
+      this.#closeInfo = close;
+      this.#halt(close, new RoomcastClientError('CLOSED', 'the client was closed'));
+    }
+    if (wasConnected) this.#dispatch('disconnect', { ...close, willReconnect: false });
+  }
+
+  // ------------------------------------------------------------- connection
+
+  #start(state: 'connecting' | 'reconnecting'): void {
+    this.#stopped = false;
+    this.#halted = false;
+    this.#failures = 0;
+    clearTimeout(this.#retryTimer);
+    this.#setState(state);
+    this.#open();
+  }
+
+  #open(): void {
+    let socket: IWebSocketLike;
+    try {
+      socket = new this.#options.WebSocket(this.url, this.#options.protocols);
+    } catch (error) {
+      this.#afterClose({ code: 1006, reason: messageOf(error) }, false);
+      return;
+    }
+    this.#socket = socket;
+    socket.onopen = () => void this.#authenticate(socket);
+    socket.onmessage = (event) => this.#receive(socket, event.data);
+    socket.onclose = (event) => {
+      if (this.#socket !== socket) return;
+      const close = { code: event.code, reason: event.reason };
+      this.#afterClose(close, this.#teardown(socket));
+    };
+    socket.onerror = () => {}; // a close event always follows
+    this.#connectTimer = setTimeout(
+      () => this.#abandon(socket, 'connect timeout'),
+      this.#options.connectTimeout,
+    );
+  }
+
+  async #authenticate(socket: IWebSocketLike): Promise<void> {
+    let data: Record<string, unknown>;
+    try {
+      const { auth } = this.#options;
+      const value = typeof auth === 'function' ? await (auth as () => Auth | Promise<Auth>)() : auth;
+      if (value !== undefined && !isRecord(value)) throw new TypeError('auth must provide an object');
+      data = { ...value };
+    } catch (error) {
+      if (this.#socket !== socket) return;
+      this.#report(
+        new RoomcastClientError(
+          'AUTH_UNAVAILABLE',
+          `auth failed to provide data: ${messageOf(error)}`,
+          error,
+        ),
+      );
+      this.#abandon(socket, 'auth unavailable');
+      return;
+    }
+    if (this.#options.encryption) {
+      try {
+        const cipher = await SessionCipher.create(this.#options.encryption.hkdfInfo);
+        if (this.#socket !== socket) return;
+        this.#cipher = cipher;
+        data.publicKey = cipher.publicKey;
+      } catch (error) {
+        // No usable WebCrypto here (e.g. an insecure browser context): retrying cannot help.
+        if (this.#socket !== socket) return;
+        const failure = new RoomcastClientError(
+          'HANDSHAKE_FAILED',
+          `cannot create an encryption key: ${messageOf(error)}`,
+          error,
+        );
+        this.#report(failure);
+        const close = { code: ABANDONED, reason: 'encryption unavailable' };
+        this.#shut(socket, close, false);
+        this.#closeInfo = close;
+        this.#halt(close, failure);
+        return;
+      }
+    }
+    if (this.#socket === socket) this.#write(socket, encodeFrame('authenticate', data));
+  }
+
+  #receive(socket: IWebSocketLike, raw: unknown): void {
+    if (this.#socket !== socket) return;
+    if (this.#options.encryption) {
+      this.#inbound = this.#inbound
+        .then(() => this.#handle(socket, raw))
+        .catch((error) => this.#report(new RoomcastClientError('BAD_FRAME', messageOf(error), error)));
+    } else {
+      void this.#handle(socket, raw);
+    }
+  }
+
+  /** Never throws: whatever is wrong with a frame is reported and the connection stays. */
+  #handle(socket: IWebSocketLike, raw: unknown): void | Promise<void> {
+    if (this.#socket !== socket) return;
+    const frame = decodeFrame(raw);
+    if (typeof frame === 'string') {
+      this.#report(new RoomcastClientError('BAD_FRAME', `ignored a server frame: ${frame}`, { raw }));
+      return;
+    }
+    return this.#route(socket, frame, false);
+  }
+
+  #route(socket: IWebSocketLike, frame: IFrame, decrypted: boolean): void | Promise<void> {
+    const { event, data } = frame;
+    switch (event) {
+      case 'connected':
+        if (!decrypted) return this.#connected(socket, data);
+        break;
+      case 'encrypted':
+        if (!decrypted) return this.#decrypt(socket, data);
+        break;
+      case 'error': {
+        const message = isRecord(data) && typeof data.message === 'string' ? data.message : 'server error';
+        this.#report(new RoomcastClientError('SERVER_ERROR', message, data));
+        return;
+      }
+      case 'join':
+      case 'leave':
+        // An answer nobody waits for (one that came after its timeout) is dropped.
+        this.#rooms.acknowledge(event, data);
+        return;
+      default:
+        this.#dispatch(event, data);
+        return;
+    }
+    this.#report(new RoomcastClientError('BAD_FRAME', `ignored "${event}" inside an encrypted frame`, frame));
+  }
+
+  async #connected(socket: IWebSocketLike, data: unknown): Promise<void> {
+    if (this.#current === 'connected') return;
+    if (!isRecord(data) || typeof data.id !== 'string') {
+      this.#report(new RoomcastClientError('BAD_FRAME', 'ignored a "connected" frame without an id', data));
+      return;
+    }
+    const info: IConnectedInfo = {
+      id: data.id,
+      time: typeof data.time === 'string' ? data.time : '',
+      encrypted: false,
+    };
+    if (typeof data.userId === 'string') info.userId = data.userId;
+    if (typeof data.serverPublicKey === 'string') info.serverPublicKey = data.serverPublicKey;
+    if (typeof data.salt === 'string') info.salt = data.salt;
+
+    const cipher = this.#cipher;
+    if (cipher) {
+      try {
+        if (!info.serverPublicKey) throw new Error('the server sent no public key; its messages stay plain');
+        await cipher.derive(info.serverPublicKey, info.salt);
+        info.encrypted = true;
+      } catch (error) {
+        this.#report(
+          new RoomcastClientError('HANDSHAKE_FAILED', `key exchange failed: ${messageOf(error)}`, error),
+        );
+      }
+      if (this.#socket !== socket) return;
+    }
+
+    clearTimeout(this.#connectTimer);
+    this.#failures = 0;
+    this.#info = info;
+    const every = this.#options.heartbeatInterval;
+    if (every > 0) this.#heartbeatTimer = setInterval(() => this.#write(socket, HEARTBEAT_FRAME), every);
+    const send = (frame: string) => this.#write(socket, frame);
+    // Rooms first, then what was queued; both before the application hears about the connection.
+    this.#rooms.resume(send);
+    this.#outbox.flush(send);
+    this.#setState('connected');
+    this.#settleWaiters(info);
+    this.#dispatch('connected', info);
+  }
+
+  async #decrypt(socket: IWebSocketLike, payload: unknown): Promise<void> {
+    let frame: IFrame;
+    try {
+      if (!this.#cipher?.ready) throw new Error('no session key (encryption was not negotiated)');
+      frame = await this.#cipher.open(payload);
+    } catch (error) {
+      this.#report(
+        new RoomcastClientError('DECRYPT_FAILED', `could not decrypt a frame: ${messageOf(error)}`, error),
+      );
+      return;
+    }
+    if (this.#socket === socket) return this.#route(socket, frame, true);
+  }
+
+  /** Forgets a socket: no more events from it, timers stopped. Returns whether it was connected. */
+  #teardown(socket: IWebSocketLike): boolean {
+    socket.onopen = null;
+    socket.onmessage = null;
+    socket.onclose = null;
+    socket.onerror = null;
+    this.#socket = undefined;
+    this.#cipher = undefined;
+    this.#inbound = Promise.resolve();
+    clearTimeout(this.#connectTimer);
+    clearInterval(this.#heartbeatTimer);
+    this.#rooms.suspend();
+    return this.#current === 'connected';
+  }
+
+  /** Tears down and closes a socket the client itself gives up on; the caller decides what follows. */
+  #shut(socket: IWebSocketLike, close: ICloseInfo, announce: boolean): boolean {
+    const wasConnected = this.#teardown(socket);
+    try {
+      socket.close(close.code, close.reason);
+    } catch {}
+    if (wasConnected && announce) this.#dispatch('disconnect', { ...close, willReconnect: true });
+    return wasConnected;
+  }
+
+  /** An attempt that the client ends itself, then handled like any other close. */
+  #abandon(socket: IWebSocketLike, reason: string): void {
+    if (this.#socket !== socket) return;
+    const close = { code: ABANDONED, reason };
+    this.#afterClose(close, this.#shut(socket, close, false));
+  }
+
+  /** Reconnect with backoff, or stop for good (refusal, reconnect off, attempts exhausted). */
+  #afterClose(close: ICloseInfo, wasConnected: boolean): void {
+    this.#closeInfo = close;
+    const policy = this.#options.reconnect;
+    const refused = REFUSAL_CODES.has(close.code) && !this.#options.reconnectOnRefusal;
+    const willReconnect = !refused && policy !== undefined && this.#failures < policy.maxAttempts;
+    if (willReconnect) {
+      const delay = backoffDelay(this.#failures, policy);
+      this.#failures++;
+      this.#setState('reconnecting', { close, attempt: this.#failures, delay });
+      this.#retryTimer = setTimeout(() => this.#open(), delay);
+    } else if (refused) {
+      this.#halt(
+        close,
+        new RoomcastClientError(
+          'REFUSED',
+          `the server refused the connection (${close.code} ${close.reason})`,
+          close,
+        ),
+      );
+    } else if (policy) {
+      const error = new RoomcastClientError(
+        'RECONNECT_EXHAUSTED',
+        `gave up after ${this.#failures} reconnect attempt(s)`,
+        close,
+      );
+      this.#report(error);
+      this.#halt(close, error);
+    } else {
+      this.#halt(close, new RoomcastClientError('CLOSED', `connection closed (${close.code})`, close));
+    }
+    if (wasConnected) this.#dispatch('disconnect', { ...close, willReconnect });
+  }
+
+  #halt(close: ICloseInfo, error: RoomcastClientError): void {
+    this.#stopped = true;
+    this.#halted = true;
+    clearTimeout(this.#retryTimer);
+    this.#setState('disconnected', { close });
+    this.#rooms.failAll(error);
+    this.#settleWaiters(undefined, error);
+  }
+
+  // ----------------------------------------------------------------- helpers
+
+  #roomRequest(verb: 'join' | 'leave', rooms: string | string[]): Promise<string[]> {
+    const list = typeof rooms === 'string' ? [rooms] : rooms;
+    if (!Array.isArray(list) || !list.every((room) => typeof room === 'string')) {
+      return Promise.reject(new TypeError(`[roomcast] ${verb}() expects a room name or an array of names`));
+    }
+    if (this.#halted) {
+      return Promise.reject(new RoomcastClientError('CLOSED', `${verb}() on a closed client`));
+    }
+    return list.length === 0 ? Promise.resolve([]) : this.#rooms.request(verb, list);
+  }
+
+  #write(socket: IWebSocketLike, frame: string): boolean {
+    if (socket.readyState !== OPEN) return false;
+    try {
+      socket.send(frame);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #nextConnection(): Promise<IConnectedInfo> {
+    const next = new Promise<IConnectedInfo>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    // Fire-and-forget callers must not end up with an unhandled rejection.
+    next.catch(() => {});
+    return next;
+  }
+
+  #settleWaiters(info: IConnectedInfo | undefined, error?: RoomcastClientError): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) {
+      if (info) waiter.resolve(info);
+      else waiter.reject(error!);
+    }
+  }
+
+  #setState(state: TConnectionState, extra: Partial<IStateChange> = {}): void {
+    const previous = this.#current;
+    // Each reconnect attempt is announced, other repeats are not.
+    if (previous === state && state !== 'reconnecting') return;
+    this.#current = state;
+    const change: IStateChange = { ...extra, state, previous };
+    for (const listener of [this.#options.onStateChange, ...this.#stateListeners]) {
+      if (!listener) continue;
+      try {
+        listener(change);
+      } catch (error) {
+        this.#listenerFailed('state', error);
+      }
+    }
+  }
+
+  #dispatch(event: string, data: unknown): void {
+    this.#listeners.dispatch(event, data, (error) => this.#listenerFailed(event, error));
+  }
+
+  #listenerFailed(event: string, error: unknown): void {
+    this.#report(
+      new RoomcastClientError('LISTENER_FAILED', `a "${event}" listener threw: ${messageOf(error)}`, error),
+    );
+  }
+
+  /** Hands an error to `onError` and `on('error')` listeners; with neither, to the console (never silent). */
+  #report(error: RoomcastClientError): void {
+    const { onError } = this.#options;
+    const logFailure = (thrown: unknown) => console.error('[roomcast] an error handler threw', thrown);
+    if (onError) {
+      try {
+        onError(error);
+      } catch (thrown) {
+        logFailure(thrown);
+      }
+    }
+    if (this.#listeners.has('error')) this.#listeners.dispatch('error', error, logFailure);
+    else if (!onError) console.error('[roomcast]', error);
+  }
+}
+
+export function createClient<
+  In extends object = TEventMap,
+  Out extends object = In,
+  Auth extends object = TEventMap,
+>(url: string | URL, options?: IRoomcastClientOptions<Auth>): RoomcastClient<In, Out, Auth> {
+  return new RoomcastClient<In, Out, Auth>(url, options);
+}

@@ -1,0 +1,46 @@
+type TListener = (data: unknown) => void;
+
+interface IEntry {
+  listener: TListener;
+  once: boolean;
+}
+
+/** Untyped listener registry; the client puts the typed surface on top of it. */
+export class Listeners {
+  readonly #byEvent = new Map<string, IEntry[]>();
+
+  add(event: string, listener: TListener, once: boolean): () => void {
+    if (typeof listener !== 'function') throw new TypeError('[roomcast] a listener must be a function');
+    const entries = this.#byEvent.get(event) ?? [];
+    entries.push({ listener, once });
+    this.#byEvent.set(event, entries);
+    return () => this.remove(event, listener);
+  }
+
+  /** Without `listener`, removes every listener of `event`. */
+  remove(event: string, listener?: TListener): void {
+    const entries = this.#byEvent.get(event);
+    if (!entries) return;
+    const kept = listener ? entries.filter((entry) => entry.listener !== listener) : [];
+    if (kept.length > 0) this.#byEvent.set(event, kept);
+    else this.#byEvent.delete(event);
+  }
+
+  has(event: string): boolean {
+    return this.#byEvent.has(event);
+  }
+
+  /** Calls every listener of `event`; a throwing listener is handed to `onThrow` and the rest still run. */
+  dispatch(event: string, data: unknown, onThrow: (error: unknown) => void): void {
+    const entries = this.#byEvent.get(event);
+    if (!entries) return;
+    for (const entry of [...entries]) {
+      if (entry.once) this.remove(event, entry.listener);
+      try {
+        entry.listener(data);
+      } catch (error) {
+        onThrow(error);
+      }
+    }
+  }
+}

@@ -1,0 +1,27 @@
+export interface IFrame {
+  event: string;
+  data?: unknown;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function encodeFrame(event: string, data?: unknown): string {
+  return JSON.stringify(data === undefined ? { event } : { event, data });
+}
+
+/** A server frame, or the reason it is not one. Never throws. */
+export function decodeFrame(raw: unknown): IFrame | string {
+  if (typeof raw !== 'string') return 'binary frame (the protocol is JSON text)';
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return 'frame is not valid JSON';
+  }
+  if (!isRecord(value) || typeof value.event !== 'string' || value.event === '') {
+    return 'frame is not an object with a string "event"';
+  }
+  return { event: value.event, data: value.data };
+}

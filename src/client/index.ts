@@ -1,0 +1,25 @@
+// The roomcast client: runs unchanged in browsers, Bun and Node >= 22. It must
+// import nothing from Bun, Node or the server code (a test checks the bundle).
+
+export { createClient, RoomcastClient } from './client.ts';
+export { RoomcastClientError } from './errors.ts';
+export { MAX_ROOMS_PER_REQUEST } from './room-requests.ts';
+export type {
+  IClientSystemEvents,
+  ICloseInfo,
+  IConnectedInfo,
+  IDisconnectInfo,
+  IReconnectOptions,
+  IRoomcastClientOptions,
+  IStateChange,
+  IWebSocketLike,
+  TAuthSource,
+  TClientErrorCode,
+  TConnectionState,
+  TEmitArgs,
+  TEventMap,
+  TListenMap,
+  TOutgoingName,
+  TSystemEventName,
+  TWebSocketConstructor,
+} from './types.ts';

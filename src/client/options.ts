@@ -1,0 +1,147 @@
+import type { RoomcastClientError } from './errors.ts';
+import { isRecord } from './frames.ts';
+import type {
+  IReconnectOptions,
+  IRoomcastClientOptions,
+  IStateChange,
+  TAuthSource,
+  TWebSocketConstructor,
+} from './types.ts';
+
+export type IResolvedReconnect = Required<IReconnectOptions>;
+
+export interface IResolvedClientOptions<Auth extends object> {
+  url: string;
+  auth?: TAuthSource<Auth>;
+  heartbeatInterval: number;
+  /** Undefined when reconnecting is turned off. */
+  reconnect?: IResolvedReconnect;
+  reconnectOnRefusal: boolean;
+  maxQueueSize: number;
+  requestTimeout: number;
+  connectTimeout: number;
+  /** HKDF info when encryption is on; undefined when off. */
+  encryption?: { hkdfInfo?: string };
+  autoConnect: boolean;
+  WebSocket: TWebSocketConstructor;
+  protocols?: string | string[];
+  onError?: (error: RoomcastClientError) => void;
+  onStateChange?: (change: IStateChange) => void;
+}
+
+function fail(message: string): never {
+  throw new TypeError(`[roomcast] ${message}`);
+}
+
+/** A finite number >= `min` (or the fallback when absent). Infinity only where `allowInfinity`. */
+function numberOption(
+  name: string,
+  value: unknown,
+  fallback: number,
+  min = 0,
+  allowInfinity = false,
+): number {
+  if (value === undefined) return fallback;
+  if (
+    typeof value !== 'number' ||
+    Number.isNaN(value) ||
+    value < min ||
+    (!allowInfinity && !Number.isFinite(value))
+  ) {
+    fail(`${name} must be a number >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function functionOption<T>(name: string, value: T): T {
+  if (value !== undefined && typeof value !== 'function') fail(`${name} must be a function`);
+  return value;
+}
+
+/** Absolute ws:/wss: URL; http(s) is mapped to ws(s) and, in a browser, relative URLs resolve against the page. */
+export function resolveUrl(url: unknown): string {
+  let parsed: URL | undefined;
+  if (typeof url === 'string' || url instanceof URL) {
+    try {
+      parsed = new URL(url, globalThis.location?.href);
+    } catch {}
+  }
+  if (!parsed) return fail(`url must be an absolute ws:// or wss:// URL, got ${String(url)}`);
+  if (parsed.protocol === 'http:' || parsed.protocol === 'https:') {
+    parsed.protocol = parsed.protocol === 'http:' ? 'ws:' : 'wss:';
+  }
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
+    fail(`url must use ws:// or wss://, got ${parsed.protocol}`);
+  }
+  // WebSocket refuses URLs with a fragment.
+  parsed.hash = '';
+  return parsed.href;
+}
+
+function resolveReconnect(value: IRoomcastClientOptions['reconnect']): IResolvedReconnect | undefined {
+  if (value === false) return undefined;
+  if (value !== undefined && value !== true && !isRecord(value)) {
+    fail('reconnect must be a boolean or an object');
+  }
+  const opts: IReconnectOptions = isRecord(value) ? value : {};
+  const resolved = {
+    initialDelay: numberOption('reconnect.initialDelay', opts.initialDelay, 500),
+    maxDelay: numberOption('reconnect.maxDelay', opts.maxDelay, 30_000),
+    factor: numberOption('reconnect.factor', opts.factor, 2, 1),
+    jitter: numberOption('reconnect.jitter', opts.jitter, 0.5),
+    maxAttempts: numberOption('reconnect.maxAttempts', opts.maxAttempts, Number.POSITIVE_INFINITY, 1, true),
+  };
+  if (resolved.jitter > 1) fail(`reconnect.jitter must be between 0 and 1, got ${resolved.jitter}`);
+  if (resolved.maxDelay < resolved.initialDelay) fail('reconnect.maxDelay must be >= reconnect.initialDelay');
+  return resolved;
+}
+
+function resolveEncryption(value: IRoomcastClientOptions['encryption']): { hkdfInfo?: string } | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return {};
+  if (!isRecord(value)) fail('encryption must be a boolean or { hkdfInfo?: string }');
+  if (value.hkdfInfo !== undefined && (typeof value.hkdfInfo !== 'string' || value.hkdfInfo === '')) {
+    fail('encryption.hkdfInfo must be a non-empty string');
+  }
+  return { hkdfInfo: value.hkdfInfo };
+}
+
+/** Validates everything up front so a misconfigured client fails at creation, not at the first reconnect. */
+export function resolveClientOptions<Auth extends object>(
+  url: unknown,
+  options: IRoomcastClientOptions<Auth> = {},
+): IResolvedClientOptions<Auth> {
+  if (!isRecord(options as unknown)) fail('options must be an object');
+  const { auth } = options;
+  if (auth !== undefined && typeof auth !== 'function' && !isRecord(auth as unknown)) {
+    fail('auth must be an object or a function returning one');
+  }
+  const WebSocketImpl = options.WebSocket ?? (globalThis.WebSocket as TWebSocketConstructor | undefined);
+  if (typeof WebSocketImpl !== 'function') {
+    return fail('no WebSocket implementation: this runtime has no global WebSocket, pass options.WebSocket');
+  }
+  const { protocols } = options;
+  if (
+    protocols !== undefined &&
+    typeof protocols !== 'string' &&
+    !(Array.isArray(protocols) && protocols.every((p) => typeof p === 'string'))
+  ) {
+    fail('protocols must be a string or an array of strings');
+  }
+  return {
+    url: resolveUrl(url),
+    auth,
+    heartbeatInterval: numberOption('heartbeatInterval', options.heartbeatInterval, 30_000),
+    reconnect: resolveReconnect(options.reconnect),
+    reconnectOnRefusal: options.reconnectOnRefusal === true,
+    maxQueueSize: Math.floor(numberOption('maxQueueSize', options.maxQueueSize, 100)),
+    requestTimeout: numberOption('requestTimeout', options.requestTimeout, 10_000, 1),
+    connectTimeout: numberOption('connectTimeout', options.connectTimeout, 20_000, 1),
+    encryption: resolveEncryption(options.encryption),
+    autoConnect: options.autoConnect !== false,
+    WebSocket: WebSocketImpl,
+    protocols,
+    onError: functionOption('onError', options.onError),
+    onStateChange: functionOption('onStateChange', options.onStateChange),
+  };
+}

@@ -1,0 +1,197 @@
+import type { Cluster, Redis } from 'ioredis';
+import type { TWebSocketClientState, TWebSocketMessageType } from './constants.ts';
+
+export type ValueOrPromise<T> = T | Promise<T>;
+export type TNullable<T> = T | null | undefined;
+export type AnyRecord = Record<string, unknown>;
+
+/** What the helpers need from a Redis helper: the ioredis client to duplicate. */
+export interface IRedisConnection {
+  getClient(): Redis | Cluster;
+}
+
+/** Pluggable logger. The default writes to the console; hot paths never log. */
+export interface ILogger {
+  debug(message: string, ...args: unknown[]): void;
+  info(message: string, ...args: unknown[]): void;
+  warn(message: string, ...args: unknown[]): void;
+  error(message: string, ...args: unknown[]): void;
+}
+
+// ---------------------------------------------------------------------------
+// Bun surface, described locally so the library type-checks without Bun's types.
+// ---------------------------------------------------------------------------
+
+// Narrower than DOM's ArrayBufferView so Bun's own Server and ServerWebSocket types satisfy these interfaces.
+export type TWebSocketPayload = string | ArrayBuffer | SharedArrayBuffer | Uint8Array | DataView;
+
+export interface IWebSocket<T = unknown> {
+  readonly data: T;
+  readonly remoteAddress: string;
+  readonly readyState: number;
+  send(data: TWebSocketPayload, compress?: boolean): number;
+  publish?(topic: string, data: TWebSocketPayload, compress?: boolean): number;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  isSubscribed(topic: string): boolean;
+  close(code?: number, reason?: string): void;
+  cork<R = unknown>(cb: (ws: IWebSocket<T>) => R): R;
+}
+
+export interface IBunServer {
+  readonly pendingWebSockets: number;
+  publish(topic: string, data: TWebSocketPayload, compress?: boolean): number;
+}
+
+export interface IBunWebSocketConfig {
+  perMessageDeflate?: boolean;
+  maxPayloadLength?: number;
+  idleTimeout?: number;
+  backpressureLimit?: number;
+  closeOnBackpressureLimit?: boolean;
+  sendPings?: boolean;
+  publishToSelf?: boolean;
+}
+
+export interface IBunWebSocketHandler extends IBunWebSocketConfig {
+  open: (socket: IWebSocket) => void;
+  message: (socket: IWebSocket, message: string | Buffer) => void;
+  close: (socket: IWebSocket, code: number, reason: string) => void;
+  drain: (socket: IWebSocket) => void;
+}
+
+// ---------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------
+
+/** Envelope of every frame between a client and the server. */
+export interface IWebSocketMessage<DataType = unknown> {
+  event: string;
+  data?: DataType;
+  id?: string;
+}
+
+/** Envelope published on the Redis channels between instances and emitters. */
+export interface IRedisSocketMessage<DataType = unknown> {
+  serverId: string;
+  type: TWebSocketMessageType;
+  target?: string;
+  event: string;
+  data: DataType;
+  exclude?: string[];
+}
+
+// ---------------------------------------------------------------------------
+// Clients
+// ---------------------------------------------------------------------------
+
+export interface IWebSocketClient<MetadataType extends object = AnyRecord> {
+  id: string;
+  userId?: string;
+  socket: IWebSocket;
+  state: TWebSocketClientState;
+  rooms: Set<string>;
+  backpressured: boolean;
+  encrypted: boolean;
+  connectedAt: number;
+  lastActivity: number;
+  metadata?: MetadataType;
+}
+
+/** What the upgrade attaches to `socket.data`. */
+export interface IWebSocketData<MetadataType extends object = AnyRecord> {
+  clientId: string;
+  userId?: string;
+  metadata?: MetadataType;
+}
+
+// ---------------------------------------------------------------------------
+// Callbacks
+// ---------------------------------------------------------------------------
+
+export type TWebSocketAuthenticateFn<
+  AuthDataType extends object = AnyRecord,
+  MetadataType extends object = AnyRecord,
+> = (opts: AuthDataType) => ValueOrPromise<{ userId?: string; metadata?: MetadataType } | null | false>;
+
+export type TWebSocketValidateRoomFn = (opts: {
+  clientId: string;
+  userId?: string;
+  rooms: string[];
+}) => ValueOrPromise<string[]>;
+
+export type TWebSocketClientConnectedFn<MetadataType extends object = AnyRecord> = (opts: {
+  clientId: string;
+  userId?: string;
+  metadata?: MetadataType;
+}) => ValueOrPromise<void>;
+
+export type TWebSocketClientDisconnectedFn = (opts: {
+  clientId: string;
+  userId?: string;
+}) => ValueOrPromise<void>;
+
+export type TWebSocketMessageHandler = (opts: {
+  clientId: string;
+  userId?: string;
+  message: IWebSocketMessage;
+}) => ValueOrPromise<void>;
+
+export type TWebSocketOutboundTransformer<
+  DataType = unknown,
+  MetadataType extends object = AnyRecord,
+> = (opts: {
+  client: IWebSocketClient<MetadataType>;
+  event: string;
+  data: DataType;
+}) => ValueOrPromise<TNullable<{ event: string; data: DataType }>>;
+
+export type TWebSocketHandshakeFn<AuthDataType extends object = AnyRecord> = (opts: {
+  clientId: string;
+  userId?: string;
+  data: AuthDataType;
+}) => ValueOrPromise<{ serverPublicKey: string; salt?: string } | null | false>;
+
+// ---------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------
+
+export interface IWebSocketServerOptions<
+  AuthDataType extends object = AnyRecord,
+  MetadataType extends object = AnyRecord,
+> {
+  identifier: string;
+  path?: string;
+  /** Omit to run on a single instance without Redis (see README, "Single-instance mode"). */
+  redisConnection?: IRedisConnection;
+  server: IBunServer;
+  defaultRooms?: string[];
+  serverOptions?: IBunWebSocketConfig;
+  authTimeout?: number;
+  heartbeatInterval?: number;
+  heartbeatTimeout?: number;
+  encryptedBatchLimit?: number;
+  requireEncryption?: boolean;
+
+  authenticateFn: TWebSocketAuthenticateFn<AuthDataType, MetadataType>;
+  validateRoomFn?: TWebSocketValidateRoomFn;
+  clientConnectedFn?: TWebSocketClientConnectedFn<MetadataType>;
+  clientDisconnectedFn?: TWebSocketClientDisconnectedFn;
+  messageHandler?: TWebSocketMessageHandler;
+  // biome-ignore lint/suspicious/noExplicitAny: the transformer chooses its own data type
+  outboundTransformer?: TWebSocketOutboundTransformer<any, MetadataType>;
+  handshakeFn?: TWebSocketHandshakeFn<AuthDataType>;
+
+  /** Where the helper writes its own diagnostics. Default: the console. */
+  logger?: ILogger;
+  /** Bound on waiting for each Redis connection in `configure()`. Default 30 000 ms. */
+  redisReadyTimeout?: number;
+}
+
+export interface IWebSocketEmitterOptions {
+  identifier?: string;
+  redisConnection: IRedisConnection;
+  logger?: ILogger;
+  /** Bound on waiting for the Redis connection in `configure()`. Default 30 000 ms. */
+  redisReadyTimeout?: number;
+}

@@ -1,0 +1,12 @@
+// The `./core` entry point: the application base and the WebSocket component.
+
+export {
+  BaseApplication,
+  type IApplicationAddress,
+  type IApplicationOptions,
+} from './application.ts';
+export type { IComponent, IComponentStartContext, TComponentClass } from './component.ts';
+export { Binding, Container } from './container.ts';
+export { type IShutdownSignalOptions, installShutdownSignals, type TShutdownSignal } from './signals.ts';
+export { WebSocketComponent } from './websocket/component.ts';
+export { WebSocketBindingKeys } from './websocket/keys.ts';

@@ -1,0 +1,124 @@
+import { assertBunRuntime } from '../../common/runtime.ts';
+import type {
+  IRedisConnection,
+  IWebSocketServerOptions,
+  TWebSocketAuthenticateFn,
+  TWebSocketClientConnectedFn,
+  TWebSocketClientDisconnectedFn,
+  TWebSocketHandshakeFn,
+  TWebSocketMessageHandler,
+  TWebSocketOutboundTransformer,
+  TWebSocketValidateRoomFn,
+} from '../../common/types.ts';
+import { WebSocketServerHelper } from '../../server/websocket-server-helper.ts';
+import type { BaseApplication } from '../application.ts';
+import type { IComponent, IComponentStartContext } from '../component.ts';
+import { createWebSocketFetchHandler } from './fetch-handler.ts';
+import { WebSocketBindingKeys } from './keys.ts';
+import {
+  type IServerOptions,
+  mergeServerOptions,
+  type TResolvedServerOptions,
+  unknownServerOptionKeys,
+} from './options.ts';
+
+const PREFIX = '[WebSocketComponent]';
+
+/**
+ * Mounts a `WebSocketServerHelper` on the application's Bun server. It reads
+ * its configuration from `WebSocketBindingKeys`, checks it before the server
+ * listens, builds and configures the helper once the server is up, routes
+ * upgrade requests on its path to the helper (everything else stays with
+ * Hono), and binds the helper to `WEBSOCKET_INSTANCE` for services to use.
+ */
+export class WebSocketComponent implements IComponent {
+  private options?: TResolvedServerOptions;
+  private helper?: WebSocketServerHelper;
+
+  constructor(private readonly application: BaseApplication) {
+    // Fail at registration, not at the first connection: the helper needs Bun's native WebSockets.
+    assertBunRuntime('WebSocketComponent');
+  }
+
+  configure(): void {
+    const app = this.application;
+    const authenticate = app.get<unknown>({
+      key: WebSocketBindingKeys.AUTHENTICATE_HANDLER,
+      isOptional: true,
+    });
+    if (typeof authenticate !== 'function') {
+      throw new Error(
+        `${PREFIX} No authenticate handler: bind a TWebSocketAuthenticateFn to WebSocketBindingKeys.AUTHENTICATE_HANDLER ("${WebSocketBindingKeys.AUTHENTICATE_HANDLER}")`,
+      );
+    }
+
+    const bound = app.get<Partial<IServerOptions>>({
+      key: WebSocketBindingKeys.SERVER_OPTIONS,
+      isOptional: true,
+    });
+    if (bound !== undefined && (typeof bound !== 'object' || bound === null || Array.isArray(bound))) {
+      throw new Error(`${PREFIX} the value bound to SERVER_OPTIONS must be an object of server options`);
+    }
+    const ignored = unknownServerOptionKeys(bound);
+    if (ignored.length > 0) {
+      app.logger.warn(
+        `${PREFIX} ignoring server option(s) the component does not take: ${ignored.join(', ')} (authTimeout and encryptedBatchLimit keep the helper defaults)`,
+      );
+    }
+    this.options = mergeServerOptions(bound);
+
+    if (this.options.requireEncryption && !app.isBound({ key: WebSocketBindingKeys.HANDSHAKE_HANDLER })) {
+      app.logger.warn(
+        `${PREFIX} requireEncryption is on but nothing is bound to WebSocketBindingKeys.HANDSHAKE_HANDLER ("${WebSocketBindingKeys.HANDSHAKE_HANDLER}"): every client will be closed with 4004 after authenticating`,
+      );
+    }
+  }
+
+  async start({ server, hono }: IComponentStartContext): Promise<void> {
+    const app = this.application;
+    if (!this.options) this.configure(); // started by hand, without the application's configure step
+    const options = this.options as TResolvedServerOptions;
+    const optional = <T>(key: string): T | undefined => app.get<T>({ key, isOptional: true });
+
+    const helperOptions: IWebSocketServerOptions = {
+      ...options,
+      server,
+      authenticateFn: app.get<TWebSocketAuthenticateFn>({ key: WebSocketBindingKeys.AUTHENTICATE_HANDLER }),
+      validateRoomFn: optional<TWebSocketValidateRoomFn>(WebSocketBindingKeys.VALIDATE_ROOM_HANDLER),
+      clientConnectedFn: optional<TWebSocketClientConnectedFn>(WebSocketBindingKeys.CLIENT_CONNECTED_HANDLER),
+      clientDisconnectedFn: optional<TWebSocketClientDisconnectedFn>(
+        WebSocketBindingKeys.CLIENT_DISCONNECTED_HANDLER,
+      ),
+      messageHandler: optional<TWebSocketMessageHandler>(WebSocketBindingKeys.MESSAGE_HANDLER),
+      outboundTransformer: optional<TWebSocketOutboundTransformer>(WebSocketBindingKeys.OUTBOUND_TRANSFORMER),
+      handshakeFn: optional<TWebSocketHandshakeFn>(WebSocketBindingKeys.HANDSHAKE_HANDLER),
+      logger: app.logger,
+    };
+    // The helper tells "not given" (single-instance mode, which it logs) from "given but
+    // invalid" (it throws), so the key is passed only when something is bound.
+    if (app.isBound({ key: WebSocketBindingKeys.REDIS_CONNECTION })) {
+      helperOptions.redisConnection = app.get<IRedisConnection>({
+        key: WebSocketBindingKeys.REDIS_CONNECTION,
+      });
+    }
+
+    const helper = new WebSocketServerHelper(helperOptions);
+    this.helper = helper;
+    await helper.configure();
+
+    server.reload({
+      fetch: createWebSocketFetchHandler({
+        path: helper.getPath(),
+        fallback: (request, srv) => hono.fetch(request, srv),
+      }),
+      websocket: helper.getBunWebSocketHandler(),
+    });
+    app.bind<WebSocketServerHelper>({ key: WebSocketBindingKeys.WEBSOCKET_INSTANCE }).toValue(helper);
+    app.logger.info(`${PREFIX} "${options.identifier}" accepting WebSocket connections on ${options.path}`);
+  }
+
+  /** Closes every client with 1001 and quits the helper's Redis connections. */
+  async stop(): Promise<void> {
+    await this.helper?.shutdown();
+  }
+}

@@ -1,0 +1,30 @@
+import type { Server } from 'bun';
+
+export type TFetch = (request: Request, server: Server<unknown>) => Response | Promise<Response>;
+export type TUpgradingFetch = (
+  request: Request,
+  server: Server<unknown>,
+) => Response | undefined | Promise<Response | undefined>;
+
+/** True for a request that asks to switch to the WebSocket protocol. */
+export function isWebSocketUpgrade(request: Request): boolean {
+  return request.headers.get('upgrade')?.toLowerCase() === 'websocket';
+}
+
+/**
+ * The server's fetch handler once the WebSocket component is attached: an
+ * upgrade request on `path` becomes a WebSocket whose `data.clientId` is a
+ * fresh UUID (the helper's client id); every other request goes to `fallback`
+ * (the application's Hono router).
+ */
+export function createWebSocketFetchHandler(opts: { path: string; fallback: TFetch }): TUpgradingFetch {
+  const { path, fallback } = opts;
+  return (request, server) => {
+    if (isWebSocketUpgrade(request) && new URL(request.url).pathname === path) {
+      // Bun answers the handshake itself; returning nothing tells it the request was taken.
+      if (server.upgrade(request, { data: { clientId: crypto.randomUUID() } })) return undefined;
+      return new Response('WebSocket upgrade failed', { status: 500 });
+    }
+    return fallback(request, server);
+  };
+}

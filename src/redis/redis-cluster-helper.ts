@@ -1,0 +1,28 @@
+import { Cluster, type ClusterOptions } from 'ioredis';
+import type { ILogger } from '../common/types.ts';
+import { DefaultRedisHelper, type IRedisHelperCallbacks } from './default-redis-helper.ts';
+import { reconnectDelay } from './redis-helper.ts';
+
+export interface IRedisClusterHelperOptions extends IRedisHelperCallbacks {
+  name: string;
+  nodes: Array<{ host: string; port: number; password?: string }>;
+  clusterOptions?: ClusterOptions;
+  logger?: ILogger;
+}
+
+/** Redis Cluster on ioredis. */
+export class RedisClusterHelper extends DefaultRedisHelper {
+  constructor(opts: IRedisClusterHelperOptions) {
+    if (!opts || !Array.isArray(opts.nodes) || opts.nodes.length === 0) {
+      throw new Error('[RedisClusterHelper] nodes must be a non-empty array of { host, port }');
+    }
+    const password = opts.nodes.find((node) => node.password)?.password;
+    const clusterOptions: ClusterOptions = {
+      clusterRetryStrategy: reconnectDelay,
+      ...opts.clusterOptions,
+      redisOptions: { ...(password ? { password } : {}), ...opts.clusterOptions?.redisOptions },
+    };
+    const nodes = opts.nodes.map(({ host, port }) => ({ host, port }));
+    super({ ...opts, client: new Cluster(nodes, clusterOptions) });
+  }
+}

@@ -1,0 +1,96 @@
+import { WebSocketClientStates, WebSocketEvents } from '../common/constants.ts';
+import type {
+  AnyRecord,
+  ILogger,
+  IWebSocketClient,
+  IWebSocketMessage,
+  TWebSocketMessageHandler,
+} from '../common/types.ts';
+import { isPlainObject, parseJsonSafely } from '../utils/json.ts';
+import { fireAndLog } from '../utils/safe-call.ts';
+import type { RoomRequests } from './room-requests.ts';
+import type { SessionManager } from './session-manager.ts';
+
+export interface IInboundRouterOptions<A extends object, M extends object> {
+  sessions: SessionManager<A, M>;
+  rooms: RoomRequests<M>;
+  logger: ILogger;
+  messageHandler?: TWebSocketMessageHandler;
+  reply: (client: IWebSocketClient<M>, event: string, data: unknown) => void;
+}
+
+/**
+ * Turns one raw frame into an action. Every malformed frame is answered with an
+ * `error` event and the connection stays usable; nothing here throws.
+ */
+export class InboundRouter<A extends object = AnyRecord, M extends object = AnyRecord> {
+  constructor(private readonly opts: IInboundRouterOptions<A, M>) {}
+
+  route(client: IWebSocketClient<M>, raw: unknown): void {
+    client.lastActivity = Date.now();
+    const message = this.decode(client, raw);
+    if (!message) return;
+    const { event } = message;
+
+    if (event === WebSocketEvents.HEARTBEAT) return;
+    if (event === WebSocketEvents.AUTHENTICATE) {
+      this.settleInBackground(this.opts.sessions.authenticate(client, message.data), 'authenticate');
+      return;
+    }
+    if (client.state !== WebSocketClientStates.AUTHENTICATED) {
+      this.error(client, 'Not authenticated: only authenticate and heartbeat are accepted');
+      return;
+    }
+    switch (event) {
+      case WebSocketEvents.JOIN:
+        this.settleInBackground(this.opts.rooms.join(client, message.data), 'join');
+        return;
+      case WebSocketEvents.LEAVE:
+        this.opts.rooms.leave(client, message.data);
+        return;
+    }
+    if (WebSocketEvents.SCHEME_SET.has(event)) {
+      this.error(client, `"${event}" is a reserved system event`);
+      return;
+    }
+    fireAndLog(this.opts.logger, 'messageHandler', this.opts.messageHandler, {
+      clientId: client.id,
+      userId: client.userId,
+      message,
+    });
+  }
+
+  private decode(client: IWebSocketClient<M>, raw: unknown): IWebSocketMessage | undefined {
+    if (typeof raw !== 'string') {
+      this.error(client, 'Binary frames are not supported; send JSON text');
+      return undefined;
+    }
+    let parsed: unknown;
+    try {
+      parsed = parseJsonSafely(raw);
+    } catch {
+      this.error(client, 'Invalid JSON');
+      return undefined;
+    }
+    if (!isPlainObject(parsed)) {
+      this.error(client, 'A message must be a JSON object');
+      return undefined;
+    }
+    if (typeof parsed.event !== 'string' || parsed.event.length === 0) {
+      this.error(client, 'A message must have a non-empty string "event"');
+      return undefined;
+    }
+    const message: IWebSocketMessage = { event: parsed.event };
+    if (parsed.data !== undefined) message.data = parsed.data;
+    if (typeof parsed.id === 'string') message.id = parsed.id;
+    return message;
+  }
+
+  private error(client: IWebSocketClient<M>, message: string): void {
+    this.opts.reply(client, WebSocketEvents.ERROR, { message });
+  }
+
+  private settleInBackground(work: Promise<void>, label: string): void {
+    work.catch((error: unknown) => this.opts.logger.error(`${label} handling failed`, error));
+  }
+}

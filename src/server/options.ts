@@ -1,0 +1,86 @@
+import { WebSocketDefaults } from '../common/constants.ts';
+import type { IWebSocketServerOptions } from '../common/types.ts';
+import { isRedisConnection } from '../redis/wait-ready.ts';
+import { isValidRoomName } from './room-names.ts';
+
+const PREFIX = '[WebSocketServerHelper]';
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new Error(`${PREFIX} ${name} must be a positive number, got ${String(value)}`);
+  }
+  return value;
+}
+
+export interface IResolvedServerSettings {
+  path: string;
+  defaultRooms: string[];
+  authTimeout: number;
+  heartbeatInterval: number;
+  heartbeatTimeout: number;
+  encryptedBatchLimit: number;
+  requireEncryption: boolean;
+}
+
+/** Validates the constructor options and fills in the documented defaults. Throws on misconfiguration. */
+export function resolveServerOptions<A extends object, M extends object>(
+  opts: IWebSocketServerOptions<A, M>,
+): IResolvedServerSettings {
+  if (!opts || typeof opts !== 'object') throw new Error(`${PREFIX} options are required`);
+  if (typeof opts.identifier !== 'string' || opts.identifier.length === 0) {
+    throw new Error(`${PREFIX} identifier must be a non-empty string`);
+  }
+  if (!opts.server || typeof opts.server.publish !== 'function') {
+    throw new Error(`${PREFIX} server must be a Bun server (an object with publish())`);
+  }
+  if (typeof opts.authenticateFn !== 'function') {
+    throw new Error(`${PREFIX} authenticateFn must be a function`);
+  }
+  // Omitting the key means single-instance mode; naming it with a bad value is a mistake.
+  if ('redisConnection' in opts && !isRedisConnection(opts.redisConnection)) {
+    throw new Error(`${PREFIX} Invalid redis connection!`);
+  }
+  const path = opts.path ?? WebSocketDefaults.PATH;
+  if (typeof path !== 'string' || !path.startsWith('/')) {
+    throw new Error(`${PREFIX} path must be a string starting with "/"`);
+  }
+  const defaultRooms = opts.defaultRooms ?? [WebSocketDefaults.ROOM, WebSocketDefaults.NOTIFICATION_ROOM];
+  if (!Array.isArray(defaultRooms) || !defaultRooms.every(isValidRoomName)) {
+    throw new Error(
+      `${PREFIX} defaultRooms must be valid room names (non-empty, <= 256 chars, no "ws:" prefix)`,
+    );
+  }
+  for (const name of [
+    'validateRoomFn',
+    'clientConnectedFn',
+    'clientDisconnectedFn',
+    'messageHandler',
+    'outboundTransformer',
+    'handshakeFn',
+  ] as const) {
+    if (opts[name] !== undefined && typeof opts[name] !== 'function') {
+      throw new Error(`${PREFIX} ${name} must be a function`);
+    }
+  }
+  return {
+    path,
+    defaultRooms: [...defaultRooms],
+    authTimeout: positive('authTimeout', opts.authTimeout, WebSocketDefaults.AUTH_TIMEOUT),
+    heartbeatInterval: positive(
+      'heartbeatInterval',
+      opts.heartbeatInterval,
+      WebSocketDefaults.HEARTBEAT_INTERVAL,
+    ),
+    heartbeatTimeout: positive(
+      'heartbeatTimeout',
+      opts.heartbeatTimeout,
+      WebSocketDefaults.HEARTBEAT_TIMEOUT,
+    ),
+    encryptedBatchLimit:
+      Math.floor(
+        positive('encryptedBatchLimit', opts.encryptedBatchLimit, WebSocketDefaults.ENCRYPTED_BATCH_LIMIT),
+      ) || 1,
+    requireEncryption: opts.requireEncryption === true,
+  };
+}

@@ -1,0 +1,70 @@
+import { WebSocketEvents, WebSocketLimits } from '../common/constants.ts';
+import type { AnyRecord, ILogger, IWebSocketClient, TWebSocketValidateRoomFn } from '../common/types.ts';
+import { isPlainObject } from '../utils/json.ts';
+import { settle } from '../utils/safe-call.ts';
+import type { ClientRegistry } from './client-registry.ts';
+import { sanitizeRoomList } from './room-names.ts';
+
+export interface IRoomRequestOptions<M extends object> {
+  registry: ClientRegistry<M>;
+  logger: ILogger;
+  validateRoomFn?: TWebSocketValidateRoomFn;
+  reply: (client: IWebSocketClient<M>, event: string, data: unknown) => void;
+}
+
+/**
+ * Client-initiated `join` / `leave`. Names are sanitized before the application
+ * sees them, joins need `validateRoomFn` (deny all without it), and every
+ * request is answered with the rooms it actually changed.
+ */
+export class RoomRequests<M extends object = AnyRecord> {
+  constructor(private readonly opts: IRoomRequestOptions<M>) {}
+
+  async join(client: IWebSocketClient<M>, data: unknown): Promise<void> {
+    const requested = this.readRooms(client, data, WebSocketEvents.JOIN);
+    if (!requested) return;
+    const { validateRoomFn, registry, logger, reply } = this.opts;
+    let allowed: string[] = [];
+    if (validateRoomFn && requested.length > 0) {
+      const outcome = await settle(validateRoomFn, {
+        clientId: client.id,
+        userId: client.userId,
+        rooms: requested,
+      });
+      if (outcome.ok && Array.isArray(outcome.value)) {
+        // Only names that were asked for (and passed sanitizing) can be granted.
+        const asked = new Set(requested);
+        allowed = outcome.value.filter((room) => asked.has(room));
+      } else if (!outcome.ok) {
+        logger.error(`validateRoomFn threw for client ${client.id}; join denied`, outcome.error);
+      }
+    }
+    if (registry.get(client.id) !== client) return; // disconnected while validating
+    for (const room of allowed) registry.join(client, room);
+    reply(client, WebSocketEvents.JOIN, { rooms: allowed });
+  }
+
+  leave(client: IWebSocketClient<M>, data: unknown): void {
+    const requested = this.readRooms(client, data, WebSocketEvents.LEAVE);
+    if (!requested) return;
+    // A client may not leave its own id room: direct delivery across instances relies on it.
+    const left = requested.filter((room) => room !== client.id && this.opts.registry.leave(client, room));
+    this.opts.reply(client, WebSocketEvents.LEAVE, { rooms: left });
+  }
+
+  /** `{ rooms: string[] }` → sanitized names, or undefined after answering with an error. */
+  private readRooms(client: IWebSocketClient<M>, data: unknown, event: string): string[] | undefined {
+    const rooms = isPlainObject(data) ? data.rooms : undefined;
+    if (!Array.isArray(rooms)) {
+      this.opts.reply(client, WebSocketEvents.ERROR, { message: `${event} expects { rooms: string[] }` });
+      return undefined;
+    }
+    if (rooms.length > WebSocketLimits.MAX_ROOMS_PER_REQUEST) {
+      this.opts.reply(client, WebSocketEvents.ERROR, {
+        message: `${event} accepts at most ${WebSocketLimits.MAX_ROOMS_PER_REQUEST} rooms per request`,
+      });
+      return undefined;
+    }
+    return sanitizeRoomList(rooms);
+  }
+}

@@ -1,0 +1,369 @@
+import {
+  type ICrossInstanceBus,
+  type IRedisBusStats,
+  LocalOnlyBus,
+  RedisBus,
+} from '../bus/cross-instance-bus.ts';
+import {
+  WebSocketClientStates,
+  WebSocketCloseCodes,
+  WebSocketDefaults,
+  WebSocketMessageTypes,
+} from '../common/constants.ts';
+import { createConsoleLogger } from '../common/logger.ts';
+import { assertBunRuntime } from '../common/runtime.ts';
+import type {
+  AnyRecord,
+  IBunServer,
+  IBunWebSocketHandler,
+  ILogger,
+  IRedisSocketMessage,
+  IWebSocket,
+  IWebSocketClient,
+  IWebSocketServerOptions,
+} from '../common/types.ts';
+import { encodeFrame, frameFromJson, serializeData } from '../utils/json.ts';
+import { fireAndLog } from '../utils/safe-call.ts';
+import { createBunWebSocketHandler, resolveBunConfig } from './bun-handler.ts';
+import { ClientRegistry } from './client-registry.ts';
+import { HeartbeatSweeper } from './heartbeat-sweeper.ts';
+import { InboundRouter } from './inbound-router.ts';
+import { LocalDelivery } from './local-delivery.ts';
+import { type IResolvedServerSettings, resolveServerOptions } from './options.ts';
+import { isValidRoomName } from './room-names.ts';
+import { RoomRequests } from './room-requests.ts';
+import { SessionManager } from './session-manager.ts';
+
+export interface ISendOptions<T = unknown> {
+  /** A client id or a room name; omit to broadcast. */
+  destination?: string;
+  payload: { topic: string; data: T };
+  doLog?: boolean;
+  cb?: () => void;
+}
+
+/**
+ * Bun-native WebSocket server helper: post-connection authentication, rooms,
+ * passive heartbeat and cross-instance delivery over Redis Pub/Sub.
+ *
+ * A thin facade: the registry, sessions, inbound routing, local delivery, the
+ * cross-instance bus, the heartbeat sweeper and the Bun adapter each live in
+ * their own module and are wired together here.
+ */
+export class WebSocketServerHelper<
+  AuthDataType extends object = AnyRecord,
+  MetadataType extends object = AnyRecord,
+> {
+  readonly identifier: string;
+  /** Unique per instance; messages carrying it are skipped when they come back from Redis. */
+  readonly serverId: string = crypto.randomUUID();
+
+  private readonly settings: IResolvedServerSettings;
+  private readonly server: IBunServer;
+  private readonly logger: ILogger;
+  private readonly registry = new ClientRegistry<MetadataType>();
+  private readonly delivery: LocalDelivery<MetadataType>;
+  private readonly sessions: SessionManager<AuthDataType, MetadataType>;
+  private readonly router: InboundRouter<AuthDataType, MetadataType>;
+  private readonly heartbeat: HeartbeatSweeper<MetadataType>;
+  private readonly bus: ICrossInstanceBus;
+  private readonly bunConfig;
+  private bunHandler?: IBunWebSocketHandler;
+  private configured?: Promise<void>;
+  private shuttingDown?: Promise<void>;
+
+  constructor(opts: IWebSocketServerOptions<AuthDataType, MetadataType>) {
+    assertBunRuntime('WebSocketServerHelper');
+    this.settings = resolveServerOptions(opts);
+    this.identifier = opts.identifier;
+    this.server = opts.server;
+    this.logger = opts.logger ?? createConsoleLogger(opts.identifier);
+    this.bunConfig = resolveBunConfig(opts.serverOptions);
+
+    const reply = (client: IWebSocketClient<MetadataType>, event: string, data: unknown): void =>
+      this.delivery.write(client, encodeFrame(event, data));
+
+    this.delivery = new LocalDelivery<MetadataType>({
+      server: this.server,
+      registry: this.registry,
+      transformer: opts.outboundTransformer,
+      batchLimit: this.settings.encryptedBatchLimit,
+      publishToSelf: this.bunConfig.publishToSelf === true,
+      logger: this.logger,
+    });
+    this.sessions = new SessionManager<AuthDataType, MetadataType>({
+      registry: this.registry,
+      logger: this.logger,
+      authTimeout: this.settings.authTimeout,
+      defaultRooms: this.settings.defaultRooms,
+      requireEncryption: this.settings.requireEncryption,
+      authenticateFn: opts.authenticateFn,
+      handshakeFn: opts.handshakeFn,
+      clientConnectedFn: opts.clientConnectedFn,
+      clientDisconnectedFn: opts.clientDisconnectedFn,
+      reply,
+      enableEncryption: (client) => this.registry.markEncrypted(client),
+      subscribeBroadcast: (client) => {
+        if (!client.encrypted) client.socket.subscribe(WebSocketDefaults.BROADCAST_TOPIC);
+      },
+    });
+    this.router = new InboundRouter<AuthDataType, MetadataType>({
+      sessions: this.sessions,
+      rooms: new RoomRequests<MetadataType>({
+        registry: this.registry,
+        logger: this.logger,
+        validateRoomFn: opts.validateRoomFn,
+        reply,
+      }),
+      logger: this.logger,
+      messageHandler: opts.messageHandler,
+      reply,
+    });
+    this.heartbeat = new HeartbeatSweeper<MetadataType>(
+      this.registry,
+      this.settings.heartbeatInterval,
+      this.settings.heartbeatTimeout,
+      (clientId, code, reason) => {
+        const client = this.registry.get(clientId);
+        if (client) this.sessions.close(client, code, reason);
+      },
+    );
+    this.bus = opts.redisConnection
+      ? new RedisBus({
+          connection: opts.redisConnection,
+          serverId: this.serverId,
+          logger: this.logger,
+          readyTimeout: opts.redisReadyTimeout,
+          onMessage: (message) => this.deliverFromBus(message),
+        })
+      : new LocalOnlyBus();
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Connects Redis (if any), subscribes the channels and starts the heartbeat sweep. */
+  configure(): Promise<void> {
+    if (this.shuttingDown)
+      return Promise.reject(new Error('[WebSocketServerHelper] configure() after shutdown()'));
+    this.configured ??= (async () => {
+      try {
+        await this.bus.start();
+      } catch (error) {
+        this.configured = undefined; // allow a retry
+        throw error;
+      }
+      this.heartbeat.start();
+      if (this.bus instanceof LocalOnlyBus) {
+        this.logger.info('No redisConnection: running in single-instance mode (no cross-instance delivery)');
+      }
+    })();
+    return this.configured;
+  }
+
+  /** Stops the sweep, closes every client with 1001, clears the indexes and quits Redis. Idempotent. */
+  shutdown(): Promise<void> {
+    this.shuttingDown ??= (async () => {
+      this.heartbeat.stop();
+      this.sessions.clearAllTimers();
+      const clients = [...this.registry.clients.values()];
+      this.registry.clear();
+      for (const client of clients) {
+        client.state = WebSocketClientStates.DISCONNECTED;
+        this.sessions.close(client, WebSocketCloseCodes.GOING_AWAY, 'Server shutting down');
+      }
+      await this.bus.stop();
+    })();
+    return this.shuttingDown;
+  }
+
+  getBunWebSocketHandler(): IBunWebSocketHandler {
+    this.bunHandler ??= createBunWebSocketHandler(this, this.bunConfig, () => crypto.randomUUID());
+    return this.bunHandler;
+  }
+
+  getPath(): string {
+    return this.settings.path;
+  }
+
+  // ------------------------------------------------------ lifecycle entry points
+
+  /** What the Bun `open` callback calls; usable directly to drive the helper without a network. */
+  onClientConnect(opts: { clientId: string; socket: IWebSocket }): void {
+    if (this.shuttingDown) {
+      opts.socket.close(WebSocketCloseCodes.GOING_AWAY, 'Server shutting down');
+      return;
+    }
+    this.sessions.open(opts.clientId, opts.socket);
+  }
+
+  /** What the Bun `message` callback calls. */
+  onClientMessage(opts: { clientId: string; raw: unknown; socket?: IWebSocket }): void {
+    const client = this.registry.get(opts.clientId);
+    if (!client || (opts.socket && client.socket !== opts.socket)) return;
+    this.router.route(client, opts.raw);
+  }
+
+  /** What the Bun `close` callback calls. */
+  onClientDisconnect(opts: { clientId: string; socket?: IWebSocket }): void {
+    const client = this.registry.get(opts.clientId);
+    if (!client || (opts.socket && client.socket !== opts.socket)) return;
+    this.sessions.disconnect(client);
+  }
+
+  /** What the Bun `drain` callback calls: the socket's send buffer has room again. */
+  onClientDrain(opts: { clientId: string; socket?: IWebSocket }): void {
+    const client = this.registry.get(opts.clientId);
+    if (client && (!opts.socket || client.socket === opts.socket)) client.backpressured = false;
+  }
+
+  // ------------------------------------------------------------------- queries
+
+  getClients(): Map<string, IWebSocketClient<MetadataType>>;
+  getClients(opts: { id: string }): IWebSocketClient<MetadataType> | undefined;
+  getClients(opts?: {
+    id?: string;
+  }): IWebSocketClient<MetadataType> | Map<string, IWebSocketClient<MetadataType>> | undefined;
+  getClients(opts?: {
+    id?: string;
+  }): IWebSocketClient<MetadataType> | Map<string, IWebSocketClient<MetadataType>> | undefined {
+    if (opts?.id !== undefined) return this.registry.get(opts.id);
+    return this.registry.clients;
+  }
+
+  getClientsByUser(opts: { userId: string }): IWebSocketClient<MetadataType>[] {
+    return [...this.registry.userClients(opts.userId)];
+  }
+
+  getClientsByRoom(opts: { room: string }): IWebSocketClient<MetadataType>[] {
+    return [...this.registry.roomMembers(opts.room)];
+  }
+
+  /**
+   * Index sizes, pending auth timers and the Redis bus counters (absent in
+   * single-instance mode). `clients/users/rooms/authTimers` are all zero once everyone left.
+   */
+  getStats(): {
+    clients: number;
+    users: number;
+    rooms: number;
+    authTimers: number;
+    serverId: string;
+    bus?: IRedisBusStats;
+  } {
+    const stats = {
+      ...this.registry.sizes(),
+      authTimers: this.sessions.pendingTimers,
+      serverId: this.serverId,
+    };
+    return this.bus instanceof RedisBus ? { ...stats, bus: { ...this.bus.stats } } : stats;
+  }
+
+  // --------------------------------------------------------------------- rooms
+
+  joinRoom(opts: { clientId: string; room: string }): void {
+    const client = this.registry.get(opts.clientId);
+    if (!client) return;
+    this.assertRoomName(opts.room);
+    this.registry.join(client, opts.room);
+  }
+
+  leaveRoom(opts: { clientId: string; room: string }): void {
+    const client = this.registry.get(opts.clientId);
+    if (client) this.registry.leave(client, opts.room);
+  }
+
+  /** Irreversible: the client leaves native fan-out and is reached only through the outbound transformer. */
+  enableClientEncryption(opts: { clientId: string }): void {
+    const client = this.registry.get(opts.clientId);
+    if (client) this.registry.markEncrypted(client);
+  }
+
+  // ------------------------------------------------------------ local delivery
+
+  sendToClient(opts: { clientId: string; event: string; data: unknown; doLog?: boolean }): void {
+    if (this.shuttingDown) return;
+    this.delivery.toClient(opts.clientId, opts.event, opts.data);
+    if (opts.doLog) this.logger.info(`sent "${opts.event}" to client ${opts.clientId}`);
+  }
+
+  sendToUser(opts: { userId: string; event: string; data: unknown; exclude?: string[] }): void {
+    if (this.shuttingDown) return;
+    this.delivery.toUser(opts.userId, opts.event, opts.data, opts.exclude);
+  }
+
+  sendToRoom(opts: { room: string; event: string; data: unknown; exclude?: string[] }): void {
+    if (this.shuttingDown) return;
+    this.delivery.toRoom(opts.room, opts.event, opts.data, opts.exclude);
+  }
+
+  broadcast(opts: { event: string; data: unknown; exclude?: string[] }): void {
+    if (this.shuttingDown) return;
+    this.delivery.toAll(opts.event, opts.data, opts.exclude);
+  }
+
+  // ------------------------------------------------------ cross-instance delivery
+
+  /**
+   * Delivers locally and publishes to Redis for the other instances. A
+   * destination is a client id (when such a client is connected here) or a room;
+   * without one, every authenticated client everywhere. Never throws because of
+   * Redis: while it is unreachable, remote delivery is skipped.
+   */
+  send<T = unknown>(opts: ISendOptions<T>): void {
+    if (this.shuttingDown) return;
+    const { destination, payload } = opts;
+    const event = payload?.topic;
+    if (typeof event !== 'string' || event.length === 0) {
+      throw new Error('[WebSocketServerHelper] send() needs payload.topic (a non-empty string)');
+    }
+    const data = payload.data;
+    // Serialize the payload once; the local frame and the Redis envelope share it.
+    const dataJson = serializeData(data);
+    const frame = frameFromJson(event, dataJson);
+    if (destination === undefined) {
+      this.delivery.toAll(event, data, undefined, frame);
+      this.bus.publish(
+        { serverId: this.serverId, type: WebSocketMessageTypes.BROADCAST, event, data },
+        dataJson,
+      );
+    } else {
+      if (this.registry.get(destination)) this.delivery.toClient(destination, event, data, frame);
+      else this.delivery.toRoom(destination, event, data, undefined, frame);
+      // Every authenticated client is in its own id room, so a room message
+      // reaches a client id on whichever instance holds it.
+      this.bus.publish(
+        { serverId: this.serverId, type: WebSocketMessageTypes.ROOM, target: destination, event, data },
+        dataJson,
+      );
+    }
+    if (opts.doLog) this.logger.info(`send "${event}" to ${destination ?? 'everyone'}`);
+    if (opts.cb) setImmediate(() => fireAndLog(this.logger, 'send() callback', opts.cb, undefined));
+  }
+
+  private deliverFromBus(message: IRedisSocketMessage): void {
+    if (this.shuttingDown) return;
+    const { type, target, event, data, exclude } = message;
+    switch (type) {
+      case WebSocketMessageTypes.CLIENT:
+        if (target !== undefined) this.delivery.toClient(target, event, data);
+        return;
+      case WebSocketMessageTypes.USER:
+        if (target !== undefined) this.delivery.toUser(target, event, data, exclude);
+        return;
+      case WebSocketMessageTypes.ROOM:
+        if (target !== undefined) this.delivery.toRoom(target, event, data, exclude);
+        return;
+      case WebSocketMessageTypes.BROADCAST:
+        this.delivery.toAll(event, data, exclude);
+        return;
+    }
+  }
+
+  private assertRoomName(room: string): void {
+    if (!isValidRoomName(room)) {
+      throw new Error(
+        `[WebSocketServerHelper] Invalid room name ${JSON.stringify(room)}: non-empty, at most 256 characters, not starting with "ws:"`,
+      );
+    }
+  }
+}

@@ -1,0 +1,54 @@
+import type { ILogger } from '../common/types.ts';
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}
+
+/**
+ * Calls a user callback whose result we do not need. Whatever it throws or
+ * rejects is logged and swallowed, so user code can never crash the process
+ * or leave an unhandled rejection behind.
+ */
+export function fireAndLog<A>(
+  logger: ILogger,
+  label: string,
+  fn: ((arg: A) => unknown) | undefined,
+  arg: A,
+): void {
+  if (!fn) return;
+  try {
+    const result = fn(arg);
+    if (isThenable(result)) {
+      result.then(undefined, (error: unknown) => logger.error(`${label} rejected`, error));
+    }
+  } catch (error) {
+    logger.error(`${label} threw`, error);
+  }
+}
+
+/** The outcome of a user callback whose result we need. */
+export type TCallbackOutcome<R> = { ok: true; value: R } | { ok: false; error: unknown };
+
+/** Awaits a user callback and turns a throw or a rejection into a value. */
+export async function settle<A, R>(fn: (arg: A) => R | PromiseLike<R>, arg: A): Promise<TCallbackOutcome<R>> {
+  try {
+    return { ok: true, value: await fn(arg) };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+/** Like `settle`, but gives up after `ms` (the callback keeps running; its result is ignored). */
+export function settleWithin<A, R>(
+  fn: (arg: A) => R | PromiseLike<R>,
+  arg: A,
+  ms: number,
+): Promise<TCallbackOutcome<R> | { ok: false; timedOut: true }> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<{ ok: false; timedOut: true }>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, timedOut: true }), ms);
+    // Only bounds a wait: a callback that never settles must not keep the process alive (e.g. after shutdown()).
+    timer.unref?.();
+  });
+  return Promise.race([settle(fn, arg), timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,142 @@
+// The demo, end to end, in a real Chromium: the page, the client SDK bundled
+// for the browser, the demo server started as `npm start` starts it, a real
+// redis-server and the announce CLI as a separate process.
+
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdirSync, statSync } from 'node:fs';
+import type { Browser } from 'playwright-core';
+import { RedisServer } from '../support/redis-server.ts';
+import {
+  eventuallyEqual,
+  expectMessage,
+  type IDemoProcess,
+  launchChromium,
+  onlineNames,
+  openAs,
+  runAnnounce,
+  say,
+  startDemo,
+} from './demo-harness.ts';
+
+const ARTIFACTS = 'test-artifacts';
+
+let browser: Browser;
+const demos: IDemoProcess[] = [];
+const redisServers: RedisServer[] = [];
+
+async function demo(env: Record<string, string> = {}): Promise<IDemoProcess> {
+  const started = await startDemo(env);
+  demos.push(started);
+  return started;
+}
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await Promise.all(demos.map((running) => running.stop()));
+  for (const server of redisServers) await server.stop();
+});
+
+describe('demo in Chromium', () => {
+  test('two people chat in one room, join and leave rooms, and see who is online', async () => {
+    const { url } = await demo();
+    const ada = await openAs(browser, url, 'Ada');
+    const grace = await openAs(browser, url, 'Grace');
+
+    // The server greets each person privately.
+    await ada.locator('#announcements li', { hasText: 'Welcome, Ada!' }).waitFor();
+
+    await say(ada, 'Hello Grace!');
+    await expectMessage(grace, 'Hello Grace!');
+    await say(grace, 'Hi Ada');
+    await expectMessage(ada, 'Hi Ada');
+    await eventuallyEqual(() => onlineNames(ada), ['Ada', 'Grace']);
+
+    // Both join #design; a message there reaches only that room.
+    for (const page of [ada, grace]) {
+      await page.fill('#room-name', 'design');
+      await page.click('#join-form button');
+      await page.locator('#room-title', { hasText: '#design' }).waitFor();
+    }
+    await eventuallyEqual(() => onlineNames(grace), ['Ada', 'Grace']);
+    await say(ada, 'Design review at 3');
+    await expectMessage(grace, 'Design review at 3');
+
+    // Ada leaves #design: Grace sees her go from the member list.
+    await ada.click('#rooms li[data-room="design"] button[aria-label="Leave #design"]');
+    await eventuallyEqual(() => onlineNames(grace), ['Grace']);
+    await grace.locator('#messages li.system', { hasText: 'Ada left' }).waitFor();
+    expect(await ada.locator('#rooms li').count()).toBe(1);
+
+    // The status panel reports this instance.
+    await eventuallyEqual(
+      () => ada.locator('#status dd[data-field="mode"]').textContent(),
+      'single instance',
+    );
+    await eventuallyEqual(() => ada.locator('#status dd[data-field="clients here"]').textContent(), '2');
+  }, 30_000);
+
+  test('two instances sharing Redis: chat crosses instances and the announce CLI reaches both pages', async () => {
+    const redis = await RedisServer.start();
+    redisServers.push(redis);
+    const [first, second] = await Promise.all([
+      demo({ REDIS_URL: redis.url }),
+      demo({ REDIS_URL: redis.url }),
+    ]);
+    expect(first.url).not.toBe(second.url);
+    const linus = await openAs(browser, first.url, 'Linus');
+    const margaret = await openAs(browser, second.url, 'Margaret');
+
+    await say(linus, 'Hello from instance one');
+    await expectMessage(margaret, 'Hello from instance one');
+    await say(margaret, 'Hello back from instance two');
+    await expectMessage(linus, 'Hello back from instance two');
+    // Presence is shared through Redis: each page lists the person on the other instance.
+    await eventuallyEqual(() => onlineNames(linus), ['Linus', 'Margaret']);
+    await eventuallyEqual(
+      () => margaret.locator('#status dd[data-field="mode"]').textContent(),
+      'Redis · 2 instances',
+    );
+
+    const announced = await runAnnounce(['--room', 'lobby', 'Deploy at 17:00 — save your work'], redis.url);
+    expect(announced).toMatchObject({ code: 0, err: '' });
+    expect(announced.out).toContain('announced to room "lobby"');
+    for (const page of [linus, margaret]) {
+      await page.locator('#announcements li', { hasText: 'Deploy at 17:00' }).waitFor();
+    }
+
+    const toUser = await runAnnounce(['--user', 'Margaret', 'Only for Margaret'], redis.url);
+    expect(toUser.code).toBe(0);
+    await margaret.locator('#announcements li', { hasText: 'Only for Margaret' }).waitFor();
+    expect(await linus.locator('#announcements li', { hasText: 'Only for Margaret' }).count()).toBe(0);
+
+    const path = `${ARTIFACTS}/demo-multi-instance.png`;
+    await linus.screenshot({ path });
+    const { size } = statSync(path);
+    expect(size).toBeGreaterThan(10_000);
+    const header = new Uint8Array(await Bun.file(path).slice(0, 8).arrayBuffer());
+    expect([...header]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]); // a PNG
+
+    // Both instances stop gracefully on SIGTERM.
+    expect(await first.stop()).toBe(0);
+    expect(await second.stop()).toBe(0);
+  }, 40_000);
+
+  test('encrypted mode: the page negotiates a key and reads what the server encrypts', async () => {
+    const { url } = await demo({ DEMO_ENCRYPTION: '1' });
+    const alan = await openAs(browser, url, 'Alan');
+    await alan.locator('#encryption-badge:not([hidden])').waitFor();
+    // Everything after "connected" arrives as AES-GCM frames; seeing it proves decryption works.
+    await alan.locator('#announcements li', { hasText: 'Welcome, Alan!' }).waitFor();
+    await say(alan, 'secret hello');
+    await expectMessage(alan, 'secret hello');
+    await eventuallyEqual(
+      () => alan.locator('#status dd[data-field="encryption"]').textContent(),
+      'required (1 encrypted)',
+    );
+  }, 20_000);
+});

@@ -1,0 +1,61 @@
+import { describe, expect, test } from 'bun:test';
+import { channelFor, decodeEnvelope } from '../../src/bus/envelope.ts';
+
+describe('Redis envelope', () => {
+  test('channels follow the documented layout', () => {
+    expect(channelFor('room', 'lobby')).toBe('ws:room:lobby');
+    expect(channelFor('client', 'c1')).toBe('ws:client:c1');
+    expect(channelFor('user', 'u1')).toBe('ws:user:u1');
+    expect(channelFor('broadcast', undefined)).toBe('ws:broadcast');
+  });
+
+  test('accepts well-formed envelopes', () => {
+    const ok = decodeEnvelope(
+      JSON.stringify({
+        serverId: 's',
+        type: 'room',
+        target: 'r',
+        event: 'e',
+        data: { a: 1 },
+        exclude: ['x'],
+      }),
+    );
+    expect(ok).toEqual({
+      ok: true,
+      message: { serverId: 's', type: 'room', target: 'r', event: 'e', data: { a: 1 }, exclude: ['x'] },
+    });
+    expect(decodeEnvelope(JSON.stringify({ serverId: 's', type: 'broadcast', event: 'e' })).ok).toBe(true);
+  });
+
+  test.each([
+    ['not JSON', '{oops'],
+    ['not an object', '[1,2]'],
+    ['missing serverId', JSON.stringify({ type: 'room', target: 'r', event: 'e' })],
+    ['unknown type', JSON.stringify({ serverId: 's', type: 'planet', target: 'r', event: 'e' })],
+    ['missing event', JSON.stringify({ serverId: 's', type: 'room', target: 'r' })],
+    ['missing target', JSON.stringify({ serverId: 's', type: 'client', event: 'e' })],
+    [
+      'exclude must be an array of strings',
+      JSON.stringify({ serverId: 's', type: 'room', target: 'r', event: 'e', exclude: [1] }),
+    ],
+  ])('rejects: %s', (reason, raw) => {
+    expect(decodeEnvelope(raw)).toEqual({ ok: false, reason });
+  });
+});
+
+describe('encodeEnvelope with pre-serialized data', () => {
+  test('produces the same JSON as serializing the whole envelope', async () => {
+    const { encodeEnvelope } = await import('../../src/bus/envelope.ts');
+    const message = {
+      serverId: 's',
+      type: 'room' as const,
+      target: 'r"1',
+      event: 'e',
+      data: { a: [1, 'x'] },
+      exclude: ['c'],
+    };
+    const fast = encodeEnvelope(message, JSON.stringify(message.data));
+    expect(JSON.parse(fast)).toEqual(message);
+    expect(decodeEnvelope(fast)).toEqual({ ok: true, message });
+  });
+});

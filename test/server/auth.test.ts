@@ -1,0 +1,339 @@
+import { afterEach, describe, expect, test } from 'bun:test';
+import { ECDH, WebSocketClientStates } from '../../src/index.ts';
+import {
+  eventually,
+  type ITestServer,
+  recordingLogger,
+  startServer,
+  type TTestServerOptions,
+} from '../support/server.ts';
+import { TestClient } from '../support/ws-client.ts';
+
+let server: ITestServer | undefined;
+const clients: TestClient[] = [];
+
+async function serve(opts: TTestServerOptions = {}): Promise<ITestServer> {
+  server = await startServer(opts);
+  return server;
+}
+async function connect(url: string): Promise<TestClient> {
+  const client = await TestClient.connect(url);
+  clients.push(client);
+  return client;
+}
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await server?.stop();
+  server = undefined;
+});
+
+describe('authentication', () => {
+  test('success: connected carries id, userId and time; user index, default rooms and own room are set', async () => {
+    const connectedCalls: unknown[] = [];
+    const { url, helper } = await serve({
+      clientConnectedFn: (opts) => {
+        connectedCalls.push(opts);
+      },
+    });
+    const client = await connect(url);
+    client.send({ event: 'authenticate', data: { token: 'ok', user: 'alice' } });
+    const connected = await client.next('connected');
+    const { id, userId, time } = connected.data;
+    expect(typeof id).toBe('string');
+    expect(userId).toBe('alice');
+    expect(Number.isNaN(Date.parse(time))).toBe(false);
+    expect(connected.data.serverPublicKey).toBeUndefined();
+
+    const tracked = helper.getClients({ id })!;
+    expect(tracked.state).toBe(WebSocketClientStates.AUTHENTICATED);
+    expect(tracked.metadata).toEqual({ role: 'tester' });
+    expect([...tracked.rooms].sort()).toEqual([id, 'ws-default', 'ws-notification'].sort());
+    expect(helper.getClientsByUser({ userId: 'alice' }).map((c) => c.id)).toEqual([id]);
+    expect(helper.getClientsByRoom({ room: 'ws-default' }).map((c) => c.id)).toEqual([id]);
+    await eventually(() => connectedCalls.length === 1);
+    expect(connectedCalls[0]).toEqual({ clientId: id, userId: 'alice', metadata: { role: 'tester' } });
+  });
+
+  test('clientConnectedFn runs after the connected event reached the client', async () => {
+    let sawConnectedFirst = false;
+    const { url, helper } = await serve({
+      clientConnectedFn: ({ clientId }) => {
+        helper.sendToClient({ clientId, event: 'welcome', data: 1 });
+      },
+    });
+    const client = await connect(url);
+    client.send({ event: 'authenticate', data: { token: 'ok' } });
+    await client.next('welcome');
+    sawConnectedFirst = client.frames[0]?.event === 'connected';
+    expect(sawConnectedFirst).toBe(true);
+  });
+
+  test('custom defaultRooms replace the documented defaults', async () => {
+    const { url, helper } = await serve({ defaultRooms: ['general'] });
+    const client = await connect(url);
+    client.send({ event: 'authenticate', data: { token: 'ok' } });
+    const { data } = await client.next('connected');
+    expect([...helper.getClients({ id: data.id })!.rooms].sort()).toEqual([data.id, 'general'].sort());
+  });
+
+  test.each([
+    ['null', () => null],
+    ['false', () => false],
+    ['a rejected promise', async () => Promise.reject(new Error('db down'))],
+    [
+      'a throw',
+      () => {
+        throw new Error('bad token');
+      },
+    ],
+  ])('authenticateFn returning %s closes with 4003 after an error event', async (_name, authenticateFn) => {
+    const logger = recordingLogger();
+    const disconnected: unknown[] = [];
+    const { url, helper } = await serve({
+      authenticateFn: authenticateFn as never,
+      logger,
+      clientDisconnectedFn: (o) => {
+        disconnected.push(o);
+      },
+    });
+    const client = await connect(url);
+    client.send({ event: 'authenticate', data: { token: 'nope' } });
+    const error = await client.next('error');
+    expect(error.data.message).toBe('Authentication failed');
+    expect((await client.closedWithin()).code).toBe(4003);
+    await eventually(() => helper.getStats().clients === 0);
+    expect(helper.getStats()).toMatchObject({ clients: 0, users: 0, rooms: 0, authTimers: 0 });
+    expect(disconnected).toEqual([]); // never authenticated, so no disconnect callback
+  });
+
+  test('no authenticate within authTimeout closes with 4001', async () => {
+    const { url } = await serve({ authTimeout: 150 });
+    const client = await connect(url);
+    const started = Date.now();
+    const closed = await client.closedWithin(2_000);
+    expect(closed.code).toBe(4001);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+  });
+
+  test('heartbeats before authentication do not extend authTimeout', async () => {
+    const { url } = await serve({ authTimeout: 200 });
+    const client = await connect(url);
+    const beat = setInterval(() => client.send({ event: 'heartbeat' }), 40);
+    try {
+      expect((await client.closedWithin(2_000)).code).toBe(4001);
+    } finally {
+      clearInterval(beat);
+    }
+  });
+
+  test('a hung authenticateFn is bounded at authTimeout * 3 (4001)', async () => {
+    const { url, helper } = await serve({ authTimeout: 100, authenticateFn: () => new Promise(() => {}) });
+    const client = await connect(url);
+    const started = Date.now();
+    client.send({ event: 'authenticate', data: { token: 'ok' } });
+    await Bun.sleep(150); // past authTimeout: still waiting, because auth is in progress
+    expect(client.closeInfo).toBeUndefined();
+    const closed = await client.closedWithin(2_000);
+    expect(closed.code).toBe(4001);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(280);
+    await eventually(() => helper.getStats().clients === 0);
+    expect(helper.getStats().authTimers).toBe(0);
+  });
+
+  test('a client closing while authenticateFn is pending leaves nothing behind', async () => {
+    let release!: (v: { userId: string }) => void;
+    let called = false;
+    const connectedCalls: unknown[] = [];
+    const { url, helper } = await serve({
+      authenticateFn: () => {
+        called = true;
+        return new Promise((resolve) => {
+          release = resolve;
+        });
+      },
+      clientConnectedFn: (o) => {
+        connectedCalls.push(o);
+      },
+    });
+    const client = await connect(url);
+    client.send({ event: 'authenticate', data: { token: 'ok' } });
+    await eventually(() => called);
+    client.close();
+    await eventually(() => helper.getStats().clients === 0);
+    release({ userId: 'late' });
+    await Bun.sleep(50);
+    expect(helper.getStats()).toMatchObject({ clients: 0, users: 0, rooms: 0, authTimers: 0 });
+    expect(connectedCalls).toEqual([]);
+    expect(helper.getClientsByUser({ userId: 'late' })).toEqual([]);
+  });
+
+  test('before authentication only authenticate and heartbeat are accepted', async () => {
+    const handled: unknown[] = [];
+    const { url, helper } = await serve({
+      validateRoomFn: ({ rooms }) => rooms,
+      messageHandler: (o) => {
+        handled.push(o);
+      },
+    });
+    const client = await connect(url);
+    client.send({ event: 'heartbeat' });
+    client.send({ event: 'chat', data: 'hi' });
+    client.send({ event: 'join', data: { rooms: ['lobby'] } });
+    await client.until(() => client.all('error').length === 2, 'two errors');
+    expect(client.all('error').map((f) => f.data.message)).toEqual([
+      'Not authenticated: only authenticate and heartbeat are accepted',
+      'Not authenticated: only authenticate and heartbeat are accepted',
+    ]);
+    expect(handled).toEqual([]);
+    expect(helper.getClientsByRoom({ room: 'lobby' })).toEqual([]);
+    // and the connection is still usable
+    client.send({ event: 'authenticate', data: { token: 'ok' } });
+    await client.next('connected');
+  });
+
+  test('a second authenticate is answered with an error and changes nothing', async () => {
+    const { url, helper } = await serve();
+    const client = await connect(url);
+    client.send({ event: 'authenticate', data: { token: 'ok', user: 'first' } });
+    const { data } = await client.next('connected');
+    client.send({ event: 'authenticate', data: { token: 'ok', user: 'second' } });
+    const error = await client.next('error');
+    expect(error.data.message).toBe('Already authenticated');
+    expect(helper.getClients({ id: data.id })!.userId).toBe('first');
+    expect(helper.getClientsByUser({ userId: 'second' })).toEqual([]);
+    expect(client.all('connected').length).toBe(1);
+  });
+
+  test('authenticate while one is in progress is refused', async () => {
+    let release!: (v: { userId: string }) => void;
+    const { url } = await serve({
+      authenticateFn: () =>
+        new Promise((resolve) => {
+          release = resolve;
+        }),
+    });
+    const client = await connect(url);
+    client.send({ event: 'authenticate', data: {} });
+    client.send({ event: 'authenticate', data: {} });
+    const error = await client.next('error');
+    expect(error.data.message).toBe('Authentication already in progress');
+    release({ userId: 'u' });
+    await client.next('connected');
+    expect(client.all('connected').length).toBe(1);
+  });
+
+  test('authenticate data must be an object; a missing one is passed as {}', async () => {
+    const seen: unknown[] = [];
+    const { url } = await serve({
+      authenticateFn: (data) => {
+        seen.push(data);
+        return { userId: 'u' };
+      },
+    });
+    const client = await connect(url);
+    client.send({ event: 'authenticate', data: 'token-as-string' });
+    expect((await client.next('error')).data.message).toBe('authenticate data must be an object');
+    client.send({ event: 'authenticate' });
+    await client.next('connected');
+    expect(seen).toEqual([{}]);
+  });
+
+  test('a throwing clientConnectedFn is logged and the client stays connected', async () => {
+    const logger = recordingLogger();
+    const { url, helper } = await serve({
+      logger,
+      clientConnectedFn: () => {
+        throw new Error('oops');
+      },
+    });
+    const client = await TestClient.authenticated(url);
+    clients.push(client);
+    await eventually(() => logger.lines.some((l) => l.message === 'clientConnectedFn threw'));
+    helper.sendToClient({ clientId: client.id, event: 'still-here', data: true });
+    await client.next('still-here');
+  });
+
+  test('clientDisconnectedFn gets clientId and userId after cleanup; a rejecting one is logged', async () => {
+    const logger = recordingLogger();
+    const calls: unknown[] = [];
+    let statsAtCall: unknown;
+    const { url, helper } = await serve({
+      logger,
+      clientDisconnectedFn: async (o) => {
+        calls.push(o);
+        statsAtCall = helper.getStats();
+        throw new Error('cleanup failed');
+      },
+    });
+    const client = await TestClient.authenticated(url, { token: 'ok', user: 'bob' });
+    const id = client.id;
+    client.close();
+    await eventually(() => calls.length === 1);
+    expect(calls[0]).toEqual({ clientId: id, userId: 'bob' });
+    expect(statsAtCall).toMatchObject({ clients: 0, users: 0, rooms: 0 });
+    await eventually(() => logger.lines.some((l) => l.message === 'clientDisconnectedFn rejected'));
+  });
+});
+
+describe('requireEncryption', () => {
+  const ecdh = ECDH.withAlgorithm();
+
+  test('handshakeFn result goes into connected (serverPublicKey and salt) and the client is encrypted', async () => {
+    const server = await ecdh.generateKeyPair();
+    const handshakeCalls: unknown[] = [];
+    const { url, helper } = await serve({
+      requireEncryption: true,
+      handshakeFn: async (opts) => {
+        handshakeCalls.push(opts);
+        const peer = await ecdh.importPublicKey({ rawKeyB64: opts.data.publicKey as string });
+        const { salt } = await ecdh.deriveAESKey({
+          privateKey: server.keyPair.privateKey,
+          peerPublicKey: peer,
+        });
+        return { serverPublicKey: server.publicKeyB64, salt };
+      },
+    });
+    const mine = await ecdh.generateKeyPair();
+    const client = await connect(url);
+    client.send({ event: 'authenticate', data: { token: 'ok', user: 'enc', publicKey: mine.publicKeyB64 } });
+    const { data } = await client.next('connected');
+    expect(data.serverPublicKey).toBe(server.publicKeyB64);
+    expect(typeof data.salt).toBe('string');
+    expect(handshakeCalls).toEqual([
+      { clientId: data.id, userId: 'enc', data: { token: 'ok', user: 'enc', publicKey: mine.publicKeyB64 } },
+    ]);
+    expect(helper.getClients({ id: data.id })!.encrypted).toBe(true);
+  });
+
+  test.each([
+    ['no handshakeFn', undefined],
+    ['handshakeFn returning null', () => null],
+    ['handshakeFn returning false', () => false],
+    [
+      'handshakeFn throwing',
+      () => {
+        throw new Error('bad key');
+      },
+    ],
+    ['handshakeFn without serverPublicKey', () => ({ salt: 'x' })],
+  ])('%s closes with 4004', async (_name, handshakeFn) => {
+    const logger = recordingLogger();
+    const { url, helper } = await serve({
+      requireEncryption: true,
+      handshakeFn: handshakeFn as never,
+      logger,
+    });
+    const client = await connect(url);
+    client.send({ event: 'authenticate', data: { token: 'ok' } });
+    await client.next('error');
+    expect((await client.closedWithin()).code).toBe(4004);
+    expect(client.all('connected')).toEqual([]);
+    await eventually(() => helper.getStats().clients === 0);
+    if (!handshakeFn) {
+      expect(
+        logger.lines.some((l) => l.message === 'requireEncryption is true but no handshakeFn configured'),
+      ).toBe(true);
+    }
+  });
+});

@@ -1,0 +1,247 @@
+import { afterEach, describe, expect, test } from 'bun:test';
+import type { IWebSocketClient } from '../../src/index.ts';
+import {
+  eventually,
+  type ITestServer,
+  recordingLogger,
+  startServer,
+  type TTestServerOptions,
+} from '../support/server.ts';
+import { expectSilence, TestClient } from '../support/ws-client.ts';
+
+let server: ITestServer | undefined;
+afterEach(async () => {
+  await server?.stop();
+  server = undefined;
+});
+async function serve(opts: TTestServerOptions = {}): Promise<ITestServer> {
+  server = await startServer(opts);
+  return server;
+}
+async function many(url: string, n: number, user = (i: number) => `u${i}`): Promise<TestClient[]> {
+  return Promise.all(
+    Array.from({ length: n }, (_, i) => TestClient.authenticated(url, { token: 'ok', user: user(i) })),
+  );
+}
+
+describe('local delivery without a transformer', () => {
+  test('sendToClient reaches one client only', async () => {
+    const { url, helper } = await serve();
+    const [a, b] = await many(url, 2);
+    helper.sendToClient({ clientId: a!.id, event: 'direct', data: { n: 1 } });
+    expect((await a!.next('direct')).data).toEqual({ n: 1 });
+    await expectSilence(b!, 'direct');
+    helper.sendToClient({ clientId: 'nobody', event: 'direct', data: 1 }); // unknown ids are ignored
+  });
+
+  test('sendToUser reaches every session of the user', async () => {
+    const { url, helper } = await serve();
+    const clients = await many(url, 3, (i) => (i < 2 ? 'same' : 'other'));
+    helper.sendToUser({ userId: 'same', event: 'for-user', data: 'x' });
+    await clients[0]!.next('for-user');
+    await clients[1]!.next('for-user');
+    await expectSilence(clients[2]!, 'for-user');
+    expect(helper.getClientsByUser({ userId: 'same' }).length).toBe(2);
+  });
+
+  test('sendToRoom fans out to members only, serialized with data intact', async () => {
+    const { url, helper } = await serve();
+    const clients = await many(url, 4);
+    for (const c of clients.slice(0, 3)) helper.joinRoom({ clientId: c.id, room: 'r' });
+    const data = { text: 'héllo', list: [1, 2, { deep: null }], n: 1.5 };
+    helper.sendToRoom({ room: 'r', event: 'room-msg', data });
+    for (const c of clients.slice(0, 3)) expect((await c.next('room-msg')).data).toEqual(data);
+    await expectSilence(clients[3]!, 'room-msg');
+    expect(clients[0]!.raw.at(-1)).toBe(JSON.stringify({ event: 'room-msg', data }));
+  });
+
+  test('sendToRoom with one excluded client (the sender case)', async () => {
+    const { url, helper } = await serve();
+    const clients = await many(url, 3);
+    for (const c of clients) helper.joinRoom({ clientId: c.id, room: 'r' });
+    helper.sendToRoom({ room: 'r', event: 'm', data: 1, exclude: [clients[0]!.id] });
+    await clients[1]!.next('m');
+    await clients[2]!.next('m');
+    await expectSilence(clients[0]!, 'm');
+    // the excluded client is still subscribed afterwards
+    helper.sendToRoom({ room: 'r', event: 'm2', data: 2 });
+    for (const c of clients) await c.next('m2');
+  });
+
+  test('sendToRoom with several excluded clients, unknown ids and non-members', async () => {
+    const { url, helper } = await serve();
+    const clients = await many(url, 5);
+    for (const c of clients.slice(0, 4)) helper.joinRoom({ clientId: c.id, room: 'r' });
+    const exclude = [clients[0]!.id, clients[1]!.id, 'unknown', clients[4]!.id];
+    helper.sendToRoom({ room: 'r', event: 'm', data: 1, exclude });
+    await clients[2]!.next('m');
+    await clients[3]!.next('m');
+    await expectSilence(clients[0]!, 'm');
+    await expectSilence(clients[1]!, 'm', 10);
+    helper.sendToRoom({ room: 'r', event: 'again', data: 1 });
+    for (const c of clients.slice(0, 4)) await c.next('again');
+    await expectSilence(clients[4]!, 'again', 10);
+  });
+
+  test('exclusion still works with publishToSelf enabled', async () => {
+    const { url, helper } = await serve({ serverOptions: { publishToSelf: true } });
+    const clients = await many(url, 2);
+    for (const c of clients) helper.joinRoom({ clientId: c.id, room: 'r' });
+    helper.sendToRoom({ room: 'r', event: 'm', data: 1, exclude: [clients[0]!.id] });
+    await clients[1]!.next('m');
+    await expectSilence(clients[0]!, 'm');
+  });
+
+  test('broadcast reaches authenticated clients only, honouring exclude', async () => {
+    const { url, helper } = await serve();
+    const clients = await many(url, 3);
+    const pending = await TestClient.connect(url);
+    helper.broadcast({ event: 'all', data: 1 });
+    for (const c of clients) await c.next('all');
+    await expectSilence(pending, 'all');
+    helper.broadcast({ event: 'most', data: 1, exclude: [clients[1]!.id] });
+    await clients[0]!.next('most');
+    await clients[2]!.next('most');
+    await expectSilence(clients[1]!, 'most');
+    pending.close();
+  });
+
+  test('data that cannot be serialized throws at the caller', async () => {
+    const { url, helper } = await serve();
+    await many(url, 1);
+    expect(() => helper.sendToRoom({ room: 'ws-default', event: 'bad', data: { n: 1n } })).toThrow();
+  });
+});
+
+describe('encrypted clients and the outbound transformer', () => {
+  function transformerSetup(extra: TTestServerOptions = {}) {
+    const calls: Array<{ clientId: string; event: string }> = [];
+    let inFlight = 0;
+    let peak = 0;
+    const opts: TTestServerOptions = {
+      encryptedBatchLimit: 3,
+      outboundTransformer: async ({ client, event, data }) => {
+        calls.push({ clientId: client.id, event });
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        await Bun.sleep(5);
+        inFlight--;
+        return { event: 'encrypted', data: { for: client.id, inner: { event, data } } };
+      },
+      ...extra,
+    };
+    return { calls, opts, peak: () => peak };
+  }
+
+  test('plain clients never pay for the transformer; encrypted ones get it per client', async () => {
+    const setup = transformerSetup();
+    const { url, helper } = await serve(setup.opts);
+    const clients = await many(url, 8);
+    const encrypted = clients.slice(0, 6);
+    for (const c of encrypted) helper.enableClientEncryption({ clientId: c.id });
+    for (const c of clients) helper.joinRoom({ clientId: c.id, room: 'r' });
+
+    helper.sendToRoom({ room: 'r', event: 'secret', data: { v: 1 } });
+    for (const c of clients.slice(6)) expect((await c.next('secret')).data).toEqual({ v: 1 });
+    for (const c of encrypted) {
+      const frame = await c.next('encrypted');
+      expect(frame.data).toEqual({ for: c.id, inner: { event: 'secret', data: { v: 1 } } });
+      await expectSilence(c, 'secret', 5);
+    }
+    expect(setup.calls.map((c) => c.clientId).sort()).toEqual(encrypted.map((c) => c.id).sort());
+    expect(setup.peak()).toBeLessThanOrEqual(3);
+    expect(setup.peak()).toBeGreaterThan(1);
+    expect(helper.getClients({ id: encrypted[0]!.id })!.encrypted).toBe(true);
+  });
+
+  test('broadcast, sendToUser and sendToClient also go through the transformer for encrypted clients', async () => {
+    const setup = transformerSetup();
+    const { url, helper } = await serve(setup.opts);
+    const [enc, plain] = await many(url, 2, (i) => (i === 0 ? 'enc-user' : 'plain-user'));
+    helper.enableClientEncryption({ clientId: enc!.id });
+    helper.broadcast({ event: 'b', data: 1 });
+    helper.sendToUser({ userId: 'enc-user', event: 'u', data: 2 });
+    helper.sendToClient({ clientId: enc!.id, event: 'c', data: 3 });
+    await plain!.next('b');
+    await enc!.until(() => enc!.all('encrypted').length === 3, 'three encrypted frames');
+    expect(enc!.all('encrypted').map((f) => f.data.inner.event)).toEqual(['b', 'u', 'c']);
+    expect(setup.calls.every((c) => c.clientId === enc!.id)).toBe(true);
+  });
+
+  test('encrypted clients are honoured by exclude', async () => {
+    const setup = transformerSetup();
+    const { url, helper } = await serve(setup.opts);
+    const [a, b] = await many(url, 2);
+    for (const c of [a!, b!]) helper.enableClientEncryption({ clientId: c.id });
+    helper.broadcast({ event: 'x', data: 1, exclude: [a!.id] });
+    await b!.next('encrypted');
+    await expectSilence(a!, 'encrypted');
+  });
+
+  test('a transformer returning null sends the original frame', async () => {
+    const { url, helper } = await serve({ outboundTransformer: () => null });
+    const [a] = await many(url, 1);
+    helper.enableClientEncryption({ clientId: a!.id });
+    helper.sendToRoom({ room: 'ws-default', event: 'plain-after-all', data: 7 });
+    expect((await a!.next('plain-after-all')).data).toBe(7);
+  });
+
+  test('a failing transformer drops the message for that client (never plaintext) and others still receive', async () => {
+    const logger = recordingLogger();
+    const { url, helper } = await serve({
+      logger,
+      outboundTransformer: ({ client, event, data }) => {
+        if (client.userId === 'broken') throw new Error('no key');
+        return { event: 'encrypted', data: { event, data } };
+      },
+    });
+    const [broken, fine] = await many(url, 2, (i) => (i === 0 ? 'broken' : 'fine'));
+    helper.enableClientEncryption({ clientId: broken!.id });
+    helper.enableClientEncryption({ clientId: fine!.id });
+    helper.sendToRoom({ room: 'ws-default', event: 'm', data: 'secret' });
+    await fine!.next('encrypted');
+    await expectSilence(broken!, 'm');
+    expect(broken!.all('encrypted')).toEqual([]);
+    await eventually(() => logger.lines.some((l) => l.message.includes('message dropped')));
+  });
+
+  test('messages to one encrypted client keep their order even when the transformer is uneven', async () => {
+    let n = 0;
+    const { url, helper } = await serve({
+      outboundTransformer: async ({ event, data }) => {
+        await Bun.sleep(n++ % 2 === 0 ? 20 : 1); // odd messages would overtake without ordering
+        return { event: 'encrypted', data: { event, data } };
+      },
+    });
+    const [a] = await many(url, 1);
+    helper.enableClientEncryption({ clientId: a!.id });
+    for (let i = 0; i < 10; i++) helper.sendToClient({ clientId: a!.id, event: 'seq', data: i });
+    await a!.until(() => a!.all('encrypted').length === 10, 'ten frames');
+    expect(a!.all('encrypted').map((f) => f.data.data)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  test('enableClientEncryption without a transformer still delivers (one by one)', async () => {
+    const { url, helper } = await serve();
+    const [a] = await many(url, 1);
+    helper.enableClientEncryption({ clientId: a!.id });
+    helper.sendToRoom({ room: 'ws-default', event: 'r', data: 1 });
+    helper.broadcast({ event: 'b', data: 1 });
+    await a!.next('r');
+    await a!.next('b');
+  });
+});
+
+describe('backpressure', () => {
+  test('send() returning -1 sets backpressured and drain clears it', async () => {
+    const { url, helper } = await serve({ serverOptions: { backpressureLimit: 1024 * 1024 * 64 } });
+    const [a] = await many(url, 1);
+    const tracked = helper.getClients({ id: a!.id }) as IWebSocketClient;
+    expect(tracked.backpressured).toBe(false);
+    const big = 'x'.repeat(256 * 1024);
+    for (let i = 0; i < 64 && !tracked.backpressured; i++) {
+      helper.sendToClient({ clientId: a!.id, event: 'big', data: big });
+    }
+    expect(tracked.backpressured).toBe(true);
+    await eventually(() => tracked.backpressured === false, 5_000, 'drain');
+  });
+});

@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { eventually, type ITestServer, recordingLogger, startServer } from '../support/server.ts';
+import { TestClient } from '../support/ws-client.ts';
+
+const handled: Array<{ clientId: string; userId?: string; message: unknown }> = [];
+const logger = recordingLogger();
+let server: ITestServer;
+
+beforeAll(async () => {
+  server = await startServer({
+    logger,
+    messageHandler: (opts) => {
+      handled.push(opts);
+      if ((opts.message as { event: string }).event === 'explode') throw new Error('handler bug');
+      if ((opts.message as { event: string }).event === 'explode-async')
+        return Promise.reject(new Error('async bug'));
+    },
+  });
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+describe('inbound frames', () => {
+  test('application events reach messageHandler with clientId, userId and the message', async () => {
+    const client = await TestClient.authenticated(server.url, { token: 'ok', user: 'carol' });
+    client.send({ event: 'chat', data: { text: 'hi' }, id: 'm-1' });
+    await eventually(() => handled.some((h) => h.clientId === client.id));
+    expect(handled.find((h) => h.clientId === client.id)).toEqual({
+      clientId: client.id,
+      userId: 'carol',
+      message: { event: 'chat', data: { text: 'hi' }, id: 'm-1' },
+    });
+    client.close();
+  });
+
+  test.each([
+    ['invalid JSON', '{"event":', 'Invalid JSON'],
+    ['a JSON array', '[1,2,3]', 'A message must be a JSON object'],
+    ['a JSON string', '"authenticate"', 'A message must be a JSON object'],
+    ['null', 'null', 'A message must be a JSON object'],
+    ['a missing event', '{"data":1}', 'A message must have a non-empty string "event"'],
+    ['a numeric event', '{"event":42}', 'A message must have a non-empty string "event"'],
+    ['an empty event', '{"event":""}', 'A message must have a non-empty string "event"'],
+  ])('%s gets an error event and the connection stays usable', async (_name, raw, message) => {
+    const client = await TestClient.authenticated(server.url);
+    const before = handled.length;
+    client.sendRaw(raw);
+    expect((await client.next('error')).data.message).toBe(message);
+    server.helper.sendToClient({ clientId: client.id, event: 'still-open', data: 1 });
+    await client.next('still-open');
+    expect(handled.length).toBe(before);
+    client.close();
+  });
+
+  test('binary frames get an error event, before and after authentication', async () => {
+    const client = await TestClient.connect(server.url);
+    client.sendRaw(new Uint8Array([1, 2, 3]));
+    expect((await client.next('error')).data.message).toBe('Binary frames are not supported; send JSON text');
+    client.send({ event: 'authenticate', data: { token: 'ok' } });
+    await client.next('connected');
+    client.sendRaw(new TextEncoder().encode('{"event":"chat"}'));
+    await client.until(() => client.all('error').length === 2, 'second error');
+    client.close();
+  });
+
+  test.each(['connected', 'disconnect', 'error', 'encrypted'])(
+    'the reserved event "%s" never reaches messageHandler',
+    async (event) => {
+      const client = await TestClient.authenticated(server.url);
+      const before = handled.length;
+      client.send({ event, data: {} });
+      expect((await client.next('error')).data.message).toBe(`"${event}" is a reserved system event`);
+      expect(handled.length).toBe(before);
+      client.close();
+    },
+  );
+
+  test('__proto__ and constructor keys are stripped from data', async () => {
+    const client = await TestClient.authenticated(server.url);
+    client.sendRaw(
+      '{"event":"merge","data":{"__proto__":{"isAdmin":true},"constructor":{"prototype":{"x":1}},"keep":1}}',
+    );
+    await eventually(() => handled.some((h) => (h.message as { event: string }).event === 'merge'));
+    const { message } = handled.find((h) => (h.message as { event: string }).event === 'merge')!;
+    const data = (message as { data: Record<string, unknown> }).data;
+    expect(Object.keys(data)).toEqual(['keep']);
+    expect(Object.getPrototypeOf(data)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
+    expect(Object.assign({}, data).isAdmin).toBeUndefined();
+    client.close();
+  });
+
+  test('a throwing or rejecting messageHandler is logged and the connection keeps working', async () => {
+    const client = await TestClient.authenticated(server.url);
+    client.send({ event: 'explode' });
+    client.send({ event: 'explode-async' });
+    await eventually(() => logger.lines.some((l) => l.message === 'messageHandler threw'));
+    await eventually(() => logger.lines.some((l) => l.message === 'messageHandler rejected'));
+    client.send({ event: 'after' });
+    await eventually(() =>
+      handled.some((h) => h.clientId === client.id && (h.message as { event: string }).event === 'after'),
+    );
+    client.close();
+  });
+
+  test('any frame, heartbeat included, updates lastActivity', async () => {
+    const client = await TestClient.authenticated(server.url);
+    const tracked = server.helper.getClients({ id: client.id })!;
+    tracked.lastActivity = 0;
+    client.send({ event: 'heartbeat' });
+    await eventually(() => tracked.lastActivity > 0);
+    tracked.lastActivity = 0;
+    client.sendRaw('not json');
+    await eventually(() => tracked.lastActivity > 0);
+    client.close();
+  });
+});
+
+describe('frames over maxPayloadLength', () => {
+  test('are refused by Bun with close code 1009 and the server keeps serving', async () => {
+    const small = await startServer({ serverOptions: { maxPayloadLength: 1024 } });
+    try {
+      const client = await TestClient.authenticated(small.url);
+      client.send({ event: 'big', data: 'x'.repeat(2048) });
+      expect((await client.closedWithin()).code).toBe(1009);
+      const fresh = await TestClient.authenticated(small.url);
+      small.helper.sendToClient({ clientId: fresh.id, event: 'ok', data: 1 });
+      await fresh.next('ok');
+      fresh.close();
+    } finally {
+      await small.stop();
+    }
+  });
+});
