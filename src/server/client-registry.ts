@@ -3,16 +3,31 @@ import type { AnyRecord, IWebSocketClient } from '../common/types.ts';
 
 const EMPTY: ReadonlySet<never> = new Set();
 
+/** Clients of a room or user: a live index `Set`, or a small array for the no-`Set` cases. */
+export type TClientGroup<M extends object> =
+  | ReadonlySet<IWebSocketClient<M>>
+  | readonly IWebSocketClient<M>[];
+
 /**
  * The local connection registry: clients by id, by user and by room, and the
  * set of encrypted clients. Room membership is kept in step with the socket's
  * Bun topic subscription, so `server.publish(room)` reaches exactly the
  * unencrypted members of the room.
+ *
+ * Memory per connection is the product's cost, so two common cases take no
+ * `Set`: a user with a single connection is indexed by the client itself, and
+ * a client's own id room is answered from `clients` (its membership lives in
+ * `client.rooms`; the socket is subscribed to its id topic from open).
  */
 export class ClientRegistry<MetadataType extends object = AnyRecord> {
   readonly clients = new Map<string, IWebSocketClient<MetadataType>>();
-  private readonly users = new Map<string, Set<IWebSocketClient<MetadataType>>>();
+  private readonly users = new Map<
+    string,
+    IWebSocketClient<MetadataType> | Set<IWebSocketClient<MetadataType>>
+  >();
   private readonly rooms = new Map<string, Set<IWebSocketClient<MetadataType>>>();
+  /** Clients currently in their own id room (counted in `sizes().rooms`). */
+  private ownRooms = 0;
   /** Clients that only the outbound transformer may reach. */
   readonly encrypted = new Set<IWebSocketClient<MetadataType>>();
 
@@ -26,18 +41,29 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
 
   indexUser(client: IWebSocketClient<MetadataType>): void {
     if (client.userId === undefined) return;
-    let set = this.users.get(client.userId);
-    if (!set) {
-      set = new Set();
-      this.users.set(client.userId, set);
-    }
-    set.add(client);
+    const entry = this.users.get(client.userId);
+    if (entry === undefined) this.users.set(client.userId, client);
+    else if (entry instanceof Set) entry.add(client);
+    else if (entry !== client) this.users.set(client.userId, new Set([entry, client]));
+  }
+
+  /** Puts a newly authenticated client in its own id room (its socket subscribed to the id topic at open). */
+  enterOwnRoom(client: IWebSocketClient<MetadataType>): void {
+    if (client.rooms.has(client.id)) return;
+    client.rooms.add(client.id);
+    this.ownRooms++;
   }
 
   /** Adds the client to a room; returns false when it was already a member. */
   join(client: IWebSocketClient<MetadataType>, room: string): boolean {
     if (client.rooms.has(room)) return false;
     client.rooms.add(room);
+    if (room === client.id) {
+      this.ownRooms++;
+      // Implicit room: no member set. Re-subscribe in case the application had left it.
+      if (!client.encrypted) client.socket.subscribe(room);
+      return true;
+    }
     let members = this.rooms.get(room);
     if (!members) {
       members = new Set();
@@ -51,7 +77,8 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
   /** Removes the client from a room; returns false when it was not a member. */
   leave(client: IWebSocketClient<MetadataType>, room: string): boolean {
     if (!client.rooms.delete(room)) return false;
-    this.dropRoomMember(room, client);
+    if (room === client.id) this.ownRooms--;
+    else this.dropRoomMember(room, client);
     if (!client.encrypted) client.socket.unsubscribe(room);
     return true;
   }
@@ -70,29 +97,56 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
   remove(client: IWebSocketClient<MetadataType>): void {
     if (this.clients.get(client.id) !== client) return;
     this.clients.delete(client.id);
-    for (const room of client.rooms) this.dropRoomMember(room, client);
+    for (const room of client.rooms) {
+      if (room === client.id) this.ownRooms--;
+      else this.dropRoomMember(room, client);
+    }
     if (client.userId !== undefined) {
-      const set = this.users.get(client.userId);
-      if (set) {
-        set.delete(client);
-        if (set.size === 0) this.users.delete(client.userId);
+      const entry = this.users.get(client.userId);
+      if (entry === client) this.users.delete(client.userId);
+      else if (entry instanceof Set) {
+        entry.delete(client);
+        if (entry.size === 1) this.users.set(client.userId, entry.values().next().value!);
       }
     }
     this.encrypted.delete(client);
     client.state = WebSocketClientStates.DISCONNECTED;
   }
 
-  roomMembers(room: string): ReadonlySet<IWebSocketClient<MetadataType>> {
-    return this.rooms.get(room) ?? EMPTY;
+  /** Members of a room on this instance, including a client in its own id room. */
+  roomMembers(room: string): TClientGroup<MetadataType> {
+    const members = this.rooms.get(room);
+    const owner = this.ownRoomMember(room);
+    if (!owner) return members ?? EMPTY;
+    // Another client can only share an id room if the application granted it.
+    return members ? [...members, owner] : [owner];
   }
 
-  userClients(userId: string): ReadonlySet<IWebSocketClient<MetadataType>> {
-    return this.users.get(userId) ?? EMPTY;
+  /** The client whose own id room `room` is, while it is a member of it. */
+  ownRoomMember(room: string): IWebSocketClient<MetadataType> | undefined {
+    const client = this.clients.get(room);
+    return client?.rooms.has(room) ? client : undefined;
   }
 
-  /** Sizes of the three indexes; all zero once every client has gone. */
+  /** Number of members of a room on this instance, without building the group. */
+  roomSize(room: string): number {
+    return (this.rooms.get(room)?.size ?? 0) + (this.ownRoomMember(room) ? 1 : 0);
+  }
+
+  userClients(userId: string): TClientGroup<MetadataType> {
+    const entry = this.users.get(userId);
+    if (entry === undefined) return EMPTY;
+    return entry instanceof Set ? entry : [entry];
+  }
+
+  /** Sizes of the three indexes (`rooms` includes the id rooms); all zero once every client has gone. */
   sizes(): { clients: number; users: number; rooms: number } {
-    return { clients: this.clients.size, users: this.users.size, rooms: this.rooms.size };
+    // An id room that another client was also granted is already a named room.
+    return {
+      clients: this.clients.size,
+      users: this.users.size,
+      rooms: this.rooms.size + this.ownRooms - this.sharedOwnRooms(),
+    };
   }
 
   clear(): void {
@@ -100,6 +154,15 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
     this.users.clear();
     this.rooms.clear();
     this.encrypted.clear();
+    this.ownRooms = 0;
+  }
+
+  /** Id rooms that also have a member set (the application granted them to other clients); normally none. */
+  private sharedOwnRooms(): number {
+    if (this.rooms.size === 0 || this.ownRooms === 0) return 0;
+    let shared = 0;
+    for (const room of this.rooms.keys()) if (this.ownRoomMember(room)) shared++;
+    return shared;
   }
 
   private dropRoomMember(room: string, client: IWebSocketClient<MetadataType>): void {

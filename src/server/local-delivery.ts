@@ -57,11 +57,10 @@ export class LocalDelivery<M extends object = AnyRecord> {
   }
 
   toUser(userId: string, event: string, data: unknown, exclude?: readonly string[]): void {
-    const clients = this.registry.userClients(userId);
-    if (clients.size === 0) return;
-    const frame = encodeFrame(event, data);
-    for (const client of clients) {
+    let frame: string | undefined; // encoded on the first recipient only
+    for (const client of this.registry.userClients(userId)) {
       if (exclude?.includes(client.id)) continue;
+      frame ??= encodeFrame(event, data);
       this.deliverOne(client, frame, event, data);
     }
   }
@@ -126,11 +125,10 @@ export class LocalDelivery<M extends object = AnyRecord> {
 
   private encryptedMembers(room: string, exclude?: readonly string[]): Client<M>[] {
     const targets: Client<M>[] = [];
-    const members = this.registry.roomMembers(room);
-    // Walk whichever set is smaller.
+    // Walk whichever group is smaller.
     const [walk, check] =
-      members.size < this.registry.encrypted.size
-        ? [members, (c: Client<M>) => c.encrypted]
+      this.registry.roomSize(room) < this.registry.encrypted.size
+        ? [this.registry.roomMembers(room), (c: Client<M>) => c.encrypted]
         : [this.registry.encrypted, (c: Client<M>) => c.rooms.has(room)];
     for (const client of walk) {
       if (check(client) && !exclude?.includes(client.id)) targets.push(client);

@@ -10,8 +10,9 @@ import type {
   TWebSocketHandshakeFn,
 } from '../common/types.ts';
 import { isPlainObject } from '../utils/json.ts';
-import { fireAndLog, settleWithin } from '../utils/safe-call.ts';
+import { fireAndLog, settle } from '../utils/safe-call.ts';
 import type { ClientRegistry } from './client-registry.ts';
+import { DeadlineQueue, type IDeadline } from './deadline-queue.ts';
 
 export interface ISessionOptions<A extends object, M extends object> {
   registry: ClientRegistry<M>;
@@ -34,13 +35,25 @@ export interface ISessionOptions<A extends object, M extends object> {
  * AUTHENTICATED → DISCONNECTED, with the auth timers that bound each step.
  */
 export class SessionManager<A extends object = AnyRecord, M extends object = AnyRecord> {
-  private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** The pending deadline of each client that has not authenticated yet. */
+  private readonly deadlines = new Map<string, IDeadline<IWebSocketClient<M>>>();
+  /** `authTimeout` from open until `authenticate` arrives. */
+  private readonly awaitingAuth: DeadlineQueue<IWebSocketClient<M>>;
+  /** `authTimeout * 3` from `authenticate` until admitted: bounds a hung `authenticateFn` / `handshakeFn`. */
+  private readonly authenticating: DeadlineQueue<IWebSocketClient<M>>;
 
-  constructor(private readonly opts: ISessionOptions<A, M>) {}
+  constructor(private readonly opts: ISessionOptions<A, M>) {
+    this.awaitingAuth = new DeadlineQueue(opts.authTimeout, (client) =>
+      this.expire(client, WebSocketClientStates.UNAUTHORIZED),
+    );
+    this.authenticating = new DeadlineQueue(opts.authTimeout * 3, (client) =>
+      this.expire(client, WebSocketClientStates.AUTHENTICATING),
+    );
+  }
 
-  /** Number of pending auth timers (zero once every client has authenticated or gone). */
+  /** Number of pending auth deadlines (zero once every client has authenticated or gone). */
   get pendingTimers(): number {
-    return this.timers.size;
+    return this.deadlines.size;
   }
 
   open(clientId: string, socket: IWebSocket): IWebSocketClient<M> {
@@ -65,7 +78,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     };
     registry.add(client);
     socket.subscribe(clientId);
-    this.arm(client, this.opts.authTimeout, WebSocketClientStates.UNAUTHORIZED, 'Authentication timeout');
+    this.arm(client, this.awaitingAuth);
     return client;
   }
 
@@ -87,14 +100,13 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     const payload = (data ?? {}) as A;
 
     client.state = WebSocketClientStates.AUTHENTICATING;
-    // A hung authenticateFn is bounded: authTimeout * 3 from this moment.
-    const bound = this.opts.authTimeout * 3;
-    this.arm(client, bound, WebSocketClientStates.AUTHENTICATING, 'Authentication timeout');
+    // A hung authenticateFn is bounded: the deadline closes the client with 4001
+    // after authTimeout * 3, and its late result then finds the client gone.
+    this.arm(client, this.authenticating);
 
-    const auth = await settleWithin(this.opts.authenticateFn, payload, bound);
+    const auth = await settle(this.opts.authenticateFn, payload);
     if (!this.isCurrent(client)) return;
     if (!auth.ok) {
-      if ('timedOut' in auth) return; // the timer closes the client with 4001
       this.opts.logger.error(`authenticateFn threw for client ${client.id}`, auth.error);
       this.reject(client, WebSocketCloseCodes.AUTH_FAILED, 'Authentication failed');
       return;
@@ -107,7 +119,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
 
     let handshake: { serverPublicKey: string; salt?: string } | undefined;
     if (this.opts.requireEncryption) {
-      handshake = await this.handshake(client, userId, payload, bound);
+      handshake = await this.handshake(client, userId, payload);
       if (!handshake) return;
     }
     this.admit(
@@ -120,7 +132,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
 
   /** Forgets a closed client. Safe to call more than once. */
   disconnect(client: IWebSocketClient<M>): void {
-    this.clearTimer(client.id);
+    this.clearDeadline(client.id);
     const wasAuthenticated = client.state === WebSocketClientStates.AUTHENTICATED;
     this.opts.registry.remove(client);
     if (wasAuthenticated) {
@@ -140,15 +152,15 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
   }
 
   clearAllTimers(): void {
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
+    this.awaitingAuth.clear();
+    this.authenticating.clear();
+    this.deadlines.clear();
   }
 
   private async handshake(
     client: IWebSocketClient<M>,
     userId: string | undefined,
     data: A,
-    bound: number,
   ): Promise<{ serverPublicKey: string; salt?: string } | undefined> {
     const { handshakeFn, logger } = this.opts;
     if (!handshakeFn) {
@@ -156,12 +168,9 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
       this.reject(client, WebSocketCloseCodes.ENCRYPTION_REQUIRED, 'Encryption required');
       return undefined;
     }
-    const result = await settleWithin(handshakeFn, { clientId: client.id, userId, data }, bound);
+    const result = await settle(handshakeFn, { clientId: client.id, userId, data });
     if (!this.isCurrent(client)) return undefined;
-    if (!result.ok) {
-      if ('timedOut' in result) return undefined;
-      logger.error(`handshakeFn threw for client ${client.id}`, result.error);
-    }
+    if (!result.ok) logger.error(`handshakeFn threw for client ${client.id}`, result.error);
     const value = result.ok ? result.value : undefined;
     if (!value || typeof value.serverPublicKey !== 'string') {
       this.reject(client, WebSocketCloseCodes.ENCRYPTION_REQUIRED, 'Encryption handshake failed');
@@ -177,7 +186,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     handshake: { serverPublicKey: string; salt?: string } | undefined,
   ): void {
     const { registry, reply } = this.opts;
-    this.clearTimer(client.id);
+    this.clearDeadline(client.id);
     client.state = WebSocketClientStates.AUTHENTICATED;
     client.userId = userId;
     client.metadata = metadata;
@@ -186,7 +195,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     registry.indexUser(client);
     this.opts.subscribeBroadcast(client);
     for (const room of this.opts.defaultRooms) registry.join(client, room);
-    registry.join(client, client.id);
+    registry.enterOwnRoom(client);
 
     const connected: Record<string, unknown> = { id: client.id, userId, time: new Date().toISOString() };
     if (handshake) {
@@ -202,34 +211,30 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
   }
 
   private reject(client: IWebSocketClient<M>, code: number, message: string): void {
-    this.clearTimer(client.id);
+    this.clearDeadline(client.id);
     this.opts.reply(client, WebSocketEvents.ERROR, { message, code });
     this.close(client, code, message);
   }
 
-  /** Closes the client with 4001 if it is still in `state` when the timer fires. */
-  private arm(
-    client: IWebSocketClient<M>,
-    ms: number,
-    state: IWebSocketClient['state'],
-    reason: string,
-  ): void {
-    this.clearTimer(client.id);
-    const timer = setTimeout(() => {
-      this.timers.delete(client.id);
-      if (this.isCurrent(client) && client.state === state) {
-        this.close(client, WebSocketCloseCodes.AUTH_TIMEOUT, reason);
-      }
-    }, ms);
-    this.timers.set(client.id, timer);
+  /** Replaces the client's deadline with one from `queue`. */
+  private arm(client: IWebSocketClient<M>, queue: DeadlineQueue<IWebSocketClient<M>>): void {
+    this.clearDeadline(client.id);
+    this.deadlines.set(client.id, queue.add(client));
   }
 
-  private clearTimer(clientId: string): void {
-    const timer = this.timers.get(clientId);
-    if (timer !== undefined) {
-      clearTimeout(timer);
-      this.timers.delete(clientId);
+  /** Closes the client with 4001 if it is still in `state` when its deadline passes. */
+  private expire(client: IWebSocketClient<M>, state: IWebSocketClient['state']): void {
+    if (this.deadlines.get(client.id)?.item === client) this.deadlines.delete(client.id);
+    if (this.isCurrent(client) && client.state === state) {
+      this.close(client, WebSocketCloseCodes.AUTH_TIMEOUT, 'Authentication timeout');
     }
+  }
+
+  private clearDeadline(clientId: string): void {
+    const deadline = this.deadlines.get(clientId);
+    if (deadline === undefined) return;
+    this.deadlines.delete(clientId);
+    deadline.queue.cancel(deadline);
   }
 
   /** False once the client disconnected (or its id was taken by a newer connection). */

@@ -37,18 +37,3 @@ export async function settle<A, R>(fn: (arg: A) => R | PromiseLike<R>, arg: A): 
     return { ok: false, error };
   }
 }
-
-/** Like `settle`, but gives up after `ms` (the callback keeps running; its result is ignored). */
-export function settleWithin<A, R>(
-  fn: (arg: A) => R | PromiseLike<R>,
-  arg: A,
-  ms: number,
-): Promise<TCallbackOutcome<R> | { ok: false; timedOut: true }> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<{ ok: false; timedOut: true }>((resolve) => {
-    timer = setTimeout(() => resolve({ ok: false, timedOut: true }), ms);
-    // Only bounds a wait: a callback that never settles must not keep the process alive (e.g. after shutdown()).
-    timer.unref?.();
-  });
-  return Promise.race([settle(fn, arg), timeout]).finally(() => clearTimeout(timer));
-}

@@ -1,0 +1,97 @@
+/** A pending deadline; pass it back to `cancel`. */
+export interface IDeadline<T> {
+  readonly item: T;
+  readonly at: number;
+  readonly queue: DeadlineQueue<T>;
+  live: boolean;
+}
+
+/**
+ * Deadlines that all have the same length. Whatever is added later expires
+ * later, so the entries stay in expiry order in a plain FIFO and one timer (for
+ * the oldest live entry) replaces a timer per connection. Cancelling only marks
+ * the entry; dead entries are skipped when they reach the head.
+ */
+export class DeadlineQueue<T> {
+  private entries: IDeadline<T>[] = [];
+  private head = 0;
+  private live = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly ms: number,
+    private readonly onExpire: (item: T) => void,
+  ) {}
+
+  /** Number of live deadlines. */
+  get size(): number {
+    return this.live;
+  }
+
+  add(item: T): IDeadline<T> {
+    const entry: IDeadline<T> = { item, at: performance.now() + this.ms, queue: this, live: true };
+    this.entries.push(entry);
+    this.live++;
+    if (this.timer === undefined) this.schedule(entry.at);
+    return entry;
+  }
+
+  cancel(entry: IDeadline<T>): void {
+    if (!entry.live || entry.queue !== this) return;
+    entry.live = false;
+    if (--this.live === 0) this.clear();
+  }
+
+  /** Drops every deadline without calling `onExpire`. */
+  clear(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (let i = this.head; i < this.entries.length; i++) this.entries[i]!.live = false;
+    this.entries = [];
+    this.head = 0;
+    this.live = 0;
+  }
+
+  private schedule(at: number): void {
+    this.timer = setTimeout(() => this.fire(), Math.max(0, at - performance.now()));
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    // Never early: if the timer fired before the head is due, it is simply re-armed.
+    const now = performance.now();
+    while (this.head < this.entries.length) {
+      const entry = this.entries[this.head]!;
+      if (entry.live && entry.at > now) break;
+      this.head++;
+      if (!entry.live) continue;
+      entry.live = false;
+      this.live--;
+      this.onExpire(entry.item);
+    }
+    this.compact();
+    const next = this.firstLive();
+    if (next && this.timer === undefined) this.schedule(next.at);
+  }
+
+  private firstLive(): IDeadline<T> | undefined {
+    while (this.head < this.entries.length) {
+      const entry = this.entries[this.head]!;
+      if (entry.live) return entry;
+      this.head++;
+    }
+    this.compact();
+    return undefined;
+  }
+
+  /** Releases the consumed prefix once it is most of the array. */
+  private compact(): void {
+    if (this.head === this.entries.length) {
+      this.entries = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
