@@ -381,7 +381,7 @@ function describeMiss(run: IRunResult, t: ITargetCheck): string | undefined {
     const cpu = ratio(run, worst.clients, 'connect', (r) => r.cpuUsPerConnection, 'helper', 'raw');
     return [
       `The server CPU per connection is ${fmtRatio(cpu)} the floor's at that scale; the rate is wall clock, with the server, Redis and the client processes sharing two cores.`,
-      'The helper does more per connection than the floor by design: a client record and its indexes, an authentication timer armed at open and re-armed at `authenticate`, `authenticateFn` bounded by a second timer (`settleWithin`: a timer, `Promise.race` and three promises), the `connected` reply with an ISO timestamp, and two default rooms plus the client-id room to subscribe (a native topic of its own per client). The changes proposed below remove part of it.',
+      'The helper does more per connection than the floor by design: a client record and its indexes, an authentication deadline at open and another at `authenticate` (entries in two shared deadline queues, no timer per connection), `authenticateFn` awaited through an async chain, the `connected` reply with an ISO timestamp, and four native topics to subscribe where the floor subscribes one: the client id (documented: every client is subscribed to its own id topic on connect), the broadcast topic and the two default rooms.',
     ].join(' ');
   };
   const reasons: Record<string, string> = {
@@ -429,10 +429,11 @@ function memoryReason(run: IRunResult, clients: number): string {
   const rawB = raw.memoryPerConnectionBytes!;
   const helperB = helper.memoryPerConnectionBytes!;
   const heapExtra = (helper.heapPerConnectionBytes ?? 0) - (raw.heapPerConnectionBytes ?? 0);
+  const nativeExtra = helperB - rawB - heapExtra;
   return [
-    `The floor keeps ${int(rawB)} bytes per connection (Bun's socket and its JavaScript wrapper); the helper keeps ${int(helperB)}, of which ${int(heapExtra)} more on the JavaScript heap.`,
-    'What the helper adds per client: a client record with a `Set` of its rooms, a one-element `Set` per user in the user index, a one-element member `Set` for the client-id room, a native Bun topic named after the client id (a topic of its own per client is the largest single item), and subscriptions to the broadcast topic and the two default rooms.',
-    `The 1.25× limit leaves ${int(rawB * 0.25)} bytes per connection for all of that. The floor stores nothing per client in JavaScript; a helper that keeps a record per client (which its API needs: \`getClients\`, rooms, users, heartbeat) cannot fit its record, its room set and its client-id room in that margin, even after the reductions listed in the profiling notes.`,
+    `The floor keeps ${int(rawB)} bytes per connection (Bun's socket and its JavaScript wrapper); the helper keeps ${int(helperB)}: ${int(heapExtra)} more on the JavaScript heap (the client record, its \`Set\` of rooms, entries in the client and user maps) and ${int(nativeExtra)} more outside it.`,
+    'The part outside the heap is Bun\'s native pub/sub: four topic subscriptions per client against the floor\'s one (the client id, the broadcast topic and the two default rooms), one of them a topic of its own per client — the documents promise that every client is subscribed to its own id topic on connect, so it stays.',
+    `The 1.25× limit leaves ${int(rawB * 0.25)} bytes per connection for all of that. The floor stores nothing per client in JavaScript; a helper that keeps a record per client (which its API needs: \`getClients\`, rooms, users, heartbeat) and subscribes the documented topics cannot fit in that margin, even after the reductions listed in the profiling notes.`,
   ].join(' ');
 }
 
@@ -442,14 +443,14 @@ const PROFILE_NOTES = `### Where the helper spends more than the floor
 - **Room fan-out and broadcast**: \`sendToRoom\` / \`broadcast\` serialize the message once and make the one \`server.publish()\` call the floor makes; in the server's CPU profile nearly all the time is Bun's native publish and socket writes. What the helper adds (frame building, one check for encrypted clients) is paid per message, not per recipient, so it fades as rooms grow.
 - **Excluding the sender**: with one excluded client the helper publishes through that client's socket, as the floor does; it adds a registry lookup and an \`isSubscribed\` check per message.
 - **Cross-instance \`send()\`**: the receiving instance parses and validates the Redis envelope and serializes the data again for its local frame (\`deliverFromBus\` passes no pre-built frame to \`toRoom\`); again per message, not per recipient.
-- **Connecting and authenticating**: per connection the helper arms an authentication timer at open and again at \`authenticate\`, bounds \`authenticateFn\` with a second timer inside \`settleWithin\` (with \`Promise.race\` and three promises), runs the authentication as an async chain, subscribes three topics plus the client-id topic, and sends a \`connected\` frame with an ISO timestamp.
-- **Memory per connection**: the client-id room is a native Bun topic of its own per client and also a one-element member \`Set\` in the room index; the user index keeps a one-element \`Set\` per user; the client record keeps a \`Set\` of its rooms.
+- **Connecting and authenticating**: per connection the helper creates its client record, puts the client in a shared authentication deadline queue at open and again at \`authenticate\`, runs \`authenticateFn\` through an async chain, subscribes four topics (its id, broadcast, two default rooms) where the floor subscribes one, and sends a \`connected\` frame with an ISO timestamp.
+- **Memory per connection**: the client record and its \`Set\` of rooms, map entries in the client and user indexes, and four native topic subscriptions, one of them a topic of its own (the client id).
 
-Proposed changes in \`src/\` (not made here; the benchmark does not modify the library):
+Changes made after profiling (in \`src/server/\`):
 
-1. \`client-registry.ts\` / \`session-manager.ts\` / \`local-delivery.ts\`: keep the client-id room implicit. Do not \`socket.subscribe(clientId)\` in \`SessionManager.open\`, do not create a member \`Set\` or subscribe a topic for it in \`ClientRegistry.join\` (keep it in \`client.rooms\`), have \`roomMembers(id)\` answer from \`clients\`, and in \`LocalDelivery.toRoom\` write directly to the client whose id the room is. \`send()\` to a client id on another instance keeps working (\`deliverFromBus\` → \`toRoom\`).
-2. \`client-registry.ts\`: in the user index store the client itself while a user has one connection and switch to a \`Set\` at the second.
-3. \`session-manager.ts\`: one deadline queue instead of a timer per connection (every pending client has the same \`authTimeout\`, so a FIFO with a single timer is enough), and skip \`settleWithin\` when \`authenticateFn\` returns a plain value.`;
+1. The client-id room has no member \`Set\`: the client's own id room is answered from the client map (\`ClientRegistry.ownRoomMember\`); the socket keeps its id topic, which the documents promise.
+2. The user index stores the client itself while a user has one connection and switches to a \`Set\` at the second.
+3. Authentication deadlines are entries in two FIFO queues with one timer each (\`deadline-queue.ts\`) instead of a \`setTimeout\` per connection, and \`authenticateFn\` is no longer raced against a second timer (the queue's deadline already closes a hung authentication with 4001).`;
 
 function connectReps(run: IRunResult): number {
   return (

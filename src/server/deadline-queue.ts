@@ -39,10 +39,16 @@ export class DeadlineQueue<T> {
   cancel(entry: IDeadline<T>): void {
     if (!entry.live || entry.queue !== this) return;
     entry.live = false;
-    if (--this.live === 0) this.clear();
+    // The last live entry gone: drop the dead ones but keep the timer. Clients
+    // usually authenticate one after another, so the queue empties and refills
+    // constantly; the timer fires at most once more and finds nothing due.
+    if (--this.live === 0) {
+      this.entries = [];
+      this.head = 0;
+    }
   }
 
-  /** Drops every deadline without calling `onExpire`. */
+  /** Drops every deadline and the timer, without calling `onExpire`. */
   clear(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;

@@ -88,9 +88,13 @@ export class LocalDelivery<M extends object = AnyRecord> {
     }
   }
 
-  /** Sends an already-encoded frame straight to the socket, bypassing the transformer. */
+  /**
+   * Sends an already-encoded frame straight to the socket, bypassing the transformer.
+   * Bun answers -1 (queued under backpressure) or 0 (dropped: the buffer is past
+   * `backpressureLimit`); either way the client is backpressured until `drain`.
+   */
   write(client: Client<M>, frame: string): void {
-    if (client.socket.send(frame) === -1) client.backpressured = true;
+    if (client.socket.send(frame) <= 0) client.backpressured = true;
   }
 
   /**

@@ -34,7 +34,7 @@ describe('DeadlineQueue', () => {
     expect(expired).toEqual(['second']);
   });
 
-  test('cancelling the last live entry or clearing leaves no timer to fire', async () => {
+  test('cancelling every entry or clearing means nothing expires', async () => {
     const expired: string[] = [];
     const queue = new DeadlineQueue<string>(20, (item) => expired.push(item));
     queue.cancel(queue.add('x'));

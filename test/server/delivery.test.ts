@@ -1,5 +1,8 @@
 import { afterEach, describe, expect, test } from 'bun:test';
-import type { IWebSocketClient } from '../../src/index.ts';
+import { type IWebSocketClient, silentLogger, WebSocketClientStates } from '../../src/index.ts';
+import { ClientRegistry } from '../../src/server/client-registry.ts';
+import { LocalDelivery } from '../../src/server/local-delivery.ts';
+import { FakeServer, FakeSocket } from '../support/fake-socket.ts';
 import {
   eventually,
   type ITestServer,
@@ -243,5 +246,38 @@ describe('backpressure', () => {
     }
     expect(tracked.backpressured).toBe(true);
     await eventually(() => tracked.backpressured === false, 5_000, 'drain');
+  });
+});
+
+describe('backpressure reported by send()', () => {
+  // Narrow unit test: a real socket cannot be made to answer 0 on demand.
+  test.each([
+    [-1, true],
+    [0, true],
+    [12, false],
+  ])('send() answering %p sets backpressured: %p', (answer, expected) => {
+    const registry = new ClientRegistry();
+    const socket = new FakeSocket('c1');
+    socket.send = () => answer;
+    const client: IWebSocketClient = {
+      id: 'c1',
+      socket,
+      state: WebSocketClientStates.AUTHENTICATED,
+      rooms: new Set(),
+      backpressured: false,
+      encrypted: false,
+      connectedAt: 0,
+      lastActivity: 0,
+    };
+    registry.add(client);
+    const delivery = new LocalDelivery({
+      server: new FakeServer(),
+      registry,
+      batchLimit: 10,
+      publishToSelf: false,
+      logger: silentLogger,
+    });
+    delivery.toClient('c1', 'e', 1);
+    expect(client.backpressured).toBe(expected);
   });
 });
