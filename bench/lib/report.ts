@@ -432,7 +432,7 @@ function memoryReason(run: IRunResult, clients: number): string {
   const nativeExtra = helperB - rawB - heapExtra;
   return [
     `The floor keeps ${int(rawB)} bytes per connection (Bun's socket and its JavaScript wrapper); the helper keeps ${int(helperB)}: ${int(heapExtra)} more on the JavaScript heap (the client record, its \`Set\` of rooms, entries in the client and user maps) and ${int(nativeExtra)} more outside it.`,
-    'The part outside the heap is Bun\'s native pub/sub: four topic subscriptions per client against the floor\'s one (the client id, the broadcast topic and the two default rooms), one of them a topic of its own per client — the documents promise that every client is subscribed to its own id topic on connect, so it stays.',
+    "The part outside the heap is Bun's native pub/sub: four topic subscriptions per client against the floor's one (the client id, the broadcast topic and the two default rooms), one of them a topic of its own per client — the documents promise that every client is subscribed to its own id topic on connect, so it stays.",
     `The 1.25× limit leaves ${int(rawB * 0.25)} bytes per connection for all of that. The floor stores nothing per client in JavaScript; a helper that keeps a record per client (which its API needs: \`getClients\`, rooms, users, heartbeat) and subscribes the documented topics cannot fit in that margin, even after the reductions listed in the profiling notes.`,
   ].join(' ');
 }
