@@ -52,7 +52,7 @@ const DEADLINE_MS = Number(argValue('--deadline-ms') ?? 9 * 60_000);
 const PROFILE_DIR = argValue('--profile');
 if (PROFILE_DIR) process.env.BENCH_PROFILE_DIR = PROFILE_DIR;
 const PACED_INTERVAL_MS = 2;
-const PACED_MESSAGES = 500;
+const PACED_MESSAGES = 1_500; // 3 s at one per 2 ms: enough samples for a stable p99
 const LATENCY_ROOM_MAX = 100;
 const CONNECT_CONCURRENCY = 64;
 /** Repetitions of each throughput workload for raw Bun and the helper (alternating). */

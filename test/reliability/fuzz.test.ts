@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test';
 import fc from 'fast-check';
-import { WebSocketClientStates } from '../../src/common/constants.ts';
+import { WebSocketClientStates, WebSocketEvents } from '../../src/common/constants.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import type { AnyRecord } from '../../src/common/types.ts';
 import { WebSocketServerHelper } from '../../src/server/websocket-server-helper.ts';
@@ -197,16 +197,7 @@ class Harness {
 
 // ------------------------------------------------------------------ arbitraries
 
-const SYSTEM_EVENTS = [
-  'authenticate',
-  'connected',
-  'disconnect',
-  'join',
-  'leave',
-  'error',
-  'heartbeat',
-  'encrypted',
-] as const;
+const SYSTEM_EVENTS = [...WebSocketEvents.SCHEME_SET];
 
 const roomName = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('r1', 'r2', 'r3', 'ws-default', 'ws-notification') },

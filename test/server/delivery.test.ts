@@ -1,26 +1,12 @@
-import { afterEach, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import { type IWebSocketClient, silentLogger, WebSocketClientStates } from '../../src/index.ts';
 import { ClientRegistry } from '../../src/server/client-registry.ts';
 import { LocalDelivery } from '../../src/server/local-delivery.ts';
 import { FakeServer, FakeSocket } from '../support/fake-socket.ts';
-import {
-  eventually,
-  type ITestServer,
-  recordingLogger,
-  startServer,
-  type TTestServerOptions,
-} from '../support/server.ts';
+import { eventually, recordingLogger, serverPerTest, type TTestServerOptions } from '../support/server.ts';
 import { expectSilence, TestClient } from '../support/ws-client.ts';
 
-let server: ITestServer | undefined;
-afterEach(async () => {
-  await server?.stop();
-  server = undefined;
-});
-async function serve(opts: TTestServerOptions = {}): Promise<ITestServer> {
-  server = await startServer(opts);
-  return server;
-}
+const serve = serverPerTest();
 async function many(url: string, n: number, user = (i: number) => `u${i}`): Promise<TestClient[]> {
   return Promise.all(
     Array.from({ length: n }, (_, i) => TestClient.authenticated(url, { token: 'ok', user: user(i) })),

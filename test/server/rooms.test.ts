@@ -1,21 +1,8 @@
-import { afterEach, describe, expect, test } from 'bun:test';
-import {
-  type ITestServer,
-  recordingLogger,
-  startServer,
-  type TTestServerOptions,
-} from '../support/server.ts';
+import { describe, expect, test } from 'bun:test';
+import { recordingLogger, serverPerTest } from '../support/server.ts';
 import { TestClient } from '../support/ws-client.ts';
 
-let server: ITestServer | undefined;
-afterEach(async () => {
-  await server?.stop();
-  server = undefined;
-});
-async function serve(opts: TTestServerOptions = {}): Promise<ITestServer> {
-  server = await startServer(opts);
-  return server;
-}
+const serve = serverPerTest();
 
 describe('client join / leave', () => {
   test('without validateRoomFn every join is denied', async () => {

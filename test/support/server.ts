@@ -1,3 +1,4 @@
+import { afterEach } from 'bun:test';
 import { silentLogger } from '../../src/common/logger.ts';
 import type { AnyRecord, ILogger, IWebSocketServerOptions } from '../../src/common/types.ts';
 import { RedisHelper } from '../../src/redis/redis-helper.ts';
@@ -82,6 +83,22 @@ export async function startServer(opts: TTestServerOptions = {}): Promise<ITestS
       server.stop(true);
       await redisHelper?.disconnect();
     },
+  };
+}
+
+/**
+ * For a test file: returns `serve(opts)`, which starts a server, and registers
+ * an `afterEach` that stops the server the test started.
+ */
+export function serverPerTest(): (opts?: TTestServerOptions) => Promise<ITestServer> {
+  let current: ITestServer | undefined;
+  afterEach(async () => {
+    await current?.stop();
+    current = undefined;
+  });
+  return async (opts = {}) => {
+    current = await startServer(opts);
+    return current;
   };
 }
 
