@@ -90,7 +90,7 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
     this.opts.reply(client, WebSocketEvents.ERROR, { message });
   }
 
-  private settleInBackground(work: Promise<void>, label: string): void {
-    work.catch((error: unknown) => this.opts.logger.error(`${label} handling failed`, error));
+  private settleInBackground(work: Promise<void> | undefined, label: string): void {
+    work?.catch((error: unknown) => this.opts.logger.error(`${label} handling failed`, error));
   }
 }

@@ -10,7 +10,7 @@ import type {
   TWebSocketHandshakeFn,
 } from '../common/types.ts';
 import { isPlainObject } from '../utils/json.ts';
-import { fireAndLog, settle } from '../utils/safe-call.ts';
+import { fireAndLog, settle, settleSoon, type TCallbackOutcome } from '../utils/safe-call.ts';
 import type { ClientRegistry } from './client-registry.ts';
 import { DeadlineQueue, type IDeadline } from './deadline-queue.ts';
 
@@ -82,7 +82,8 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     return client;
   }
 
-  async authenticate(client: IWebSocketClient<M>, data: unknown): Promise<void> {
+  /** Handles an `authenticate` frame; returns a promise only while something is pending. */
+  authenticate(client: IWebSocketClient<M>, data: unknown): Promise<void> | undefined {
     const { reply } = this.opts;
     if (client.state === WebSocketClientStates.AUTHENTICATED) {
       reply(client, WebSocketEvents.ERROR, { message: 'Already authenticated' });
@@ -104,7 +105,17 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     // after authTimeout * 3, and its late result then finds the client gone.
     this.arm(client, this.authenticating);
 
-    const auth = await settle(this.opts.authenticateFn, payload);
+    const auth = settleSoon(this.opts.authenticateFn, payload);
+    if (auth instanceof Promise) return auth.then((outcome) => this.authenticated(client, payload, outcome));
+    return this.authenticated(client, payload, auth);
+  }
+
+  /** The second half of `authenticate`, once `authenticateFn` has answered. */
+  private authenticated(
+    client: IWebSocketClient<M>,
+    payload: A,
+    auth: TCallbackOutcome<Awaited<ReturnType<TWebSocketAuthenticateFn<A, M>>>>,
+  ): Promise<void> | undefined {
     if (!this.isCurrent(client)) return;
     if (!auth.ok) {
       this.opts.logger.error(`authenticateFn threw for client ${client.id}`, auth.error);
@@ -117,17 +128,14 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     }
     const { userId, metadata } = auth.value;
 
-    let handshake: { serverPublicKey: string; salt?: string } | undefined;
-    if (this.opts.requireEncryption) {
-      handshake = await this.handshake(client, userId, payload);
-      if (!handshake) return;
+    const id = userId === undefined || userId === null ? undefined : String(userId);
+    if (!this.opts.requireEncryption) {
+      this.admit(client, id, metadata, undefined);
+      return;
     }
-    this.admit(
-      client,
-      userId === undefined || userId === null ? undefined : String(userId),
-      metadata,
-      handshake,
-    );
+    return this.handshake(client, id, payload).then((handshake) => {
+      if (handshake) this.admit(client, id, metadata, handshake);
+    });
   }
 
   /** Forgets a closed client. Safe to call more than once. */

@@ -37,3 +37,25 @@ export async function settle<A, R>(fn: (arg: A) => R | PromiseLike<R>, arg: A): 
     return { ok: false, error };
   }
 }
+
+/**
+ * Like `settle`, but stays synchronous when the callback returns a plain value:
+ * most `authenticateFn`s answer at once, and a connection should not pay for
+ * promises it does not need.
+ */
+export function settleSoon<A, R>(
+  fn: (arg: A) => R | PromiseLike<R>,
+  arg: A,
+): TCallbackOutcome<R> | Promise<TCallbackOutcome<R>> {
+  let result: R | PromiseLike<R>;
+  try {
+    result = fn(arg);
+  } catch (error) {
+    return { ok: false, error };
+  }
+  if (!isThenable(result)) return { ok: true, value: result };
+  return Promise.resolve(result).then(
+    (value) => ({ ok: true, value }),
+    (error: unknown) => ({ ok: false, error }),
+  );
+}
