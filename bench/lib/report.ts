@@ -390,7 +390,7 @@ function describeMiss(run: IRunResult, t: ITargetCheck): string | undefined {
     const cpu = ratio(run, worst.clients, 'connect', (r) => r.cpuUsPerConnection, 'helper', 'raw');
     return [
       `The server CPU per connection is ${fmtRatio(cpu)} the floor's at that scale; the rate is wall clock, with the server, Redis and the client processes sharing two cores.`,
-      'The helper does more per connection than the floor by design: a client record and its indexes, an authentication deadline at open and another at `authenticate` (entries in two shared deadline queues, no timer per connection), `authenticateFn` awaited through an async chain, the `connected` reply with an ISO timestamp, and four native topics to subscribe where the floor subscribes one: the client id (documented: every client is subscribed to its own id topic on connect), the broadcast topic and the two default rooms.',
+      'What the helper does per connection beyond the floor: its `open` and `close` callbacks, a client record with its `Set` of rooms and index entries, two authentication deadline entries, the checks on the `authenticate` frame and its result, the `connected` reply with an ISO timestamp, and four native subscriptions where the floor has one. The subscriptions are the small part: [subscription-cost.md](subscription-cost.md) (`npm run bench:probe`) measures them in isolation. The rest is JavaScript work and the garbage it leaves, spread over many small steps with no single hot spot in the CPU profile.',
     ].join(' ');
   };
   const reasons: Record<string, string> = {
@@ -440,7 +440,7 @@ function memoryReason(run: IRunResult, clients: number): string {
   const nativeExtra = helperB - rawB - heapExtra;
   return [
     `The floor keeps ${int(rawB)} bytes per connection (Bun's socket and its JavaScript wrapper); the helper keeps ${int(helperB)}: ${int(heapExtra)} more on the JavaScript heap (the client record, its \`Set\` of rooms, entries in the client and user maps) and ${int(nativeExtra)} more outside it.`,
-    "The part outside the heap is Bun's native pub/sub: four topic subscriptions per client against the floor's one (the client id, the broadcast topic and the two default rooms), one of them a topic of its own per client — the documents promise that every client is subscribed to its own id topic on connect, so it stays.",
+    "The part outside the heap is Bun's native pub/sub: four topic subscriptions per client against the floor's one (the client id, the broadcast topic and the two default rooms), one of them a topic of its own per client — the documents promise that every client is subscribed to its own id topic on connect, so it stays. [subscription-cost.md](subscription-cost.md) (`npm run bench:probe`) measures what each kind of subscription costs on its own.",
     `The 1.25× limit leaves ${int(rawB * 0.25)} bytes per connection for all of that. The floor stores nothing per client in JavaScript; a helper that keeps a record per client (which its API needs: \`getClients\`, rooms, users, heartbeat) and subscribes the documented topics cannot fit in that margin, even after the reductions listed in the profiling notes.`,
   ].join(' ');
 }

@@ -25,6 +25,7 @@ describe('settleSoon', () => {
   });
 
   test('any thenable counts as pending', async () => {
+    // biome-ignore lint/suspicious/noThenProperty: a custom thenable is the case under test
     const thenable = { then: (resolve: (v: string) => void) => resolve('ok') } as PromiseLike<string>;
     const outcome = settleSoon(() => thenable, undefined);
     expect(outcome).toBeInstanceOf(Promise);
