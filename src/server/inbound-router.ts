@@ -8,6 +8,7 @@ import type {
 } from '../common/types.ts';
 import { isPlainObject, parseJsonSafely } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
+import type { TSystemReply } from './local-delivery.ts';
 import type { RoomRequests } from './room-requests.ts';
 import type { SessionManager } from './session-manager.ts';
 
@@ -16,7 +17,7 @@ export interface IInboundRouterOptions<A extends object, M extends object> {
   rooms: RoomRequests<M>;
   logger: ILogger;
   messageHandler?: TWebSocketMessageHandler;
-  reply: (client: IWebSocketClient<M>, event: string, data: unknown) => void;
+  reply: TSystemReply<M>;
 }
 
 /**
@@ -34,23 +35,26 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
 
     if (event === WebSocketEvents.HEARTBEAT) return;
     if (event === WebSocketEvents.AUTHENTICATE) {
-      this.settleInBackground(this.opts.sessions.authenticate(client, message.data), 'authenticate');
+      this.settleInBackground(
+        this.opts.sessions.authenticate(client, message.data, message.id),
+        'authenticate',
+      );
       return;
     }
     if (client.state !== WebSocketClientStates.AUTHENTICATED) {
-      this.error(client, 'Not authenticated: only authenticate and heartbeat are accepted');
+      this.error(client, 'Not authenticated: only authenticate and heartbeat are accepted', message.id);
       return;
     }
     switch (event) {
       case WebSocketEvents.JOIN:
-        this.settleInBackground(this.opts.rooms.join(client, message.data), 'join');
+        this.settleInBackground(this.opts.rooms.join(client, message.data, message.id), 'join');
         return;
       case WebSocketEvents.LEAVE:
-        this.opts.rooms.leave(client, message.data);
+        this.opts.rooms.leave(client, message.data, message.id);
         return;
     }
     if (WebSocketEvents.SCHEME_SET.has(event)) {
-      this.error(client, `"${event}" is a reserved system event`);
+      this.error(client, `"${event}" is a reserved system event`, message.id);
       return;
     }
     fireAndLog(this.opts.logger, 'messageHandler', this.opts.messageHandler, {
@@ -76,18 +80,19 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
       this.error(client, 'A message must be a JSON object');
       return undefined;
     }
+    const id = typeof parsed.id === 'string' ? parsed.id : undefined;
     if (typeof parsed.event !== 'string' || parsed.event.length === 0) {
-      this.error(client, 'A message must have a non-empty string "event"');
+      this.error(client, 'A message must have a non-empty string "event"', id);
       return undefined;
     }
     const message: IWebSocketMessage = { event: parsed.event };
     if (parsed.data !== undefined) message.data = parsed.data;
-    if (typeof parsed.id === 'string') message.id = parsed.id;
+    if (id !== undefined) message.id = id;
     return message;
   }
 
-  private error(client: IWebSocketClient<M>, message: string): void {
-    this.opts.reply(client, WebSocketEvents.ERROR, { message });
+  private error(client: IWebSocketClient<M>, message: string, id?: string): void {
+    this.opts.reply(client, WebSocketEvents.ERROR, { message }, id);
   }
 
   private settleInBackground(work: Promise<void> | undefined, label: string): void {

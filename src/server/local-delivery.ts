@@ -12,6 +12,17 @@ import type { ClientRegistry } from './client-registry.ts';
 
 type Client<M extends object> = IWebSocketClient<M>;
 
+/**
+ * A plain system frame (`connected`, `join`, `leave`, `error`) to one client,
+ * never through the outbound transformer; `id` echoes the request it answers.
+ */
+export type TSystemReply<M extends object> = (
+  client: Client<M>,
+  event: string,
+  data: unknown,
+  id?: string,
+) => void;
+
 export interface ILocalDeliveryOptions<M extends object> {
   server: IBunServer;
   registry: ClientRegistry<M>;

@@ -3,13 +3,14 @@ import type { AnyRecord, ILogger, IWebSocketClient, TWebSocketValidateRoomFn } f
 import { isPlainObject } from '../utils/json.ts';
 import { settle } from '../utils/safe-call.ts';
 import type { ClientRegistry } from './client-registry.ts';
+import type { TSystemReply } from './local-delivery.ts';
 import { sanitizeRoomList } from './room-names.ts';
 
 export interface IRoomRequestOptions<M extends object> {
   registry: ClientRegistry<M>;
   logger: ILogger;
   validateRoomFn?: TWebSocketValidateRoomFn;
-  reply: (client: IWebSocketClient<M>, event: string, data: unknown) => void;
+  reply: TSystemReply<M>;
 }
 
 /**
@@ -20,8 +21,8 @@ export interface IRoomRequestOptions<M extends object> {
 export class RoomRequests<M extends object = AnyRecord> {
   constructor(private readonly opts: IRoomRequestOptions<M>) {}
 
-  async join(client: IWebSocketClient<M>, data: unknown): Promise<void> {
-    const requested = this.readRooms(client, data, WebSocketEvents.JOIN);
+  async join(client: IWebSocketClient<M>, data: unknown, id?: string): Promise<void> {
+    const requested = this.readRooms(client, data, WebSocketEvents.JOIN, id);
     if (!requested) return;
     const { validateRoomFn, registry, logger, reply } = this.opts;
     let allowed: string[] = [];
@@ -41,28 +42,38 @@ export class RoomRequests<M extends object = AnyRecord> {
     }
     if (registry.get(client.id) !== client) return; // disconnected while validating
     for (const room of allowed) registry.join(client, room);
-    reply(client, WebSocketEvents.JOIN, { rooms: allowed });
+    reply(client, WebSocketEvents.JOIN, { rooms: allowed }, id);
   }
 
-  leave(client: IWebSocketClient<M>, data: unknown): void {
-    const requested = this.readRooms(client, data, WebSocketEvents.LEAVE);
+  leave(client: IWebSocketClient<M>, data: unknown, id?: string): void {
+    const requested = this.readRooms(client, data, WebSocketEvents.LEAVE, id);
     if (!requested) return;
     // A client may not leave its own id room: direct delivery across instances relies on it.
     const left = requested.filter((room) => room !== client.id && this.opts.registry.leave(client, room));
-    this.opts.reply(client, WebSocketEvents.LEAVE, { rooms: left });
+    this.opts.reply(client, WebSocketEvents.LEAVE, { rooms: left }, id);
   }
 
   /** `{ rooms: string[] }` → sanitized names, or undefined after answering with an error. */
-  private readRooms(client: IWebSocketClient<M>, data: unknown, event: string): string[] | undefined {
+  private readRooms(
+    client: IWebSocketClient<M>,
+    data: unknown,
+    event: string,
+    id: string | undefined,
+  ): string[] | undefined {
     const rooms = isPlainObject(data) ? data.rooms : undefined;
     if (!Array.isArray(rooms)) {
-      this.opts.reply(client, WebSocketEvents.ERROR, { message: `${event} expects { rooms: string[] }` });
+      this.opts.reply(client, WebSocketEvents.ERROR, { message: `${event} expects { rooms: string[] }` }, id);
       return undefined;
     }
     if (rooms.length > WebSocketLimits.MAX_ROOMS_PER_REQUEST) {
-      this.opts.reply(client, WebSocketEvents.ERROR, {
-        message: `${event} accepts at most ${WebSocketLimits.MAX_ROOMS_PER_REQUEST} rooms per request`,
-      });
+      this.opts.reply(
+        client,
+        WebSocketEvents.ERROR,
+        {
+          message: `${event} accepts at most ${WebSocketLimits.MAX_ROOMS_PER_REQUEST} rooms per request`,
+        },
+        id,
+      );
       return undefined;
     }
     return sanitizeRoomList(rooms);

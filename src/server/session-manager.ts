@@ -13,6 +13,7 @@ import { isPlainObject } from '../utils/json.ts';
 import { fireAndLog, settle, settleSoon, type TCallbackOutcome } from '../utils/safe-call.ts';
 import type { ClientRegistry } from './client-registry.ts';
 import { DeadlineQueue, type IDeadline } from './deadline-queue.ts';
+import type { TSystemReply } from './local-delivery.ts';
 
 export interface ISessionOptions<A extends object, M extends object> {
   registry: ClientRegistry<M>;
@@ -24,8 +25,7 @@ export interface ISessionOptions<A extends object, M extends object> {
   handshakeFn?: TWebSocketHandshakeFn<A>;
   clientConnectedFn?: TWebSocketClientConnectedFn<M>;
   clientDisconnectedFn?: TWebSocketClientDisconnectedFn;
-  /** Plain system reply to one client (never through the outbound transformer). */
-  reply: (client: IWebSocketClient<M>, event: string, data: unknown) => void;
+  reply: TSystemReply<M>;
   enableEncryption: (client: IWebSocketClient<M>) => void;
   subscribeBroadcast: (client: IWebSocketClient<M>) => void;
 }
@@ -82,20 +82,23 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     return client;
   }
 
-  /** Handles an `authenticate` frame; returns a promise only while something is pending. */
-  authenticate(client: IWebSocketClient<M>, data: unknown): Promise<void> | undefined {
+  /**
+   * Handles an `authenticate` frame; returns a promise only while something is
+   * pending. `requestId` (the frame's `id`) is echoed in the answer.
+   */
+  authenticate(client: IWebSocketClient<M>, data: unknown, requestId?: string): Promise<void> | undefined {
     const { reply } = this.opts;
     if (client.state === WebSocketClientStates.AUTHENTICATED) {
-      reply(client, WebSocketEvents.ERROR, { message: 'Already authenticated' });
+      reply(client, WebSocketEvents.ERROR, { message: 'Already authenticated' }, requestId);
       return;
     }
     if (client.state === WebSocketClientStates.AUTHENTICATING) {
-      reply(client, WebSocketEvents.ERROR, { message: 'Authentication already in progress' });
+      reply(client, WebSocketEvents.ERROR, { message: 'Authentication already in progress' }, requestId);
       return;
     }
     if (client.state !== WebSocketClientStates.UNAUTHORIZED) return;
     if (data !== undefined && !isPlainObject(data)) {
-      reply(client, WebSocketEvents.ERROR, { message: 'authenticate data must be an object' });
+      reply(client, WebSocketEvents.ERROR, { message: 'authenticate data must be an object' }, requestId);
       return;
     }
     const payload = (data ?? {}) as A;
@@ -106,8 +109,10 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     this.arm(client, this.authenticating);
 
     const auth = settleSoon(this.opts.authenticateFn, payload);
-    if (auth instanceof Promise) return auth.then((outcome) => this.authenticated(client, payload, outcome));
-    return this.authenticated(client, payload, auth);
+    if (auth instanceof Promise) {
+      return auth.then((outcome) => this.authenticated(client, payload, outcome, requestId));
+    }
+    return this.authenticated(client, payload, auth, requestId);
   }
 
   /** The second half of `authenticate`, once `authenticateFn` has answered. */
@@ -115,26 +120,27 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     client: IWebSocketClient<M>,
     payload: A,
     auth: TCallbackOutcome<Awaited<ReturnType<TWebSocketAuthenticateFn<A, M>>>>,
+    requestId: string | undefined,
   ): Promise<void> | undefined {
     if (!this.isCurrent(client)) return;
     if (!auth.ok) {
       this.opts.logger.error(`authenticateFn threw for client ${client.id}`, auth.error);
-      this.reject(client, WebSocketCloseCodes.AUTH_FAILED, 'Authentication failed');
+      this.reject(client, WebSocketCloseCodes.AUTH_FAILED, 'Authentication failed', requestId);
       return;
     }
     if (!auth.value || !isPlainObject(auth.value)) {
-      this.reject(client, WebSocketCloseCodes.AUTH_FAILED, 'Authentication failed');
+      this.reject(client, WebSocketCloseCodes.AUTH_FAILED, 'Authentication failed', requestId);
       return;
     }
     const { userId, metadata } = auth.value;
 
-    const id = userId === undefined || userId === null ? undefined : String(userId);
+    const user = userId === undefined || userId === null ? undefined : String(userId);
     if (!this.opts.requireEncryption) {
-      this.admit(client, id, metadata, undefined);
+      this.admit(client, user, metadata, undefined, requestId);
       return;
     }
-    return this.handshake(client, id, payload).then((handshake) => {
-      if (handshake) this.admit(client, id, metadata, handshake);
+    return this.handshake(client, user, payload, requestId).then((handshake) => {
+      if (handshake) this.admit(client, user, metadata, handshake, requestId);
     });
   }
 
@@ -169,11 +175,12 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     client: IWebSocketClient<M>,
     userId: string | undefined,
     data: A,
+    requestId: string | undefined,
   ): Promise<{ serverPublicKey: string; salt?: string } | undefined> {
     const { handshakeFn, logger } = this.opts;
     if (!handshakeFn) {
       logger.error('requireEncryption is true but no handshakeFn configured');
-      this.reject(client, WebSocketCloseCodes.ENCRYPTION_REQUIRED, 'Encryption required');
+      this.reject(client, WebSocketCloseCodes.ENCRYPTION_REQUIRED, 'Encryption required', requestId);
       return undefined;
     }
     const result = await settle(handshakeFn, { clientId: client.id, userId, data });
@@ -181,7 +188,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     if (!result.ok) logger.error(`handshakeFn threw for client ${client.id}`, result.error);
     const value = result.ok ? result.value : undefined;
     if (!value || typeof value.serverPublicKey !== 'string') {
-      this.reject(client, WebSocketCloseCodes.ENCRYPTION_REQUIRED, 'Encryption handshake failed');
+      this.reject(client, WebSocketCloseCodes.ENCRYPTION_REQUIRED, 'Encryption handshake failed', requestId);
       return undefined;
     }
     return value;
@@ -192,6 +199,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     userId: string | undefined,
     metadata: M | undefined,
     handshake: { serverPublicKey: string; salt?: string } | undefined,
+    requestId: string | undefined,
   ): void {
     const { registry, reply } = this.opts;
     this.clearDeadline(client.id);
@@ -210,7 +218,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
       connected.serverPublicKey = handshake.serverPublicKey;
       if (handshake.salt !== undefined) connected.salt = handshake.salt;
     }
-    reply(client, WebSocketEvents.CONNECTED, connected);
+    reply(client, WebSocketEvents.CONNECTED, connected, requestId);
     fireAndLog(this.opts.logger, 'clientConnectedFn', this.opts.clientConnectedFn, {
       clientId: client.id,
       userId,
@@ -218,9 +226,14 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     });
   }
 
-  private reject(client: IWebSocketClient<M>, code: number, message: string): void {
+  private reject(
+    client: IWebSocketClient<M>,
+    code: number,
+    message: string,
+    requestId: string | undefined,
+  ): void {
     this.clearDeadline(client.id);
-    this.opts.reply(client, WebSocketEvents.ERROR, { message, code });
+    this.opts.reply(client, WebSocketEvents.ERROR, { message, code }, requestId);
     this.close(client, code, message);
   }
 

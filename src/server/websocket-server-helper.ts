@@ -28,7 +28,7 @@ import { createBunWebSocketHandler, resolveBunConfig } from './bun-handler.ts';
 import { ClientRegistry } from './client-registry.ts';
 import { HeartbeatSweeper } from './heartbeat-sweeper.ts';
 import { InboundRouter } from './inbound-router.ts';
-import { LocalDelivery } from './local-delivery.ts';
+import { LocalDelivery, type TSystemReply } from './local-delivery.ts';
 import { type IResolvedServerSettings, resolveServerOptions } from './options.ts';
 import { isValidRoomName } from './room-names.ts';
 import { RoomRequests } from './room-requests.ts';
@@ -80,8 +80,8 @@ export class WebSocketServerHelper<
     this.logger = opts.logger ?? createConsoleLogger(opts.identifier);
     this.bunConfig = resolveBunConfig(opts.serverOptions);
 
-    const reply = (client: IWebSocketClient<MetadataType>, event: string, data: unknown): void =>
-      this.delivery.write(client, encodeFrame(event, data));
+    const reply: TSystemReply<MetadataType> = (client, event, data, id) =>
+      this.delivery.write(client, encodeFrame(event, data, id));
 
     this.delivery = new LocalDelivery<MetadataType>({
       server: this.server,

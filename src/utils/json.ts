@@ -30,18 +30,20 @@ export function serializeData(data: unknown): string | undefined {
 }
 
 /**
- * Builds the `{ event, data }` frame around data that is already JSON, so the
- * same serialized payload can also go into the Redis envelope.
+ * Builds the `{ event, data, id? }` frame around data that is already JSON, so
+ * the same serialized payload can also go into the Redis envelope. `id` echoes
+ * the request a reply answers.
  */
-export function frameFromJson(event: string, dataJson: string | undefined): string {
+export function frameFromJson(event: string, dataJson: string | undefined, id?: string): string {
   const head = `{"event":${JSON.stringify(event)}`;
-  return dataJson === undefined ? `${head}}` : `${head},"data":${dataJson}}`;
+  const body = dataJson === undefined ? head : `${head},"data":${dataJson}`;
+  return id === undefined ? `${body}}` : `${body},"id":${JSON.stringify(id)}}`;
 }
 
 /**
  * Serializes an `{ event, data }` frame. `data` that cannot be serialized
  * (a BigInt, a cycle) throws here, at the caller, before anything is sent.
  */
-export function encodeFrame(event: string, data: unknown): string {
-  return frameFromJson(event, serializeData(data));
+export function encodeFrame(event: string, data: unknown, id?: string): string {
+  return frameFromJson(event, serializeData(data), id);
 }

@@ -133,3 +133,61 @@ describe('frames over maxPayloadLength', () => {
     }
   });
 });
+
+describe('request ids', () => {
+  let rooms: ITestServer;
+  beforeAll(async () => {
+    rooms = await startServer({ validateRoomFn: ({ rooms: asked }) => asked.filter((r) => r !== 'secret') });
+  });
+  afterAll(async () => {
+    await rooms.stop();
+  });
+
+  test('the id of a request comes back on the reply that answers it', async () => {
+    const client = await TestClient.connect(rooms.url);
+    client.send({ event: 'chat', data: 'early', id: 'r0' });
+    expect((await client.next('error')).id).toBe('r0');
+    client.send({ event: 'authenticate', data: { token: 'ok' }, id: 'r1' });
+    expect((await client.next('connected')).id).toBe('r1');
+    client.send({ event: 'authenticate', data: { token: 'ok' }, id: 'r2' });
+    expect((await client.next('error', (d) => d.message === 'Already authenticated')).id).toBe('r2');
+    client.send({ event: 'join', data: { rooms: ['a', 'secret'] }, id: 'r3' });
+    const joined = await client.next('join');
+    expect(joined).toEqual({ event: 'join', data: { rooms: ['a'] }, id: 'r3' });
+    client.send({ event: 'leave', data: { rooms: ['a'] }, id: 'r4' });
+    expect((await client.next('leave')).id).toBe('r4');
+    client.send({ event: 'join', data: { rooms: 'a' }, id: 'r5' });
+    expect((await client.next('error', (d) => d.message.startsWith('join expects'))).id).toBe('r5');
+    client.send({ event: 'leave', id: 'r6' });
+    expect((await client.next('error', (d) => d.message.startsWith('leave expects'))).id).toBe('r6');
+    client.send({ event: 'connected', id: 'r7' });
+    expect((await client.next('error', (d) => d.message.includes('reserved'))).id).toBe('r7');
+    client.send({ event: '', id: 'r8' });
+    expect((await client.next('error', (d) => d.message.includes('non-empty'))).id).toBe('r8');
+    client.ws.close();
+  });
+
+  test('a refused authentication answers with the id too, and frames without an id get none', async () => {
+    const refused = await TestClient.connect(rooms.url);
+    refused.send({ event: 'authenticate', data: { token: 'bad' }, id: 'auth-1' });
+    const error = await refused.next('error');
+    expect(error.id).toBe('auth-1');
+    expect(error.data.code).toBe(4003);
+
+    const plain = await TestClient.authenticated(rooms.url);
+    plain.send({ event: 'join', data: { rooms: ['b'] } });
+    await plain.next('join');
+    expect(plain.raw.some((text) => text.includes('"id":"') && !text.includes('"event":"connected"'))).toBe(
+      false,
+    );
+    expect(plain.frames.every((f) => !('id' in f))).toBe(true);
+    plain.ws.close();
+  });
+
+  test('a non-string id is ignored, not echoed', async () => {
+    const client = await TestClient.authenticated(rooms.url);
+    client.send({ event: 'join', data: { rooms: ['c'] }, id: 42 });
+    expect('id' in (await client.next('join'))).toBe(false);
+    client.ws.close();
+  });
+});

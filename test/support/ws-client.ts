@@ -1,6 +1,7 @@
 export interface IFrame {
   event: string;
   data?: any;
+  id?: string;
 }
 
 /** A real WebSocket client that records every frame and close, with awaitable helpers. */

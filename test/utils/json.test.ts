@@ -41,4 +41,12 @@ describe('frameFromJson', () => {
     expect(frameFromJson('ev"ent', JSON.stringify(data))).toBe(JSON.stringify({ event: 'ev"ent', data }));
     expect(frameFromJson('e', undefined)).toBe('{"event":"e"}');
   });
+
+  test('appends an echoed request id, escaped, and only when given', () => {
+    expect(encodeFrame('join', { rooms: [] }, 'r"1')).toBe(
+      JSON.stringify({ event: 'join', data: { rooms: [] }, id: 'r"1' }),
+    );
+    expect(encodeFrame('error', undefined, 'x')).toBe('{"event":"error","id":"x"}');
+    expect(encodeFrame('join', 1, undefined)).toBe('{"event":"join","data":1}');
+  });
 });
