@@ -15,6 +15,9 @@ import type { ClientRegistry } from './client-registry.ts';
 import { DeadlineQueue, type IDeadline } from './deadline-queue.ts';
 import type { TSystemReply } from './local-delivery.ts';
 
+/** `WebSocket.OPEN` */
+const OPEN = 1;
+
 export interface ISessionOptions<A extends object, M extends object> {
   registry: ClientRegistry<M>;
   logger: ILogger;
@@ -258,10 +261,14 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     deadline.queue.cancel(deadline);
   }
 
-  /** False once the client disconnected (or its id was taken by a newer connection). */
+  /** False once the client disconnected or is closing, or its id was taken by a newer connection. */
   private isCurrent(client: IWebSocketClient<M>): boolean {
     return (
-      this.opts.registry.get(client.id) === client && client.state !== WebSocketClientStates.DISCONNECTED
+      this.opts.registry.get(client.id) === client &&
+      client.state !== WebSocketClientStates.DISCONNECTED &&
+      // Closing (e.g. by the 4001 deadline) but its close callback not yet run: a late
+      // authenticateFn result must not admit it.
+      client.socket.readyState === OPEN
     );
   }
 }

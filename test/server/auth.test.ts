@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test } from 'bun:test';
-import { ECDH, WebSocketClientStates } from '../../src/index.ts';
+import { ECDH, silentLogger, WebSocketClientStates, WebSocketServerHelper } from '../../src/index.ts';
+import { FakeServer, FakeSocket } from '../support/fake-socket.ts';
 import {
   eventually,
   type ITestServer,
@@ -334,6 +335,43 @@ describe('requireEncryption', () => {
       expect(
         logger.lines.some((l) => l.message === 'requireEncryption is true but no handshakeFn configured'),
       ).toBe(true);
+    }
+  });
+});
+
+describe('a late authenticateFn result', () => {
+  // Fake sockets hold the close callback back, which opens the window between the
+  // 4001 close and the helper forgetting the client; a real Bun socket runs it at once.
+  test('after the 4001 deadline closed the socket, it admits nothing and calls nothing', async () => {
+    const fakeServer = new FakeServer();
+    let release: (value: { userId: string }) => void = () => {};
+    const connected: string[] = [];
+    const helper = new WebSocketServerHelper({
+      identifier: 'late',
+      server: fakeServer as never,
+      logger: silentLogger,
+      authTimeout: 20,
+      authenticateFn: () => new Promise<{ userId: string }>((resolve) => (release = resolve)),
+      clientConnectedFn: ({ clientId }) => {
+        connected.push(clientId);
+      },
+    });
+    await helper.configure();
+    try {
+      const socket = new FakeSocket('late-1');
+      fakeServer.attach(socket);
+      helper.onClientConnect({ clientId: 'late-1', socket: socket as never });
+      helper.onClientMessage({ clientId: 'late-1', raw: '{"event":"authenticate","data":{}}' });
+      await eventually(() => socket.closeCode === 4001, 2_000, '4001 after authTimeout * 3');
+      release({ userId: 'u' });
+      await Bun.sleep(5);
+      expect(connected).toEqual([]);
+      expect(socket.lastFrame?.includes('"connected"') ?? false).toBe(false);
+      expect(helper.getClients({ id: 'late-1' })?.state).toBe(WebSocketClientStates.AUTHENTICATING);
+      helper.onClientDisconnect({ clientId: 'late-1' });
+      expect(helper.getStats()).toMatchObject({ clients: 0, users: 0, rooms: 0, authTimers: 0 });
+    } finally {
+      await helper.shutdown();
     }
   });
 });
