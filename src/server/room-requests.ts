@@ -60,21 +60,14 @@ export class RoomRequests<M extends object = AnyRecord> {
     event: string,
     id: string | undefined,
   ): string[] | undefined {
+    const refuse = (message: string): undefined => {
+      this.opts.reply(client, WebSocketEvents.ERROR, { message }, id);
+      return undefined;
+    };
     const rooms = isPlainObject(data) ? data.rooms : undefined;
-    if (!Array.isArray(rooms)) {
-      this.opts.reply(client, WebSocketEvents.ERROR, { message: `${event} expects { rooms: string[] }` }, id);
-      return undefined;
-    }
+    if (!Array.isArray(rooms)) return refuse(`${event} expects { rooms: string[] }`);
     if (rooms.length > WebSocketLimits.MAX_ROOMS_PER_REQUEST) {
-      this.opts.reply(
-        client,
-        WebSocketEvents.ERROR,
-        {
-          message: `${event} accepts at most ${WebSocketLimits.MAX_ROOMS_PER_REQUEST} rooms per request`,
-        },
-        id,
-      );
-      return undefined;
+      return refuse(`${event} accepts at most ${WebSocketLimits.MAX_ROOMS_PER_REQUEST} rooms per request`);
     }
     return sanitizeRoomList(rooms);
   }

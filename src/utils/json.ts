@@ -36,8 +36,10 @@ export function serializeData(data: unknown): string | undefined {
  */
 export function frameFromJson(event: string, dataJson: string | undefined, id?: string): string {
   const head = `{"event":${JSON.stringify(event)}`;
-  const body = dataJson === undefined ? head : `${head},"data":${dataJson}`;
-  return id === undefined ? `${body}}` : `${body},"id":${JSON.stringify(id)}}`;
+  // The fan-out path (no id) builds its string in one step.
+  if (id === undefined) return dataJson === undefined ? `${head}}` : `${head},"data":${dataJson}}`;
+  const tail = `,"id":${JSON.stringify(id)}}`;
+  return dataJson === undefined ? head + tail : `${head},"data":${dataJson}${tail}`;
 }
 
 /**
