@@ -9,14 +9,8 @@ cd "$(dirname "$0")/.."
 # refuses such a lock as "out of sync". `npm install` honours the locked versions.
 npm install --no-audit --no-fund
 
-need=()
-command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-if [ "${SKIP_BROWSER:-}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then need+=(chromium); fi
-if [ ${#need[@]} -gt 0 ]; then
-  echo "setup: installing ${need[*]} with apt-get"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+wanted=(redis-server=redis-server)
+[ "${SKIP_BROWSER:-}" = "1" ] || wanted+=(chromium=chromium)
+bash scripts/ensure-commands.sh "${wanted[@]}"
+export PATH="$PATH:/usr/sbin:/usr/local/sbin"
 echo "setup: bun $(./node_modules/.bin/bun --version), $(redis-server --version | cut -d' ' -f1-3)"
