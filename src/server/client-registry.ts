@@ -57,13 +57,13 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
   /** Adds the client to a room; returns false when it was already a member. */
   join(client: IWebSocketClient<MetadataType>, room: string): boolean {
     if (client.rooms.has(room)) return false;
-    client.rooms.add(room);
     if (room === client.id) {
-      this.ownRooms++;
       // Implicit room: no member set. Re-subscribe in case the application had left it.
+      this.enterOwnRoom(client);
       if (!client.encrypted) client.socket.subscribe(room);
       return true;
     }
+    client.rooms.add(room);
     let members = this.rooms.get(room);
     if (!members) {
       members = new Set();

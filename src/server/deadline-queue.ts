@@ -75,18 +75,18 @@ export class DeadlineQueue<T> {
       this.live--;
       this.onExpire(entry.item);
     }
-    this.compact();
     const next = this.firstLive();
+    this.compact();
     if (next && this.timer === undefined) this.schedule(next.at);
   }
 
+  /** Skips dead entries at the head; the live one left there, if any. */
   private firstLive(): IDeadline<T> | undefined {
     while (this.head < this.entries.length) {
       const entry = this.entries[this.head]!;
       if (entry.live) return entry;
       this.head++;
     }
-    this.compact();
     return undefined;
   }
 

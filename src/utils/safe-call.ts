@@ -31,17 +31,13 @@ export type TCallbackOutcome<R> = { ok: true; value: R } | { ok: false; error: u
 
 /** Awaits a user callback and turns a throw or a rejection into a value. */
 export async function settle<A, R>(fn: (arg: A) => R | PromiseLike<R>, arg: A): Promise<TCallbackOutcome<R>> {
-  try {
-    return { ok: true, value: await fn(arg) };
-  } catch (error) {
-    return { ok: false, error };
-  }
+  return settleSoon(fn, arg);
 }
 
 /**
- * Like `settle`, but stays synchronous when the callback returns a plain value:
- * most `authenticateFn`s answer at once, and a connection should not pay for
- * promises it does not need.
+ * Calls a user callback and turns a throw or a rejection into a value, staying
+ * synchronous when it returns a plain value: most `authenticateFn`s answer at
+ * once, and a connection should not pay for promises it does not need.
  */
 export function settleSoon<A, R>(
   fn: (arg: A) => R | PromiseLike<R>,

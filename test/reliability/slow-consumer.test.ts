@@ -146,6 +146,15 @@ describe('slow consumer', () => {
     expect(worstDelay).toBeLessThan(ON_TIME_MS);
     expect(server.helper.getClients({ id })).toBe(tracked); // still connected: the limit only drops
 
+    // Past the limit Bun drops a direct send (answers 0), and that flags the client too.
+    // The flag is reset by hand only to observe this one send; no drain can come while paused.
+    tracked.backpressured = false;
+    const bufferedBefore = socket.getBufferedAmount();
+    expect(bufferedBefore).toBeGreaterThan(BACKPRESSURE_LIMIT);
+    server.helper.sendToClient({ clientId: id, event: 'dropped', data: FRAME_PAD });
+    expect(socket.getBufferedAmount()).toBe(bufferedBefore); // dropped, not queued
+    expect(tracked.backpressured).toBe(true);
+
     // Reading again drains the socket; Bun's drain callback clears the flag.
     raw.resume();
     await eventually(() => tracked.backpressured === false, 5_000, 'drain clears backpressured');
