@@ -148,7 +148,7 @@ export class RoomcastClient<
     event: K extends TSystemEventName ? never : K,
     ...args: TEmitArgs<Out[K]>
   ): boolean {
-    if (typeof event !== 'string' || event === '' || RESERVED_EVENTS.has(event)) {
+    if (typeof event !== 'string' || event === '' || RESERVED_EVENTS.has(event) || event.startsWith('ws:')) {
       throw new TypeError(`[roomcast] cannot emit "${String(event)}": not an app event name`);
     }
     const frame = encodeFrame(event, args[0]);

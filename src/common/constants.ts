@@ -29,6 +29,18 @@ export class WebSocketEvents {
   static isValid(value: unknown): value is TWebSocketEvent {
     return typeof value === 'string' && WebSocketEvents.SCHEME_SET.has(value);
   }
+
+  /**
+   * Prefix of every system event added beyond the eight above (history, presence,
+   * acknowledgements, token refresh...). Application events may not start with it,
+   * so a new system event can never take a name an application already uses.
+   */
+  static readonly SYSTEM_PREFIX = 'ws:';
+
+  /** True for the eight system events and for any name under `SYSTEM_PREFIX`. */
+  static isReserved(value: string): boolean {
+    return WebSocketEvents.SCHEME_SET.has(value) || value.startsWith(WebSocketEvents.SYSTEM_PREFIX);
+  }
 }
 
 export type TWebSocketEvent =
@@ -147,6 +159,36 @@ export type TWebSocketClientState =
   | typeof WebSocketClientStates.AUTHENTICATING
   | typeof WebSocketClientStates.AUTHENTICATED
   | typeof WebSocketClientStates.DISCONNECTED;
+
+/**
+ * Machine-readable `code` of every `error` frame (`{ message, code, closeCode? }`).
+ * `message` is for people and may change; `code` is stable. `closeCode` is set
+ * when the server closes the connection right after the error.
+ */
+export class WebSocketErrorCodes {
+  /** Binary frame, invalid JSON, not an object, or no string `event`. */
+  static readonly INVALID_FRAME = 'INVALID_FRAME';
+  /** Anything but `authenticate` / `heartbeat` before authentication. */
+  static readonly NOT_AUTHENTICATED = 'NOT_AUTHENTICATED';
+  /** A second `authenticate`, or one while the first is still being checked. */
+  static readonly ALREADY_AUTHENTICATED = 'ALREADY_AUTHENTICATED';
+  /** `authenticateFn` refused or threw (close 4003 follows). */
+  static readonly AUTH_FAILED = 'AUTH_FAILED';
+  /** Encryption required and the handshake failed (close 4004 follows). */
+  static readonly ENCRYPTION_REQUIRED = 'ENCRYPTION_REQUIRED';
+  /** A client sent a system event it may not send, or an unknown `ws:` event. */
+  static readonly RESERVED_EVENT = 'RESERVED_EVENT';
+  /** A system request whose `data` has the wrong shape. */
+  static readonly INVALID_REQUEST = 'INVALID_REQUEST';
+  /** A `join` / `leave` naming more than `MAX_ROOMS_PER_REQUEST` rooms. */
+  static readonly TOO_MANY_ROOMS = 'TOO_MANY_ROOMS';
+  /** The request needs a room the client is not a member of. */
+  static readonly NOT_IN_ROOM = 'NOT_IN_ROOM';
+  /** The room keeps no history, or its history cannot be read right now (Redis down). */
+  static readonly HISTORY_UNAVAILABLE = 'HISTORY_UNAVAILABLE';
+  /** A server-side handler failed; no detail of the failure is sent. */
+  static readonly INTERNAL = 'INTERNAL';
+}
 
 /** Close codes the server uses. */
 export class WebSocketCloseCodes {

@@ -1,4 +1,4 @@
-import { WebSocketClientStates, WebSocketEvents } from '../common/constants.ts';
+import { WebSocketClientStates, WebSocketErrorCodes, WebSocketEvents } from '../common/constants.ts';
 import type {
   AnyRecord,
   ILogger,
@@ -42,7 +42,12 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
       return;
     }
     if (client.state !== WebSocketClientStates.AUTHENTICATED) {
-      this.error(client, 'Not authenticated: only authenticate and heartbeat are accepted', message.id);
+      this.error(
+        client,
+        WebSocketErrorCodes.NOT_AUTHENTICATED,
+        'Not authenticated: only authenticate and heartbeat are accepted',
+        message.id,
+      );
       return;
     }
     switch (event) {
@@ -53,8 +58,13 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
         this.opts.rooms.leave(client, message.data, message.id);
         return;
     }
-    if (WebSocketEvents.SCHEME_SET.has(event)) {
-      this.error(client, `"${event}" is a reserved system event`, message.id);
+    if (WebSocketEvents.isReserved(event)) {
+      this.error(
+        client,
+        WebSocketErrorCodes.RESERVED_EVENT,
+        `"${event}" is a reserved system event`,
+        message.id,
+      );
       return;
     }
     fireAndLog(this.opts.logger, 'messageHandler', this.opts.messageHandler, {
@@ -66,23 +76,32 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
 
   private decode(client: IWebSocketClient<M>, raw: unknown): IWebSocketMessage | undefined {
     if (typeof raw !== 'string') {
-      this.error(client, 'Binary frames are not supported; send JSON text');
+      this.error(
+        client,
+        WebSocketErrorCodes.INVALID_FRAME,
+        'Binary frames are not supported; send JSON text',
+      );
       return undefined;
     }
     let parsed: unknown;
     try {
       parsed = parseJsonSafely(raw);
     } catch {
-      this.error(client, 'Invalid JSON');
+      this.error(client, WebSocketErrorCodes.INVALID_FRAME, 'Invalid JSON');
       return undefined;
     }
     if (!isPlainObject(parsed)) {
-      this.error(client, 'A message must be a JSON object');
+      this.error(client, WebSocketErrorCodes.INVALID_FRAME, 'A message must be a JSON object');
       return undefined;
     }
     const id = typeof parsed.id === 'string' ? parsed.id : undefined;
     if (typeof parsed.event !== 'string' || parsed.event.length === 0) {
-      this.error(client, 'A message must have a non-empty string "event"', id);
+      this.error(
+        client,
+        WebSocketErrorCodes.INVALID_FRAME,
+        'A message must have a non-empty string "event"',
+        id,
+      );
       return undefined;
     }
     const message: IWebSocketMessage = { event: parsed.event };
@@ -91,8 +110,8 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
     return message;
   }
 
-  private error(client: IWebSocketClient<M>, message: string, id?: string): void {
-    this.opts.reply(client, WebSocketEvents.ERROR, { message }, id);
+  private error(client: IWebSocketClient<M>, code: string, message: string, id?: string): void {
+    this.opts.reply(client, WebSocketEvents.ERROR, { message, code }, id);
   }
 
   private settleInBackground(work: Promise<void> | undefined, label: string): void {

@@ -1,4 +1,4 @@
-import { WebSocketEvents, WebSocketLimits } from '../common/constants.ts';
+import { WebSocketErrorCodes, WebSocketEvents, WebSocketLimits } from '../common/constants.ts';
 import type { AnyRecord, ILogger, IWebSocketClient, TWebSocketValidateRoomFn } from '../common/types.ts';
 import { isPlainObject } from '../utils/json.ts';
 import { settle } from '../utils/safe-call.ts';
@@ -60,14 +60,19 @@ export class RoomRequests<M extends object = AnyRecord> {
     event: string,
     id: string | undefined,
   ): string[] | undefined {
-    const refuse = (message: string): undefined => {
-      this.opts.reply(client, WebSocketEvents.ERROR, { message }, id);
+    const refuse = (code: string, message: string): undefined => {
+      this.opts.reply(client, WebSocketEvents.ERROR, { message, code }, id);
       return undefined;
     };
     const rooms = isPlainObject(data) ? data.rooms : undefined;
-    if (!Array.isArray(rooms)) return refuse(`${event} expects { rooms: string[] }`);
+    if (!Array.isArray(rooms)) {
+      return refuse(WebSocketErrorCodes.INVALID_REQUEST, `${event} expects { rooms: string[] }`);
+    }
     if (rooms.length > WebSocketLimits.MAX_ROOMS_PER_REQUEST) {
-      return refuse(`${event} accepts at most ${WebSocketLimits.MAX_ROOMS_PER_REQUEST} rooms per request`);
+      return refuse(
+        WebSocketErrorCodes.TOO_MANY_ROOMS,
+        `${event} accepts at most ${WebSocketLimits.MAX_ROOMS_PER_REQUEST} rooms per request`,
+      );
     }
     return sanitizeRoomList(rooms);
   }

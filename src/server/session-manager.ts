@@ -1,4 +1,9 @@
-import { WebSocketClientStates, WebSocketCloseCodes, WebSocketEvents } from '../common/constants.ts';
+import {
+  WebSocketClientStates,
+  WebSocketCloseCodes,
+  WebSocketErrorCodes,
+  WebSocketEvents,
+} from '../common/constants.ts';
 import type {
   AnyRecord,
   ILogger,
@@ -92,16 +97,31 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
   authenticate(client: IWebSocketClient<M>, data: unknown, requestId?: string): Promise<void> | undefined {
     const { reply } = this.opts;
     if (client.state === WebSocketClientStates.AUTHENTICATED) {
-      reply(client, WebSocketEvents.ERROR, { message: 'Already authenticated' }, requestId);
+      reply(
+        client,
+        WebSocketEvents.ERROR,
+        { message: 'Already authenticated', code: WebSocketErrorCodes.ALREADY_AUTHENTICATED },
+        requestId,
+      );
       return;
     }
     if (client.state === WebSocketClientStates.AUTHENTICATING) {
-      reply(client, WebSocketEvents.ERROR, { message: 'Authentication already in progress' }, requestId);
+      reply(
+        client,
+        WebSocketEvents.ERROR,
+        { message: 'Authentication already in progress', code: WebSocketErrorCodes.ALREADY_AUTHENTICATED },
+        requestId,
+      );
       return;
     }
     if (client.state !== WebSocketClientStates.UNAUTHORIZED) return;
     if (data !== undefined && !isPlainObject(data)) {
-      reply(client, WebSocketEvents.ERROR, { message: 'authenticate data must be an object' }, requestId);
+      reply(
+        client,
+        WebSocketEvents.ERROR,
+        { message: 'authenticate data must be an object', code: WebSocketErrorCodes.INVALID_REQUEST },
+        requestId,
+      );
       return;
     }
     const payload = (data ?? {}) as A;
@@ -236,7 +256,11 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     requestId: string | undefined,
   ): void {
     this.clearDeadline(client.id);
-    this.opts.reply(client, WebSocketEvents.ERROR, { message, code }, requestId);
+    const errorCode =
+      code === WebSocketCloseCodes.ENCRYPTION_REQUIRED
+        ? WebSocketErrorCodes.ENCRYPTION_REQUIRED
+        : WebSocketErrorCodes.AUTH_FAILED;
+    this.opts.reply(client, WebSocketEvents.ERROR, { message, code: errorCode, closeCode: code }, requestId);
     this.close(client, code, message);
   }
 

@@ -77,7 +77,10 @@ describe('connecting and authenticating', () => {
     expect(client.state).toBe('disconnected');
     expect(client.lastClose?.code).toBe(4003);
     // The server's own error event reached the application too.
-    expect(errors.find((e) => e.code === 'SERVER_ERROR')?.details).toMatchObject({ code: 4003 });
+    expect(errors.find((e) => e.code === 'SERVER_ERROR')?.details).toMatchObject({
+      code: 'AUTH_FAILED',
+      closeCode: 4003,
+    });
 
     // With a 10 ms backoff, a retry would have happened many times over by now.
     await Bun.sleep(250);

@@ -137,7 +137,7 @@ describe('typed events', () => {
   test('reserved names cannot be emitted and unserializable data throws at the call', async () => {
     server = await startServer();
     const { client } = trackedClient(server.url, { autoConnect: false });
-    for (const name of ['authenticate', 'join', 'heartbeat', 'encrypted', '']) {
+    for (const name of ['authenticate', 'join', 'heartbeat', 'encrypted', 'ws:history', '']) {
       expect(() => client.emit(name as never)).toThrow(TypeError);
     }
     expect(() => client.emit('big', 10n)).toThrow();

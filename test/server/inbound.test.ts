@@ -56,7 +56,10 @@ describe('inbound frames', () => {
   test('binary frames get an error event, before and after authentication', async () => {
     const client = await TestClient.connect(server.url);
     client.sendRaw(new Uint8Array([1, 2, 3]));
-    expect((await client.next('error')).data.message).toBe('Binary frames are not supported; send JSON text');
+    expect((await client.next('error')).data).toEqual({
+      message: 'Binary frames are not supported; send JSON text',
+      code: 'INVALID_FRAME',
+    });
     client.send({ event: 'authenticate', data: { token: 'ok' } });
     await client.next('connected');
     client.sendRaw(new TextEncoder().encode('{"event":"chat"}'));
@@ -64,13 +67,14 @@ describe('inbound frames', () => {
     client.close();
   });
 
-  test.each(['connected', 'disconnect', 'error', 'encrypted'])(
+  test.each(['connected', 'disconnect', 'error', 'encrypted', 'ws:history', 'ws:anything'])(
     'the reserved event "%s" never reaches messageHandler',
     async (event) => {
       const client = await TestClient.authenticated(server.url);
       const before = handled.length;
       client.send({ event, data: {} });
-      expect((await client.next('error')).data.message).toBe(`"${event}" is a reserved system event`);
+      const error = await client.next('error');
+      expect(error.data).toEqual({ message: `"${event}" is a reserved system event`, code: 'RESERVED_EVENT' });
       expect(handled.length).toBe(before);
       client.close();
     },
@@ -172,7 +176,7 @@ describe('request ids', () => {
     refused.send({ event: 'authenticate', data: { token: 'bad' }, id: 'auth-1' });
     const error = await refused.next('error');
     expect(error.id).toBe('auth-1');
-    expect(error.data.code).toBe(4003);
+    expect(error.data).toMatchObject({ code: 'AUTH_FAILED', closeCode: 4003 });
 
     const plain = await TestClient.authenticated(rooms.url);
     plain.send({ event: 'join', data: { rooms: ['b'] } });
