@@ -74,7 +74,10 @@ describe('inbound frames', () => {
       const before = handled.length;
       client.send({ event, data: {} });
       const error = await client.next('error');
-      expect(error.data).toEqual({ message: `"${event}" is a reserved system event`, code: 'RESERVED_EVENT' });
+      expect(error.data).toEqual({
+        message: `"${event}" is a reserved system event`,
+        code: 'RESERVED_EVENT',
+      });
       expect(handled.length).toBe(before);
       client.close();
     },
