@@ -110,6 +110,20 @@ export class WebSocketLimits {
   static readonly MAX_ROOMS_PER_REQUEST = 100;
   /** Bound on how long `configure()` waits for each Redis connection. */
   static readonly REDIS_READY_TIMEOUT = 30_000;
+
+  // Defaults of the `limits` option (per connection; each can be turned off).
+  /** Sustained inbound frames per second (burst: twice this). */
+  static readonly MESSAGES_PER_SECOND = 100;
+  /** Sustained inbound bytes per second (burst: twice this). */
+  static readonly BYTES_PER_SECOND = 1024 * 1024;
+  /** Rooms one client may be in through its own `join` requests (its id room not counted). */
+  static readonly MAX_ROOMS_PER_CLIENT = 500;
+  /** Requests of one client the server may be working on at once (e.g. joins awaiting `validateRoomFn`). */
+  static readonly MAX_PENDING_REQUESTS = 32;
+  /** Refused frames (anything but `authenticate` / `heartbeat`) before authentication, then close. */
+  static readonly MAX_UNAUTHENTICATED_FRAMES = 10;
+  /** Consecutive refusals by any limit before the connection is closed. */
+  static readonly CLOSE_AFTER_REFUSALS = 100;
 }
 
 export class WebSocketMessageTypes {
@@ -184,6 +198,12 @@ export class WebSocketErrorCodes {
   static readonly TOO_MANY_ROOMS = 'TOO_MANY_ROOMS';
   /** The request needs a room the client is not a member of. */
   static readonly NOT_IN_ROOM = 'NOT_IN_ROOM';
+  /** Over the frame or byte rate of `limits`: the frame was dropped. */
+  static readonly RATE_LIMITED = 'RATE_LIMITED';
+  /** The join would put the client in more than `limits.maxRoomsPerClient` rooms: nothing joined. */
+  static readonly ROOM_LIMIT = 'ROOM_LIMIT';
+  /** More than `limits.maxPendingRequests` requests of this client in progress: refused. */
+  static readonly TOO_MANY_PENDING = 'TOO_MANY_PENDING';
   /** The room keeps no history, or its history cannot be read right now (Redis down). */
   static readonly HISTORY_UNAVAILABLE = 'HISTORY_UNAVAILABLE';
   /** A server-side handler failed; no detail of the failure is sent. */
@@ -197,4 +217,6 @@ export class WebSocketCloseCodes {
   static readonly HEARTBEAT_TIMEOUT = 4002;
   static readonly AUTH_FAILED = 4003;
   static readonly ENCRYPTION_REQUIRED = 4004;
+  /** A client kept exceeding `limits` (rate, rooms, pending requests, frames before authentication). */
+  static readonly LIMIT_EXCEEDED = 4005;
 }

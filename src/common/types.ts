@@ -96,6 +96,13 @@ export interface IWebSocketClient<MetadataType extends object = AnyRecord> {
   connectedAt: number;
   lastActivity: number;
   metadata?: MetadataType;
+  // Inbound limit state (see `limits`), kept as plain numbers on the record; internal.
+  /** @internal */ frameTokens?: number;
+  /** @internal */ byteTokens?: number;
+  /** @internal */ tokensAt?: number;
+  /** @internal consecutive refused frames / requests */ refusals?: number;
+  /** @internal requests being worked on */ pendingRequests?: number;
+  /** @internal frames refused before authentication */ unauthenticatedFrames?: number;
 }
 
 /** What the upgrade attaches to `socket.data`. */
@@ -182,10 +189,33 @@ export interface IWebSocketServerOptions<
   outboundTransformer?: TWebSocketOutboundTransformer<any, MetadataType>;
   handshakeFn?: TWebSocketHandshakeFn<AuthDataType>;
 
+  /** Per-connection inbound limits; `false` turns them all off. Defaults in `WebSocketLimits`. */
+  limits?: IWebSocketLimitsOptions | false;
+
   /** Where the helper writes its own diagnostics. Default: the console. */
   logger?: ILogger;
   /** Bound on waiting for each Redis connection in `configure()`. Default 30 000 ms. */
   redisReadyTimeout?: number;
+}
+
+/** Each field: a positive number, or `false` to turn that limit off; omitted → the default. */
+export interface IWebSocketLimitsOptions {
+  /** Sustained inbound frames per second. Default 100. */
+  messagesPerSecond?: number | false;
+  /** Frames allowed at once above the rate. Default 2 × `messagesPerSecond`. */
+  messageBurst?: number | false;
+  /** Sustained inbound bytes per second (UTF-8 size of text frames). Default 1 MiB. */
+  bytesPerSecond?: number | false;
+  /** Bytes allowed at once above the rate. Default 2 × `bytesPerSecond`. */
+  bytesBurst?: number | false;
+  /** Rooms a client may reach through its own `join` requests (its id room not counted). Default 500. */
+  maxRoomsPerClient?: number | false;
+  /** Requests of one client in progress at once. Default 32. */
+  maxPendingRequests?: number | false;
+  /** Refused frames before authentication before the connection is closed with 4005. Default 10. */
+  maxUnauthenticatedFrames?: number | false;
+  /** Consecutive refusals by any limit before the connection is closed with 4005. Default 100. */
+  closeAfterRefusals?: number | false;
 }
 
 export interface IWebSocketEmitterOptions {

@@ -8,6 +8,7 @@ import type {
 } from '../common/types.ts';
 import { isPlainObject, parseJsonSafely } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
+import { Admission, frameBytes, type InboundLimiter } from './inbound-limits.ts';
 import type { TSystemReply } from './local-delivery.ts';
 import type { RoomRequests } from './room-requests.ts';
 import type { SessionManager } from './session-manager.ts';
@@ -18,6 +19,7 @@ export interface IInboundRouterOptions<A extends object, M extends object> {
   logger: ILogger;
   messageHandler?: TWebSocketMessageHandler;
   reply: TSystemReply<M>;
+  limiter: InboundLimiter;
 }
 
 /**
@@ -28,7 +30,21 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
   constructor(private readonly opts: IInboundRouterOptions<A, M>) {}
 
   route(client: IWebSocketClient<M>, raw: unknown): void {
-    client.lastActivity = Date.now();
+    const now = Date.now();
+    client.lastActivity = now;
+    const { limiter } = this.opts;
+    if (limiter.rateLimited) {
+      const admission = limiter.admit(client, frameBytes(raw), now);
+      if (admission !== Admission.ACCEPT) {
+        limiter.enforce(
+          client,
+          admission,
+          WebSocketErrorCodes.RATE_LIMITED,
+          'Rate limit exceeded; frame dropped',
+        );
+        return;
+      }
+    }
     const message = this.decode(client, raw);
     if (!message) return;
     const { event } = message;
@@ -42,12 +58,10 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
       return;
     }
     if (client.state !== WebSocketClientStates.AUTHENTICATED) {
-      this.error(
-        client,
-        WebSocketErrorCodes.NOT_AUTHENTICATED,
-        'Not authenticated: only authenticate and heartbeat are accepted',
-        message.id,
-      );
+      const text = 'Not authenticated: only authenticate and heartbeat are accepted';
+      const code = WebSocketErrorCodes.NOT_AUTHENTICATED;
+      if (!limiter.unauthenticated(client, code, text, message.id))
+        this.error(client, code, text, message.id);
       return;
     }
     switch (event) {

@@ -1,6 +1,7 @@
 import { WebSocketDefaults } from '../common/constants.ts';
 import type { IWebSocketServerOptions } from '../common/types.ts';
 import { isRedisConnection } from '../redis/wait-ready.ts';
+import { type IResolvedLimits, resolveLimits } from './inbound-limits.ts';
 import { isValidRoomName } from './room-names.ts';
 
 const PREFIX = '[WebSocketServerHelper]';
@@ -21,6 +22,7 @@ export interface IResolvedServerSettings {
   heartbeatTimeout: number;
   encryptedBatchLimit: number;
   requireEncryption: boolean;
+  limits: IResolvedLimits;
 }
 
 /** Validates the constructor options and fills in the documented defaults. Throws on misconfiguration. */
@@ -82,5 +84,6 @@ export function resolveServerOptions<A extends object, M extends object>(
         positive('encryptedBatchLimit', opts.encryptedBatchLimit, WebSocketDefaults.ENCRYPTED_BATCH_LIMIT),
       ) || 1,
     requireEncryption: opts.requireEncryption === true,
+    limits: resolveLimits(opts.limits),
   };
 }

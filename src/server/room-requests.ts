@@ -3,6 +3,7 @@ import type { AnyRecord, ILogger, IWebSocketClient, TWebSocketValidateRoomFn } f
 import { isPlainObject } from '../utils/json.ts';
 import { settle } from '../utils/safe-call.ts';
 import type { ClientRegistry } from './client-registry.ts';
+import type { InboundLimiter } from './inbound-limits.ts';
 import type { TSystemReply } from './local-delivery.ts';
 import { sanitizeRoomList } from './room-names.ts';
 
@@ -11,6 +12,7 @@ export interface IRoomRequestOptions<M extends object> {
   logger: ILogger;
   validateRoomFn?: TWebSocketValidateRoomFn;
   reply: TSystemReply<M>;
+  limiter: InboundLimiter;
 }
 
 /**
@@ -24,14 +26,22 @@ export class RoomRequests<M extends object = AnyRecord> {
   async join(client: IWebSocketClient<M>, data: unknown, id?: string): Promise<void> {
     const requested = this.readRooms(client, data, WebSocketEvents.JOIN, id);
     if (!requested) return;
-    const { validateRoomFn, registry, logger, reply } = this.opts;
+    const { validateRoomFn, registry, logger, reply, limiter } = this.opts;
     let allowed: string[] = [];
     if (validateRoomFn && requested.length > 0) {
+      const pending = client.pendingRequests ?? 0;
+      if (pending >= limiter.limits.maxPendingRequests) {
+        const text = `At most ${limiter.limits.maxPendingRequests} requests may be in progress at once`;
+        limiter.refuseRequest(client, WebSocketErrorCodes.TOO_MANY_PENDING, text, id);
+        return;
+      }
+      client.pendingRequests = pending + 1;
       const outcome = await settle(validateRoomFn, {
         clientId: client.id,
         userId: client.userId,
         rooms: requested,
       });
+      client.pendingRequests = (client.pendingRequests ?? 1) - 1;
       if (outcome.ok && Array.isArray(outcome.value)) {
         // Only names that were asked for (and passed sanitizing) can be granted.
         const asked = new Set(requested);
@@ -41,6 +51,11 @@ export class RoomRequests<M extends object = AnyRecord> {
       }
     }
     if (registry.get(client.id) !== client) return; // disconnected while validating
+    if (this.wouldExceedRooms(client, allowed)) {
+      const text = `A client may be in at most ${limiter.limits.maxRoomsPerClient} rooms; nothing joined`;
+      limiter.refuseRequest(client, WebSocketErrorCodes.ROOM_LIMIT, text, id);
+      return;
+    }
     for (const room of allowed) registry.join(client, room);
     reply(client, WebSocketEvents.JOIN, { rooms: allowed }, id);
   }
@@ -51,6 +66,15 @@ export class RoomRequests<M extends object = AnyRecord> {
     // A client may not leave its own id room: direct delivery across instances relies on it.
     const left = requested.filter((room) => room !== client.id && this.opts.registry.leave(client, room));
     this.opts.reply(client, WebSocketEvents.LEAVE, { rooms: left }, id);
+  }
+
+  /** True when joining `rooms` would take the client past `maxRoomsPerClient` (its id room not counted). */
+  private wouldExceedRooms(client: IWebSocketClient<M>, rooms: readonly string[]): boolean {
+    const max = this.opts.limiter.limits.maxRoomsPerClient;
+    if (max === Number.POSITIVE_INFINITY) return false;
+    let count = client.rooms.size - (client.rooms.has(client.id) ? 1 : 0);
+    for (const room of rooms) if (room !== client.id && !client.rooms.has(room)) count++;
+    return count > max;
   }
 
   /** `{ rooms: string[] }` → sanitized names, or undefined after answering with an error. */

@@ -27,6 +27,7 @@ import { fireAndLog } from '../utils/safe-call.ts';
 import { createBunWebSocketHandler, resolveBunConfig } from './bun-handler.ts';
 import { ClientRegistry } from './client-registry.ts';
 import { HeartbeatSweeper } from './heartbeat-sweeper.ts';
+import { InboundLimiter } from './inbound-limits.ts';
 import { InboundRouter } from './inbound-router.ts';
 import { LocalDelivery, type TSystemReply } from './local-delivery.ts';
 import { type IResolvedServerSettings, resolveServerOptions } from './options.ts';
@@ -91,6 +92,9 @@ export class WebSocketServerHelper<
       publishToSelf: this.bunConfig.publishToSelf === true,
       logger: this.logger,
     });
+    const limiter = new InboundLimiter(this.settings.limits, reply, (client, code, reason) =>
+      this.sessions.close(client as IWebSocketClient<MetadataType>, code, reason),
+    );
     this.sessions = new SessionManager<AuthDataType, MetadataType>({
       registry: this.registry,
       logger: this.logger,
@@ -114,10 +118,12 @@ export class WebSocketServerHelper<
         logger: this.logger,
         validateRoomFn: opts.validateRoomFn,
         reply,
+        limiter,
       }),
       logger: this.logger,
       messageHandler: opts.messageHandler,
       reply,
+      limiter,
     });
     this.heartbeat = new HeartbeatSweeper<MetadataType>(
       this.registry,

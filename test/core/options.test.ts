@@ -32,6 +32,7 @@ describe('server options', () => {
       heartbeatInterval: 30_000,
       heartbeatTimeout: 90_000,
       requireEncryption: false,
+      limits: {},
       serverOptions: { sendPings: true, idleTimeout: 60, maxPayloadLength: 131_072 },
     });
     expect(mergeServerOptions(undefined)).toEqual(DEFAULT_SERVER_OPTIONS);
@@ -43,6 +44,7 @@ describe('server options', () => {
       path: '/realtime',
       defaultRooms: ['general'],
       serverOptions: { maxPayloadLength: 2_097_152, backpressureLimit: 2_097_152 },
+      limits: false,
     });
     expect(merged).toEqual({
       identifier: 'mine',
@@ -51,6 +53,7 @@ describe('server options', () => {
       heartbeatInterval: 30_000,
       heartbeatTimeout: 90_000,
       requireEncryption: false,
+      limits: false,
       serverOptions: {
         sendPings: true,
         idleTimeout: 60,

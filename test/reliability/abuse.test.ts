@@ -44,6 +44,9 @@ let encrypted: ITestServer;
 
 beforeAll(async () => {
   const common = {
+    // These cases prove what happens with the limits off (every frame handled);
+    // limits.test.ts floods the default and custom limits.
+    limits: false as const,
     authenticateFn,
     clientConnectedFn: ({ clientId }: { clientId: string }) => {
       calls.connected.push(clientId);

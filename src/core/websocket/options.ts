@@ -1,5 +1,5 @@
 import { WebSocketDefaults } from '../../common/constants.ts';
-import type { IBunWebSocketConfig } from '../../common/types.ts';
+import type { IBunWebSocketConfig, IWebSocketLimitsOptions } from '../../common/types.ts';
 
 /**
  * The part of the helper's options an application sets through
@@ -15,6 +15,8 @@ export interface IServerOptions {
   heartbeatInterval?: number;
   heartbeatTimeout?: number;
   requireEncryption?: boolean;
+  /** Per-connection inbound limits, as the helper's `limits` option (`{}` = the defaults, `false` = off). */
+  limits?: IWebSocketLimitsOptions | false;
 }
 
 /** `IServerOptions` after the defaults were applied: every field present. */
@@ -27,6 +29,7 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<TResolvedServerOptions> = Object.f
   heartbeatInterval: WebSocketDefaults.HEARTBEAT_INTERVAL,
   heartbeatTimeout: WebSocketDefaults.HEARTBEAT_TIMEOUT,
   requireEncryption: false,
+  limits: Object.freeze({}),
   serverOptions: Object.freeze({
     sendPings: WebSocketDefaults.SEND_PINGS,
     idleTimeout: WebSocketDefaults.IDLE_TIMEOUT,
@@ -52,6 +55,7 @@ export function mergeServerOptions(bound: Partial<IServerOptions> | undefined): 
     heartbeatInterval: given.heartbeatInterval ?? d.heartbeatInterval,
     heartbeatTimeout: given.heartbeatTimeout ?? d.heartbeatTimeout,
     requireEncryption: given.requireEncryption ?? d.requireEncryption,
+    limits: given.limits ?? d.limits,
     serverOptions: { ...d.serverOptions, ...withoutUndefined(given.serverOptions ?? {}) },
   };
 }

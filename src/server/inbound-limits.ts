@@ -1,0 +1,188 @@
+import { WebSocketCloseCodes, WebSocketEvents, WebSocketLimits } from '../common/constants.ts';
+import type { IWebSocketClient, IWebSocketLimitsOptions } from '../common/types.ts';
+import type { TSystemReply } from './local-delivery.ts';
+
+const PREFIX = '[WebSocketServerHelper]';
+
+/** Every limit resolved to a number; `Infinity` means "off". */
+export interface IResolvedLimits {
+  messagesPerSecond: number;
+  messageBurst: number;
+  bytesPerSecond: number;
+  bytesBurst: number;
+  maxRoomsPerClient: number;
+  maxPendingRequests: number;
+  maxUnauthenticatedFrames: number;
+  closeAfterRefusals: number;
+}
+
+const OFF: IResolvedLimits = {
+  messagesPerSecond: Number.POSITIVE_INFINITY,
+  messageBurst: Number.POSITIVE_INFINITY,
+  bytesPerSecond: Number.POSITIVE_INFINITY,
+  bytesBurst: Number.POSITIVE_INFINITY,
+  maxRoomsPerClient: Number.POSITIVE_INFINITY,
+  maxPendingRequests: Number.POSITIVE_INFINITY,
+  maxUnauthenticatedFrames: Number.POSITIVE_INFINITY,
+  closeAfterRefusals: Number.POSITIVE_INFINITY,
+};
+
+/** A limit is a positive integer, or `false` / `Infinity` to turn just that one off. */
+function limit(name: string, value: number | false | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (value === false || value === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new Error(`${PREFIX} limits.${name} must be a positive number or false, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Fills in the documented defaults; `limits: false` turns every limit off. */
+export function resolveLimits(opts: IWebSocketLimitsOptions | false | undefined): IResolvedLimits {
+  if (opts === false) return { ...OFF };
+  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) {
+    throw new Error(`${PREFIX} limits must be an object or false`);
+  }
+  const o = opts ?? {};
+  const messagesPerSecond = limit(
+    'messagesPerSecond',
+    o.messagesPerSecond,
+    WebSocketLimits.MESSAGES_PER_SECOND,
+  );
+  const bytesPerSecond = limit('bytesPerSecond', o.bytesPerSecond, WebSocketLimits.BYTES_PER_SECOND);
+  return {
+    messagesPerSecond,
+    // A burst defaults to two seconds' worth of the rate.
+    messageBurst: limit('messageBurst', o.messageBurst, messagesPerSecond * 2),
+    bytesPerSecond,
+    bytesBurst: limit('bytesBurst', o.bytesBurst, bytesPerSecond * 2),
+    maxRoomsPerClient: limit('maxRoomsPerClient', o.maxRoomsPerClient, WebSocketLimits.MAX_ROOMS_PER_CLIENT),
+    maxPendingRequests: limit(
+      'maxPendingRequests',
+      o.maxPendingRequests,
+      WebSocketLimits.MAX_PENDING_REQUESTS,
+    ),
+    maxUnauthenticatedFrames: limit(
+      'maxUnauthenticatedFrames',
+      o.maxUnauthenticatedFrames,
+      WebSocketLimits.MAX_UNAUTHENTICATED_FRAMES,
+    ),
+    closeAfterRefusals: limit(
+      'closeAfterRefusals',
+      o.closeAfterRefusals,
+      WebSocketLimits.CLOSE_AFTER_REFUSALS,
+    ),
+  };
+}
+
+/** What `admit` decided for one inbound frame. */
+export const Admission = {
+  /** Within the limits: handle it. */
+  ACCEPT: 0,
+  /** Over a limit: drop it and tell the client (the first refusal since the last accepted frame). */
+  REFUSE_AND_TELL: 1,
+  /** Over a limit again: drop it silently (one error per episode bounds what a flood makes us send). */
+  REFUSE: 2,
+  /** Refused too often in a row: close the connection. */
+  CLOSE: 3,
+} as const;
+export type TAdmission = (typeof Admission)[keyof typeof Admission];
+
+/**
+ * Per-connection token buckets (frames and bytes per second, each with a burst)
+ * and the count of consecutive refusals. The state lives in a few numbers on the
+ * client record, so a connection pays no extra object; with the rate limits off
+ * `admit` is a single comparison.
+ */
+export class InboundLimiter {
+  readonly rateLimited: boolean;
+
+  constructor(
+    readonly limits: IResolvedLimits,
+    // biome-ignore lint/suspicious/noExplicitAny: any client metadata type
+    private readonly reply: TSystemReply<any>,
+    private readonly close: (client: IWebSocketClient<object>, code: number, reason: string) => void,
+  ) {
+    this.rateLimited =
+      limits.messagesPerSecond !== Number.POSITIVE_INFINITY ||
+      limits.bytesPerSecond !== Number.POSITIVE_INFINITY;
+  }
+
+  admit(client: IWebSocketClient<object>, bytes: number, now: number): TAdmission {
+    if (!this.rateLimited) return Admission.ACCEPT;
+    const { messagesPerSecond, messageBurst, bytesPerSecond, bytesBurst } = this.limits;
+    const elapsed = (now - (client.tokensAt ?? now)) / 1000;
+    client.tokensAt = now;
+    let frames = Math.min(messageBurst, (client.frameTokens ?? messageBurst) + elapsed * messagesPerSecond);
+    let budget = Math.min(bytesBurst, (client.byteTokens ?? bytesBurst) + elapsed * bytesPerSecond);
+    if (frames >= 1 && budget >= bytes) {
+      frames -= 1;
+      budget -= bytes;
+      client.frameTokens = frames;
+      client.byteTokens = budget;
+      client.refusals = 0;
+      return Admission.ACCEPT;
+    }
+    client.frameTokens = frames;
+    client.byteTokens = budget;
+    return this.refused(client);
+  }
+
+  /**
+   * Counts a refusal (rate, room or pending limit): the first since the last
+   * accepted frame is answered, the next ones are not, and past
+   * `closeAfterRefusals` the connection is closed.
+   */
+  refused(client: IWebSocketClient<object>): TAdmission {
+    const refusals = (client.refusals ?? 0) + 1;
+    client.refusals = refusals;
+    if (refusals >= this.limits.closeAfterRefusals) return Admission.CLOSE;
+    return refusals === 1 ? Admission.REFUSE_AND_TELL : Admission.REFUSE;
+  }
+
+  /** Acts on a refusal: an `error` with `code`, nothing, or the error and a 4005 close. */
+  enforce(
+    client: IWebSocketClient<object>,
+    admission: TAdmission,
+    code: string,
+    message: string,
+    id?: string,
+  ): void {
+    if (admission === Admission.REFUSE_AND_TELL) {
+      this.reply(client, WebSocketEvents.ERROR, { message, code }, id);
+    } else if (admission === Admission.CLOSE) {
+      this.tellAndClose(client, code, message, id);
+    }
+  }
+
+  /** Counts a refused request (room or pending limit) and answers it; every refused request is answered. */
+  refuseRequest(client: IWebSocketClient<object>, code: string, message: string, id?: string): void {
+    if (this.refused(client) === Admission.CLOSE) this.tellAndClose(client, code, message, id);
+    else this.reply(client, WebSocketEvents.ERROR, { message, code }, id);
+  }
+
+  /**
+   * Counts a frame refused before authentication; returns true when the
+   * connection was closed for it (past `maxUnauthenticatedFrames`).
+   */
+  unauthenticated(client: IWebSocketClient<object>, code: string, message: string, id?: string): boolean {
+    const count = (client.unauthenticatedFrames ?? 0) + 1;
+    client.unauthenticatedFrames = count;
+    if (count < this.limits.maxUnauthenticatedFrames) return false;
+    this.tellAndClose(client, code, message, id);
+    return true;
+  }
+
+  private tellAndClose(client: IWebSocketClient<object>, code: string, message: string, id?: string): void {
+    const closeCode = WebSocketCloseCodes.LIMIT_EXCEEDED;
+    this.reply(client, WebSocketEvents.ERROR, { message, code, closeCode }, id);
+    this.close(client, closeCode, 'Limit exceeded');
+  }
+}
+
+/** UTF-8 size of a text frame (what the client actually sent), or the byte length of a binary one. */
+export function frameBytes(raw: unknown): number {
+  if (typeof raw === 'string') return Buffer.byteLength(raw);
+  if (raw instanceof ArrayBuffer || ArrayBuffer.isView(raw)) return raw.byteLength;
+  return 0;
+}
