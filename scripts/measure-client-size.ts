@@ -1,8 +1,8 @@
 // Bundles the client the way a browser app would get it (minified ESM) and
-// prints its size raw and gzipped. Budget: 6 KB gzipped.
+// prints its size raw and gzipped. Budget: 8 KB gzipped.
 import { fileURLToPath } from 'node:url';
 
-export const CLIENT_SIZE_BUDGET = 6 * 1024;
+export const CLIENT_SIZE_BUDGET = 8 * 1024;
 
 export interface IClientBundle {
   code: string;

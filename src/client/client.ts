@@ -33,6 +33,8 @@ const RESERVED_EVENTS = new Set([
 ]);
 /** Auth failed / encryption refused: retrying with the same credentials would be refused again. */
 const REFUSAL_CODES = new Set([4003, 4004]);
+/** The server closed because the credentials expired without a successful refresh. */
+const TOKEN_EXPIRED = 4006;
 /** Code the client closes with when it gives up on an attempt itself (timeout, no auth data). */
 const ABANDONED = 4000;
 const HEARTBEAT_FRAME = encodeFrame('heartbeat');
@@ -256,13 +258,18 @@ export class RoomcastClient<
     );
   }
 
+  /** The auth data: the `auth` object, or what the `auth` function resolves to. */
+  async #credentials(): Promise<Record<string, unknown>> {
+    const { auth } = this.#options;
+    const value = typeof auth === 'function' ? await (auth as () => Auth | Promise<Auth>)() : auth;
+    if (value !== undefined && !isRecord(value)) throw new TypeError('auth must provide an object');
+    return { ...value };
+  }
+
   async #authenticate(socket: IWebSocketLike): Promise<void> {
     let data: Record<string, unknown>;
     try {
-      const { auth } = this.#options;
-      const value = typeof auth === 'function' ? await (auth as () => Auth | Promise<Auth>)() : auth;
-      if (value !== undefined && !isRecord(value)) throw new TypeError('auth must provide an object');
-      data = { ...value };
+      data = await this.#credentials();
     } catch (error) {
       if (this.#socket !== socket) return;
       this.#report(
@@ -341,6 +348,11 @@ export class RoomcastClient<
         // An answer nobody waits for (one that came after its timeout) is dropped.
         this.#rooms.acknowledge(event, data);
         return;
+      case 'ws:refresh':
+        // The server asks (no id) for fresh credentials before the current ones expire;
+        // its answer to ours (with our id) needs nothing.
+        if (frame.id === undefined) void this.#refresh(socket);
+        return;
       default:
         this.#dispatch(event, data);
         return;
@@ -389,6 +401,20 @@ export class RoomcastClient<
     this.#setState('connected');
     this.#settleWaiters(info);
     this.#dispatch('connected', info);
+  }
+
+  /** Answers the server's refresh request in-band with what `auth` gives now; the connection stays. */
+  async #refresh(socket: IWebSocketLike): Promise<void> {
+    let data: Record<string, unknown>;
+    try {
+      data = await this.#credentials();
+    } catch (error) {
+      // Not fatal yet: the server closes with 4006 at expiry, and a function `auth` gets another chance then.
+      this.#report(new RoomcastClientError('AUTH_UNAVAILABLE', `refresh: ${messageOf(error)}`, error));
+      return;
+    }
+    if (this.#socket === socket)
+      this.#write(socket, encodeFrame('ws:refresh', data, `refresh-${Date.now()}`));
   }
 
   async #decrypt(socket: IWebSocketLike, payload: unknown): Promise<void> {
@@ -441,7 +467,9 @@ export class RoomcastClient<
   #afterClose(close: ICloseInfo, wasConnected: boolean): void {
     this.#closeInfo = close;
     const policy = this.#options.reconnect;
-    const refused = REFUSAL_CODES.has(close.code) && !this.#options.reconnectOnRefusal;
+    // Expired credentials (4006) are worth a new attempt only when `auth` is a function that can fetch new ones.
+    const expired = close.code === TOKEN_EXPIRED && typeof this.#options.auth !== 'function';
+    const refused = (REFUSAL_CODES.has(close.code) || expired) && !this.#options.reconnectOnRefusal;
     const willReconnect = !refused && policy !== undefined && this.#failures < policy.maxAttempts;
     if (willReconnect) {
       const delay = backoffDelay(this.#failures, policy);

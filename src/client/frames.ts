@@ -1,14 +1,18 @@
 export interface IFrame {
   event: string;
   data?: unknown;
+  /** The id of the client request this frame answers. */
+  id?: string;
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-export function encodeFrame(event: string, data?: unknown): string {
-  return JSON.stringify(data === undefined ? { event } : { event, data });
+export function encodeFrame(event: string, data?: unknown, id?: string): string {
+  const frame: IFrame = data === undefined ? { event } : { event, data };
+  if (id !== undefined) frame.id = id;
+  return JSON.stringify(frame);
 }
 
 /** A server frame, or the reason it is not one. Never throws. */
@@ -23,5 +27,7 @@ export function decodeFrame(raw: unknown): IFrame | string {
   if (!isRecord(value) || typeof value.event !== 'string' || value.event === '') {
     return 'frame is not an object with a string "event"';
   }
-  return { event: value.event, data: value.data };
+  const frame: IFrame = { event: value.event, data: value.data };
+  if (typeof value.id === 'string') frame.id = value.id;
+  return frame;
 }

@@ -37,6 +37,13 @@ export class WebSocketEvents {
    */
   static readonly SYSTEM_PREFIX = 'ws:';
 
+  /**
+   * Token refresh, both ways: the server asks (`{ expiresAt }`) before the
+   * credentials expire; the client answers (or offers on its own) new
+   * credentials, and the server confirms with the new `{ expiresAt? }`.
+   */
+  static readonly REFRESH = 'ws:refresh';
+
   /** True for the eight system events and for any name under `SYSTEM_PREFIX`. */
   static isReserved(value: string): boolean {
     return WebSocketEvents.SCHEME_SET.has(value) || value.startsWith(WebSocketEvents.SYSTEM_PREFIX);
@@ -124,6 +131,8 @@ export class WebSocketLimits {
   static readonly MAX_UNAUTHENTICATED_FRAMES = 10;
   /** Consecutive refusals by any limit before the connection is closed. */
   static readonly CLOSE_AFTER_REFUSALS = 100;
+  /** How long before credentials expire the client is asked to refresh (at most half their lifetime). */
+  static readonly TOKEN_REFRESH_LEAD = 30_000;
 }
 
 export class WebSocketMessageTypes {
@@ -204,6 +213,8 @@ export class WebSocketErrorCodes {
   static readonly ROOM_LIMIT = 'ROOM_LIMIT';
   /** More than `limits.maxPendingRequests` requests of this client in progress: refused. */
   static readonly TOO_MANY_PENDING = 'TOO_MANY_PENDING';
+  /** The credentials expired without a successful refresh (close 4006 follows). */
+  static readonly TOKEN_EXPIRED = 'TOKEN_EXPIRED';
   /** The room keeps no history, or its history cannot be read right now (Redis down). */
   static readonly HISTORY_UNAVAILABLE = 'HISTORY_UNAVAILABLE';
   /** A server-side handler failed; no detail of the failure is sent. */
@@ -219,4 +230,6 @@ export class WebSocketCloseCodes {
   static readonly ENCRYPTION_REQUIRED = 4004;
   /** A client kept exceeding `limits` (rate, rooms, pending requests, frames before authentication). */
   static readonly LIMIT_EXCEEDED = 4005;
+  /** The credentials expired and were not refreshed in time, or the refresh was refused. */
+  static readonly TOKEN_EXPIRED = 4006;
 }

@@ -119,7 +119,20 @@ export interface IWebSocketData<MetadataType extends object = AnyRecord> {
 export type TWebSocketAuthenticateFn<
   AuthDataType extends object = AnyRecord,
   MetadataType extends object = AnyRecord,
-> = (opts: AuthDataType) => ValueOrPromise<{ userId?: string; metadata?: MetadataType } | null | false>;
+> = (opts: AuthDataType) => ValueOrPromise<
+  | {
+      userId?: string;
+      metadata?: MetadataType;
+      /**
+       * When the credentials stop being valid (a `Date` or epoch ms). Before
+       * then the client is asked to refresh in-band (`ws:refresh`); without a
+       * successful refresh it is closed with 4006. Omit for credentials that do not expire.
+       */
+      expiresAt?: number | Date;
+    }
+  | null
+  | false
+>;
 
 export type TWebSocketValidateRoomFn = (opts: {
   clientId: string;
@@ -189,6 +202,8 @@ export interface IWebSocketServerOptions<
   outboundTransformer?: TWebSocketOutboundTransformer<any, MetadataType>;
   handshakeFn?: TWebSocketHandshakeFn<AuthDataType>;
 
+  /** How long before `expiresAt` a client is asked to refresh (ms; at most half the lifetime). Default 30 000. */
+  tokenRefreshLead?: number;
   /** Per-connection inbound limits; `false` turns them all off. Defaults in `WebSocketLimits`. */
   limits?: IWebSocketLimitsOptions | false;
 

@@ -71,6 +71,12 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
       case WebSocketEvents.LEAVE:
         this.opts.rooms.leave(client, message.data, message.id);
         return;
+      case WebSocketEvents.REFRESH:
+        this.settleInBackground(
+          this.opts.sessions.refresh.refresh(client, message.data, message.id),
+          'refresh',
+        );
+        return;
     }
     if (WebSocketEvents.isReserved(event)) {
       this.error(

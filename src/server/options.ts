@@ -1,4 +1,4 @@
-import { WebSocketDefaults } from '../common/constants.ts';
+import { WebSocketDefaults, WebSocketLimits } from '../common/constants.ts';
 import type { IWebSocketServerOptions } from '../common/types.ts';
 import { isRedisConnection } from '../redis/wait-ready.ts';
 import { type IResolvedLimits, resolveLimits } from './inbound-limits.ts';
@@ -23,6 +23,7 @@ export interface IResolvedServerSettings {
   encryptedBatchLimit: number;
   requireEncryption: boolean;
   limits: IResolvedLimits;
+  tokenRefreshLead: number;
 }
 
 /** Validates the constructor options and fills in the documented defaults. Throws on misconfiguration. */
@@ -85,5 +86,6 @@ export function resolveServerOptions<A extends object, M extends object>(
       ) || 1,
     requireEncryption: opts.requireEncryption === true,
     limits: resolveLimits(opts.limits),
+    tokenRefreshLead: positive('tokenRefreshLead', opts.tokenRefreshLead, WebSocketLimits.TOKEN_REFRESH_LEAD),
   };
 }

@@ -19,6 +19,7 @@ import { fireAndLog, settle, settleSoon, type TCallbackOutcome } from '../utils/
 import type { ClientRegistry } from './client-registry.ts';
 import { DeadlineQueue, type IDeadline } from './deadline-queue.ts';
 import type { TSystemReply } from './local-delivery.ts';
+import { readExpiry, TokenRefresh } from './token-refresh.ts';
 
 /** `WebSocket.OPEN` */
 const OPEN = 1;
@@ -34,6 +35,7 @@ export interface ISessionOptions<A extends object, M extends object> {
   clientConnectedFn?: TWebSocketClientConnectedFn<M>;
   clientDisconnectedFn?: TWebSocketClientDisconnectedFn;
   reply: TSystemReply<M>;
+  tokenRefreshLead: number;
   enableEncryption: (client: IWebSocketClient<M>) => void;
   subscribeBroadcast: (client: IWebSocketClient<M>) => void;
 }
@@ -50,7 +52,18 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
   /** `authTimeout * 3` from `authenticate` until admitted: bounds a hung `authenticateFn` / `handshakeFn`. */
   private readonly authenticating: DeadlineQueue<IWebSocketClient<M>>;
 
+  /** Expiring credentials and their in-band refresh. */
+  readonly refresh: TokenRefresh<A, M>;
+
   constructor(private readonly opts: ISessionOptions<A, M>) {
+    this.refresh = new TokenRefresh<A, M>({
+      logger: opts.logger,
+      authenticateFn: opts.authenticateFn,
+      reply: opts.reply,
+      close: (client, code, reason) => this.close(client, code, reason),
+      lead: opts.tokenRefreshLead,
+      isCurrent: (client) => this.isCurrent(client),
+    });
     this.awaitingAuth = new DeadlineQueue(opts.authTimeout, (client) =>
       this.expire(client, WebSocketClientStates.UNAUTHORIZED),
     );
@@ -156,20 +169,29 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
       return;
     }
     const { userId, metadata } = auth.value;
+    let expiresAt: number | undefined;
+    try {
+      expiresAt = readExpiry(auth.value.expiresAt, Date.now());
+    } catch (error) {
+      this.opts.logger.warn(`authenticateFn for client ${client.id}: ${(error as Error).message}; refused`);
+      this.reject(client, WebSocketCloseCodes.AUTH_FAILED, 'Authentication failed', requestId);
+      return;
+    }
 
     const user = userId === undefined || userId === null ? undefined : String(userId);
     if (!this.opts.requireEncryption) {
-      this.admit(client, user, metadata, undefined, requestId);
+      this.admit(client, user, metadata, undefined, requestId, expiresAt);
       return;
     }
     return this.handshake(client, user, payload, requestId).then((handshake) => {
-      if (handshake) this.admit(client, user, metadata, handshake, requestId);
+      if (handshake) this.admit(client, user, metadata, handshake, requestId, expiresAt);
     });
   }
 
   /** Forgets a closed client. Safe to call more than once. */
   disconnect(client: IWebSocketClient<M>): void {
     this.clearDeadline(client.id);
+    this.refresh.forget(client);
     const wasAuthenticated = client.state === WebSocketClientStates.AUTHENTICATED;
     this.opts.registry.remove(client);
     if (wasAuthenticated) {
@@ -189,6 +211,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
   }
 
   clearAllTimers(): void {
+    this.refresh.clear();
     this.awaitingAuth.clear();
     this.authenticating.clear();
     this.deadlines.clear();
@@ -223,6 +246,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     metadata: M | undefined,
     handshake: { serverPublicKey: string; salt?: string } | undefined,
     requestId: string | undefined,
+    expiresAt: number | undefined,
   ): void {
     const { registry, reply } = this.opts;
     this.clearDeadline(client.id);
@@ -237,6 +261,10 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     registry.enterOwnRoom(client);
 
     const connected: Record<string, unknown> = { id: client.id, userId, time: new Date().toISOString() };
+    if (expiresAt !== undefined) {
+      connected.expiresAt = expiresAt;
+      this.refresh.track(client, expiresAt);
+    }
     if (handshake) {
       connected.serverPublicKey = handshake.serverPublicKey;
       if (handshake.salt !== undefined) connected.salt = handshake.salt;

@@ -101,6 +101,7 @@ export class WebSocketServerHelper<
       authTimeout: this.settings.authTimeout,
       defaultRooms: this.settings.defaultRooms,
       requireEncryption: this.settings.requireEncryption,
+      tokenRefreshLead: this.settings.tokenRefreshLead,
       authenticateFn: opts.authenticateFn,
       handshakeFn: opts.handshakeFn,
       clientConnectedFn: opts.clientConnectedFn,
@@ -246,19 +247,21 @@ export class WebSocketServerHelper<
 
   /**
    * Index sizes, pending auth timers and the Redis bus counters (absent in
-   * single-instance mode). `clients/users/rooms/authTimers` are all zero once everyone left.
+   * single-instance mode). `clients/users/rooms/authTimers/expiryTimers` are all zero once everyone left.
    */
   getStats(): {
     clients: number;
     users: number;
     rooms: number;
     authTimers: number;
+    expiryTimers: number;
     serverId: string;
     bus?: IRedisBusStats;
   } {
     const stats = {
       ...this.registry.sizes(),
       authTimers: this.sessions.pendingTimers,
+      expiryTimers: this.sessions.refresh.size,
       serverId: this.serverId,
     };
     return this.bus instanceof RedisBus ? { ...stats, bus: { ...this.bus.stats } } : stats;
