@@ -39,6 +39,8 @@ export interface IRedisBusStats {
   received: number;
   /** Envelopes from Redis that failed validation. */
   malformed: number;
+  /** Reconnection attempts of the publisher and subscriber connections. */
+  reconnects: number;
 }
 
 const SUBSCRIBED_PATTERNS = [
@@ -53,7 +55,13 @@ const SUBSCRIBED_PATTERNS = [
  * own serverId are skipped (they were already delivered locally).
  */
 export class RedisBus implements ICrossInstanceBus {
-  readonly stats: IRedisBusStats = { published: 0, droppedWhileDisconnected: 0, received: 0, malformed: 0 };
+  readonly stats: IRedisBusStats = {
+    published: 0,
+    droppedWhileDisconnected: 0,
+    received: 0,
+    malformed: 0,
+    reconnects: 0,
+  };
   private pub?: TRedisClient;
   private sub?: TRedisClient;
   private lastMalformedLog = 0;
@@ -72,6 +80,7 @@ export class RedisBus implements ICrossInstanceBus {
     this.sub = sub;
     pub.on('error', (error: unknown) => logger.warn('Redis publisher error', describe(error)));
     sub.on('error', (error: unknown) => logger.warn('Redis subscriber error', describe(error)));
+    for (const client of [pub, sub]) client.on('reconnecting', () => this.stats.reconnects++);
 
     const timeout = this.opts.readyTimeout ?? WebSocketLimits.REDIS_READY_TIMEOUT;
     try {
@@ -100,6 +109,11 @@ export class RedisBus implements ICrossInstanceBus {
     });
     this.stats.published++;
     return true;
+  }
+
+  /** Both connections ready: messages can cross instances. */
+  get connected(): boolean {
+    return this.pub?.status === 'ready' && this.sub?.status === 'ready';
   }
 
   async stop(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import type { IMetricsOptions } from '../metrics/prometheus.ts';
 import type { TWebSocketClientState, TWebSocketMessageType } from './constants.ts';
 
 export type ValueOrPromise<T> = T | Promise<T>;
@@ -204,6 +205,11 @@ export interface IWebSocketServerOptions<
 
   /** How long before `expiresAt` a client is asked to refresh (ms; at most half the lifetime). Default 30 000. */
   tokenRefreshLead?: number;
+  /**
+   * Prometheus metrics through prom-client: `true` for a registry of the helper's
+   * own, or `{ registry?, prefix? }`. Off by default. See `getMetrics()`.
+   */
+  metrics?: boolean | IMetricsOptions;
   /** Per-connection inbound limits; `false` turns them all off. Defaults in `WebSocketLimits`. */
   limits?: IWebSocketLimitsOptions | false;
 

@@ -19,7 +19,7 @@ export function resolveBunConfig(config: IBunWebSocketConfig | undefined): IBunW
 export interface ILifecycleTarget {
   onClientConnect(opts: { clientId: string; socket: IWebSocket }): void;
   onClientMessage(opts: { clientId: string; raw: unknown; socket?: IWebSocket }): void;
-  onClientDisconnect(opts: { clientId: string; socket?: IWebSocket }): void;
+  onClientDisconnect(opts: { clientId: string; socket?: IWebSocket; code?: number }): void;
   onClientDrain(opts: { clientId: string; socket?: IWebSocket }): void;
 }
 
@@ -44,7 +44,7 @@ export function createBunWebSocketHandler(
     },
     // The socket goes along so a stale socket can never act for a newer client with the same id.
     message: (socket, message) => target.onClientMessage({ clientId: idOf(socket), raw: message, socket }),
-    close: (socket) => target.onClientDisconnect({ clientId: idOf(socket), socket }),
+    close: (socket, code) => target.onClientDisconnect({ clientId: idOf(socket), socket, code }),
     drain: (socket) => target.onClientDrain({ clientId: idOf(socket), socket }),
   };
 }

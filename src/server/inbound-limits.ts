@@ -1,5 +1,6 @@
 import { WebSocketCloseCodes, WebSocketEvents, WebSocketLimits } from '../common/constants.ts';
 import type { IWebSocketClient, IWebSocketLimitsOptions } from '../common/types.ts';
+import type { ServerCounters } from '../metrics/counters.ts';
 import type { TSystemReply } from './local-delivery.ts';
 
 const PREFIX = '[WebSocketServerHelper]';
@@ -102,6 +103,7 @@ export class InboundLimiter {
     // biome-ignore lint/suspicious/noExplicitAny: any client metadata type
     private readonly reply: TSystemReply<any>,
     private readonly close: (client: IWebSocketClient<object>, code: number, reason: string) => void,
+    private readonly counters: ServerCounters,
   ) {
     this.rateLimited =
       limits.messagesPerSecond !== Number.POSITIVE_INFINITY ||
@@ -148,6 +150,7 @@ export class InboundLimiter {
     message: string,
     id?: string,
   ): void {
+    this.counters.countRefusal(code);
     if (admission === Admission.REFUSE_AND_TELL) {
       this.reply(client, WebSocketEvents.ERROR, { message, code }, id);
     } else if (admission === Admission.CLOSE) {
@@ -157,6 +160,7 @@ export class InboundLimiter {
 
   /** Counts a refused request (room or pending limit) and answers it; every refused request is answered. */
   refuseRequest(client: IWebSocketClient<object>, code: string, message: string, id?: string): void {
+    this.counters.countRefusal(code);
     if (this.refused(client) === Admission.CLOSE) this.tellAndClose(client, code, message, id);
     else this.reply(client, WebSocketEvents.ERROR, { message, code }, id);
   }
@@ -169,6 +173,7 @@ export class InboundLimiter {
     const count = (client.unauthenticatedFrames ?? 0) + 1;
     client.unauthenticatedFrames = count;
     if (count < this.limits.maxUnauthenticatedFrames) return false;
+    this.counters.countRefusal(code);
     this.tellAndClose(client, code, message, id);
     return true;
   }

@@ -6,6 +6,7 @@ import type {
   IWebSocketMessage,
   TWebSocketMessageHandler,
 } from '../common/types.ts';
+import type { ServerCounters } from '../metrics/counters.ts';
 import { isPlainObject, parseJsonSafely } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
 import { Admission, frameBytes, type InboundLimiter } from './inbound-limits.ts';
@@ -20,6 +21,9 @@ export interface IInboundRouterOptions<A extends object, M extends object> {
   messageHandler?: TWebSocketMessageHandler;
   reply: TSystemReply<M>;
   limiter: InboundLimiter;
+  counters: ServerCounters;
+  /** Measure inbound bytes even when no byte limit needs them (metrics on). */
+  countBytes: boolean;
 }
 
 /**
@@ -32,9 +36,12 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
   route(client: IWebSocketClient<M>, raw: unknown): void {
     const now = Date.now();
     client.lastActivity = now;
-    const { limiter } = this.opts;
-    if (limiter.rateLimited) {
-      const admission = limiter.admit(client, frameBytes(raw), now);
+    const { limiter, counters } = this.opts;
+    counters.inboundFrames++;
+    if (limiter.rateLimited || this.opts.countBytes) {
+      const bytes = frameBytes(raw);
+      counters.inboundBytes += bytes;
+      const admission = limiter.rateLimited ? limiter.admit(client, bytes, now) : Admission.ACCEPT;
       if (admission !== Admission.ACCEPT) {
         limiter.enforce(
           client,

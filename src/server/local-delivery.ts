@@ -6,6 +6,7 @@ import type {
   IWebSocketClient,
   TWebSocketOutboundTransformer,
 } from '../common/types.ts';
+import type { ServerCounters } from '../metrics/counters.ts';
 import { encodeFrame } from '../utils/json.ts';
 import { executePromiseWithLimit } from '../utils/promise.ts';
 import type { ClientRegistry } from './client-registry.ts';
@@ -31,6 +32,7 @@ export interface ILocalDeliveryOptions<M extends object> {
   batchLimit: number;
   publishToSelf: boolean;
   logger: ILogger;
+  counters: ServerCounters;
 }
 
 /**
@@ -46,6 +48,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
   private readonly batchLimit: number;
   private readonly publishToSelf: boolean;
   private readonly logger: ILogger;
+  private readonly counters: ServerCounters;
   /** Per-client tail of pending transformer sends, so an encrypted client gets messages in order. */
   private readonly pending = new WeakMap<Client<M>, Promise<void>>();
 
@@ -56,6 +59,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
     this.batchLimit = opts.batchLimit;
     this.publishToSelf = opts.publishToSelf;
     this.logger = opts.logger;
+    this.counters = opts.counters;
   }
 
   // Each method takes an optional pre-built `frame` so a caller that already
@@ -105,7 +109,12 @@ export class LocalDelivery<M extends object = AnyRecord> {
    * `backpressureLimit`); either way the client is backpressured until `drain`.
    */
   write(client: Client<M>, frame: string): void {
-    if (client.socket.send(frame) <= 0) client.backpressured = true;
+    this.counters.socketWrites++;
+    const sent = client.socket.send(frame);
+    if (sent <= 0) {
+      client.backpressured = true;
+      if (sent === 0) this.counters.droppedBackpressure++;
+    }
   }
 
   /**
@@ -115,6 +124,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
    * cost is in the number excluded, not in the size of the room.
    */
   private publishNative(topic: string, frame: string, exclude?: readonly string[]): void {
+    this.counters.nativePublishes++;
     if (!exclude || exclude.length === 0) {
       this.server.publish(topic, frame);
       return;
@@ -158,6 +168,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
 
   private deliverEncrypted(targets: Client<M>[], frame: string, event: string, data: unknown): void {
     if (targets.length === 0) return;
+    this.counters.encryptedDeliveries += targets.length;
     const transformer = this.transformer;
     if (!transformer) {
       // Encryption enabled without a transformer: nothing to transform, deliver as is.
@@ -187,6 +198,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
         this.write(client, transformed ? encodeFrame(transformed.event, transformed.data) : frame);
       } catch (error) {
         // Never fall back to plaintext for a client that asked for encryption.
+        this.counters.droppedTransformer++;
         this.logger.error(`outboundTransformer failed for client ${client.id}; message dropped`, error);
       }
     });

@@ -14,6 +14,7 @@ import type {
   TWebSocketClientDisconnectedFn,
   TWebSocketHandshakeFn,
 } from '../common/types.ts';
+import type { ServerCounters } from '../metrics/counters.ts';
 import { isPlainObject } from '../utils/json.ts';
 import { fireAndLog, settle, settleSoon, type TCallbackOutcome } from '../utils/safe-call.ts';
 import type { ClientRegistry } from './client-registry.ts';
@@ -36,6 +37,9 @@ export interface ISessionOptions<A extends object, M extends object> {
   clientDisconnectedFn?: TWebSocketClientDisconnectedFn;
   reply: TSystemReply<M>;
   tokenRefreshLead: number;
+  counters: ServerCounters;
+  /** Receives how long each authentication took (ms); set only when metrics are on. */
+  onAuthTimed?: (ms: number) => void;
   enableEncryption: (client: IWebSocketClient<M>) => void;
   subscribeBroadcast: (client: IWebSocketClient<M>) => void;
 }
@@ -98,6 +102,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
       lastActivity: now,
     };
     registry.add(client);
+    this.opts.counters.connectionsOpened++;
     socket.subscribe(clientId);
     this.arm(client, this.awaitingAuth);
     return client;
@@ -144,11 +149,12 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     // after authTimeout * 3, and its late result then finds the client gone.
     this.arm(client, this.authenticating);
 
+    const started = this.opts.onAuthTimed ? performance.now() : 0;
     const auth = settleSoon(this.opts.authenticateFn, payload);
     if (auth instanceof Promise) {
-      return auth.then((outcome) => this.authenticated(client, payload, outcome, requestId));
+      return auth.then((outcome) => this.authenticated(client, payload, outcome, requestId, started));
     }
-    return this.authenticated(client, payload, auth, requestId);
+    return this.authenticated(client, payload, auth, requestId, started);
   }
 
   /** The second half of `authenticate`, once `authenticateFn` has answered. */
@@ -157,14 +163,19 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     payload: A,
     auth: TCallbackOutcome<Awaited<ReturnType<TWebSocketAuthenticateFn<A, M>>>>,
     requestId: string | undefined,
+    started: number,
   ): Promise<void> | undefined {
     if (!this.isCurrent(client)) return;
+    const { counters, onAuthTimed } = this.opts;
+    onAuthTimed?.(performance.now() - started);
     if (!auth.ok) {
+      counters.authErrors++;
       this.opts.logger.error(`authenticateFn threw for client ${client.id}`, auth.error);
       this.reject(client, WebSocketCloseCodes.AUTH_FAILED, 'Authentication failed', requestId);
       return;
     }
     if (!auth.value || !isPlainObject(auth.value)) {
+      counters.authRefused++;
       this.reject(client, WebSocketCloseCodes.AUTH_FAILED, 'Authentication failed', requestId);
       return;
     }
@@ -173,6 +184,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     try {
       expiresAt = readExpiry(auth.value.expiresAt, Date.now());
     } catch (error) {
+      counters.authRefused++;
       this.opts.logger.warn(`authenticateFn for client ${client.id}: ${(error as Error).message}; refused`);
       this.reject(client, WebSocketCloseCodes.AUTH_FAILED, 'Authentication failed', requestId);
       return;
@@ -185,6 +197,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     }
     return this.handshake(client, user, payload, requestId).then((handshake) => {
       if (handshake) this.admit(client, user, metadata, handshake, requestId, expiresAt);
+      else counters.authRefused++;
     });
   }
 
@@ -195,6 +208,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     const wasAuthenticated = client.state === WebSocketClientStates.AUTHENTICATED;
     this.opts.registry.remove(client);
     if (wasAuthenticated) {
+      this.opts.counters.authenticated--;
       fireAndLog(this.opts.logger, 'clientDisconnectedFn', this.opts.clientDisconnectedFn, {
         clientId: client.id,
         userId: client.userId,
@@ -251,6 +265,8 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     const { registry, reply } = this.opts;
     this.clearDeadline(client.id);
     client.state = WebSocketClientStates.AUTHENTICATED;
+    this.opts.counters.authAccepted++;
+    this.opts.counters.authenticated++;
     client.userId = userId;
     client.metadata = metadata;
     client.lastActivity = Date.now();
@@ -302,6 +318,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
   private expire(client: IWebSocketClient<M>, state: IWebSocketClient['state']): void {
     if (this.deadlines.get(client.id)?.item === client) this.deadlines.delete(client.id);
     if (this.isCurrent(client) && client.state === state) {
+      this.opts.counters.authTimeouts++;
       this.close(client, WebSocketCloseCodes.AUTH_TIMEOUT, 'Authentication timeout');
     }
   }

@@ -22,6 +22,8 @@ import type {
   IWebSocketClient,
   IWebSocketServerOptions,
 } from '../common/types.ts';
+import { ServerCounters } from '../metrics/counters.ts';
+import { PrometheusMetrics } from '../metrics/prometheus.ts';
 import { encodeFrame, frameFromJson, serializeData } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
 import { createBunWebSocketHandler, resolveBunConfig } from './bun-handler.ts';
@@ -63,6 +65,9 @@ export class WebSocketServerHelper<
   private readonly server: IBunServer;
   private readonly logger: ILogger;
   private readonly registry = new ClientRegistry<MetadataType>();
+  /** Running totals behind `getStats()` and the Prometheus metrics. */
+  private readonly counters = new ServerCounters();
+  private readonly metrics?: PrometheusMetrics;
   private readonly delivery: LocalDelivery<MetadataType>;
   private readonly sessions: SessionManager<AuthDataType, MetadataType>;
   private readonly router: InboundRouter<AuthDataType, MetadataType>;
@@ -84,6 +89,16 @@ export class WebSocketServerHelper<
     const reply: TSystemReply<MetadataType> = (client, event, data, id) =>
       this.delivery.write(client, encodeFrame(event, data, id));
 
+    if (opts.metrics) {
+      this.metrics = new PrometheusMetrics(opts.metrics, {
+        counters: this.counters,
+        sizes: () => ({ ...this.registry.sizes(), authenticated: this.counters.authenticated }),
+        bus: () =>
+          this.bus instanceof RedisBus ? { ...this.bus.stats, connected: this.bus.connected } : undefined,
+      });
+    }
+    const metrics = this.metrics;
+
     this.delivery = new LocalDelivery<MetadataType>({
       server: this.server,
       registry: this.registry,
@@ -91,9 +106,13 @@ export class WebSocketServerHelper<
       batchLimit: this.settings.encryptedBatchLimit,
       publishToSelf: this.bunConfig.publishToSelf === true,
       logger: this.logger,
+      counters: this.counters,
     });
-    const limiter = new InboundLimiter(this.settings.limits, reply, (client, code, reason) =>
-      this.sessions.close(client as IWebSocketClient<MetadataType>, code, reason),
+    const limiter = new InboundLimiter(
+      this.settings.limits,
+      reply,
+      (client, code, reason) => this.sessions.close(client as IWebSocketClient<MetadataType>, code, reason),
+      this.counters,
     );
     this.sessions = new SessionManager<AuthDataType, MetadataType>({
       registry: this.registry,
@@ -102,6 +121,8 @@ export class WebSocketServerHelper<
       defaultRooms: this.settings.defaultRooms,
       requireEncryption: this.settings.requireEncryption,
       tokenRefreshLead: this.settings.tokenRefreshLead,
+      counters: this.counters,
+      onAuthTimed: metrics ? (ms) => metrics.observeAuth(ms) : undefined,
       authenticateFn: opts.authenticateFn,
       handshakeFn: opts.handshakeFn,
       clientConnectedFn: opts.clientConnectedFn,
@@ -125,6 +146,8 @@ export class WebSocketServerHelper<
       messageHandler: opts.messageHandler,
       reply,
       limiter,
+      counters: this.counters,
+      countBytes: metrics !== undefined,
     });
     this.heartbeat = new HeartbeatSweeper<MetadataType>(
       this.registry,
@@ -174,7 +197,9 @@ export class WebSocketServerHelper<
       this.sessions.clearAllTimers();
       const clients = [...this.registry.clients.values()];
       this.registry.clear();
+      this.counters.authenticated = 0;
       for (const client of clients) {
+        this.counters.countClose(WebSocketCloseCodes.GOING_AWAY);
         client.state = WebSocketClientStates.DISCONNECTED;
         this.sessions.close(client, WebSocketCloseCodes.GOING_AWAY, 'Server shutting down');
       }
@@ -190,6 +215,15 @@ export class WebSocketServerHelper<
 
   getPath(): string {
     return this.settings.path;
+  }
+
+  /**
+   * The Prometheus metrics (`metrics` option on): `registry` is the prom-client
+   * `Registry` to mount yourself (`await registry.metrics()`, `registry.contentType`).
+   * Undefined when metrics are off.
+   */
+  getMetrics(): PrometheusMetrics | undefined {
+    return this.metrics;
   }
 
   // ------------------------------------------------------ lifecycle entry points
@@ -211,9 +245,10 @@ export class WebSocketServerHelper<
   }
 
   /** What the Bun `close` callback calls. */
-  onClientDisconnect(opts: { clientId: string; socket?: IWebSocket }): void {
+  onClientDisconnect(opts: { clientId: string; socket?: IWebSocket; code?: number }): void {
     const client = this.registry.get(opts.clientId);
     if (!client || (opts.socket && client.socket !== opts.socket)) return;
+    this.counters.countClose(opts.code ?? 1005); // 1005: no code given
     this.sessions.disconnect(client);
   }
 

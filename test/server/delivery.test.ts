@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { type IWebSocketClient, silentLogger, WebSocketClientStates } from '../../src/index.ts';
+import { ServerCounters } from '../../src/metrics/counters.ts';
 import { ClientRegistry } from '../../src/server/client-registry.ts';
 import { LocalDelivery } from '../../src/server/local-delivery.ts';
 import { FakeServer, FakeSocket } from '../support/fake-socket.ts';
@@ -262,6 +263,7 @@ describe('backpressure reported by send()', () => {
       batchLimit: 10,
       publishToSelf: false,
       logger: silentLogger,
+      counters: new ServerCounters(),
     });
     delivery.toClient('c1', 'e', 1);
     expect(client.backpressured).toBe(expected);

@@ -1,0 +1,207 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ServerCounters } from './counters.ts';
+
+/** Options of the helper's `metrics` option. */
+export interface IMetricsOptions {
+  /** Where the metrics are registered. Default: a registry of the helper's own. */
+  registry?: Registry;
+  /** Prefix of every metric name. Default `roomcast_`. */
+  prefix?: string;
+}
+
+/** What the exporter reads at scrape time. */
+export interface IMetricsSources {
+  counters: ServerCounters;
+  /** Index sizes of this instance. */
+  sizes(): { clients: number; authenticated: number; users: number; rooms: number };
+  /** Cross-instance bus: undefined in single-instance mode. */
+  bus():
+    | {
+        published: number;
+        droppedWhileDisconnected: number;
+        received: number;
+        malformed: number;
+        reconnects: number;
+        connected: boolean;
+      }
+    | undefined;
+}
+
+export const DEFAULT_METRICS_PREFIX = 'roomcast_';
+
+/**
+ * The helper's Prometheus metrics (prom-client). Counters copy the running
+ * totals of `ServerCounters` when scraped, gauges read the indexes, and only the
+ * authentication-time histogram is fed as events happen.
+ */
+export class PrometheusMetrics {
+  readonly registry: Registry;
+  private readonly authDuration: Histogram<string>;
+
+  constructor(opts: IMetricsOptions | true, sources: IMetricsSources) {
+    const options = opts === true ? {} : opts;
+    const prefix = options.prefix ?? DEFAULT_METRICS_PREFIX;
+    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
+      throw new Error(
+        `[WebSocketServerHelper] metrics.prefix ${JSON.stringify(prefix)} is not a valid metric name prefix`,
+      );
+    }
+    const registry = options.registry ?? new Registry();
+    this.registry = registry;
+    const registers = [registry];
+    const { counters } = sources;
+
+    const totals = (
+      name: string,
+      help: string,
+      read: () => number | Array<[Record<string, string | number>, number]>,
+      labelNames: string[] = [],
+    ) =>
+      new Counter({
+        name: prefix + name,
+        help,
+        labelNames,
+        registers,
+        // The totals live in ServerCounters; a scrape copies them in.
+        collect() {
+          const value = read();
+          this.reset();
+          if (typeof value === 'number') this.inc(value);
+          else for (const [labels, total] of value) this.inc(labels, total);
+        },
+      });
+    const gauge = (name: string, help: string, read: () => number | undefined) =>
+      new Gauge({
+        name: prefix + name,
+        help,
+        registers,
+        collect() {
+          const value = read();
+          if (value !== undefined) this.set(value);
+        },
+      });
+
+    gauge(
+      'connections',
+      'Open WebSocket connections on this instance, authenticated or not.',
+      () => sources.sizes().clients,
+    );
+    gauge(
+      'connections_authenticated',
+      'Authenticated connections on this instance.',
+      () => sources.sizes().authenticated,
+    );
+    gauge('users', 'Distinct users connected to this instance.', () => sources.sizes().users);
+    gauge(
+      'rooms',
+      'Rooms with at least one member on this instance (id rooms included).',
+      () => sources.sizes().rooms,
+    );
+    totals(
+      'connections_opened_total',
+      'WebSocket connections accepted (opened).',
+      () => counters.connectionsOpened,
+    );
+    totals(
+      'connections_closed_total',
+      'WebSocket connections closed, by close code.',
+      () => [...counters.closedByCode].map(([code, n]) => [{ code: String(code) }, n]),
+      ['code'],
+    );
+    totals(
+      'auth_total',
+      'Authentication attempts by outcome.',
+      () => [
+        [{ outcome: 'accepted' }, counters.authAccepted],
+        [{ outcome: 'refused' }, counters.authRefused],
+        [{ outcome: 'error' }, counters.authErrors],
+        [{ outcome: 'timeout' }, counters.authTimeouts],
+      ],
+      ['outcome'],
+    );
+    this.authDuration = new Histogram({
+      name: `${prefix}auth_duration_seconds`,
+      help: 'Time from an authenticate frame to its answer (authenticateFn and handshake).',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15],
+      registers,
+    });
+    totals('inbound_frames_total', 'Frames received from clients.', () => counters.inboundFrames);
+    totals(
+      'inbound_bytes_total',
+      'Bytes received from clients (UTF-8 size of text frames).',
+      () => counters.inboundBytes,
+    );
+    totals(
+      'inbound_refused_total',
+      'Frames and requests refused by the limits, by error code.',
+      () => [...counters.refusedByCode].map(([code, n]) => [{ code }, n]),
+      ['code'],
+    );
+    totals(
+      'deliveries_total',
+      'Outbound writes: native = one Bun publish of a message (Bun fans it out to every subscriber in C++), socket = one frame written to one socket.',
+      () => [
+        [{ path: 'native' }, counters.nativePublishes],
+        [{ path: 'socket' }, counters.socketWrites],
+      ],
+      ['path'],
+    );
+    totals(
+      'encrypted_deliveries_total',
+      'Messages handed to the outbound transformer, one per encrypted recipient.',
+      () => counters.encryptedDeliveries,
+    );
+    totals(
+      'messages_dropped_total',
+      'Messages not delivered, by reason.',
+      () => [
+        [{ reason: 'backpressure' }, counters.droppedBackpressure],
+        [{ reason: 'transformer_error' }, counters.droppedTransformer],
+        [{ reason: 'redis_disconnected' }, sources.bus()?.droppedWhileDisconnected ?? 0],
+      ],
+      ['reason'],
+    );
+    totals(
+      'bus_published_total',
+      'Envelopes published to Redis for the other instances.',
+      () => sources.bus()?.published ?? 0,
+    );
+    totals(
+      'bus_received_total',
+      'Envelopes received from Redis and delivered here.',
+      () => sources.bus()?.received ?? 0,
+    );
+    totals(
+      'bus_malformed_total',
+      'Envelopes from Redis that failed validation.',
+      () => sources.bus()?.malformed ?? 0,
+    );
+    totals(
+      'redis_reconnects_total',
+      'Reconnection attempts of the Redis connections.',
+      () => sources.bus()?.reconnects ?? 0,
+    );
+    gauge(
+      'redis_connected',
+      '1 while both Redis connections are ready, 0 otherwise; absent without Redis.',
+      () => {
+        const bus = sources.bus();
+        return bus === undefined ? undefined : bus.connected ? 1 : 0;
+      },
+    );
+  }
+
+  /** Records how long one authentication took (ms). */
+  observeAuth(ms: number): void {
+    this.authDuration.observe(ms / 1000);
+  }
+
+  /** The text exposition of every metric in the registry. */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
