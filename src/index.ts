@@ -19,6 +19,13 @@ export {
   type IEcdhEncryptionOptions,
 } from './crypto/ecdh-session.ts';
 export { WebSocketEmitter } from './emitter/websocket-emitter.ts';
+export { ServerCounters } from './metrics/counters.ts';
+export {
+  DEFAULT_METRICS_PREFIX,
+  type IMetricsOptions,
+  type IMetricsSources,
+  PrometheusMetrics,
+} from './metrics/prometheus.ts';
 export {
   DefaultRedisHelper,
   type IDefaultRedisHelperOptions,
