@@ -11,6 +11,9 @@ export interface IRedisClusterHelperOptions extends IRedisHelperCallbacks {
   logger?: ILogger;
 }
 
+/** How often the cluster client re-reads the slot map (one CLUSTER SLOTS per connection). */
+export const CLUSTER_SLOTS_REFRESH_MS = 1_000;
+
 /**
  * Redis Cluster on ioredis. Each PUBLISH goes to the master of its channel's
  * hash slot, so one publisher's messages to a channel stay in order.
@@ -23,6 +26,9 @@ export class RedisClusterHelper extends DefaultRedisHelper {
     const password = opts.nodes.find((node) => node.password)?.password;
     const clusterOptions: ClusterOptions = {
       clusterRetryStrategy: reconnectDelay,
+      // ioredis re-reads the slot map only on errors; after a failover, PUBLISH
+      // (which draws none) would stay on random nodes, out of order, for good.
+      slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
       ...opts.clusterOptions,
       redisOptions: { ...(password ? { password } : {}), ...opts.clusterOptions?.redisOptions },
     };

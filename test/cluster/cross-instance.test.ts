@@ -17,7 +17,9 @@ let emitter: WebSocketEmitter;
 beforeAll(async () => {
   cluster = await RedisCluster.start();
   servers = await Promise.all(
-    [0, 1, 2].map(() => startServer({ redisCluster: cluster.seeds, validateRoomFn: ({ rooms }) => rooms })),
+    [0, 1, 2].map(() =>
+      startServer({ redisCluster: { nodes: cluster.seeds }, validateRoomFn: ({ rooms }) => rooms }),
+    ),
   );
   emitterRedis = new RedisClusterHelper({ name: 'emitter', nodes: cluster.seeds, logger: silentLogger });
   emitter = new WebSocketEmitter({ identifier: 'cluster-emitter', redisConnection: emitterRedis });

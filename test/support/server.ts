@@ -1,4 +1,5 @@
 import { afterEach } from 'bun:test';
+import type { ClusterOptions } from 'ioredis';
 import { silentLogger } from '../../src/common/logger.ts';
 import type { AnyRecord, ILogger, IWebSocketServerOptions } from '../../src/common/types.ts';
 import { RedisClusterHelper } from '../../src/redis/redis-cluster-helper.ts';
@@ -8,8 +9,8 @@ import { WebSocketServerHelper } from '../../src/server/websocket-server-helper.
 export type TTestServerOptions = Omit<Partial<IWebSocketServerOptions>, 'server'> & {
   /** Redis to scale over; omit for single-instance mode. */
   redis?: { host: string; port: number };
-  /** Or a Redis Cluster to scale over, by its seed nodes (a `RedisClusterHelper`). */
-  redisCluster?: Array<{ host: string; port: number }>;
+  /** Or a Redis Cluster to scale over (through a `RedisClusterHelper`). */
+  redisCluster?: { nodes: Array<{ host: string; port: number }>; clusterOptions?: ClusterOptions };
 };
 
 export interface ITestServer {
@@ -46,7 +47,7 @@ export async function startServer(opts: TTestServerOptions = {}): Promise<ITestS
   });
   const { redis, redisCluster, ...helperOptions } = opts;
   const redisHelper = redisCluster
-    ? new RedisClusterHelper({ name: 'test', nodes: redisCluster, logger: silentLogger })
+    ? new RedisClusterHelper({ name: 'test', ...redisCluster, logger: silentLogger })
     : redis
       ? new RedisHelper({
           name: 'test',
