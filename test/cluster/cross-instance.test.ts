@@ -15,7 +15,9 @@ let emitterRedis: RedisClusterHelper;
 let emitter: WebSocketEmitter;
 
 beforeAll(async () => {
-  cluster = await RedisCluster.start();
+  // No failover here: a long node timeout keeps a busy machine's slow pong from
+  // resetting a cluster bus link, which would drop the Pub/Sub messages crossing it.
+  cluster = await RedisCluster.start({ nodeTimeoutMs: 5_000 });
   servers = await Promise.all(
     [0, 1, 2].map(() =>
       startServer({ redisCluster: { nodes: cluster.seeds }, validateRoomFn: ({ rooms }) => rooms }),
@@ -156,20 +158,27 @@ describe('WebSocketEmitter on a Redis Cluster', () => {
     const spies = masters.map(({ port }) => new Redis({ host: '127.0.0.1', port }));
     const seen = spies.map(() => [] as Array<{ channel: string; message: unknown }>);
     for (const [i, spy] of spies.entries()) {
-      spy.on('pmessage', (_p, channel, message) => seen[i]!.push({ channel, message: JSON.parse(message) }));
+      spy.on('pmessage', (_p, channel, raw) => {
+        // Only this test's event: an earlier test's message may still be crossing the cluster bus.
+        const message = JSON.parse(raw);
+        if (message.event === 'envelope') seen[i]!.push({ channel, message });
+      });
       await spy.psubscribe('ws:*');
     }
-    await emitter.toRoom({ room: 'r1', event: 'e', data: { a: 1 } });
-    await emitter.broadcast({ event: 'e', data: 0 });
+    await emitter.toRoom({ room: 'r1', event: 'envelope', data: { a: 1 } });
+    await emitter.broadcast({ event: 'envelope', data: 0 });
     await eventually(() => seen.every((s) => s.length === 2));
     // Two channels may live on two nodes: their relative order is not promised.
     for (const s of seen) {
       expect(s.sort((x, y) => x.channel.localeCompare(y.channel)).reverse()).toEqual([
         {
           channel: 'ws:room:r1',
-          message: { serverId: 'emitter', type: 'room', target: 'r1', event: 'e', data: { a: 1 } },
+          message: { serverId: 'emitter', type: 'room', target: 'r1', event: 'envelope', data: { a: 1 } },
         },
-        { channel: 'ws:broadcast', message: { serverId: 'emitter', type: 'broadcast', event: 'e', data: 0 } },
+        {
+          channel: 'ws:broadcast',
+          message: { serverId: 'emitter', type: 'broadcast', event: 'envelope', data: 0 },
+        },
       ]);
     }
     await Promise.all(spies.map((spy) => spy.quit()));

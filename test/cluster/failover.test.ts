@@ -14,9 +14,11 @@ import { type ITestServer, recordingLogger, startServer } from '../support/serve
 import { TestClient } from '../support/ws-client.ts';
 
 const TICK_MS = 15;
+/** A master is marked failed (and its replica elected) this long after it went silent. */
+const NODE_TIMEOUT_MS = 2_000;
 /** Traffic before the kill, so every path is known to work first. */
 const WARMUP_MS = 1_000;
-/** The bound on "delivery is back" after the kill (node timeout 1 s + election + slot refresh). */
+/** The bound on "delivery is back" after the kill (node timeout + election + slot refresh). */
 const RESUME_BOUND_MS = 15_000;
 /** Traffic kept up after the promotion and the last path resuming, to check steady delivery. */
 const AFTER_RESUME_MS = CLUSTER_SLOTS_REFRESH_MS + 1_500;
@@ -38,7 +40,7 @@ let emitter: WebSocketEmitter;
 const loggers = { a: recordingLogger(), b: recordingLogger() };
 
 beforeAll(async () => {
-  cluster = await RedisCluster.start({ nodeTimeoutMs: 1_000 });
+  cluster = await RedisCluster.start({ nodeTimeoutMs: NODE_TIMEOUT_MS });
   const server = (name: 'a' | 'b') =>
     startServer({
       // The connection name tells the instances' subscribers apart in CLIENT LIST.

@@ -9,7 +9,12 @@ const BUS_PORT_OFFSET = 10_000;
 export interface IRedisClusterOptions {
   masters?: number;
   replicasPerMaster?: number;
-  /** `cluster-node-timeout`: how long a silent node takes to be marked failed. */
+  /**
+   * `cluster-node-timeout` (default 2000 ms): how long a silent node takes to be
+   * marked failed. A node also drops its bus link to a peer whose pong is late by
+   * half of it, losing the Pub/Sub messages on that link: too short a value makes
+   * a busy machine lose messages.
+   */
   nodeTimeoutMs?: number;
   /** Fail clearly when the cluster is not `ok` on every node within this bound. */
   startTimeoutMs?: number;
@@ -131,7 +136,7 @@ export class RedisCluster {
     const cluster = new RedisCluster(
       ports,
       mkdtempSync(join(tmpdir(), 'roomcast-cluster-')),
-      opts.nodeTimeoutMs ?? 1_000,
+      opts.nodeTimeoutMs ?? 2_000,
     );
     live.add(cluster);
     const deadline = Date.now() + startTimeoutMs;
