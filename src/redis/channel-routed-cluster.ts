@@ -1,4 +1,5 @@
-import { Cluster, type ClusterNode, type ClusterOptions, Command } from 'ioredis';
+import { Cluster, type ClusterNode, type ClusterOptions } from 'ioredis';
+import { hashSlot } from './hash-slot.ts';
 
 /**
  * An ioredis Cluster that sends every PUBLISH to the master owning the channel
@@ -33,7 +34,10 @@ export class ChannelRoutedCluster extends Cluster {
     if (node === undefined && command.name === 'publish' && command.args.length > 0) {
       // ioredis routes a command by `getSlot()`, cached in its `slot` field; PUBLISH
       // declares no key, so its slot is null unless set here.
-      (command as unknown as { slot: number }).slot = new Command('exists', [command.args[0]!]).getSlot();
+      const channel = command.args[0];
+      if (typeof channel === 'string' || channel instanceof Uint8Array) {
+        (command as unknown as { slot: number }).slot = hashSlot(channel);
+      }
     }
     return super.sendCommand(...args);
   }
