@@ -108,6 +108,7 @@ export class RedisCluster {
     ports: number[],
     readonly dir: string,
     private readonly nodeTimeoutMs: number,
+    private readonly masterCount: number,
   ) {
     this.nodes = ports.map((port) => ({ port }));
   }
@@ -137,6 +138,7 @@ export class RedisCluster {
       ports,
       mkdtempSync(join(tmpdir(), 'roomcast-cluster-')),
       opts.nodeTimeoutMs ?? 2_000,
+      masters,
     );
     live.add(cluster);
     const deadline = Date.now() + startTimeoutMs;
@@ -190,7 +192,13 @@ export class RedisCluster {
     throw new Error(`no master found for slot ${slot}`);
   }
 
-  /** Resolves once every live node says `cluster_state:ok` with all 16384 slots assigned and ok. */
+  /**
+   * Resolves once every live node says `cluster_state:ok` with all 16384 slots
+   * assigned and ok, and sees the roles settled: as many masters serving slots
+   * as the cluster was made with, and every other node it does not consider
+   * failed as a replica (right after `--cluster create`, and after a failover,
+   * a node's view of who replicates whom lags behind its slot map).
+   */
   async waitUntilHealthy(deadline = Date.now() + 20_000): Promise<void> {
     await this.waitFor(async () => {
       for (const port of this.livePorts) {
@@ -202,6 +210,12 @@ export class RedisCluster {
           !out.includes('cluster_slots_ok:16384')
         ) {
           return { ok: false, out };
+        }
+        const view = (await this.topology(port)).filter((n) => !n.failed);
+        const serving = view.filter((n) => n.role === 'master' && n.slots > 0).length;
+        const idle = view.filter((n) => n.role === 'master' && n.slots === 0).length;
+        if (serving !== this.masterCount || idle > 0) {
+          return { ok: false, out: `node ${port} sees ${serving} masters serving slots, ${idle} idle` };
         }
       }
       return { ok: true, out: '' };
