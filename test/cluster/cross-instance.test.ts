@@ -155,9 +155,12 @@ describe('WebSocketEmitter on a Redis Cluster', () => {
   test('publishes the documented envelope on the documented channels, seen from every node', async () => {
     // One plain connection per master: classic Pub/Sub reaches each of them.
     const masters = (await cluster.topology()).filter((n) => n.role === 'master');
-    const spies = masters.map(({ port }) => new Redis({ host: '127.0.0.1', port }));
+    const spies = masters.map(({ port }) => new Redis({ host: '127.0.0.1', port, lazyConnect: true }));
     const seen = spies.map(() => [] as Array<{ channel: string; message: unknown }>);
     for (const [i, spy] of spies.entries()) {
+      // Connect first: ioredis writes a PSUBSCRIBE issued while its ready check is
+      // in flight ahead of that check, whose INFO the server then refuses.
+      await spy.connect();
       spy.on('pmessage', (_p, channel, raw) => {
         // Only this test's event: an earlier test's message may still be crossing the cluster bus.
         const message = JSON.parse(raw);
