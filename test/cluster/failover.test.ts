@@ -168,6 +168,7 @@ test('SIGKILL of a master under traffic: delivery resumes after promotion, exact
   figure('cluster.failover.resumeMs', resumeMs);
   for (const r of resume) figure(`cluster.failover.resumeMs.${r.from}-to-${r.to}`, r.ms);
   figure('cluster.failover.maxGapMs', maxGapMs);
+  figure('cluster.failover.sentPerSource', sentAt.length);
   figure('cluster.failover.emitterRejected', emitterRejected);
   figure('cluster.failover.droppedWhileDisconnected.a', a.helper.getStats().bus!.droppedWhileDisconnected);
 
