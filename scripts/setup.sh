@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine: npm dependencies (Bun comes from npm),
-# a redis-server for the tests, and Chromium for the browser test.
+# a redis-server and redis-cli for the tests (the cluster tests need both), and
+# Chromium for the browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 # refuses such a lock as "out of sync". `npm install` honours the locked versions.
 npm install --no-audit --no-fund
 
-wanted=(redis-server=redis-server)
+wanted=(redis-server=redis-server redis-cli=redis-tools)
 [ "${SKIP_BROWSER:-}" = "1" ] || wanted+=(chromium=chromium)
 bash scripts/ensure-commands.sh "${wanted[@]}"
 export PATH="$PATH:/usr/sbin:/usr/local/sbin"

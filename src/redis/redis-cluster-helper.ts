@@ -1,5 +1,6 @@
-import { Cluster, type ClusterOptions } from 'ioredis';
+import type { ClusterOptions } from 'ioredis';
 import type { ILogger } from '../common/types.ts';
+import { ChannelRoutedCluster } from './channel-routed-cluster.ts';
 import { DefaultRedisHelper, type IRedisHelperCallbacks } from './default-redis-helper.ts';
 import { reconnectDelay } from './redis-helper.ts';
 
@@ -10,7 +11,13 @@ export interface IRedisClusterHelperOptions extends IRedisHelperCallbacks {
   logger?: ILogger;
 }
 
-/** Redis Cluster on ioredis. */
+/** How often the cluster client re-reads the slot map (one CLUSTER SLOTS per connection). */
+export const CLUSTER_SLOTS_REFRESH_MS = 1_000;
+
+/**
+ * Redis Cluster on ioredis. Each PUBLISH goes to the master of its channel's
+ * hash slot, so one publisher's messages to a channel stay in order.
+ */
 export class RedisClusterHelper extends DefaultRedisHelper {
   constructor(opts: IRedisClusterHelperOptions) {
     if (!opts || !Array.isArray(opts.nodes) || opts.nodes.length === 0) {
@@ -19,10 +26,13 @@ export class RedisClusterHelper extends DefaultRedisHelper {
     const password = opts.nodes.find((node) => node.password)?.password;
     const clusterOptions: ClusterOptions = {
       clusterRetryStrategy: reconnectDelay,
+      // ioredis re-reads the slot map only on errors; after a failover, PUBLISH
+      // (which draws none) would stay on random nodes, out of order, for good.
+      slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
       ...opts.clusterOptions,
       redisOptions: { ...(password ? { password } : {}), ...opts.clusterOptions?.redisOptions },
     };
     const nodes = opts.nodes.map(({ host, port }) => ({ host, port }));
-    super({ ...opts, client: new Cluster(nodes, clusterOptions) });
+    super({ ...opts, client: new ChannelRoutedCluster(nodes, clusterOptions) });
   }
 }

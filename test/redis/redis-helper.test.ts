@@ -92,6 +92,28 @@ describe('RedisClusterHelper', () => {
   });
 });
 
+describe('RedisClusterHelper defaults', () => {
+  test('refreshes the slot map every second unless told otherwise; duplicates keep the routing class', async () => {
+    const nodes = [{ host: '127.0.0.1', port: await freePort() }];
+    const helper = new RedisClusterHelper({ name: 'c', nodes, clusterOptions: { lazyConnect: true } });
+    const client = helper.getClient() as Cluster;
+    expect(client.options.slotsRefreshInterval).toBe(1_000);
+    const copy = client.duplicate();
+    expect(copy.constructor).toBe(client.constructor);
+    expect(copy.options.slotsRefreshInterval).toBe(1_000);
+    expect(copy.status).toBe('wait');
+    const custom = new RedisClusterHelper({
+      name: 'c2',
+      nodes,
+      clusterOptions: { lazyConnect: true, slotsRefreshInterval: 5_000 },
+    });
+    expect((custom.getClient() as Cluster).options.slotsRefreshInterval).toBe(5_000);
+    copy.disconnect();
+    await helper.disconnect();
+    await custom.disconnect();
+  });
+});
+
 describe('waitForRedisReady', () => {
   test('resolves immediately for a ready client and bounds the wait otherwise', async () => {
     const ready = new Redis({ host: redis.host, port: redis.port });

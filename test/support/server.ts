@@ -1,12 +1,16 @@
 import { afterEach } from 'bun:test';
+import type { ClusterOptions } from 'ioredis';
 import { silentLogger } from '../../src/common/logger.ts';
 import type { AnyRecord, ILogger, IWebSocketServerOptions } from '../../src/common/types.ts';
+import { RedisClusterHelper } from '../../src/redis/redis-cluster-helper.ts';
 import { RedisHelper } from '../../src/redis/redis-helper.ts';
 import { WebSocketServerHelper } from '../../src/server/websocket-server-helper.ts';
 
 export type TTestServerOptions = Omit<Partial<IWebSocketServerOptions>, 'server'> & {
   /** Redis to scale over; omit for single-instance mode. */
   redis?: { host: string; port: number };
+  /** Or a Redis Cluster to scale over (through a `RedisClusterHelper`). */
+  redisCluster?: { nodes: Array<{ host: string; port: number }>; clusterOptions?: ClusterOptions };
 };
 
 export interface ITestServer {
@@ -14,7 +18,7 @@ export interface ITestServer {
   server: ReturnType<typeof Bun.serve>;
   url: string;
   httpUrl: string;
-  redisHelper?: RedisHelper;
+  redisHelper?: RedisHelper | RedisClusterHelper;
   stop(): Promise<void>;
 }
 
@@ -41,16 +45,18 @@ export async function startServer(opts: TTestServerOptions = {}): Promise<ITestS
     fetch: () => new Response('starting', { status: 503 }),
     websocket: { message() {} },
   });
-  const { redis, ...helperOptions } = opts;
-  const redisHelper = redis
-    ? new RedisHelper({
-        name: 'test',
-        host: redis.host,
-        port: redis.port,
-        autoConnect: false,
-        logger: silentLogger,
-      })
-    : undefined;
+  const { redis, redisCluster, ...helperOptions } = opts;
+  const redisHelper = redisCluster
+    ? new RedisClusterHelper({ name: 'test', ...redisCluster, logger: silentLogger })
+    : redis
+      ? new RedisHelper({
+          name: 'test',
+          host: redis.host,
+          port: redis.port,
+          autoConnect: false,
+          logger: silentLogger,
+        })
+      : undefined;
   const helper = new WebSocketServerHelper({
     identifier: 'test-ws',
     authenticateFn: acceptOkToken,
