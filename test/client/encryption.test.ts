@@ -69,6 +69,32 @@ describe('encryption with createEcdhEncryption', () => {
     expect(wire.received.some((raw) => raw.includes('top secret'))).toBe(false);
   });
 
+  test('the SDK decrypts both server ciphers alike: native (default) and WebCrypto (nativeCipher: false)', async () => {
+    for (const nativeCipher of [true, false]) {
+      const encryption = await createEcdhEncryption({ nativeCipher });
+      await encryptedServer(encryption);
+      const { client, errors } = trackedClient<Secrets>(server!.url, { encryption: true });
+      const info = await client.ready;
+      const received: number[] = [];
+      client.on('secret', (data) => received.push(data.n));
+      for (let n = 0; n < 30; n++) {
+        if (n % 2 === 0)
+          server!.helper.sendToClient({ clientId: info.id, event: 'secret', data: { text: 's', n } });
+        else server!.helper.broadcast({ event: 'secret', data: { text: 's', n } });
+      }
+      await eventually(
+        () => received.length === 30,
+        3_000,
+        `decrypted messages (nativeCipher: ${nativeCipher})`,
+      );
+      expect(received).toEqual(Array.from({ length: 30 }, (_, n) => n));
+      expect(errors).toEqual([]);
+      closeAllClients();
+      await server!.stop();
+      server = undefined;
+    }
+  });
+
   test('clientDisconnectedFn + forget drop the session key when the client leaves', async () => {
     const encryption = await createEcdhEncryption();
     await encryptedServer(encryption);
