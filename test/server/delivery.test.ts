@@ -221,14 +221,26 @@ describe('encrypted clients and the outbound transformer', () => {
 });
 
 describe('synchronous transformers (the fast encrypted path)', () => {
-  // Narrow unit test: proves the write happens inside the send call, with no promise in between.
-  test('a synchronous answer is written before sendToRoom returns, once per encrypted client', () => {
+  // Narrow unit test: what is written when, and how many writes each client gets.
+  test('synchronous answers of one task are written together at its end: one corked write per client', async () => {
     const registry = new ClientRegistry();
     const server = new FakeServer();
     const sockets: FakeSocket[] = [];
     const frames: string[] = [];
+    const corks = new Map<string, number>();
+    const written = new Map<string, string[]>();
     for (let i = 0; i < 3; i++) {
       const socket = new FakeSocket(`c${i}`);
+      const send = socket.send.bind(socket);
+      socket.send = (data) => {
+        written.set(socket.clientId, [...(written.get(socket.clientId) ?? []), String(data)]);
+        return send(data);
+      };
+      const cork = socket.cork.bind(socket);
+      socket.cork = (cb) => {
+        corks.set(socket.clientId, (corks.get(socket.clientId) ?? 0) + 1);
+        return cork(cb);
+      };
       server.attach(socket);
       sockets.push(socket);
       registry.add({
@@ -249,18 +261,28 @@ describe('synchronous transformers (the fast encrypted path)', () => {
       registry,
       transformer: ({ client, frame }) => {
         frames.push(frame!);
-        return { event: 'encrypted', data: { to: client.id } };
+        return { event: 'encrypted', data: { to: client.id, n: frames.length } };
       },
       batchLimit: 1,
       publishToSelf: false,
       logger: silentLogger,
     });
     delivery.toRoom('r', 'm', { n: 1 });
-    expect(sockets.map((s) => s.lastFrame)).toEqual(
-      sockets.map((s) => JSON.stringify({ event: 'encrypted', data: { to: s.clientId } })),
-    );
-    // One serialized frame for the message, handed to every client's call.
-    expect(frames).toEqual(Array(3).fill('{"event":"m","data":{"n":1}}'));
+    delivery.toRoom('r', 'm', { n: 2 });
+    // Both messages were transformed for every client right away; nothing is written yet.
+    expect(frames).toEqual([
+      ...Array(3).fill('{"event":"m","data":{"n":1}}'),
+      ...Array(3).fill('{"event":"m","data":{"n":2}}'),
+    ]);
+    expect(sockets.map((s) => s.sent)).toEqual([0, 0, 0]);
+    await Promise.resolve(); // the end of the task: one flush, no promise per client
+    for (const [i, socket] of sockets.entries()) {
+      expect(written.get(socket.clientId)).toEqual([
+        JSON.stringify({ event: 'encrypted', data: { to: socket.clientId, n: i + 1 } }),
+        JSON.stringify({ event: 'encrypted', data: { to: socket.clientId, n: i + 4 } }),
+      ]);
+      expect(corks.get(socket.clientId)).toBe(1);
+    }
   });
 
   test('a synchronous answer never overtakes an earlier asynchronous one for the same client', async () => {
