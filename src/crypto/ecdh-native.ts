@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
+import { base64ToBytes } from './base64.ts';
 import {
   type ICipherOptions,
   type IECDHOptions,
@@ -15,6 +16,7 @@ const CIPHER = 'aes-256-gcm';
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
+const SALT_BYTES = 32;
 /** IVs are cut from one random block, refilled when used up: one RNG call per 1 024 messages. */
 const IV_POOL_BYTES = IV_BYTES * 1024;
 
@@ -60,9 +62,24 @@ export class ECDH extends WebCryptoECDH {
     peerPublicKey: CryptoKey;
     salt?: string | Uint8Array;
   }): Promise<{ key: Uint8Array; salt: string }> {
-    const { hkdf, params } = await this.hkdfInput(opts);
-    const bits = await globalThis.crypto.subtle.deriveBits(params, hkdf, KEY_BYTES * 8);
-    return { key: new Uint8Array(bits), salt: Buffer.from(params.salt as Uint8Array).toString('base64') };
+    // The same steps as deriveAESKey, written out here rather than shared: the browser
+    // SDK bundles the WebCrypto class, and its size budget has no room for a shared helper.
+    const subtle = globalThis.crypto.subtle;
+    const salt =
+      opts.salt === undefined
+        ? randomFillSync(new Uint8Array(SALT_BYTES))
+        : typeof opts.salt === 'string'
+          ? base64ToBytes(opts.salt)
+          : new Uint8Array(opts.salt);
+    const shared = await subtle.deriveBits(
+      { name: 'ECDH', public: opts.peerPublicKey },
+      opts.privateKey,
+      256,
+    );
+    const hkdf = await subtle.importKey('raw', shared, 'HKDF', false, ['deriveBits']);
+    const info = new TextEncoder().encode(this.hkdfInfo);
+    const bits = await subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt, info }, hkdf, KEY_BYTES * 8);
+    return { key: new Uint8Array(bits), salt: Buffer.from(salt).toString('base64') };
   }
 
   /**

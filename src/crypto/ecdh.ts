@@ -52,7 +52,7 @@ export class ECDH {
   readonly algorithm: TECDHAlgorithm;
   readonly hkdfInfo: string;
 
-  // Protected so the server's ECDH (native cipher, ecdh-native.ts) can extend it.
+  // Protected so the server's ECDH (ecdh-native.ts: raw keys, native cipher) can extend it.
   protected constructor(opts: Required<IECDHOptions>) {
     this.algorithm = opts.algorithm;
     this.hkdfInfo = opts.hkdfInfo;
@@ -97,33 +97,27 @@ export class ECDH {
     peerPublicKey: CryptoKey;
     salt?: string | Uint8Array;
   }): Promise<{ key: CryptoKey; salt: string }> {
-    const { hkdf, params } = await this.hkdfInput(opts);
-    const key = await subtle().deriveKey(params, hkdf, { name: 'AES-GCM', length: 256 }, false, [
-      'encrypt',
-      'decrypt',
-    ]);
-    return { key, salt: bytesToBase64(params.salt as Uint8Array) };
-  }
-
-  /** The ECDH shared secret as an HKDF key, and the HKDF parameters (salt drawn when absent). */
-  protected async hkdfInput(opts: {
-    privateKey: CryptoKey;
-    peerPublicKey: CryptoKey;
-    salt?: string | Uint8Array;
-  }): Promise<{ hkdf: CryptoKey; params: HkdfParams }> {
-    const salt =
+    const saltBytes =
       opts.salt === undefined
         ? globalThis.crypto.getRandomValues(new Uint8Array(SALT_BYTES))
         : typeof opts.salt === 'string'
           ? base64ToBytes(opts.salt)
           : new Uint8Array(opts.salt);
+
     const shared = await subtle().deriveBits(
       { name: 'ECDH', public: opts.peerPublicKey },
       opts.privateKey,
       256,
     );
-    const hkdf = await subtle().importKey('raw', shared, 'HKDF', false, ['deriveKey', 'deriveBits']);
-    return { hkdf, params: { name: 'HKDF', hash: 'SHA-256', salt, info: encoder.encode(this.hkdfInfo) } };
+    const hkdfKey = await subtle().importKey('raw', shared, 'HKDF', false, ['deriveKey']);
+    const key = await subtle().deriveKey(
+      { name: 'HKDF', hash: 'SHA-256', salt: saltBytes, info: encoder.encode(this.hkdfInfo) },
+      hkdfKey,
+      { name: 'AES-GCM', length: 256 },
+      false,
+      ['encrypt', 'decrypt'],
+    );
+    return { key, salt: bytesToBase64(saltBytes) };
   }
 
   async encrypt(opts: {

@@ -17,7 +17,7 @@ async function rawAndWebCryptoKeys(ecdh: ECDH) {
     peerPublicKey: await ecdh.importPublicKey({ rawKeyB64: server.publicKeyB64 }),
     salt: raw.salt,
   });
-  return { server, raw: raw.key, salt: raw.salt, web: web.key };
+  return { server, peer, raw: raw.key, salt: raw.salt, web: web.key };
 }
 
 function encryptedClient(id: string): IWebSocketClient<object> {
@@ -44,10 +44,20 @@ describe('ECDH native cipher (raw keys)', () => {
     expect(ECDH.withAlgorithm({ hkdfInfo: 'app-v2' }).hkdfInfo).toBe('app-v2');
     expect(() => ECDH.withAlgorithm({ algorithm: 'x25519' as never })).toThrow('Unsupported algorithm');
     expect(() => ECDH.withAlgorithm({ hkdfInfo: '' })).toThrow('hkdfInfo must be a non-empty string');
-    const { raw, salt } = await rawAndWebCryptoKeys(ecdh);
+    const { server, raw, salt, peer } = await rawAndWebCryptoKeys(ecdh);
     expect(raw).toBeInstanceOf(Uint8Array);
     expect(raw.length).toBe(32);
     expect(Buffer.from(salt, 'base64').length).toBe(32);
+    // A given salt, as base64 or as bytes, derives the same key again.
+    for (const given of [salt, new Uint8Array(Buffer.from(salt, 'base64'))]) {
+      const again = await ecdh.deriveAESKeyBytes({
+        privateKey: server.keyPair.privateKey,
+        peerPublicKey: await ecdh.importPublicKey({ rawKeyB64: peer.publicKeyB64 }),
+        salt: given,
+      });
+      expect(again.key).toEqual(raw);
+      expect(again.salt).toBe(salt);
+    }
   });
 
   test('encryptSync output has the wire format: 12-byte IV, ciphertext + 16-byte tag, base64', async () => {
