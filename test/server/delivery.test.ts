@@ -13,6 +13,20 @@ async function many(url: string, n: number, user = (i: number) => `u${i}`): Prom
   );
 }
 
+/** An authenticated, plain client record around a fake socket, for the narrow LocalDelivery tests. */
+function fakeClient(id: string, socket: FakeSocket): IWebSocketClient {
+  return {
+    id,
+    socket,
+    state: WebSocketClientStates.AUTHENTICATED,
+    rooms: new Set(),
+    backpressured: false,
+    encrypted: false,
+    connectedAt: 0,
+    lastActivity: 0,
+  };
+}
+
 describe('local delivery without a transformer', () => {
   test('sendToClient reaches one client only', async () => {
     const { url, helper } = await serve();
@@ -243,16 +257,7 @@ describe('synchronous transformers (the fast encrypted path)', () => {
       };
       server.attach(socket);
       sockets.push(socket);
-      registry.add({
-        id: `c${i}`,
-        socket,
-        state: WebSocketClientStates.AUTHENTICATED,
-        rooms: new Set(),
-        backpressured: false,
-        encrypted: false,
-        connectedAt: 0,
-        lastActivity: 0,
-      });
+      registry.add(fakeClient(`c${i}`, socket));
       registry.markEncrypted(registry.get(`c${i}`)!);
       registry.join(registry.get(`c${i}`)!, 'r');
     }
@@ -399,16 +404,7 @@ describe('backpressure reported by send()', () => {
     const registry = new ClientRegistry();
     const socket = new FakeSocket('c1');
     socket.send = () => answer;
-    const client: IWebSocketClient = {
-      id: 'c1',
-      socket,
-      state: WebSocketClientStates.AUTHENTICATED,
-      rooms: new Set(),
-      backpressured: false,
-      encrypted: false,
-      connectedAt: 0,
-      lastActivity: 0,
-    };
+    const client = fakeClient('c1', socket);
     registry.add(client);
     const delivery = new LocalDelivery({
       server: new FakeServer(),
