@@ -168,12 +168,12 @@ export class LocalDelivery<M extends object = AnyRecord> {
   }
 
   /**
-   * Encrypted clients, one by one through the transformer. A transformer that
-   * answers synchronously (a value, not a promise) is written at once, with no
-   * promise per client and message. From the first promise on, or for a client
-   * that still has sends pending, the rest go through the `batchLimit` window,
-   * each behind the client's earlier sends, so every client gets its messages
-   * in order whichever way the transformer answered.
+   * Encrypted clients, one by one through the transformer. An answer given
+   * synchronously (a value, not a promise) costs no promise per client and
+   * message; it is written when the task ends (`flushAnswers`). From the first
+   * promise on, and for a client that still has sends pending, the rest go
+   * through the `batchLimit` window, each behind the client's earlier sends, so
+   * every client gets its messages in order whichever way the transformer answered.
    */
   private deliverEncrypted(targets: Client<M>[], frame: string, event: string, data: unknown): void {
     if (targets.length === 0) return;
@@ -289,8 +289,13 @@ export class LocalDelivery<M extends object = AnyRecord> {
     this.flushQueued = false;
     for (const [client, frames] of this.answers) {
       if (client.state === WebSocketClientStates.DISCONNECTED) continue;
-      if (frames.length === 1) this.write(client, frames[0]!);
-      else client.socket.cork(() => this.writeAll(client, frames));
+      try {
+        if (frames.length === 1) this.write(client, frames[0]!);
+        else client.socket.cork(() => this.writeAll(client, frames));
+      } catch (error) {
+        // A socket that throws must not stop the others (nor leave this batch to be written twice).
+        this.logger.error(`writing to client ${client.id} failed`, error);
+      }
     }
     this.answers.clear();
   };
