@@ -290,6 +290,39 @@ describe('synchronous transformers (the fast encrypted path)', () => {
     }
   });
 
+  test('at the end of the task: a disconnected client is skipped, a throwing socket does not stop the others', async () => {
+    const registry = new ClientRegistry();
+    const logger = recordingLogger();
+    const sockets = [0, 1, 2].map((i) => new FakeSocket(`c${i}`));
+    for (const socket of sockets) {
+      registry.add(fakeClient(socket.clientId, socket));
+      registry.markEncrypted(registry.get(socket.clientId)!);
+      registry.join(registry.get(socket.clientId)!, 'r');
+    }
+    sockets[0]!.cork = () => {
+      throw new Error('socket broke');
+    };
+    const delivery = new LocalDelivery({
+      server: new FakeServer(),
+      registry,
+      transformer: ({ event, data }) => ({ event: 'encrypted', data: { event, data } }),
+      batchLimit: 1,
+      publishToSelf: false,
+      logger,
+    });
+    delivery.toRoom('r', 'm', 1);
+    delivery.toRoom('r', 'm', 2);
+    registry.get('c1')!.state = WebSocketClientStates.DISCONNECTED; // went away before the task ended
+    await Promise.resolve();
+    expect(sockets.map((s) => s.sent)).toEqual([0, 0, 2]);
+    expect(logger.lines.some((l) => l.message.includes('writing to client c0 failed'))).toBe(true);
+    // The next task starts from an empty batch: nothing is written twice.
+    delivery.toRoom('r', 'm', 3);
+    await Promise.resolve();
+    expect(sockets[2]!.sent).toBe(3);
+    expect(sockets[2]!.lastFrame).toBe(JSON.stringify({ event: 'encrypted', data: { event: 'm', data: 3 } }));
+  });
+
   test('a synchronous answer never overtakes an earlier asynchronous one for the same client', async () => {
     let calls = 0;
     const { url, helper } = await serve({
