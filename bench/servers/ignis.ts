@@ -3,13 +3,18 @@
 // same way servers/helper.ts wires roomcast's, with Ignis's own ECDH.encrypt in
 // the outbound transformer for the encrypted workloads.
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serveHelper } from './helper-api.ts';
 
-// Ignis's logger also writes log files (by default into the working directory): keep them out of the repo.
-process.env.APP_ENV_LOGGER_FOLDER_PATH ??= mkdtempSync(join(tmpdir(), 'bench-ignis-logs-'));
+// Ignis's logger also writes log files (by default into the working directory): keep them
+// out of the repo, in a temporary folder removed when the server exits.
+if (process.env.APP_ENV_LOGGER_FOLDER_PATH === undefined) {
+  const logs = mkdtempSync(join(tmpdir(), 'bench-ignis-logs-'));
+  process.env.APP_ENV_LOGGER_FOLDER_PATH = logs;
+  process.on('exit', () => rmSync(logs, { recursive: true, force: true }));
+}
 const { ECDH, RedisHelper, WebSocketServerHelper } = await import('@venizia/ignis-helpers');
 
 interface IAuthData extends Record<string, unknown> {
