@@ -42,7 +42,9 @@ const SCALES = (argValue('--scales') ?? process.env.BENCH_SCALES ?? '1000,5000,1
   .filter((n) => Number.isInteger(n) && n >= 10);
 const KINDS = (argValue('--kinds') ?? 'raw,helper,socketio').split(',') as TServerKind[];
 /** Writes docs/benchmarks.* only for a full run (or when asked). */
-const WRITE_DOCS = process.argv.includes('--docs') || argValue('--scales') === undefined;
+const WRITE_DOCS =
+  process.argv.includes('--docs') ||
+  (argValue('--scales') === undefined && !process.argv.includes('--encrypted-only'));
 /** Time budget per throughput workload; fewer messages are sent when a server is slow. */
 const WORKLOAD_MS = Number(argValue('--workload-ms') ?? 4_000);
 /** Socket.IO is an order of magnitude slower: a shorter budget keeps the run within five minutes. */
@@ -60,6 +62,12 @@ const REPS = Number(argValue('--reps') ?? 5);
 /** Connect rounds for raw Bun and the helper (alternating); the first also gives the memory figure. */
 const CONNECT_REPS = 3;
 const ROUND_TIMEOUT_MS = 15_000;
+/** The encrypted fan-out comparison (helper with the native cipher vs Ignis 0.0.7): clients, 0 to skip. */
+const ENCRYPTED_CLIENTS = Number(argValue('--encrypted-clients') ?? 1_000);
+/** Room messages per repetition of the encrypted comparison. */
+const ENCRYPTED_MESSAGES = 50;
+/** Only the encrypted comparison (a short run; no per-scale workloads). */
+const ENCRYPTED_ONLY = process.argv.includes('--encrypted-only');
 
 interface IThroughputSpec {
   workload: TWorkload;
@@ -69,6 +77,10 @@ interface IThroughputSpec {
   deliveries: number;
   /** Deliveries per round: bounds what a socket has queued at once. */
   perRound: number;
+  /** A fixed number of messages per repetition instead of a delivery target and a time budget. */
+  messages?: number;
+  /** Every member decrypts (counts) `encrypted` frames. */
+  encrypted?: boolean;
 }
 
 const SPECS: Record<string, IThroughputSpec> = {
@@ -93,8 +105,19 @@ const SPECS: Record<string, IThroughputSpec> = {
     workload: 'encrypted-64',
     mode: 'room',
     size: 64,
-    deliveries: 100_000,
+    deliveries: 0,
     perRound: 10_000,
+    messages: ENCRYPTED_MESSAGES,
+    encrypted: true,
+  },
+  // The same fan-out with encryption off: what the encrypted one is compared with.
+  'encrypted-64-baseline': {
+    workload: 'encrypted-64-baseline',
+    mode: 'room',
+    size: 64,
+    deliveries: 0,
+    perRound: 10_000,
+    messages: ENCRYPTED_MESSAGES,
   },
 };
 
@@ -150,6 +173,8 @@ function record(result: IWorkloadResult): void {
     parts.push(
       `${Math.round(result.memoryPerConnectionBytes)} B/conn (heap ${Math.round(result.heapPerConnectionBytes ?? 0)})`,
     );
+  if (result.decryptedSampled !== undefined)
+    parts.push(`${result.reorderedSampled ?? 0} of ${result.decryptedSampled} sampled frames out of order`);
   if (result.latency)
     parts.push(
       `p50 ${result.latency.p50Ms.toFixed(2)} p99 ${result.latency.p99Ms.toFixed(2)} max ${result.latency.maxMs.toFixed(2)} ms`,
@@ -164,10 +189,21 @@ interface IMembership {
   except?: number;
 }
 
-async function checkClean(memberships: IMembership[], what: string): Promise<TClientReply[]> {
+/**
+ * Upstream Ignis does not keep a client's encrypted messages in order (its transformer
+ * calls finish in any order and are written as they finish): for it, reordered
+ * encrypted frames are counted and reported instead of failing the workload. Every
+ * frame must still arrive and decrypt.
+ */
+async function checkClean(
+  memberships: IMembership[],
+  what: string,
+  kind?: TServerKind,
+): Promise<TClientReply[]> {
   const reports = await Promise.all(memberships.map((m) => m.client.call({ cmd: 'report' })));
+  const checked = ['stray', 'malformed', 'outOfOrder', 'closed', 'decryptErrors'] as const;
   for (const r of reports) {
-    const problems = (['stray', 'malformed', 'outOfOrder', 'closed', 'decryptErrors'] as const)
+    const problems = (kind === 'ignis' ? checked : ([...checked, 'encryptedOutOfOrder'] as const))
       .filter((k) => (r[k] ?? 0) > 0)
       .map((k) => `${k}=${r[k]}`);
     if (!r.ok || problems.length > 0) throw new WorkloadFailure(`${what}: ${problems.join(' ') || r.error}`);
@@ -190,6 +226,8 @@ interface IContext {
   firstId?: string;
   /** Cleared when a step failed: the rest of this kind's workloads at this scale are skipped. */
   alive: boolean;
+  /** The workloads this context runs (what a failure marks as not run). */
+  workloads: TWorkload[];
 }
 
 interface IMeasure {
@@ -200,6 +238,9 @@ interface IMeasure {
   wallMs: number;
   /** CPU µs per delivery of each repetition, to show the spread. */
   perRep: number[];
+  /** Encrypted workloads: frames the sampled sockets decrypted, and how many of them came out of order. */
+  decrypted: number;
+  reordered: number;
 }
 
 async function arm(memberships: IMembership[], mode: 'plain' | 'latency' | 'encrypted'): Promise<number> {
@@ -223,8 +264,8 @@ async function throughputOnce(
   reps: number,
   exclude?: string,
 ): Promise<IMeasure> {
-  const members = await arm(memberships, spec.workload === 'encrypted-64' ? 'encrypted' : 'plain');
-  const target = Math.max(10, Math.round(spec.deliveries / reps / members));
+  const members = await arm(memberships, spec.encrypted ? 'encrypted' : 'plain');
+  const target = spec.messages ?? Math.max(10, Math.round(spec.deliveries / reps / members));
   const timeBudgetMs = (trigger.kind === 'socketio' ? SOCKETIO_WORKLOAD_MS : WORKLOAD_MS) / reps;
   const batch = Math.max(1, Math.min(64, Math.floor(spec.perRound / members)));
   const systemBefore = await cpuSystem(accounted);
@@ -251,13 +292,23 @@ async function throughputOnce(
     for (const reply of await Promise.all(waits)) must(reply, `round ${rounds}`);
     sent += count;
     rounds++;
-    if (performance.now() - t0 > timeBudgetMs && rounds >= 3) break;
+    if (spec.messages === undefined && performance.now() - t0 > timeBudgetMs && rounds >= 3) break;
   }
   const wallMs = performance.now() - t0;
   const cpuUs = (await cpuTotal(accounted)) - cpuBefore;
   const systemUs = (await cpuSystem(accounted)) - systemBefore;
-  await checkClean(memberships, spec.workload);
-  return { messages: sent, members, cpuUs, systemUs, wallMs, perRep: [cpuUs / (sent * members)] };
+  const reports = await checkClean(memberships, spec.workload, trigger.kind);
+  const sum = (key: 'decrypted' | 'encryptedOutOfOrder') => reports.reduce((n, r) => n + (r[key] ?? 0), 0);
+  return {
+    messages: sent,
+    members,
+    cpuUs,
+    systemUs,
+    wallMs,
+    perRep: [cpuUs / (sent * members)],
+    decrypted: sum('decrypted'),
+    reordered: sum('encryptedOutOfOrder'),
+  };
 }
 
 function everyone(ctx: IContext): IMembership[] {
@@ -268,7 +319,7 @@ function fail(ctx: IContext, workload: TWorkload, error: unknown): void {
   const message = error instanceof Error ? error.message : String(error);
   record({ kind: ctx.kind, clients: ctx.clients, workload, status: 'FAILED', error: message });
   ctx.alive = false;
-  markRest(ctx.kind, ctx.clients, `not run: an earlier step failed (${message})`);
+  markRest(ctx.kind, ctx.clients, `not run: an earlier step failed (${message})`, ctx.workloads);
   if (!(error instanceof WorkloadFailure)) log(`error: ${error instanceof Error ? error.stack : message}`);
 }
 
@@ -314,6 +365,8 @@ async function throughput(
                 systemUs: sum.systemUs + m.systemUs,
                 wallMs: sum.wallMs + m.wallMs,
                 perRep: [...sum.perRep, ...m.perRep],
+                decrypted: sum.decrypted + m.decrypted,
+                reordered: sum.reordered + m.reordered,
               }
             : m,
         );
@@ -340,6 +393,7 @@ async function throughput(
       wallMs: m.wallMs,
       repetitions: reps,
       cpuUsPerDeliveryByRep: m.perRep,
+      ...(spec.encrypted ? { decryptedSampled: m.decrypted, reorderedSampled: m.reordered } : {}),
     });
   }
 }
@@ -424,6 +478,21 @@ async function joinAll(ctx: IContext, room: string): Promise<void> {
     ctx.pair.map((client, i) => client.call({ cmd: 'join', room, from: 0, to: ctx.halves[i]! })),
   );
   for (const r of replies) must(r, `join ${room}`);
+  if (ctx.kind === 'ignis' && room === ROOM) await settleRoom(ctx.a, ctx.clients);
+}
+
+/** Waits until the benchmark room holds `expected` members (for a server that does not acknowledge joins). */
+async function settleRoom(server: IServerProc, expected: number): Promise<void> {
+  const deadline = Date.now() + ROUND_TIMEOUT_MS;
+  for (;;) {
+    const res = await fetch(`http://127.0.0.1:${server.port}/ctl/stats`);
+    const { roomMembers } = (await res.json()) as { roomMembers?: number };
+    if (roomMembers === expected) return;
+    if (Date.now() > deadline) {
+      throw new WorkloadFailure(`join: the room holds ${roomMembers} members, expected ${expected}`);
+    }
+    await Bun.sleep(20);
+  }
 }
 
 async function closeAll(pair: IClientProc[]): Promise<void> {
@@ -451,12 +520,17 @@ const WORKLOAD_ORDER: TWorkload[] = [
   'broadcast-64',
   'cross-64',
   'paced',
-  'encrypted-64',
 ];
+const ENCRYPTED_WORKLOADS: TWorkload[] = ['encrypted-64', 'encrypted-64-baseline'];
 
-function markRest(kind: TServerKind, clients: number, error: string): void {
-  for (const workload of WORKLOAD_ORDER) {
-    if (workload === 'encrypted-64' && kind !== 'helper') continue;
+function markRest(
+  kind: TServerKind,
+  clients: number,
+  error: string,
+  workloads: TWorkload[] = WORKLOAD_ORDER,
+): void {
+  for (const workload of workloads) {
+    if (workload === 'encrypted-64-baseline' && kind !== 'helper') continue;
     if (results.some((r) => r.kind === kind && r.clients === clients && r.workload === workload)) continue;
     record({ kind, clients, workload, status: 'FAILED', error });
   }
@@ -498,7 +572,7 @@ async function officialSocketIoWitness(ctx: IContext): Promise<{ done: () => Pro
 }
 
 /** Warm-up: the same paths once with a few clients, so no measured workload pays for compiling them. */
-async function warmUp(ctx: IContext): Promise<void> {
+async function warmUp(ctx: IContext, encrypted = false): Promise<void> {
   const [client] = ctx.pair;
   const witness = ctx.kind === 'socketio' ? await officialSocketIoWitness(ctx) : undefined;
   must(
@@ -508,19 +582,23 @@ async function warmUp(ctx: IContext): Promise<void> {
       url: ctx.a.url,
       count: 50,
       concurrency: 16,
-      encrypted: false,
+      encrypted,
       tag: 'w',
     }),
     'warm-up connect',
   );
   must(await client!.call({ cmd: 'join', room: ROOM, from: 0, to: 50 }), 'warm-up join');
-  must(await client!.call({ cmd: 'arm', from: 0, to: 50, mode: 'plain' }), 'warm-up arm');
+  if (ctx.kind === 'ignis') await settleRoom(ctx.a, 50);
+  must(
+    await client!.call({ cmd: 'arm', from: 0, to: 50, mode: encrypted ? 'encrypted' : 'plain' }),
+    'warm-up arm',
+  );
   const [reached] = await Promise.all([
     client!.call({ cmd: 'await', upto: 200, timeoutMs: ROUND_TIMEOUT_MS }),
     ctx.a.post('/ctl/publish', { mode: 'room', room: ROOM, count: 200, size: 64, seq: 0 }),
   ]);
   must(reached, 'warm-up');
-  await checkClean([{ client: client!, from: 0, to: 50 }], 'warm-up');
+  await checkClean([{ client: client!, from: 0, to: 50 }], 'warm-up', ctx.kind);
   await witness?.done();
   await closeAll(ctx.pair);
   await settleClients(ctx.a, 0);
@@ -620,20 +698,70 @@ async function splitAcrossInstances(ctx: IContext): Promise<void> {
   }
 }
 
-/** Helper only: every client reconnects with encryption on, then a room fan-out through the transformer. */
-async function encryptedPhase(ctx: IContext): Promise<void> {
-  if (!ctx.alive) return;
+/**
+ * The encrypted fan-out comparison, at one scale: every client encrypted, the same
+ * room messages through each library's outbound transformer (roomcast's helper with
+ * its native-cipher ECDH, upstream Ignis with its own ECDH.encrypt), repetitions
+ * alternating between them; then the helper's same fan-out with encryption off.
+ */
+async function encryptedComparison(
+  redisPort: number,
+  limit: number,
+  pairs: Map<TServerKind, IClientProc[]>,
+  reps: number,
+): Promise<void> {
+  const clients = ENCRYPTED_CLIENTS;
+  log(
+    `--- encrypted fan-out: helper + ignis with ${clients} clients, ${ENCRYPTED_MESSAGES} messages × ${reps}`,
+  );
+  const ctxs: IContext[] = [];
   try {
-    await closeAll(ctx.pair);
-    await settleClients(ctx.a, 0);
-    await settleClients(ctx.b, 0);
-    await connectHalves(ctx, ctx.a, true);
-    await joinAll(ctx, ROOM);
+    for (const kind of ['helper', 'ignis'] as const) {
+      const a = await startServer(kind, 'A', redisPort, limit);
+      const halves: [number, number] = [Math.ceil(clients / 2), Math.floor(clients / 2)];
+      ctxs.push({
+        kind,
+        clients,
+        a,
+        b: a,
+        pair: pairs.get(kind)!,
+        halves,
+        alive: true,
+        workloads: ENCRYPTED_WORKLOADS,
+      });
+    }
+    for (const ctx of ctxs) {
+      try {
+        await warmUp(ctx, true);
+        await connectHalves(ctx, ctx.a, true);
+        await joinAll(ctx, ROOM);
+      } catch (error) {
+        fail(ctx, 'encrypted-64', error);
+      }
+    }
+    await throughput(ctxs, 'encrypted-64', reps);
+    const helper = ctxs.find((ctx) => ctx.kind === 'helper' && ctx.alive);
+    if (helper) {
+      try {
+        await closeAll(helper.pair);
+        await settleClients(helper.a, 0);
+        await connectHalves(helper, helper.a, false);
+        await joinAll(helper, ROOM);
+      } catch (error) {
+        fail(helper, 'encrypted-64-baseline', error);
+      }
+      await throughput([helper], 'encrypted-64-baseline', reps);
+    }
   } catch (error) {
-    fail(ctx, 'encrypted-64', error);
-    return;
+    log(`error: ${error instanceof Error ? error.stack : String(error)}`);
+    for (const kind of ['helper', 'ignis'] as const)
+      markRest(kind, clients, `not run: ${String(error)}`, ENCRYPTED_WORKLOADS);
+  } finally {
+    for (const ctx of ctxs) {
+      await closeAll(ctx.pair).catch(() => {});
+      await ctx.a.stop();
+    }
   }
-  await throughput([ctx], 'encrypted-64', 1);
 }
 
 /** Every workload for a group of kinds at one scale; the kinds take turns within each workload. */
@@ -661,6 +789,7 @@ async function runGroup(
         pair: pairs.get(kind)!,
         halves: [Math.ceil(clients / 2), Math.floor(clients / 2)],
         alive: true,
+        workloads: WORKLOAD_ORDER,
       });
     }
     await connectPhase(ctxs, reps === 1 ? 1 : CONNECT_REPS);
@@ -670,7 +799,6 @@ async function runGroup(
     for (const ctx of ctxs) await splitAcrossInstances(ctx);
     await throughput(ctxs, 'cross-64', reps, true);
     for (const ctx of ctxs) await paced(ctx);
-    for (const ctx of ctxs) if (ctx.kind === 'helper') await encryptedPhase(ctx);
   } catch (error) {
     log(`error: ${error instanceof Error ? error.stack : String(error)}`);
     for (const kind of kinds) markRest(kind, clients, `not run: ${String(error)}`);
@@ -697,10 +825,9 @@ function machine(limit: number): IMachine {
     fileLimit: limit,
     loadAverageAtStart: loadAverage(),
     packages: Object.fromEntries(
-      ['socket.io', '@socket.io/redis-adapter', 'socket.io-client', 'ioredis'].map((name) => [
-        name,
-        packageVersion(name),
-      ]),
+      ['socket.io', '@socket.io/redis-adapter', 'socket.io-client', 'ioredis', '@venizia/ignis-helpers'].map(
+        (name) => [name, packageVersion(name)],
+      ),
     ),
     redis: sh('redis-server --version').replace(/^Redis server v=(\S+).*$/, '$1'),
   };
@@ -739,12 +866,23 @@ async function main(): Promise<number> {
   log(`redis-server on port ${redis.port}`);
   // Each kind has its own pair of client processes, so two kinds can hold their clients at once.
   const pairs = new Map<TServerKind, IClientProc[]>();
-  for (const kind of KINDS) {
+  let encryptedComparisonOn = ENCRYPTED_CLIENTS > 0 && KINDS.includes('helper');
+  if (encryptedComparisonOn && ENCRYPTED_CLIENTS + 256 > limit) {
+    skippedScales.push({
+      clients: ENCRYPTED_CLIENTS,
+      reason: `encrypted comparison: the open-file limit is ${limit}`,
+    });
+    log(`skipping the encrypted comparison: the open-file limit is ${limit}`);
+    encryptedComparisonOn = false;
+  }
+  const pairKinds = new Set<TServerKind>(ENCRYPTED_ONLY ? [] : KINDS);
+  if (encryptedComparisonOn) for (const kind of ['helper', 'ignis'] as const) pairKinds.add(kind);
+  for (const kind of pairKinds) {
     pairs.set(kind, await Promise.all([startClient(`${kind}-0`), startClient(`${kind}-1`)]));
   }
   // Raw Bun and the helper take turns (their ratios are the tight targets); Socket.IO runs alone.
   const interleaved: TServerKind[] = KINDS.filter((k) => k !== 'socketio');
-  for (const clients of scales) {
+  for (const clients of ENCRYPTED_ONLY ? [] : scales) {
     const groups: TServerKind[][] = [interleaved, KINDS.filter((k) => k === 'socketio')].filter(
       (g) => g.length > 0,
     );
@@ -754,6 +892,15 @@ async function main(): Promise<number> {
         continue;
       }
       await runGroup(group, clients, redis.port, limit, pairs, group.includes('socketio') ? 1 : REPS);
+    }
+  }
+  if (encryptedComparisonOn) {
+    if (pastDeadline()) {
+      for (const kind of ['helper', 'ignis'] as const) {
+        markRest(kind, ENCRYPTED_CLIENTS, 'not run: the run passed its deadline', ENCRYPTED_WORKLOADS);
+      }
+    } else {
+      await encryptedComparison(redis.port, limit, pairs, REPS);
     }
   }
   for (const pair of pairs.values()) await Promise.all(pair.map((c) => c.stop()));
@@ -768,7 +915,9 @@ async function main(): Promise<number> {
       process.argv.length > 2 ? `bun run bench/run.ts ${process.argv.slice(2).join(' ')}` : 'npm run bench',
     machine: info,
     config: {
-      scales,
+      scales: ENCRYPTED_ONLY ? [] : scales,
+      encryptedClients: encryptedComparisonOn ? ENCRYPTED_CLIENTS : 0,
+      encryptedMessages: ENCRYPTED_MESSAGES,
       skippedScales,
       latencyRoomMembers: LATENCY_ROOM_MAX,
       pacedIntervalMs: PACED_INTERVAL_MS,

@@ -6,13 +6,14 @@ export { assertBunRuntime, isBunRuntime } from './common/runtime.ts';
 export type * from './common/types.ts';
 export {
   DEFAULT_HKDF_INFO,
-  ECDH,
   type ICipherOptions,
   type IECDHKeyPair,
   type IECDHOptions,
   type IEncryptedPayload,
   type TECDHAlgorithm,
 } from './crypto/ecdh.ts';
+// The server's ECDH: the WebCrypto methods plus the raw-key, native-cipher ones.
+export { ECDH } from './crypto/ecdh-native.ts';
 export {
   createEcdhEncryption,
   type IEcdhEncryption,

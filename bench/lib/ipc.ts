@@ -51,8 +51,10 @@ export interface IReportReply {
   outOfOrder: number;
   /** Sockets that closed during the workload. */
   closed: number;
-  /** Sampled encrypted frames that failed to decrypt or were out of order. */
+  /** Sampled encrypted frames that failed to decrypt. */
   decryptErrors: number;
+  /** Sampled encrypted frames that decrypted to another message than the next one in order. */
+  encryptedOutOfOrder: number;
   decrypted: number;
   histogram?: IHistogramSnapshot;
 }

@@ -46,16 +46,30 @@ function withFileLimit(argv: string[], limit: number): string[] {
   return ['sh', '-c', `ulimit -n ${limit} 2>/dev/null; exec ${quoted}`];
 }
 
+/**
+ * The child's first stdout line that `accept` takes (by default the first line);
+ * lines before it (a library's own start-up logging) are passed on to stderr.
+ */
 async function firstLine(
   stream: ReadableStream<Uint8Array>,
   timeoutMs: number,
   what: string,
+  accept: (line: string) => boolean = () => true,
 ): Promise<string> {
   const reader = stream.getReader();
   const decoder = new TextDecoder();
   let buffered = '';
   const deadline = Date.now() + timeoutMs;
-  while (!buffered.includes('\n')) {
+  let line: string | undefined;
+  while (line === undefined) {
+    const end = buffered.indexOf('\n');
+    if (end >= 0) {
+      const candidate = buffered.slice(0, end);
+      buffered = buffered.slice(end + 1);
+      if (accept(candidate)) line = candidate;
+      else process.stderr.write(`${candidate}\n`);
+      continue;
+    }
     const chunk = await Promise.race([
       reader.read(),
       Bun.sleep(Math.max(1, deadline - Date.now())).then(() => 'timeout' as const),
@@ -64,6 +78,7 @@ async function firstLine(
     if (chunk.done) throw new Error(`${what} exited before it was ready`);
     buffered += decoder.decode(chunk.value, { stream: true });
   }
+  if (buffered.length > 0) process.stderr.write(buffered);
   // Keep draining, so a chatty child can never block on a full pipe.
   void (async () => {
     try {
@@ -76,7 +91,7 @@ async function firstLine(
       // the child is gone
     }
   })();
-  return buffered.slice(0, buffered.indexOf('\n'));
+  return line;
 }
 
 export interface IRedis {
@@ -181,7 +196,10 @@ export async function startServer(
       },
     }),
   );
-  const line = await firstLine(proc.stdout as ReadableStream<Uint8Array>, 20_000, `${kind} server`);
+  // Ignis logs its start-up to stdout before READY.
+  const line = await firstLine(proc.stdout as ReadableStream<Uint8Array>, 20_000, `${kind} server`, (l) =>
+    kind === 'ignis' ? l.startsWith('READY ') : true,
+  );
   const match = /^READY (\d+)$/.exec(line.trim());
   if (!match) throw new Error(`${kind} server said "${line}" instead of READY <port>`);
   const port = Number(match[1]);

@@ -11,6 +11,7 @@ const KIND_LABEL: Record<TServerKind, string> = {
   raw: 'raw Bun',
   helper: 'roomcast helper',
   socketio: 'Socket.IO 4',
+  ignis: 'Ignis 0.0.7',
 };
 const WORKLOAD_LABEL: Record<TWorkload, string> = {
   connect: 'connect + authenticate',
@@ -20,7 +21,8 @@ const WORKLOAD_LABEL: Record<TWorkload, string> = {
   'broadcast-64': 'broadcast, 64 B',
   'cross-64': 'cross-instance send() to a room, 64 B',
   paced: 'paced cross-instance, 1 message / 2 ms',
-  'encrypted-64': 'encrypted room fan-out (AES-GCM), 64 B',
+  'encrypted-64': 'encrypted room fan-out (AES-256-GCM, every client), 64 B',
+  'encrypted-64-baseline': 'the same room fan-out with encryption off, 64 B',
 };
 
 // ------------------------------------------------------------------ lookups
@@ -64,7 +66,13 @@ interface ITargetSpec {
   limit: number;
   unit: string;
   value: (run: IRunResult, clients: number) => number | null;
+  /** Scales it is checked at; default every scale of the run. */
+  clientsOf?: (run: IRunResult) => number[];
 }
+
+/** The encrypted comparison runs at one scale of its own. */
+const encryptedScale = (run: IRunResult): number[] =>
+  run.config.encryptedClients > 0 ? [run.config.encryptedClients] : [];
 
 const TARGETS: ITargetSpec[] = [
   {
@@ -142,11 +150,36 @@ const TARGETS: ITargetSpec[] = [
     unit: '×',
     value: (run, n) => ratio(run, n, 'fanout-4k', cpuPerDelivery, 'socketio', 'helper'),
   },
+  {
+    id: 'encrypted-vs-ignis',
+    label: 'encrypted room fan-out: server CPU per delivered message, Ignis 0.0.7 ÷ helper',
+    op: '>=',
+    limit: 5,
+    unit: '×',
+    value: (run, n) => ratio(run, n, 'encrypted-64', cpuPerDelivery, 'ignis', 'helper'),
+    clientsOf: encryptedScale,
+  },
+  {
+    id: 'encrypted-vs-plain',
+    label: 'encrypted room fan-out: server CPU per delivered message, helper encrypted ÷ unencrypted',
+    op: '<=',
+    limit: 10,
+    unit: '×',
+    value: (run, n) => {
+      const on = find(run, 'helper', n, 'encrypted-64');
+      const off = find(run, 'helper', n, 'encrypted-64-baseline');
+      if (!ok(on) || !ok(off) || !on.cpuUsPerDelivery || !off.cpuUsPerDelivery) return null;
+      return on.cpuUsPerDelivery / off.cpuUsPerDelivery;
+    },
+    clientsOf: encryptedScale,
+  },
 ];
+
+const isEncryptedTarget = (t: { id: string }) => t.id.startsWith('encrypted-');
 
 export function evaluateTargets(run: IRunResult): ITargetCheck[] {
   return TARGETS.map((t) => {
-    const values = run.config.scales.map((clients) => {
+    const values = (t.clientsOf?.(run) ?? run.config.scales).map((clients) => {
       const value = t.value(run, clients);
       const holds = value === null ? null : t.op === '<=' ? value <= t.limit : value >= t.limit;
       return { clients, value, holds };
@@ -276,23 +309,11 @@ const ROWS: IRow[] = [
     metric: (r) => r.latency?.maxMs,
     format: (n) => fixed(n, 2),
   },
-  {
-    label: 'encrypted fan-out 64 B: CPU µs / delivered msg',
-    workload: 'encrypted-64',
-    metric: cpuPerDelivery,
-    format: us,
-  },
-  {
-    label: 'encrypted fan-out 64 B: delivered msgs/s',
-    workload: 'encrypted-64',
-    metric: (r) => r.deliveriesPerSec,
-    format: int,
-  },
 ];
 
 function cell(run: IRunResult, kind: TServerKind, clients: number, row: IRow): string {
   const r = find(run, kind, clients, row.workload);
-  if (!r) return row.workload === 'encrypted-64' && kind !== 'helper' ? 'n/a' : '—';
+  if (!r) return '—';
   if (r.status !== 'ok') return 'FAILED';
   const value = row.metric(r);
   return value === undefined ? '—' : row.format(value);
@@ -312,9 +333,58 @@ function tableRows(run: IRunResult, clients: number): string[][] {
 
 const HEADER = ['', 'raw Bun', 'helper', 'Socket.IO', 'helper ÷ raw', 'Socket.IO ÷ helper'];
 
-function consoleTable(rows: string[][]): string {
-  const all = [HEADER, ...rows];
-  const widths = HEADER.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+const ENCRYPTED_HEADER = [
+  '',
+  'helper, encrypted',
+  'helper, unencrypted',
+  'Ignis 0.0.7, encrypted',
+  'Ignis ÷ helper (encrypted)',
+  'helper encrypted ÷ unencrypted',
+];
+
+const ENCRYPTED_ROWS: Array<Omit<IRow, 'workload'>> = [
+  { label: 'server CPU µs / delivered msg', metric: cpuPerDelivery, format: us },
+  { label: 'delivered msgs/s', metric: (r) => r.deliveriesPerSec, format: int },
+  {
+    label: 'kernel share of server CPU',
+    metric: (r) => r.serverSystemShare,
+    format: (n) => `${Math.round(n * 100)} %`,
+    noRatio: true,
+  },
+];
+
+/** The encrypted comparison: helper (native cipher) and Ignis encrypted, and the helper unencrypted. */
+function encryptedRows(run: IRunResult): string[][] {
+  const n = run.config.encryptedClients;
+  const value = (kind: TServerKind, workload: TWorkload, row: Omit<IRow, 'workload'>) => {
+    const r = find(run, kind, n, workload);
+    return ok(r) ? row.metric(r) : undefined;
+  };
+  const show = (kind: TServerKind, workload: TWorkload, row: Omit<IRow, 'workload'>) => {
+    const r = find(run, kind, n, workload);
+    if (!r) return '—';
+    if (r.status !== 'ok') return 'FAILED';
+    const v = row.metric(r);
+    return v === undefined ? '—' : row.format(v);
+  };
+  const quotient = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined || b === 0 ? null : a / b;
+  return ENCRYPTED_ROWS.map((row) => {
+    const helperOn = value('helper', 'encrypted-64', row);
+    return [
+      row.label,
+      show('helper', 'encrypted-64', row),
+      show('helper', 'encrypted-64-baseline', row),
+      show('ignis', 'encrypted-64', row),
+      row.noRatio ? '' : fmtRatio(quotient(value('ignis', 'encrypted-64', row), helperOn)),
+      row.noRatio ? '' : fmtRatio(quotient(helperOn, value('helper', 'encrypted-64-baseline', row))),
+    ];
+  });
+}
+
+function consoleTable(rows: string[][], header = HEADER): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
   return all
     .map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
     .join('\n');
@@ -467,6 +537,25 @@ function connectReps(run: IRunResult): number {
   );
 }
 
+function encryptedSection(run: IRunResult): string[] {
+  const targets = run.targets.filter(isEncryptedTarget);
+  return [
+    `## Encrypted fan-out: roomcast's helper and Ignis 0.0.7, ${int(run.config.encryptedClients)} clients`,
+    '',
+    markdownTable(ENCRYPTED_HEADER, encryptedRows(run)),
+    '',
+    markdownTable(
+      ['target', 'limit', 'measured', 'verdict'],
+      targets.map((t) => [
+        t.label,
+        `${t.op} ${t.limit}×`,
+        t.values.map((v) => targetValue(t, v)).join(' / ') || 'not measured',
+        verdict(t.holds),
+      ]),
+    ),
+  ];
+}
+
 function markdown(run: IRunResult): string {
   const m = run.machine;
   const status =
@@ -479,6 +568,12 @@ function markdown(run: IRunResult): string {
   lines.push(
     "Generated by `npm run bench` from `docs/benchmarks.json` (the same run); nothing here is typed in by hand. Three servers under test, measured in the same run on the same machine: **raw Bun** (the floor: `Bun.serve`, `ws.subscribe`, `server.publish`, a minimal `authenticate` message and the smallest Redis relay), **roomcast's `WebSocketServerHelper`** with its defaults (except a 10-minute `heartbeatTimeout`: the load clients send no heartbeats), and **Socket.IO 4** on Node with the Redis adapter (`transports: ['websocket']`).",
   );
+  if (run.config.encryptedClients > 0) {
+    lines.push('');
+    lines.push(
+      'The encrypted fan-out section compares the helper with **upstream Ignis 0.0.7** (`@venizia/ignis-helpers`, its `WebSocketServerHelper` on Bun, the same Redis), each encrypting with its own `ECDH` in its outbound transformer.',
+    );
+  }
   lines.push('');
   lines.push(status);
   lines.push('');
@@ -510,18 +605,20 @@ function markdown(run: IRunResult): string {
   lines.push(
     markdownTable(
       ['target', 'limit', ...run.config.scales.map((n) => `${int(n)} clients`), 'verdict'],
-      run.targets.map((t) => [
-        t.label,
-        `${t.op} ${t.limit}${t.unit === 'ms' ? ' ms' : '×'}`,
-        ...t.values.map((v) => {
-          const workload = CPU_TARGET_WORKLOAD[t.id];
-          const spread = workload && v.value !== null ? repSpread(run, v.clients, workload) : null;
-          return spread
-            ? `${targetValue(t, v)}<br><sub>reps ${fmtRatio(spread.min)}–${fmtRatio(spread.max)}</sub>`
-            : targetValue(t, v);
-        }),
-        verdict(t.holds),
-      ]),
+      run.targets
+        .filter((t) => !isEncryptedTarget(t))
+        .map((t) => [
+          t.label,
+          `${t.op} ${t.limit}${t.unit === 'ms' ? ' ms' : '×'}`,
+          ...t.values.map((v) => {
+            const workload = CPU_TARGET_WORKLOAD[t.id];
+            const spread = workload && v.value !== null ? repSpread(run, v.clients, workload) : null;
+            return spread
+              ? `${targetValue(t, v)}<br><sub>reps ${fmtRatio(spread.min)}–${fmtRatio(spread.max)}</sub>`
+              : targetValue(t, v);
+          }),
+          verdict(t.holds),
+        ]),
     ),
   );
   lines.push('');
@@ -534,6 +631,7 @@ function markdown(run: IRunResult): string {
   }
   lines.push(PROFILE_NOTES);
   lines.push('');
+  if (run.config.encryptedClients > 0) lines.push(...encryptedSection(run), '');
   for (const clients of run.config.scales) {
     lines.push(`## ${int(clients)} authenticated clients`);
     lines.push('');
@@ -553,7 +651,7 @@ function markdown(run: IRunResult): string {
       '- **Socket.IO client check**: the load generator speaks Engine.IO v4 / Socket.IO v5 itself (one client object per connection would make the clients the bottleneck); in every run one official `socket.io-client` joins the warm-up and must receive the same 200 messages in order, or the run fails.',
       `- **Rooms**: clients join with a \`join\` request the server validates (\`validateRoomFn\` for the helper, an acknowledged \`join\` event for Socket.IO). Single-instance workloads use each server's local-only API (\`sendToRoom\`, \`broadcast\`, \`server.publish\`, \`io.local\`); cross-instance workloads use the one that also reaches the other instances (\`helper.send()\`, \`io.to(room).emit()\`, a Redis \`PUBLISH\` beside \`server.publish\` for raw Bun). Excluding the sender is \`exclude: [id]\` for the helper, \`ws.publish()\` from the sender's socket for raw Bun and \`socket.to(room)\` for Socket.IO.`,
       `- **Paced latency**: instance A sends one 64-byte message every ${run.config.pacedIntervalMs} ms (${run.config.pacedMessages} in all) with \`send()\` to a room of ${run.config.latencyRoomMembers} clients, half on each instance, while every other client stays connected. Latency is the receive time minus the send time stamped into the message (both \`performance.timeOrigin + performance.now()\`, same machine), for every delivery, in 10 µs buckets.`,
-      "- **Encrypted fan-out** (helper only): clients authenticate with a per-client AES-256 key (sent in the `authenticate` data, standing in for the ECDH exchange), `clientConnectedFn` calls `enableClientEncryption`, and the `outboundTransformer` encrypts with the project's `ECDH.encrypt` (AES-GCM, fresh IV per message and client).",
+      `- **Encrypted fan-out** (roomcast's helper against upstream Ignis 0.0.7, at ${int(run.config.encryptedClients)} clients): every client authenticates with a per-client AES-256 key (sent in the \`authenticate\` data, standing in for the ECDH exchange, the same for both), \`clientConnectedFn\` calls \`enableClientEncryption\`, and each library's \`outboundTransformer\` encrypts with its own \`ECDH\`: Ignis's \`ECDH.encrypt\` (WebCrypto, awaited) and roomcast's \`ECDH.encryptSync\` (the raw key on the runtime's native AES-256-GCM, answered synchronously). Both serialize the message once and encrypt it per client with a fresh IV. ${run.config.encryptedMessages} room messages per repetition, repetitions alternating between the two; then the helper's same fan-out with encryption off. Four sockets per client process decrypt what they receive and check the order inside.`,
       '- **Reading the CPU figures**: on loopback every delivery is a socket write whose kernel cost lands in the server process (the kernel share rows), and that cost per write grows with the number of open sockets, so CPU per delivered message rises with the client count for every server. The ratios compare servers at the same client count.',
       '- **Payloads**: the message data is `{ s: sequence, t: send time, p: padding }`, padded so its JSON is exactly 64 or 4096 bytes, serialized once per message by every server.',
     ].join('\n'),
@@ -568,7 +666,12 @@ function markdown(run: IRunResult): string {
 
 // ------------------------------------------------------------------ chart
 
-const COLORS: Record<TServerKind, string> = { raw: '#6b7280', helper: '#2563eb', socketio: '#d97706' };
+const COLORS: Record<TServerKind, string> = {
+  raw: '#6b7280',
+  helper: '#2563eb',
+  socketio: '#d97706',
+  ignis: '#7c3aed',
+};
 const esc = (s: string) => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 
 function svg(run: IRunResult): string {
@@ -681,6 +784,8 @@ function svg(run: IRunResult): string {
     'paced-p99': 'paced p99 latency ≤ 2 ms',
     'socketio-fanout': 'fan-out 64 B CPU, Socket.IO÷helper ≥ 10',
     'socketio-fanout-4k': 'fan-out 4 KB CPU, Socket.IO÷helper ≥ 10',
+    'encrypted-vs-ignis': 'encrypted fan-out CPU, Ignis÷helper ≥ 5',
+    'encrypted-vs-plain': 'encrypted fan-out CPU, helper on÷off ≤ 10',
   };
   targets.forEach((t, i) => {
     const y = p2.y + i * rowH2 + rowH2 / 2;
@@ -717,6 +822,10 @@ export function printTables(run: IRunResult): void {
   for (const clients of run.config.scales) {
     console.log(`\n${int(clients)} authenticated clients`);
     console.log(consoleTable(tableRows(run, clients)));
+  }
+  if (run.config.encryptedClients > 0) {
+    console.log(`\nencrypted fan-out, ${int(run.config.encryptedClients)} clients`);
+    console.log(consoleTable(encryptedRows(run), ENCRYPTED_HEADER));
   }
   console.log('\nTargets');
   for (const t of run.targets) {

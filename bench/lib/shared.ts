@@ -1,6 +1,7 @@
 // Definitions shared by the orchestrator, the servers under test and the client processes.
 
-export type TServerKind = 'raw' | 'helper' | 'socketio';
+/** `ignis`: upstream Ignis 0.0.7, run in the encrypted fan-out comparison. */
+export type TServerKind = 'raw' | 'helper' | 'socketio' | 'ignis';
 
 /** The room every client joins for the fan-out workloads. */
 export const ROOM = 'bench';

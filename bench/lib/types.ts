@@ -11,7 +11,8 @@ export type TWorkload =
   | 'broadcast-64'
   | 'cross-64'
   | 'paced'
-  | 'encrypted-64';
+  | 'encrypted-64'
+  | 'encrypted-64-baseline';
 
 export interface IWorkloadResult {
   kind: TServerKind;
@@ -36,6 +37,10 @@ export interface IWorkloadResult {
   /** Throughput workloads: how many alternating repetitions the totals add up. */
   repetitions?: number;
   cpuUsPerDeliveryByRep?: number[];
+  /** Encrypted workloads: frames the sampled sockets decrypted and checked… */
+  decryptedSampled?: number;
+  /** …and how many of those arrived out of order (tolerated, and counted, for upstream Ignis only). */
+  reorderedSampled?: number;
   // connect
   connectsPerSec?: number;
   cpuUsPerConnection?: number;
@@ -85,6 +90,10 @@ export interface IRunResult {
   machine: IMachine;
   config: {
     scales: number[];
+    /** Clients of the encrypted fan-out comparison (helper vs Ignis); 0 when it did not run. */
+    encryptedClients: number;
+    /** Room messages per repetition in that comparison. */
+    encryptedMessages: number;
     skippedScales: Array<{ clients: number; reason: string }>;
     latencyRoomMembers: number;
     pacedIntervalMs: number;

@@ -9,6 +9,8 @@ export interface IServerUnderTest {
   publish(req: IPublishRequest): void;
   /** Authenticated clients currently held. */
   clients(): number;
+  /** Members of the benchmark room, where the server can tell (a join Ignis does not acknowledge). */
+  roomMembers?(): number;
 }
 
 /** Exits when the orchestrator is gone, so a killed run never leaves a server behind. */
@@ -74,7 +76,7 @@ export async function control(req: Request, sut: IServerUnderTest): Promise<Resp
       return Response.json(heapStats().objectTypeCounts);
     }
     case '/ctl/stats':
-      return Response.json({ clients: sut.clients() });
+      return Response.json({ clients: sut.clients(), roomMembers: sut.roomMembers?.() });
     case '/ctl/publish':
       sut.publish((await req.json()) as IPublishRequest);
       return Response.json({ ok: true });

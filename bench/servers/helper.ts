@@ -3,11 +3,10 @@
 // heartbeats, and a long run on a slow machine must not be cut by the 90 s sweep.
 // (The sweep itself still runs every heartbeatInterval, as by default.)
 
-import { ECDH } from '../../src/crypto/ecdh.ts';
+import { ECDH } from '../../src/crypto/ecdh-native.ts';
 import { RedisHelper } from '../../src/redis/redis-helper.ts';
 import { WebSocketServerHelper } from '../../src/server/websocket-server-helper.ts';
-import { EVENT, type IPublishRequest, makeData } from '../lib/shared.ts';
-import { control, watchParent } from './control.ts';
+import { serveHelper } from './helper-api.ts';
 
 interface IAuthData {
   token?: string;
@@ -17,7 +16,8 @@ interface IAuthData {
 }
 
 interface IMetadata {
-  key?: CryptoKey;
+  /** The raw AES-256-GCM key: the fast path (`ECDH.encryptSync`, the runtime's native cipher). */
+  key?: Uint8Array;
 }
 
 const quiet = () => {};
@@ -29,8 +29,10 @@ const logger = {
 };
 
 const ecdh = ECDH.withAlgorithm();
-/** The plaintext of the message being fanned out, serialized once for every encrypted client. */
-const plaintext = new WeakMap<object, string>();
+// The helper hands every client of one message the same serialized frame; its
+// UTF-8 bytes are kept for the next client (as createEcdhEncryption does).
+let lastFrame: string | undefined;
+let lastBytes = new Uint8Array(0);
 
 const server = Bun.serve<{ clientId: string }>({
   hostname: '127.0.0.1',
@@ -54,65 +56,24 @@ const helper: WebSocketServerHelper<IAuthData, IMetadata> = new WebSocketServerH
   authenticateFn: (data) => {
     if (data.token !== 'ok') return null;
     if (data.key === undefined) return { userId: data.user };
-    return crypto.subtle
-      .importKey('raw', Buffer.from(data.key, 'base64'), { name: 'AES-GCM' }, false, ['encrypt'])
-      .then((key) => ({ userId: data.user, metadata: { key } }));
+    return { userId: data.user, metadata: { key: new Uint8Array(Buffer.from(data.key, 'base64')) } };
   },
   validateRoomFn: ({ rooms }) => rooms,
   clientConnectedFn: ({ clientId, metadata }) => {
     if (metadata?.key) helper.enableClientEncryption({ clientId });
   },
-  outboundTransformer: async ({ client, event, data }) => {
-    const key = client.metadata?.key;
-    if (!key) return null;
-    let message = plaintext.get(data as object);
-    if (message === undefined) {
-      message = JSON.stringify({ event, data });
-      plaintext.set(data as object, message);
+  // Synchronous: the helper writes each answer at once, without a promise per client.
+  outboundTransformer: ({ client, event, data, frame }) => {
+    const secret = client.metadata?.key;
+    if (!secret) return null;
+    const text = frame ?? JSON.stringify({ event, data });
+    if (text !== lastFrame) {
+      lastBytes = Buffer.from(text, 'utf8');
+      lastFrame = text;
     }
-    return { event: 'encrypted', data: await ecdh.encrypt({ message, secret: key }) };
+    return { event: 'encrypted', data: ecdh.encryptSync({ message: lastBytes, secret }) };
   },
 });
 await helper.configure();
 
-function publish(req: IPublishRequest): void {
-  for (let i = 0; i < req.count; i++) {
-    const data = makeData(req.seq + i, req.size);
-    switch (req.mode) {
-      case 'room':
-        helper.sendToRoom({ room: req.room, event: EVENT, data });
-        break;
-      case 'room-exclude':
-        helper.sendToRoom({
-          room: req.room,
-          event: EVENT,
-          data,
-          exclude: req.exclude === undefined ? [] : [req.exclude],
-        });
-        break;
-      case 'broadcast':
-        helper.broadcast({ event: EVENT, data });
-        break;
-      case 'send':
-        helper.send({ destination: req.room, payload: { topic: EVENT, data } });
-        break;
-    }
-  }
-}
-
-const path = helper.getPath();
-server.reload({
-  async fetch(req, srv) {
-    const answer = await control(req, { clients: () => helper.getStats().clients, publish });
-    if (answer) return answer;
-    if (new URL(req.url).pathname === path) {
-      if (srv.upgrade(req, { data: { clientId: crypto.randomUUID() } })) return undefined;
-      return new Response('upgrade failed', { status: 500 });
-    }
-    return new Response('not found', { status: 404 });
-  },
-  websocket: helper.getBunWebSocketHandler() as never,
-});
-
-watchParent();
-console.log(`READY ${server.port}`);
+serveHelper(server, helper, () => helper.getStats().clients);

@@ -165,6 +165,12 @@ export type TWebSocketOutboundTransformer<
   client: IWebSocketClient<MetadataType>;
   event: string;
   data: DataType;
+  /**
+   * `{ event, data }` already serialized, the same string for every client of
+   * this message: encrypt it rather than serializing again per client. Always set
+   * by the server helper; optional for callers that invoke a transformer themselves.
+   */
+  frame?: string;
 }) => ValueOrPromise<TNullable<{ event: string; data: DataType }>>;
 
 export type TWebSocketHandshakeFn<AuthDataType extends object = AnyRecord> = (opts: {

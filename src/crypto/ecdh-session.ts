@@ -3,7 +3,8 @@ import type {
   TWebSocketHandshakeFn,
   TWebSocketOutboundTransformer,
 } from '../common/types.ts';
-import { ECDH, type IECDHKeyPair, type IECDHOptions, type IEncryptedPayload } from './ecdh.ts';
+import type { IECDHKeyPair, IECDHOptions, IEncryptedPayload } from './ecdh.ts';
+import { ECDH } from './ecdh-native.ts';
 
 // Server side of the client SDK's encryption: the ECDH handshake during
 // authentication and the outbound transformer that encrypts per client.
@@ -15,6 +16,13 @@ export interface IEcdhEncryptionOptions {
   keyPair?: IECDHKeyPair;
   /** Field of the authenticate data that carries the client's public key. Default `publicKey`. */
   publicKeyField?: string;
+  /**
+   * Hold each client's key as raw bytes and encrypt synchronously with the
+   * runtime's native AES-256-GCM (`node:crypto`), so the outbound transformer
+   * answers without a promise. `false` keeps non-extractable WebCrypto keys and an
+   * async transformer. Same wire format either way. Default `true`.
+   */
+  nativeCipher?: boolean;
 }
 
 export interface IEcdhEncryption {
@@ -49,8 +57,13 @@ export async function createEcdhEncryption(opts: IEcdhEncryptionOptions = {}): P
   if (typeof field !== 'string' || field.length === 0) {
     throw new Error('[createEcdhEncryption] publicKeyField must be a non-empty string');
   }
+  const nativeCipher = opts.nativeCipher ?? true;
+  if (typeof nativeCipher !== 'boolean') {
+    throw new Error('[createEcdhEncryption] nativeCipher must be a boolean');
+  }
   const serverKeys = opts.keyPair ?? (await ecdh.generateKeyPair());
-  const sessionKeys = new Map<string, CryptoKey>();
+  // Raw key bytes with the native cipher, a non-extractable CryptoKey without it.
+  const sessionKeys = new Map<string, Uint8Array | CryptoKey>();
 
   const handshakeFn: TWebSocketHandshakeFn<object> = async ({ clientId, data }) => {
     const clientKey = (data as Record<string, unknown>)[field];
@@ -61,34 +74,58 @@ export async function createEcdhEncryption(opts: IEcdhEncryptionOptions = {}): P
     } catch {
       return null; // not a P-256 key: refuse (4004) rather than fail loudly on client input
     }
-    // No salt given: deriveAESKey draws a random one, which the client needs too.
-    const { key, salt } = await ecdh.deriveAESKey({
-      privateKey: serverKeys.keyPair.privateKey,
-      peerPublicKey,
-    });
+    // No salt given: a random one is drawn, which the client needs too.
+    const keyOpts = { privateKey: serverKeys.keyPair.privateKey, peerPublicKey };
+    const { key, salt } = nativeCipher
+      ? await ecdh.deriveAESKeyBytes(keyOpts)
+      : await ecdh.deriveAESKey(keyOpts);
     sessionKeys.set(clientId, key);
     return { serverPublicKey: serverKeys.publicKeyB64, salt };
   };
 
-  const outboundTransformer: TWebSocketOutboundTransformer<unknown, object> = async ({
-    client,
-    event,
-    data,
-  }: {
-    client: IWebSocketClient<object>;
-    event: string;
-    data: unknown;
-  }) => {
-    if (!client.encrypted) return null;
+  type TTransformerOpts = { client: IWebSocketClient<object>; event: string; data: unknown; frame?: string };
+
+  const keyOf = (client: IWebSocketClient<object>): Uint8Array | CryptoKey => {
     const secret = sessionKeys.get(client.id);
     // Throwing makes the server drop the message; returning null would send it in plain text.
     if (!secret) throw new Error(`[createEcdhEncryption] no session key for client ${client.id}`);
-    const encrypted: IEncryptedPayload = await ecdh.encrypt({
-      message: JSON.stringify({ event, data }),
+    return secret;
+  };
+
+  // The server hands every client of one message the same frame string; its
+  // UTF-8 bytes are kept for the next client instead of being encoded again.
+  let lastText: string | undefined;
+  let lastBytes = new Uint8Array(0);
+  const plaintextOf = ({ event, data, frame }: TTransformerOpts): Uint8Array => {
+    const text = frame ?? JSON.stringify({ event, data });
+    if (text !== lastText) {
+      lastBytes = Buffer.from(text, 'utf8');
+      lastText = text;
+    }
+    return lastBytes;
+  };
+
+  const nativeTransformer = (opts: TTransformerOpts): { event: string; data: IEncryptedPayload } | null => {
+    if (!opts.client.encrypted) return null;
+    const secret = keyOf(opts.client) as Uint8Array;
+    return { event: 'encrypted', data: ecdh.encryptSync({ message: plaintextOf(opts), secret }) };
+  };
+
+  const webCryptoTransformer = async (
+    opts: TTransformerOpts,
+  ): Promise<{ event: string; data: IEncryptedPayload } | null> => {
+    if (!opts.client.encrypted) return null;
+    const secret = keyOf(opts.client) as CryptoKey;
+    const encrypted = await ecdh.encrypt({
+      message: opts.frame ?? JSON.stringify({ event: opts.event, data: opts.data }),
       secret,
     });
     return { event: 'encrypted', data: encrypted };
   };
+
+  const outboundTransformer: TWebSocketOutboundTransformer<unknown, object> = nativeCipher
+    ? nativeTransformer
+    : webCryptoTransformer;
 
   return {
     publicKeyB64: serverKeys.publicKeyB64,

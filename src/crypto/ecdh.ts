@@ -52,7 +52,8 @@ export class ECDH {
   readonly algorithm: TECDHAlgorithm;
   readonly hkdfInfo: string;
 
-  private constructor(opts: Required<IECDHOptions>) {
+  // Protected so the server's ECDH (ecdh-native.ts: raw keys, native cipher) can extend it.
+  protected constructor(opts: Required<IECDHOptions>) {
     this.algorithm = opts.algorithm;
     this.hkdfInfo = opts.hkdfInfo;
   }

@@ -69,6 +69,32 @@ describe('encryption with createEcdhEncryption', () => {
     expect(wire.received.some((raw) => raw.includes('top secret'))).toBe(false);
   });
 
+  test('the SDK decrypts both server ciphers alike: native (default) and WebCrypto (nativeCipher: false)', async () => {
+    for (const nativeCipher of [true, false]) {
+      const encryption = await createEcdhEncryption({ nativeCipher });
+      await encryptedServer(encryption);
+      const { client, errors } = trackedClient<Secrets>(server!.url, { encryption: true });
+      const info = await client.ready;
+      const received: number[] = [];
+      client.on('secret', (data) => received.push(data.n));
+      for (let n = 0; n < 30; n++) {
+        if (n % 2 === 0)
+          server!.helper.sendToClient({ clientId: info.id, event: 'secret', data: { text: 's', n } });
+        else server!.helper.broadcast({ event: 'secret', data: { text: 's', n } });
+      }
+      await eventually(
+        () => received.length === 30,
+        3_000,
+        `decrypted messages (nativeCipher: ${nativeCipher})`,
+      );
+      expect(received).toEqual(Array.from({ length: 30 }, (_, n) => n));
+      expect(errors).toEqual([]);
+      closeAllClients();
+      await server!.stop();
+      server = undefined;
+    }
+  });
+
   test('clientDisconnectedFn + forget drop the session key when the client leaves', async () => {
     const encryption = await createEcdhEncryption();
     await encryptedServer(encryption);
@@ -153,37 +179,39 @@ describe('createEcdhEncryption (server side, without a network)', () => {
     expect(encryption.size).toBe(0);
   });
 
-  test('the transformer encrypts for the key of that client; the client side decrypts with the same HKDF', async () => {
-    const encryption = await createEcdhEncryption({ publicKeyField: 'pk' });
-    const ecdh = ECDH.withAlgorithm();
-    const clientKeys = await ecdh.generateKeyPair();
-    const answer = await encryption.handshakeFn({ clientId: 'c1', data: { pk: clientKeys.publicKeyB64 } });
-    if (!answer) throw new Error('handshake refused');
-    const { key } = await ecdh.deriveAESKey({
-      privateKey: clientKeys.keyPair.privateKey,
-      peerPublicKey: await ecdh.importPublicKey({ rawKeyB64: answer.serverPublicKey }),
-      salt: answer.salt,
-    });
+  for (const nativeCipher of [true, false]) {
+    test(`the transformer encrypts for the key of that client; the client side decrypts with the same HKDF (nativeCipher: ${nativeCipher})`, async () => {
+      const encryption = await createEcdhEncryption({ publicKeyField: 'pk', nativeCipher });
+      const ecdh = ECDH.withAlgorithm();
+      const clientKeys = await ecdh.generateKeyPair();
+      const answer = await encryption.handshakeFn({ clientId: 'c1', data: { pk: clientKeys.publicKeyB64 } });
+      if (!answer) throw new Error('handshake refused');
+      const { key } = await ecdh.deriveAESKey({
+        privateKey: clientKeys.keyPair.privateKey,
+        peerPublicKey: await ecdh.importPublicKey({ rawKeyB64: answer.serverPublicKey }),
+        salt: answer.salt,
+      });
 
-    const out = await encryption.outboundTransformer({
-      client: fakeClient('c1', true),
-      event: 'hello',
-      data: { a: 1 },
-    });
-    expect(out?.event).toBe('encrypted');
-    const plain = await ecdh.decrypt({ message: out!.data as { iv: string; ct: string }, secret: key });
-    expect(JSON.parse(plain)).toEqual({ event: 'hello', data: { a: 1 } });
+      const out = await encryption.outboundTransformer({
+        client: fakeClient('c1', true),
+        event: 'hello',
+        data: { a: 1 },
+      });
+      expect(out?.event).toBe('encrypted');
+      const plain = await ecdh.decrypt({ message: out!.data as { iv: string; ct: string }, secret: key });
+      expect(JSON.parse(plain)).toEqual({ event: 'hello', data: { a: 1 } });
 
-    // Plain clients are left alone; an encrypted client without a key is never sent plaintext.
-    expect(
-      await encryption.outboundTransformer({ client: fakeClient('c1', false), event: 'x', data: 1 }),
-    ).toBeNull();
-    await expect(
-      Promise.resolve(
-        encryption.outboundTransformer({ client: fakeClient('ghost', true), event: 'x', data: 1 }),
-      ),
-    ).rejects.toThrow('no session key');
-  });
+      // Plain clients are left alone; an encrypted client without a key is never sent plaintext.
+      expect(
+        await encryption.outboundTransformer({ client: fakeClient('c1', false), event: 'x', data: 1 }),
+      ).toBeNull();
+      const ghost = () =>
+        encryption.outboundTransformer({ client: fakeClient('ghost', true), event: 'x', data: 1 });
+      // The native transformer answers synchronously, so it throws; the WebCrypto one rejects.
+      if (nativeCipher) expect(ghost).toThrow('no session key');
+      else await expect(Promise.resolve(ghost())).rejects.toThrow('no session key');
+    });
+  }
 
   test('forget and prune drop keys', async () => {
     const encryption = await createEcdhEncryption();

@@ -14,6 +14,20 @@ async function many(url: string, n: number, user = (i: number) => `u${i}`): Prom
   );
 }
 
+/** An authenticated, plain client record around a fake socket, for the narrow LocalDelivery tests. */
+function fakeClient(id: string, socket: FakeSocket): IWebSocketClient {
+  return {
+    id,
+    socket,
+    state: WebSocketClientStates.AUTHENTICATED,
+    rooms: new Set(),
+    backpressured: false,
+    encrypted: false,
+    connectedAt: 0,
+    lastActivity: 0,
+  };
+}
+
 describe('local delivery without a transformer', () => {
   test('sendToClient reaches one client only', async () => {
     const { url, helper } = await serve();
@@ -221,6 +235,184 @@ describe('encrypted clients and the outbound transformer', () => {
   });
 });
 
+describe('synchronous transformers (the fast encrypted path)', () => {
+  // Narrow unit test: what is written when, and how many writes each client gets.
+  test('synchronous answers of one task are written together at its end: one corked write per client', async () => {
+    const registry = new ClientRegistry();
+    const server = new FakeServer();
+    const sockets: FakeSocket[] = [];
+    const frames: string[] = [];
+    const corks = new Map<string, number>();
+    const written = new Map<string, string[]>();
+    for (let i = 0; i < 3; i++) {
+      const socket = new FakeSocket(`c${i}`);
+      const send = socket.send.bind(socket);
+      socket.send = (data) => {
+        written.set(socket.clientId, [...(written.get(socket.clientId) ?? []), String(data)]);
+        return send(data);
+      };
+      const cork = socket.cork.bind(socket);
+      socket.cork = (cb) => {
+        corks.set(socket.clientId, (corks.get(socket.clientId) ?? 0) + 1);
+        return cork(cb);
+      };
+      server.attach(socket);
+      sockets.push(socket);
+      registry.add(fakeClient(`c${i}`, socket));
+      registry.markEncrypted(registry.get(`c${i}`)!);
+      registry.join(registry.get(`c${i}`)!, 'r');
+    }
+    const delivery = new LocalDelivery({
+      server,
+      registry,
+      transformer: ({ client, frame }) => {
+        frames.push(frame!);
+        return { event: 'encrypted', data: { to: client.id, n: frames.length } };
+      },
+      batchLimit: 1,
+      publishToSelf: false,
+      logger: silentLogger,
+    });
+    delivery.toRoom('r', 'm', { n: 1 });
+    delivery.toRoom('r', 'm', { n: 2 });
+    // Both messages were transformed for every client right away; nothing is written yet.
+    expect(frames).toEqual([
+      ...Array(3).fill('{"event":"m","data":{"n":1}}'),
+      ...Array(3).fill('{"event":"m","data":{"n":2}}'),
+    ]);
+    expect(sockets.map((s) => s.sent)).toEqual([0, 0, 0]);
+    await Promise.resolve(); // the end of the task: one flush, no promise per client
+    for (const [i, socket] of sockets.entries()) {
+      expect(written.get(socket.clientId)).toEqual([
+        JSON.stringify({ event: 'encrypted', data: { to: socket.clientId, n: i + 1 } }),
+        JSON.stringify({ event: 'encrypted', data: { to: socket.clientId, n: i + 4 } }),
+      ]);
+      expect(corks.get(socket.clientId)).toBe(1);
+    }
+  });
+
+  test('at the end of the task: a disconnected client is skipped, a throwing socket does not stop the others', async () => {
+    const registry = new ClientRegistry();
+    const logger = recordingLogger();
+    const sockets = [0, 1, 2].map((i) => new FakeSocket(`c${i}`));
+    for (const socket of sockets) {
+      registry.add(fakeClient(socket.clientId, socket));
+      registry.markEncrypted(registry.get(socket.clientId)!);
+      registry.join(registry.get(socket.clientId)!, 'r');
+    }
+    sockets[0]!.cork = () => {
+      throw new Error('socket broke');
+    };
+    const delivery = new LocalDelivery({
+      server: new FakeServer(),
+      registry,
+      transformer: ({ event, data }) => ({ event: 'encrypted', data: { event, data } }),
+      batchLimit: 1,
+      publishToSelf: false,
+      logger,
+    });
+    delivery.toRoom('r', 'm', 1);
+    delivery.toRoom('r', 'm', 2);
+    registry.get('c1')!.state = WebSocketClientStates.DISCONNECTED; // went away before the task ended
+    await Promise.resolve();
+    expect(sockets.map((s) => s.sent)).toEqual([0, 0, 2]);
+    expect(logger.lines.some((l) => l.message.includes('writing to client c0 failed'))).toBe(true);
+    // The next task starts from an empty batch: nothing is written twice.
+    delivery.toRoom('r', 'm', 3);
+    await Promise.resolve();
+    expect(sockets[2]!.sent).toBe(3);
+    expect(sockets[2]!.lastFrame).toBe(JSON.stringify({ event: 'encrypted', data: { event: 'm', data: 3 } }));
+  });
+
+  test('a synchronous answer never overtakes an earlier asynchronous one for the same client', async () => {
+    let calls = 0;
+    const { url, helper } = await serve({
+      outboundTransformer: ({ event, data }) => {
+        const out = { event: 'encrypted', data: { event, data } };
+        // Every fifth call is slow and asynchronous; the rest answer at once.
+        if (calls++ % 5 === 0) return Bun.sleep(30).then(() => out);
+        return out;
+      },
+    });
+    const clients = await many(url, 3);
+    for (const c of clients) helper.enableClientEncryption({ clientId: c.id });
+    for (const c of clients) helper.joinRoom({ clientId: c.id, room: 'r' });
+    for (let i = 0; i < 30; i++) {
+      if (i % 3 === 0) helper.sendToClient({ clientId: clients[i % 2]!.id, event: 'seq', data: i });
+      else helper.sendToRoom({ room: 'r', event: 'seq', data: i });
+    }
+    for (const [k, c] of clients.entries()) {
+      const expected = Array.from({ length: 30 }, (_, i) => i).filter((i) => i % 3 !== 0 || i % 2 === k);
+      await c.until(() => c.all('encrypted').length === expected.length, 'every frame');
+      expect(c.all('encrypted').map((f) => f.data.data)).toEqual(expected);
+    }
+  });
+
+  test('a message waiting for a window slot keeps its place: a later send to that client arrives after it', async () => {
+    const { url, helper } = await serve({
+      encryptedBatchLimit: 1,
+      outboundTransformer: async ({ event, data }) => {
+        await Bun.sleep(5);
+        return { event: 'encrypted', data: { event, data } };
+      },
+    });
+    const clients = await many(url, 4);
+    for (const c of clients) helper.enableClientEncryption({ clientId: c.id });
+    for (const c of clients) helper.joinRoom({ clientId: c.id, room: 'r' });
+    const last = clients[3]!;
+    helper.sendToRoom({ room: 'r', event: 'first', data: 1 }); // last's turn comes after three slow calls
+    helper.sendToClient({ clientId: last.id, event: 'second', data: 2 });
+    await last.until(() => last.all('encrypted').length === 2, 'both frames');
+    expect(last.all('encrypted').map((f) => f.data.event)).toEqual(['first', 'second']);
+  });
+
+  test('a synchronous answer that cannot be serialized is logged and dropped for that client only', async () => {
+    const logger = recordingLogger();
+    const { url, helper } = await serve({
+      logger,
+      outboundTransformer: ({ client, event, data }) => ({
+        event: 'encrypted',
+        data: client.userId === 'broken' ? { big: 1n } : { event, data },
+      }),
+    });
+    const [broken, fine] = await many(url, 2, (i) => (i === 0 ? 'broken' : 'fine'));
+    for (const c of [broken!, fine!]) helper.enableClientEncryption({ clientId: c.id });
+    helper.sendToRoom({ room: 'ws-default', event: 'm', data: 'secret' });
+    expect((await fine!.next('encrypted')).data).toEqual({ event: 'm', data: 'secret' });
+    await expectSilence(broken!, 'encrypted');
+    await eventually(() => logger.lines.some((l) => l.message.includes('message dropped')));
+  });
+
+  test('under mixed sync/async traffic every encrypted client gets every message once, in order, while one is killed', async () => {
+    let calls = 0;
+    const { url, helper } = await serve({
+      encryptedBatchLimit: 2,
+      outboundTransformer: ({ event, data }) => {
+        const out = { event: 'encrypted', data: { event, data } };
+        return calls++ % 7 === 0 ? Bun.sleep(1).then(() => out) : out;
+      },
+    });
+    const clients = await many(url, 6);
+    for (const c of clients) helper.enableClientEncryption({ clientId: c.id });
+    for (const c of clients) helper.joinRoom({ clientId: c.id, room: 'r' });
+    const [victim, ...survivors] = clients;
+    const total = 200;
+    for (let i = 0; i < total; i++) {
+      if (i === total / 2) victim!.ws.close(); // gone mid-traffic, sends to it still pending
+      helper.sendToRoom({ room: 'r', event: 'seq', data: i });
+      if (i % 20 === 0) await Bun.sleep(1);
+    }
+    for (const c of survivors) {
+      await c.until(() => c.all('encrypted').length >= total, 'every message', 5_000);
+      expect(c.all('encrypted').map((f) => f.data.data)).toEqual(Array.from({ length: total }, (_, i) => i));
+    }
+    await eventually(() => helper.getClients({ id: victim!.id }) === undefined);
+    // The victim's prefix is in order with no duplicate.
+    const got = victim!.all('encrypted').map((f) => f.data.data);
+    expect(got).toEqual(Array.from({ length: got.length }, (_, i) => i));
+  });
+});
+
 describe('backpressure', () => {
   test('send() returning -1 sets backpressured and drain clears it', async () => {
     const { url, helper } = await serve({ serverOptions: { backpressureLimit: 1024 * 1024 * 64 } });
@@ -246,16 +438,7 @@ describe('backpressure reported by send()', () => {
     const registry = new ClientRegistry();
     const socket = new FakeSocket('c1');
     socket.send = () => answer;
-    const client: IWebSocketClient = {
-      id: 'c1',
-      socket,
-      state: WebSocketClientStates.AUTHENTICATED,
-      rooms: new Set(),
-      backpressured: false,
-      encrypted: false,
-      connectedAt: 0,
-      lastActivity: 0,
-    };
+    const client = fakeClient('c1', socket);
     registry.add(client);
     const delivery = new LocalDelivery({
       server: new FakeServer(),
