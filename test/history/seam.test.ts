@@ -58,7 +58,7 @@ function collect(client: TestClient, session: ISession): void {
 
 async function runSeam(opts: {
   urls: string[];
-  publish: (i: number) => Promise<unknown> | void;
+  publish: (i: number) => unknown;
   total: number;
   clients: number;
   reconnects: number;
