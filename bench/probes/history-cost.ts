@@ -9,7 +9,7 @@
 //    missed messages, and the server CPU spent; against the same N reconnecting to a room without
 //    history (join only).
 
-import { createServer } from 'node:net';
+import { startRedis, stopAll } from '../lib/procs.ts';
 
 const arg = (name: string, fallback: string): string => {
   const at = process.argv.indexOf(name);
@@ -23,15 +23,6 @@ const MISSED = 100;
 const SIZE = 200;
 const MEMORY = process.argv.includes('--memory');
 const CONCURRENCY = 200;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface IServer {
   port: number;
@@ -156,27 +147,7 @@ const median = (values: number[]): number => {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
-const redisPort = MEMORY ? undefined : await freePort();
-const redis = redisPort
-  ? Bun.spawn(
-      [
-        'redis-server',
-        '--port',
-        String(redisPort),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-      ],
-      {
-        stdout: 'ignore',
-        stderr: 'inherit',
-      },
-    )
-  : undefined;
-if (redis) await Bun.sleep(300);
+const redisPort = MEMORY ? undefined : (await startRedis()).port;
 console.log(
   `history probe: ${MEMORY ? 'single-instance (memory)' : 'Redis'} mode, ${MESSAGES} messages of ~${SIZE} B, ${ROUNDS} rounds`,
 );
@@ -236,6 +207,5 @@ try {
     }
   }
 } finally {
-  redis?.kill();
-  await redis?.exited;
+  await stopAll();
 }

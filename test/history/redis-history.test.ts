@@ -1,16 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Redis } from 'ioredis';
-import {
-  HistoryError,
-  historyKeys,
-  type IHistoryPolicy,
-  RedisHelper,
-  silentLogger,
-  WebSocketEmitter,
-} from '../../src/index.ts';
+import { HistoryError, historyKeys, type IHistoryPolicy, type WebSocketEmitter } from '../../src/index.ts';
 import { RedisServer } from '../support/redis-server.ts';
 import { eventually, type ITestServer, startServer } from '../support/server.ts';
 import { expectSilence, type IFrame, TestClient } from '../support/ws-client.ts';
+import { startEmitter, startHistoryPair } from './support.ts';
 
 /** Rooms named `h-*` keep the last 100 publications for a minute; `short-*` for 300 ms. */
 const historyFn = ({ room }: { room: string }): IHistoryPolicy | null => {
@@ -20,32 +14,22 @@ const historyFn = ({ room }: { room: string }): IHistoryPolicy | null => {
 };
 const validateRoomFn = ({ rooms }: { rooms: string[] }) => rooms;
 
-let redisServer: RedisServer;
+let pair: Awaited<ReturnType<typeof startHistoryPair>>;
 let a: ITestServer;
 let b: ITestServer;
-let emitterRedis: RedisHelper;
 let emitter: WebSocketEmitter;
 let spy: Redis;
 
 beforeAll(async () => {
-  redisServer = await RedisServer.start();
-  const redis = { host: '127.0.0.1', port: redisServer.port };
-  a = await startServer({ redis, validateRoomFn, historyFn });
-  b = await startServer({ redis, validateRoomFn, historyFn });
-  emitterRedis = new RedisHelper({ name: 'emitter', ...redis, autoConnect: false, logger: silentLogger });
-  emitter = new WebSocketEmitter({ redisConnection: emitterRedis, logger: silentLogger, historyFn });
-  await emitter.configure();
-  spy = new Redis({ host: '127.0.0.1', port: redisServer.port, lazyConnect: true });
+  pair = await startHistoryPair(historyFn);
+  ({ a, b, emitter } = pair);
+  spy = new Redis({ host: '127.0.0.1', port: pair.redisServer.port, lazyConnect: true });
   await spy.connect();
 });
 
 afterAll(async () => {
   spy.disconnect();
-  await emitter.shutdown();
-  await emitterRedis.disconnect();
-  await a.stop();
-  await b.stop();
-  await redisServer.stop();
+  await pair.stop();
 });
 
 type Positioned = IFrame & { room: string; offset: number; epoch: string };
@@ -263,9 +247,7 @@ describe('Redis down', () => {
     const own = await RedisServer.start();
     const redis = { host: '127.0.0.1', port: own.port };
     const server = await startServer({ redis, validateRoomFn, historyFn });
-    const helperRedis = new RedisHelper({ name: 'e2', ...redis, autoConnect: false, logger: silentLogger });
-    const em = new WebSocketEmitter({ redisConnection: helperRedis, logger: silentLogger, historyFn });
-    await em.configure();
+    const { emitter: em, stop: stopEmitter } = await startEmitter(own.port, historyFn);
     try {
       const { client, reply } = await joined(server.url, ['h-down']);
       const epoch = reply.data.positions['h-down'].epoch;
@@ -289,8 +271,7 @@ describe('Redis down', () => {
       client.close();
       again.client.close();
     } finally {
-      await em.shutdown();
-      await helperRedis.disconnect();
+      await stopEmitter();
       await server.stop();
       await own.stop();
     }
