@@ -224,6 +224,45 @@ describe('history over Redis', () => {
   });
 });
 
+describe('mixed deployments and bounds', () => {
+  test('an instance without historyFn delivers publications the emitter positioned, with their position', async () => {
+    const plainInstance = await startServer({
+      redis: { host: '127.0.0.1', port: pair.redisServer.port },
+      validateRoomFn,
+    });
+    try {
+      const { client, reply } = await joined(plainInstance.url, ['h-mixed']);
+      expect(reply.data).toEqual({ rooms: ['h-mixed'] });
+      const position = await emitter.toRoom({ room: 'h-mixed', event: 'm', data: 'x' });
+      const frame = (await client.next('m')) as Positioned;
+      expect({ offset: frame.offset, epoch: frame.epoch, room: frame.room }).toEqual({
+        ...position!,
+        room: 'h-mixed',
+      });
+      client.close();
+    } finally {
+      await plainInstance.stop();
+    }
+  });
+
+  test('ws:history: at most 4 requests of a client in flight; every request is answered once', async () => {
+    await emitter.toRoom({ room: 'h-burst', event: 'm', data: 1 });
+    const { client } = await joined(a.url, ['h-burst']);
+    const from = client.frames.length;
+    for (let i = 0; i < 40; i++) client.send({ event: 'ws:history', data: { room: 'h-burst' }, id: `q${i}` });
+    await client.until(() => client.frames.length - from >= 40, '40 answers');
+    await Bun.sleep(50);
+    const answers = client.frames.slice(from);
+    expect(answers.length).toBe(40);
+    expect(new Set(answers.map((f) => f.id)).size).toBe(40);
+    const refused = answers.filter((f) => f.event === 'error');
+    expect(refused.every((f) => f.data.code === 'TOO_MANY_REQUESTS')).toBe(true);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(answers.filter((f) => f.event === 'ws:history').length).toBeGreaterThanOrEqual(4);
+    client.close();
+  });
+});
+
 describe('bad timing', () => {
   test('a client that disconnects mid-recovery leaves nothing behind', async () => {
     for (let i = 0; i < 20; i++) await emitter.toRoom({ room: 'h-leave', event: 'm', data: i });
