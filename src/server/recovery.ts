@@ -249,6 +249,8 @@ export class RoomRecovery<M extends object = AnyRecord> {
     const captures = this.captures.get(room);
     if (!captures) return;
     for (const capture of captures) {
+      // Back in the room already (another join of the same client flushed first): it got this natively.
+      if (capture.client.rooms.has(room)) continue;
       capture.last = publication;
       if (capture.overflowed) continue;
       if (capture.live.length >= WebSocketLimits.RECOVERY_BUFFER_LIMIT) {
