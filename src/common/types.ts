@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import type { THistoryFn } from '../history/types.ts';
 import type { IMetricsOptions } from '../metrics/prometheus.ts';
 import type { TWebSocketClientState, TWebSocketMessageType } from './constants.ts';
 
@@ -80,6 +81,9 @@ export interface IRedisSocketMessage<DataType = unknown> {
   event: string;
   data: DataType;
   exclude?: string[];
+  /** Position of a history room's publication (set by the publish script, with `epoch`). */
+  offset?: number;
+  epoch?: string;
 }
 
 // ---------------------------------------------------------------------------
@@ -223,6 +227,11 @@ export interface IWebSocketServerOptions<
   logger?: ILogger;
   /** Bound on waiting for each Redis connection in `configure()`. Default 30 000 ms. */
   redisReadyTimeout?: number;
+  /**
+   * Which rooms keep a history (positions + recovery on join); see docs/recovery.md.
+   * Without it nothing changes. Must agree with the emitters' `historyFn`.
+   */
+  historyFn?: THistoryFn;
 }
 
 /** Each field: a positive number, or `false` to turn that limit off; omitted → the default. */
@@ -251,4 +260,6 @@ export interface IWebSocketEmitterOptions {
   logger?: ILogger;
   /** Bound on waiting for the Redis connection in `configure()`. Default 30 000 ms. */
   redisReadyTimeout?: number;
+  /** The same `historyFn` as the servers': `toRoom` to such a room gets a position. */
+  historyFn?: THistoryFn;
 }

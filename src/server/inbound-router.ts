@@ -9,6 +9,7 @@ import type {
 import type { ServerCounters } from '../metrics/counters.ts';
 import { isPlainObject, parseJsonSafely } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
+import type { HistoryRequests } from './history-requests.ts';
 import { Admission, frameBytes, type InboundLimiter } from './inbound-limits.ts';
 import type { TSystemReply } from './local-delivery.ts';
 import type { RoomRequests } from './room-requests.ts';
@@ -17,6 +18,7 @@ import type { SessionManager } from './session-manager.ts';
 export interface IInboundRouterOptions<A extends object, M extends object> {
   sessions: SessionManager<A, M>;
   rooms: RoomRequests<M>;
+  history: HistoryRequests<M>;
   logger: ILogger;
   messageHandler?: TWebSocketMessageHandler;
   reply: TSystemReply<M>;
@@ -83,6 +85,9 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
           this.opts.sessions.refresh.refresh(client, message.data, message.id),
           'refresh',
         );
+        return;
+      case WebSocketEvents.HISTORY:
+        this.settleInBackground(this.opts.history.handle(client, message.data, message.id), 'ws:history');
         return;
     }
     if (WebSocketEvents.isReserved(event)) {

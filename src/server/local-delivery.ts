@@ -6,6 +6,7 @@ import type {
   IWebSocketClient,
   TWebSocketOutboundTransformer,
 } from '../common/types.ts';
+import { withPosition } from '../history/frames.ts';
 import { ServerCounters } from '../metrics/counters.ts';
 import { encodeFrame } from '../utils/json.ts';
 import { executePromiseWithLimit } from '../utils/promise.ts';
@@ -92,12 +93,35 @@ export class LocalDelivery<M extends object = AnyRecord> {
     }
   }
 
-  toRoom(room: string, event: string, data: unknown, exclude?: readonly string[], frame?: string): void {
+  /**
+   * `positionTail` (history rooms only, see history/frames.ts) is already in `frame`; encrypted
+   * members get it appended to their transformed frame, outside the ciphertext.
+   */
+  toRoom(
+    room: string,
+    event: string,
+    data: unknown,
+    exclude?: readonly string[],
+    frame?: string,
+    positionTail?: string,
+  ): void {
     frame ??= encodeFrame(event, data);
     this.publishNative(room, frame, exclude);
     if (this.registry.encrypted.size > 0) {
-      this.deliverEncrypted(this.encryptedMembers(room, exclude), frame, event, data);
+      this.deliverEncrypted(this.encryptedMembers(room, exclude), frame, event, data, positionTail);
     }
+  }
+
+  /** One positioned publication to one client (a recovering join), through the transformer when encrypted. */
+  toRecovering(
+    client: Client<M>,
+    frame: string,
+    event: string,
+    data: () => unknown,
+    positionTail: string,
+  ): void {
+    if (client.encrypted) this.deliverEncrypted([client], frame, event, data(), positionTail);
+    else this.write(client, frame);
   }
 
   /** Every authenticated client of this instance. */
@@ -186,7 +210,13 @@ export class LocalDelivery<M extends object = AnyRecord> {
    * through the `batchLimit` window, each behind the client's earlier sends, so
    * every client gets its messages in order whichever way the transformer answered.
    */
-  private deliverEncrypted(targets: Client<M>[], frame: string, event: string, data: unknown): void {
+  private deliverEncrypted(
+    targets: Client<M>[],
+    frame: string,
+    event: string,
+    data: unknown,
+    tail?: string,
+  ): void {
     if (targets.length === 0) return;
     this.counters.encryptedDeliveries += targets.length;
     const transformer = this.transformer;
@@ -200,7 +230,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
       const client = targets[i]!;
       if (queued || this.pending.has(client)) {
         queued ??= [];
-        queued.push(this.enqueueTransformed(client, transformer, frame, event, data));
+        queued.push(this.enqueueTransformed(client, transformer, frame, event, data, tail));
         continue;
       }
       let result: TTransformed;
@@ -212,10 +242,10 @@ export class LocalDelivery<M extends object = AnyRecord> {
       }
       if (isPromiseLike(result)) {
         // Asynchronous: this call counts as the first one in flight.
-        const running = this.settleTransformed(client, result, frame);
+        const running = this.settleTransformed(client, result, frame, tail);
         queued = [() => running];
       } else {
-        this.writeTransformed(client, result, frame, true);
+        this.writeTransformed(client, result, frame, true, tail);
       }
     }
     // Tasks never reject (failures are logged per client), so the window never aborts early.
@@ -233,6 +263,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
     frame: string,
     event: string,
     data: unknown,
+    tail: string | undefined,
   ): () => Promise<void> {
     let admit!: () => void;
     const slot = new Promise<void>((resolve) => {
@@ -241,7 +272,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
     const previous = this.pending.get(client);
     const turn = previous ? Promise.all([previous, slot]) : slot;
     const answer = turn.then(() => transformer({ client, event, data, frame }));
-    const running = this.settleTransformed(client, answer, frame);
+    const running = this.settleTransformed(client, answer, frame, tail);
     return () => {
       admit();
       return running;
@@ -253,9 +284,10 @@ export class LocalDelivery<M extends object = AnyRecord> {
     client: Client<M>,
     answer: PromiseLike<TTransformedValue>,
     frame: string,
+    tail: string | undefined,
   ): Promise<void> {
     const running = Promise.resolve(answer).then(
-      (transformed) => this.writeTransformed(client, transformed, frame),
+      (transformed) => this.writeTransformed(client, transformed, frame, false, tail),
       (error: unknown) => this.transformFailed(client, error),
     );
     this.pending.set(client, running);
@@ -275,11 +307,12 @@ export class LocalDelivery<M extends object = AnyRecord> {
     transformed: TTransformedValue,
     frame: string,
     batched = false,
+    tail?: string,
   ): void {
     if (client.state === WebSocketClientStates.DISCONNECTED) return;
     let out: string;
     try {
-      out = transformedFrame(transformed, frame);
+      out = transformedFrame(transformed, frame, tail);
     } catch (error) {
       this.transformFailed(client, error);
       return;
@@ -323,9 +356,14 @@ export class LocalDelivery<M extends object = AnyRecord> {
   }
 }
 
-/** The frame a client receives for a transformer's answer: `null`/`undefined` sends the original. */
-function transformedFrame(transformed: TTransformedValue, frame: string): string {
-  return transformed ? encodeFrame(transformed.event, transformed.data) : frame;
+/**
+ * The frame a client receives for a transformer's answer: `null`/`undefined` sends the original.
+ * A history publication's position `tail` goes on the outer frame, outside any ciphertext.
+ */
+function transformedFrame(transformed: TTransformedValue, frame: string, tail?: string): string {
+  if (!transformed) return frame;
+  const encoded = encodeFrame(transformed.event, transformed.data);
+  return tail ? withPosition(encoded, tail) : encoded;
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

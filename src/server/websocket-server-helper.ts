@@ -8,6 +8,7 @@ import {
   WebSocketClientStates,
   WebSocketCloseCodes,
   WebSocketDefaults,
+  WebSocketErrorCodes,
   WebSocketMessageTypes,
 } from '../common/constants.ts';
 import { createConsoleLogger } from '../common/logger.ts';
@@ -22,6 +23,8 @@ import type {
   IWebSocketClient,
   IWebSocketServerOptions,
 } from '../common/types.ts';
+import { HistoryError } from '../history/errors.ts';
+import type { IHistoryOptions, IHistoryResult } from '../history/query.ts';
 import { ServerCounters } from '../metrics/counters.ts';
 import { PrometheusMetrics } from '../metrics/prometheus.ts';
 import { encodeFrame, frameFromJson, serializeData } from '../utils/json.ts';
@@ -29,10 +32,13 @@ import { fireAndLog } from '../utils/safe-call.ts';
 import { createBunWebSocketHandler, resolveBunConfig } from './bun-handler.ts';
 import { ClientRegistry } from './client-registry.ts';
 import { HeartbeatSweeper } from './heartbeat-sweeper.ts';
+import { HistoryRequests } from './history-requests.ts';
 import { InboundLimiter } from './inbound-limits.ts';
 import { InboundRouter } from './inbound-router.ts';
 import { LocalDelivery, type TSystemReply } from './local-delivery.ts';
 import { type IResolvedServerSettings, resolveServerOptions } from './options.ts';
+import { RoomRecovery } from './recovery.ts';
+import { deliverPositionedMessage, RoomHistory } from './room-history.ts';
 import { isValidRoomName } from './room-names.ts';
 import { RoomRequests } from './room-requests.ts';
 import { SessionManager } from './session-manager.ts';
@@ -73,6 +79,9 @@ export class WebSocketServerHelper<
   private readonly router: InboundRouter<AuthDataType, MetadataType>;
   private readonly heartbeat: HeartbeatSweeper<MetadataType>;
   private readonly bus: ICrossInstanceBus;
+  /** Only with `historyFn`: rooms without history never reach it. */
+  private readonly roomHistory?: RoomHistory<MetadataType>;
+  private readonly recovery?: RoomRecovery<MetadataType>;
   private readonly bunConfig;
   private bunHandler?: IBunWebSocketHandler;
   private configured?: Promise<void>;
@@ -114,6 +123,35 @@ export class WebSocketServerHelper<
       (client, code, reason) => this.sessions.close(client as IWebSocketClient<MetadataType>, code, reason),
       this.counters,
     );
+    const redisBus = opts.redisConnection
+      ? new RedisBus({
+          connection: opts.redisConnection,
+          serverId: this.serverId,
+          logger: this.logger,
+          readyTimeout: opts.redisReadyTimeout,
+          onMessage: (message) => this.deliverFromBus(message),
+        })
+      : undefined;
+    this.bus = redisBus ?? new LocalOnlyBus();
+    if (opts.historyFn) {
+      this.roomHistory = new RoomHistory<MetadataType>({
+        historyFn: opts.historyFn,
+        delivery: this.delivery,
+        serverId: this.serverId,
+        logger: this.logger,
+        redis: redisBus,
+      });
+    }
+    this.recovery = this.roomHistory
+      ? new RoomRecovery<MetadataType>({
+          registry: this.registry,
+          delivery: this.delivery,
+          history: this.roomHistory,
+          logger: this.logger,
+          reply,
+          barrier: redisBus ? () => redisBus.barrier() : undefined,
+        })
+      : undefined;
     this.sessions = new SessionManager<AuthDataType, MetadataType>({
       registry: this.registry,
       logger: this.logger,
@@ -141,6 +179,12 @@ export class WebSocketServerHelper<
         validateRoomFn: opts.validateRoomFn,
         reply,
         limiter,
+        recovery: this.recovery,
+      }),
+      history: new HistoryRequests<MetadataType>({
+        history: this.roomHistory,
+        delivery: this.delivery,
+        reply,
       }),
       logger: this.logger,
       messageHandler: opts.messageHandler,
@@ -158,15 +202,6 @@ export class WebSocketServerHelper<
         if (client) this.sessions.close(client, code, reason);
       },
     );
-    this.bus = opts.redisConnection
-      ? new RedisBus({
-          connection: opts.redisConnection,
-          serverId: this.serverId,
-          logger: this.logger,
-          readyTimeout: opts.redisReadyTimeout,
-          onMessage: (message) => this.deliverFromBus(message),
-        })
-      : new LocalOnlyBus();
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -203,6 +238,7 @@ export class WebSocketServerHelper<
         client.state = WebSocketClientStates.DISCONNECTED;
         this.sessions.close(client, WebSocketCloseCodes.GOING_AWAY, 'Server shutting down');
       }
+      this.roomHistory?.stop();
       await this.bus.stop();
     })();
     return this.shuttingDown;
@@ -292,12 +328,14 @@ export class WebSocketServerHelper<
     expiryTimers: number;
     serverId: string;
     bus?: IRedisBusStats;
+    recovering?: number;
   } {
     const stats = {
       ...this.registry.sizes(),
       authTimers: this.sessions.pendingTimers,
       expiryTimers: this.sessions.refresh.size,
       serverId: this.serverId,
+      ...(this.recovery ? { recovering: this.recovery.pendingRooms } : {}),
     };
     return this.bus instanceof RedisBus ? { ...stats, bus: { ...this.bus.stats } } : stats;
   }
@@ -363,6 +401,16 @@ export class WebSocketServerHelper<
     const data = payload.data;
     // Serialize the payload once; the local frame and the Redis envelope share it.
     const dataJson = serializeData(data);
+    if (
+      this.roomHistory &&
+      destination !== undefined &&
+      !this.registry.get(destination) &&
+      this.roomHistory.publish(destination, event, data, dataJson)
+    ) {
+      // A history room: positioned (and, over Redis, delivered when Pub/Sub brings it back).
+      this.afterSend(opts, event, destination);
+      return;
+    }
     const frame = frameFromJson(event, dataJson);
     if (destination === undefined) {
       this.delivery.toAll(event, data, undefined, frame);
@@ -380,8 +428,35 @@ export class WebSocketServerHelper<
         dataJson,
       );
     }
+    this.afterSend(opts, event, destination);
+  }
+
+  private afterSend(opts: ISendOptions<unknown>, event: string, destination: string | undefined): void {
     if (opts.doLog) this.logger.info(`send "${event}" to ${destination ?? 'everyone'}`);
     if (opts.cb) setImmediate(() => fireAndLog(this.logger, 'send() callback', opts.cb, undefined));
+  }
+
+  // ------------------------------------------------------------------ history
+
+  /**
+   * A history room's retained publications and current position (see docs/recovery.md).
+   * Rejects with a `HistoryError` (`code`: `INVALID_REQUEST`, `HISTORY_UNAVAILABLE`,
+   * `UNRECOVERABLE_POSITION`).
+   */
+  async history(opts: IHistoryOptions): Promise<IHistoryResult> {
+    if (!this.roomHistory) {
+      throw new HistoryError(
+        WebSocketErrorCodes.HISTORY_UNAVAILABLE,
+        '[WebSocketServerHelper] history() needs the historyFn option',
+      );
+    }
+    return this.roomHistory.history(opts);
+  }
+
+  /** Forgets a room's history and position: the next publication starts a new epoch at offset 1. */
+  async removeHistory(opts: { room: string }): Promise<void> {
+    this.assertRoomName(opts?.room);
+    await this.roomHistory?.store.remove(opts.room);
   }
 
   private deliverFromBus(message: IRedisSocketMessage): void {
@@ -395,7 +470,9 @@ export class WebSocketServerHelper<
         if (target !== undefined) this.delivery.toUser(target, event, data, exclude);
         return;
       case WebSocketMessageTypes.ROOM:
-        if (target !== undefined) this.delivery.toRoom(target, event, data, exclude);
+        if (target === undefined) return;
+        if (message.offset === undefined) this.delivery.toRoom(target, event, data, exclude);
+        else deliverPositionedMessage(this.delivery, message, this.roomHistory);
         return;
       case WebSocketMessageTypes.BROADCAST:
         this.delivery.toAll(event, data, exclude);

@@ -24,14 +24,18 @@ async function canConnect(port: number): Promise<boolean> {
  */
 export class RedisServer {
   private proc?: Subprocess;
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: readonly string[],
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  static async start(port?: number): Promise<RedisServer> {
-    const server = new RedisServer(port ?? (await freePort()));
+  /** `extraArgs` are appended to the command line (a later option wins), e.g. AOF or cluster mode. */
+  static async start(port?: number, extraArgs: readonly string[] = []): Promise<RedisServer> {
+    const server = new RedisServer(port ?? (await freePort()), extraArgs);
     await server.restart();
     return server;
   }
@@ -56,6 +60,7 @@ export class RedisServer {
         'no',
         '--protected-mode',
         'no',
+        ...this.extraArgs,
       ],
       { stdout: 'ignore', stderr: 'inherit' },
     );
