@@ -1,14 +1,31 @@
+import type { IPublicationInfo, IStreamPosition } from './types.ts';
+
 export interface IFrame {
   event: string;
   data?: unknown;
+  /** The request id the server echoes on its answer. */
+  id?: string;
+  /** Set on publications of rooms that keep a history. */
+  position?: IPublicationInfo;
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-export function encodeFrame(event: string, data?: unknown): string {
-  return JSON.stringify(data === undefined ? { event } : { event, data });
+/** `{ offset, epoch }` as the protocol defines it, or undefined. */
+export function asPosition(value: unknown): IStreamPosition | undefined {
+  return isRecord(value) &&
+    Number.isSafeInteger(value.offset) &&
+    (value.offset as number) >= 0 &&
+    typeof value.epoch === 'string' &&
+    value.epoch !== ''
+    ? { offset: value.offset as number, epoch: value.epoch }
+    : undefined;
+}
+
+export function encodeFrame(event: string, data?: unknown, id?: string): string {
+  return JSON.stringify(data === undefined ? { event } : { event, data, id });
 }
 
 /** A server frame, or the reason it is not one. Never throws. */
@@ -23,5 +40,9 @@ export function decodeFrame(raw: unknown): IFrame | string {
   if (!isRecord(value) || typeof value.event !== 'string' || value.event === '') {
     return 'frame is not an object with a string "event"';
   }
-  return { event: value.event, data: value.data };
+  const frame: IFrame = { event: value.event, data: value.data };
+  if (typeof value.id === 'string') frame.id = value.id;
+  const position = typeof value.room === 'string' && asPosition(value);
+  if (position) frame.position = { room: value.room as string, ...position };
+  return frame;
 }
