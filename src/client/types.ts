@@ -123,6 +123,7 @@ export type TServerErrorCode =
   | 'NOT_IN_ROOM'
   | 'HISTORY_UNAVAILABLE'
   | 'UNRECOVERABLE_POSITION'
+  | 'TOO_MANY_REQUESTS'
   | 'INTERNAL';
 
 /** Where a room's stream stands: `offset` of its last publication (0 when none) in history `epoch`. */
