@@ -54,12 +54,14 @@ export class RoomPositions {
     for (const room of granted) {
       const position = asPosition(positions[room]);
       const asked = since?.[room];
+      const known = this.#rooms.get(room);
       if (!position) {
-        // The room keeps no history (any more): its frames carry no position.
-        this.#rooms.delete(room);
+        // No position: the room keeps no history, or the server could not read it (its frames
+        // then say where they stand). A recovery that was asked for did not happen.
+        if (!asked || !known) this.#rooms.delete(room);
+        else this.#settle(room, false, 0);
         continue;
       }
-      const known = this.#rooms.get(room);
       if (asked && recovered[room] === true) {
         // The missed publications follow this answer; the ones after `asked` are still welcome.
         const offset = known?.epoch === position.epoch ? Math.max(known.offset, asked.offset) : asked.offset;

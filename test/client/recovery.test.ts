@@ -293,3 +293,27 @@ describe('history() (ws:history)', () => {
     await expect(malformed).rejects.toMatchObject({ code: 'BAD_FRAME' });
   });
 });
+
+describe('recovery answers without a position', () => {
+  test('a recovery the server could not read (no position in the answer) is not recovered; the room stays tracked', async () => {
+    const { client, got, server } = await joinedClient(0);
+    server.publish('a', 1, 'E');
+    await eventually(() => got.offsets.length === 1, 2_000, 'first');
+    server.drop();
+    await server.next('join');
+    server.push({ event: 'join', data: { rooms: ['a'], recovered: { a: false } } });
+    await eventually(() => got.recoveries.length === 1, 2_000, 'recovery');
+    expect(got.recoveries[0]).toEqual({
+      room: 'a',
+      recovered: false,
+      recoveredCount: 0,
+      position: { offset: 1, epoch: 'E' },
+    });
+    server.publish('a', 1, 'E'); // still a duplicate
+    server.publish('a', 2, 'E');
+    await eventually(() => got.offsets.length === 2, 2_000, 'second');
+    await Bun.sleep(30);
+    expect(got.offsets).toEqual([1, 2]);
+    expect(client.position('a')).toEqual({ offset: 2, epoch: 'E' });
+  });
+});

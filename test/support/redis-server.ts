@@ -24,14 +24,18 @@ async function canConnect(port: number): Promise<boolean> {
  */
 export class RedisServer {
   private proc?: Subprocess;
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    /** With a directory: AOF on, fsync on every write, files kept there across restarts. */
+    readonly appendOnlyDir?: string,
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  static async start(port?: number): Promise<RedisServer> {
-    const server = new RedisServer(port ?? (await freePort()));
+  static async start(port?: number, opts: { appendOnlyDir?: string } = {}): Promise<RedisServer> {
+    const server = new RedisServer(port ?? (await freePort()), opts.appendOnlyDir);
     await server.restart();
     return server;
   }
@@ -52,8 +56,9 @@ export class RedisServer {
         '127.0.0.1',
         '--save',
         '',
-        '--appendonly',
-        'no',
+        ...(this.appendOnlyDir
+          ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.appendOnlyDir]
+          : ['--appendonly', 'no']),
         '--protected-mode',
         'no',
       ],
