@@ -19,6 +19,15 @@ export {
   type IEcdhEncryptionOptions,
 } from './crypto/ecdh-session.ts';
 export { WebSocketEmitter } from './emitter/websocket-emitter.ts';
+export { HistoryError, type THistoryErrorCode } from './history/errors.ts';
+export { clusterHashTag, historyKeys, type IHistoryKeys } from './history/keys.ts';
+export type { IHistoryOptions, IHistoryResult } from './history/query.ts';
+export type {
+  IHistoryPolicy,
+  IPublication,
+  IStreamPosition,
+  THistoryFn,
+} from './history/types.ts';
 export {
   DefaultRedisHelper,
   type IDefaultRedisHelperOptions,

@@ -14,6 +14,19 @@ export interface ICrossInstanceBus {
   stop(): Promise<void>;
 }
 
+/** The Redis connections the history needs beside Pub/Sub (see history/redis-store.ts). */
+export interface IHistoryConnections {
+  /** The publishing connection (runs the history scripts). */
+  publisher(): TRedisClient | undefined;
+  /**
+   * Resolves once every message published before the call has been received on the subscriber
+   * connection (a PING queued behind them), so a history read and live traffic can be merged.
+   */
+  barrier(): Promise<void>;
+  /** Counts a history publication that could not be handed to Redis. */
+  countDropped(notReady: boolean): void;
+}
+
 /** Single-instance mode: nothing leaves the process. */
 export class LocalOnlyBus implements ICrossInstanceBus {
   async start(): Promise<void> {}
@@ -39,6 +52,8 @@ export interface IRedisBusStats {
   received: number;
   /** Envelopes from Redis that failed validation. */
   malformed: number;
+  /** History publications whose script failed after being sent (Redis error or connection lost). */
+  historyFailed: number;
 }
 
 const SUBSCRIBED_PATTERNS = [
@@ -50,10 +65,16 @@ const SUBSCRIBED_PATTERNS = [
 /**
  * Redis Pub/Sub bus: one duplicated connection publishes, another subscribes to
  * `ws:broadcast` and the room / client / user patterns. Messages carrying our
- * own serverId are skipped (they were already delivered locally).
+ * own serverId are skipped (they were already delivered locally), except positioned ones.
  */
-export class RedisBus implements ICrossInstanceBus {
-  readonly stats: IRedisBusStats = { published: 0, droppedWhileDisconnected: 0, received: 0, malformed: 0 };
+export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
+  readonly stats: IRedisBusStats = {
+    published: 0,
+    droppedWhileDisconnected: 0,
+    received: 0,
+    malformed: 0,
+    historyFailed: 0,
+  };
   private pub?: TRedisClient;
   private sub?: TRedisClient;
   private lastMalformedLog = 0;
@@ -102,6 +123,23 @@ export class RedisBus implements ICrossInstanceBus {
     return true;
   }
 
+  publisher(): TRedisClient | undefined {
+    return this.pub;
+  }
+
+  async barrier(): Promise<void> {
+    const sub = this.sub;
+    if (sub?.status !== 'ready')
+      throw new Error(`Redis subscriber is not connected (status: ${sub?.status})`);
+    // ioredis allows PING in subscriber mode; Redis answers it after the messages queued before it.
+    await sub.ping();
+  }
+
+  countDropped(notReady: boolean): void {
+    if (notReady) this.stats.droppedWhileDisconnected++;
+    else this.stats.historyFailed++;
+  }
+
   async stop(): Promise<void> {
     const clients = [this.pub, this.sub].filter((c): c is TRedisClient => c !== undefined);
     this.pub = undefined;
@@ -121,7 +159,9 @@ export class RedisBus implements ICrossInstanceBus {
       }
       return;
     }
-    if (decoded.message.serverId === this.opts.serverId) return;
+    // Our own messages were delivered locally, except history publications: every instance,
+    // this one included, delivers those from here so all see one offset order.
+    if (decoded.message.serverId === this.opts.serverId && decoded.message.offset === undefined) return;
     this.stats.received++;
     this.opts.onMessage(decoded.message);
   }

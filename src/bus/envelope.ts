@@ -1,5 +1,6 @@
 import { type TWebSocketMessageType, WebSocketChannels, WebSocketMessageTypes } from '../common/constants.ts';
 import type { IRedisSocketMessage } from '../common/types.ts';
+import { MAX_EPOCH_LENGTH } from '../history/policy.ts';
 import { isPlainObject, parseJsonSafely } from '../utils/json.ts';
 
 /** The Redis channel an envelope is published on. */
@@ -41,7 +42,7 @@ export function decodeEnvelope(
     return { ok: false, reason: 'not JSON' };
   }
   if (!isPlainObject(parsed)) return { ok: false, reason: 'not an object' };
-  const { serverId, type, target, event, data, exclude } = parsed;
+  const { serverId, type, target, event, data, exclude, offset, epoch } = parsed;
   if (typeof serverId !== 'string' || serverId.length === 0) return { ok: false, reason: 'missing serverId' };
   if (!WebSocketMessageTypes.isValid(type)) return { ok: false, reason: 'unknown type' };
   if (typeof event !== 'string' || event.length === 0) return { ok: false, reason: 'missing event' };
@@ -54,5 +55,28 @@ export function decodeEnvelope(
   const message: IRedisSocketMessage = { serverId, type, event, data };
   if (typeof target === 'string') message.target = target;
   if (exclude !== undefined) message.exclude = exclude as string[];
+  // A history room's publication carries its position (appended by the publish script).
+  if (offset !== undefined || epoch !== undefined) {
+    if (
+      type !== WebSocketMessageTypes.ROOM ||
+      !Number.isSafeInteger(offset) ||
+      (offset as number) < 1 ||
+      typeof epoch !== 'string' ||
+      epoch.length === 0 ||
+      epoch.length > MAX_EPOCH_LENGTH
+    ) {
+      return { ok: false, reason: 'invalid position' };
+    }
+    message.offset = offset as number;
+    message.epoch = epoch;
+  }
   return { ok: true, message };
+}
+
+/**
+ * The envelope's JSON without its closing brace and without `data`: the history publish
+ * script appends the data, the offset and the epoch.
+ */
+export function envelopeHead(message: Omit<IRedisSocketMessage, 'data'>): string {
+  return JSON.stringify(message).slice(0, -1);
 }

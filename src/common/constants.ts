@@ -13,6 +13,8 @@ export class WebSocketEvents {
   static readonly ERROR = 'error';
   static readonly HEARTBEAT = 'heartbeat';
   static readonly ENCRYPTED = 'encrypted';
+  /** A client's request for a room's retained publications (see docs/recovery.md). */
+  static readonly HISTORY = 'ws:history';
 
   /** Every system event; a client frame carrying one of these never reaches `messageHandler`. */
   static readonly SCHEME_SET: ReadonlySet<string> = new Set([
@@ -110,6 +112,29 @@ export class WebSocketLimits {
   static readonly MAX_ROOMS_PER_REQUEST = 100;
   /** Bound on how long `configure()` waits for each Redis connection. */
   static readonly REDIS_READY_TIMEOUT = 30_000;
+  /** Most publications one `ws:history` request or `history()` call returns (a larger `limit` is clamped). */
+  static readonly MAX_HISTORY_LIMIT = 1_000;
+  /** Largest `size` a `historyFn` policy may ask for. */
+  static readonly MAX_HISTORY_SIZE = 100_000;
+  /** Live publications held per room for a client while its recovery is read; past it, `recovered: false`. */
+  static readonly RECOVERY_BUFFER_LIMIT = 1_000;
+  /** Bound on reading a recovering join's history (and the Pub/Sub barrier) before answering `recovered: false`. */
+  static readonly RECOVERY_TIMEOUT = 5_000;
+  /** Most rooms of one client being recovered (or positioned) at once; a join past it gets `TOO_MANY_ROOMS`. */
+  static readonly MAX_RECOVERING_ROOMS = 100;
+  /** Most `ws:history` requests of one client in flight at once; more get `TOO_MANY_REQUESTS`. */
+  static readonly MAX_HISTORY_REQUESTS_IN_FLIGHT = 4;
+}
+
+/** Defaults of the history feature (see docs/recovery.md). */
+export class WebSocketHistoryDefaults {
+  /** Prefix of the Redis keys that hold a room's position (`…:meta`) and publications (`…:stream`). */
+  static readonly KEY_PREFIX = 'ws:history:';
+  /**
+   * How long a room's position (offset + epoch) outlives its last publication when the policy gives
+   * no `metaTtl`: a quiet room keeps its epoch, so clients can still tell they missed nothing.
+   */
+  static readonly META_TTL = 24 * 60 * 60 * 1000;
 }
 
 export class WebSocketMessageTypes {
@@ -186,6 +211,10 @@ export class WebSocketErrorCodes {
   static readonly NOT_IN_ROOM = 'NOT_IN_ROOM';
   /** The room keeps no history, or its history cannot be read right now (Redis down). */
   static readonly HISTORY_UNAVAILABLE = 'HISTORY_UNAVAILABLE';
+  /** A `ws:history` `since` whose epoch differs, or whose publications are no longer all retained. */
+  static readonly UNRECOVERABLE_POSITION = 'UNRECOVERABLE_POSITION';
+  /** Too many `ws:history` requests of one client in flight at once. */
+  static readonly TOO_MANY_REQUESTS = 'TOO_MANY_REQUESTS';
   /** A server-side handler failed; no detail of the failure is sent. */
   static readonly INTERNAL = 'INTERNAL';
 }

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import type { THistoryFn } from '../history/types.ts';
 import type { TWebSocketClientState, TWebSocketMessageType } from './constants.ts';
 
 export type ValueOrPromise<T> = T | Promise<T>;
@@ -79,6 +80,9 @@ export interface IRedisSocketMessage<DataType = unknown> {
   event: string;
   data: DataType;
   exclude?: string[];
+  /** Position of a history room's publication (set by the publish script, with `epoch`). */
+  offset?: number;
+  epoch?: string;
 }
 
 // ---------------------------------------------------------------------------
@@ -186,6 +190,11 @@ export interface IWebSocketServerOptions<
   logger?: ILogger;
   /** Bound on waiting for each Redis connection in `configure()`. Default 30 000 ms. */
   redisReadyTimeout?: number;
+  /**
+   * Which rooms keep a history (positions + recovery on join); see docs/recovery.md.
+   * Without it nothing changes. Must agree with the emitters' `historyFn`.
+   */
+  historyFn?: THistoryFn;
 }
 
 export interface IWebSocketEmitterOptions {
@@ -194,4 +203,6 @@ export interface IWebSocketEmitterOptions {
   logger?: ILogger;
   /** Bound on waiting for the Redis connection in `configure()`. Default 30 000 ms. */
   redisReadyTimeout?: number;
+  /** The same `historyFn` as the servers': `toRoom` to such a room gets a position. */
+  historyFn?: THistoryFn;
 }

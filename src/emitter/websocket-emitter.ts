@@ -1,13 +1,30 @@
-import { channelFor, encodeEnvelope } from '../bus/envelope.ts';
-import { type TWebSocketMessageType, WebSocketLimits, WebSocketMessageTypes } from '../common/constants.ts';
+import { channelFor, encodeEnvelope, envelopeHead } from '../bus/envelope.ts';
+import {
+  type TWebSocketMessageType,
+  WebSocketErrorCodes,
+  WebSocketLimits,
+  WebSocketMessageTypes,
+} from '../common/constants.ts';
 import { createConsoleLogger } from '../common/logger.ts';
 import type { ILogger, IRedisConnection, IWebSocketEmitterOptions } from '../common/types.ts';
+import { HistoryError } from '../history/errors.ts';
+import { resolveHistoryPolicy } from '../history/policy.ts';
+import {
+  type IHistoryOptions,
+  type IHistoryResult,
+  queryHistory,
+  toHistoryResult,
+} from '../history/query.ts';
+import { RedisHistoryStore } from '../history/redis-store.ts';
+import type { IResolvedHistoryPolicy, IStreamPosition, THistoryFn } from '../history/types.ts';
 import {
   closeRedisClient,
   isRedisConnection,
   type TRedisClient,
   waitForRedisReady,
 } from '../redis/wait-ready.ts';
+import { isValidRoomName } from '../server/room-names.ts';
+import { serializeData } from '../utils/json.ts';
 
 const PREFIX = '[WebSocketEmitter]';
 
@@ -23,6 +40,8 @@ export class WebSocketEmitter {
   private readonly connection: IRedisConnection;
   private readonly logger: ILogger;
   private readonly readyTimeout: number;
+  private readonly historyFn?: THistoryFn;
+  private readonly historyStore = new RedisHistoryStore(() => this.client);
   private client?: TRedisClient;
   private configured?: Promise<void>;
 
@@ -34,6 +53,10 @@ export class WebSocketEmitter {
     this.connection = opts.redisConnection;
     this.logger = opts.logger ?? createConsoleLogger(this.identifier);
     this.readyTimeout = opts.redisReadyTimeout ?? WebSocketLimits.REDIS_READY_TIMEOUT;
+    if (opts.historyFn !== undefined && typeof opts.historyFn !== 'function') {
+      throw new Error(`${PREFIX} historyFn must be a function`);
+    }
+    this.historyFn = opts.historyFn;
   }
 
   /** Duplicates the Redis connection and waits (bounded) until it is ready. */
@@ -63,12 +86,78 @@ export class WebSocketEmitter {
     return await this.publish(WebSocketMessageTypes.USER, requireTarget('userId', opts?.userId), opts);
   }
 
-  async toRoom(opts: { room: string; event: string; data: unknown; exclude?: string[] }): Promise<void> {
-    return await this.publish(WebSocketMessageTypes.ROOM, requireTarget('room', opts?.room), opts);
+  /**
+   * To a room that keeps history (per `historyFn`), the publish script assigns the position,
+   * stores and publishes in one step, and the promise resolves to that position.
+   */
+  async toRoom(opts: {
+    room: string;
+    event: string;
+    data: unknown;
+    exclude?: string[];
+  }): Promise<IStreamPosition | undefined> {
+    const room = requireTarget('room', opts?.room);
+    const policy = this.historyFn ? this.policyFor(room) : undefined;
+    if (!policy) {
+      await this.publish(WebSocketMessageTypes.ROOM, room, opts);
+      return undefined;
+    }
+    const event = requireEvent(opts.event);
+    this.readyClient();
+    const head = envelopeHead({
+      serverId: WebSocketEmitter.SERVER_ID,
+      type: WebSocketMessageTypes.ROOM,
+      target: room,
+      event,
+      ...(opts.exclude && opts.exclude.length > 0 ? { exclude: opts.exclude } : {}),
+    });
+    return await this.historyStore.publish(
+      room,
+      policy,
+      channelFor(WebSocketMessageTypes.ROOM, room),
+      head,
+      event,
+      serializeData(opts.data),
+    );
+  }
+
+  /** A history room's retained publications and position; rejects with a `HistoryError`. */
+  async history(opts: IHistoryOptions): Promise<IHistoryResult> {
+    if (!this.historyFn) {
+      throw new HistoryError(
+        WebSocketErrorCodes.HISTORY_UNAVAILABLE,
+        `${PREFIX} history() needs the historyFn option`,
+      );
+    }
+    this.readyClient();
+    return toHistoryResult(
+      await queryHistory(this.historyStore, (room) => this.policyFor(room), opts, PREFIX),
+    );
+  }
+
+  /** Forgets a room's history and position (the next publication starts a new epoch at offset 1). */
+  async removeHistory(opts: { room: string }): Promise<void> {
+    if (!isValidRoomName(opts?.room)) throw new Error(`${PREFIX} removeHistory needs a valid room name`);
+    this.readyClient();
+    await this.historyStore.remove(opts.room);
   }
 
   async broadcast(opts: { event: string; data: unknown; exclude?: string[] }): Promise<void> {
     return await this.publish(WebSocketMessageTypes.BROADCAST, undefined, opts);
+  }
+
+  private policyFor(room: string): IResolvedHistoryPolicy | undefined {
+    return this.historyFn ? resolveHistoryPolicy(this.historyFn, room, PREFIX) : undefined;
+  }
+
+  /** The connected client, or a clear error: nothing is queued while Redis is away. */
+  private readyClient(): TRedisClient {
+    const client = this.client;
+    if (!client) throw new Error(`${PREFIX} not configured: call configure() first`);
+    if (client.status !== 'ready') {
+      throw new Error(`${PREFIX} Redis is not connected (status: ${client.status}); message not published`);
+    }
+    return client;
   }
 
   async shutdown(): Promise<void> {
@@ -88,14 +177,8 @@ export class WebSocketEmitter {
     target: string | undefined,
     opts: { event: string; data: unknown; exclude?: string[] },
   ): Promise<void> {
-    if (typeof opts?.event !== 'string' || opts.event.length === 0) {
-      throw new Error(`${PREFIX} event must be a non-empty string`);
-    }
-    const client = this.client;
-    if (!client) throw new Error(`${PREFIX} not configured: call configure() first`);
-    if (client.status !== 'ready') {
-      throw new Error(`${PREFIX} Redis is not connected (status: ${client.status}); message not published`);
-    }
+    requireEvent(opts?.event);
+    const client = this.readyClient();
     const envelope = encodeEnvelope({
       serverId: WebSocketEmitter.SERVER_ID,
       type,
@@ -106,6 +189,13 @@ export class WebSocketEmitter {
     });
     await client.publish(channelFor(type, target), envelope);
   }
+}
+
+function requireEvent(event: unknown): string {
+  if (typeof event !== 'string' || event.length === 0) {
+    throw new Error(`${PREFIX} event must be a non-empty string`);
+  }
+  return event;
 }
 
 function requireTarget(name: string, value: unknown): string {

@@ -8,6 +8,7 @@ import type {
 } from '../common/types.ts';
 import { isPlainObject, parseJsonSafely } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
+import type { HistoryRequests } from './history-requests.ts';
 import type { TSystemReply } from './local-delivery.ts';
 import type { RoomRequests } from './room-requests.ts';
 import type { SessionManager } from './session-manager.ts';
@@ -15,6 +16,7 @@ import type { SessionManager } from './session-manager.ts';
 export interface IInboundRouterOptions<A extends object, M extends object> {
   sessions: SessionManager<A, M>;
   rooms: RoomRequests<M>;
+  history: HistoryRequests<M>;
   logger: ILogger;
   messageHandler?: TWebSocketMessageHandler;
   reply: TSystemReply<M>;
@@ -56,6 +58,9 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
         return;
       case WebSocketEvents.LEAVE:
         this.opts.rooms.leave(client, message.data, message.id);
+        return;
+      case WebSocketEvents.HISTORY:
+        this.settleInBackground(this.opts.history.handle(client, message.data, message.id), 'ws:history');
         return;
     }
     if (WebSocketEvents.isReserved(event)) {

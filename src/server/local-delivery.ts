@@ -6,6 +6,7 @@ import type {
   IWebSocketClient,
   TWebSocketOutboundTransformer,
 } from '../common/types.ts';
+import { withPosition } from '../history/frames.ts';
 import { encodeFrame } from '../utils/json.ts';
 import { executePromiseWithLimit } from '../utils/promise.ts';
 import type { ClientRegistry } from './client-registry.ts';
@@ -76,12 +77,35 @@ export class LocalDelivery<M extends object = AnyRecord> {
     }
   }
 
-  toRoom(room: string, event: string, data: unknown, exclude?: readonly string[], frame?: string): void {
+  /**
+   * `positionTail` (history rooms only, see history/frames.ts) is already in `frame`; encrypted
+   * members get it appended to their transformed frame, outside the ciphertext.
+   */
+  toRoom(
+    room: string,
+    event: string,
+    data: unknown,
+    exclude?: readonly string[],
+    frame?: string,
+    positionTail?: string,
+  ): void {
     frame ??= encodeFrame(event, data);
     this.publishNative(room, frame, exclude);
     if (this.registry.encrypted.size > 0) {
-      this.deliverEncrypted(this.encryptedMembers(room, exclude), frame, event, data);
+      this.deliverEncrypted(this.encryptedMembers(room, exclude), frame, event, data, positionTail);
     }
+  }
+
+  /** One positioned publication to one client (a recovering join), through the transformer when encrypted. */
+  toRecovering(
+    client: Client<M>,
+    frame: string,
+    event: string,
+    data: () => unknown,
+    positionTail: string,
+  ): void {
+    if (client.encrypted) this.deliverEncrypted([client], frame, event, data(), positionTail);
+    else this.write(client, frame);
   }
 
   /** Every authenticated client of this instance. */
@@ -156,7 +180,13 @@ export class LocalDelivery<M extends object = AnyRecord> {
     else this.write(client, frame);
   }
 
-  private deliverEncrypted(targets: Client<M>[], frame: string, event: string, data: unknown): void {
+  private deliverEncrypted(
+    targets: Client<M>[],
+    frame: string,
+    event: string,
+    data: unknown,
+    positionTail?: string,
+  ): void {
     if (targets.length === 0) return;
     const transformer = this.transformer;
     if (!transformer) {
@@ -165,7 +195,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
       return;
     }
     const tasks = targets.map(
-      (client) => () => this.enqueueTransformed(client, transformer, frame, event, data),
+      (client) => () => this.enqueueTransformed(client, transformer, frame, event, data, positionTail),
     );
     // Tasks never reject (failures are logged per client), so the window never aborts early.
     void executePromiseWithLimit({ tasks, limit: this.batchLimit });
@@ -178,13 +208,18 @@ export class LocalDelivery<M extends object = AnyRecord> {
     frame: string,
     event: string,
     data: unknown,
+    positionTail?: string,
   ): Promise<void> {
     const previous = this.pending.get(client) ?? Promise.resolve();
     const current = previous.then(async () => {
       try {
         const transformed = await transformer({ client, event, data });
         if (client.state === WebSocketClientStates.DISCONNECTED) return;
-        this.write(client, transformed ? encodeFrame(transformed.event, transformed.data) : frame);
+        if (!transformed) this.write(client, frame);
+        else {
+          const encoded = encodeFrame(transformed.event, transformed.data);
+          this.write(client, positionTail ? withPosition(encoded, positionTail) : encoded);
+        }
       } catch (error) {
         // Never fall back to plaintext for a client that asked for encryption.
         this.logger.error(`outboundTransformer failed for client ${client.id}; message dropped`, error);

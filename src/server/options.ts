@@ -58,6 +58,7 @@ export function resolveServerOptions<A extends object, M extends object>(
     'messageHandler',
     'outboundTransformer',
     'handshakeFn',
+    'historyFn',
   ] as const) {
     if (opts[name] !== undefined && typeof opts[name] !== 'function') {
       throw new Error(`${PREFIX} ${name} must be a function`);

@@ -1,9 +1,11 @@
 import { WebSocketErrorCodes, WebSocketEvents, WebSocketLimits } from '../common/constants.ts';
 import type { AnyRecord, ILogger, IWebSocketClient, TWebSocketValidateRoomFn } from '../common/types.ts';
+import { readSinceMap } from '../history/policy.ts';
 import { isPlainObject } from '../utils/json.ts';
 import { settle } from '../utils/safe-call.ts';
 import type { ClientRegistry } from './client-registry.ts';
 import type { TSystemReply } from './local-delivery.ts';
+import { notRecoveredReply, type RoomRecovery } from './recovery.ts';
 import { sanitizeRoomList } from './room-names.ts';
 
 export interface IRoomRequestOptions<M extends object> {
@@ -11,6 +13,8 @@ export interface IRoomRequestOptions<M extends object> {
   logger: ILogger;
   validateRoomFn?: TWebSocketValidateRoomFn;
   reply: TSystemReply<M>;
+  /** Present with `historyFn`: joins of history rooms go through it. */
+  recovery?: RoomRecovery<M>;
 }
 
 /**
@@ -24,7 +28,20 @@ export class RoomRequests<M extends object = AnyRecord> {
   async join(client: IWebSocketClient<M>, data: unknown, id?: string): Promise<void> {
     const requested = this.readRooms(client, data, WebSocketEvents.JOIN, id);
     if (!requested) return;
-    const { validateRoomFn, registry, logger, reply } = this.opts;
+    const since = readSinceMap((data as { since?: unknown }).since);
+    const { validateRoomFn, registry, logger, reply, recovery } = this.opts;
+    if (since === null) {
+      reply(
+        client,
+        WebSocketEvents.ERROR,
+        {
+          message: 'join since expects { [room]: { offset: integer >= 0, epoch: string (1..64 chars) } }',
+          code: WebSocketErrorCodes.INVALID_REQUEST,
+        },
+        id,
+      );
+      return;
+    }
     let allowed: string[] = [];
     if (validateRoomFn && requested.length > 0) {
       const outcome = await settle(validateRoomFn, {
@@ -41,8 +58,10 @@ export class RoomRequests<M extends object = AnyRecord> {
       }
     }
     if (registry.get(client.id) !== client) return; // disconnected while validating
+    const recovering = recovery?.join(client, allowed, since, id);
+    if (recovering) return await recovering;
     for (const room of allowed) registry.join(client, room);
-    reply(client, WebSocketEvents.JOIN, { rooms: allowed }, id);
+    reply(client, WebSocketEvents.JOIN, notRecoveredReply(allowed, since), id);
   }
 
   leave(client: IWebSocketClient<M>, data: unknown, id?: string): void {

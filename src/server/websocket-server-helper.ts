@@ -8,6 +8,7 @@ import {
   WebSocketClientStates,
   WebSocketCloseCodes,
   WebSocketDefaults,
+  WebSocketErrorCodes,
   WebSocketMessageTypes,
 } from '../common/constants.ts';
 import { createConsoleLogger } from '../common/logger.ts';
@@ -22,14 +23,24 @@ import type {
   IWebSocketClient,
   IWebSocketServerOptions,
 } from '../common/types.ts';
+import { HistoryError } from '../history/errors.ts';
+import {
+  type IHistoryOptions,
+  type IHistoryResult,
+  queryHistory,
+  toHistoryResult,
+} from '../history/query.ts';
 import { encodeFrame, frameFromJson, serializeData } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
 import { createBunWebSocketHandler, resolveBunConfig } from './bun-handler.ts';
 import { ClientRegistry } from './client-registry.ts';
 import { HeartbeatSweeper } from './heartbeat-sweeper.ts';
+import { HistoryRequests } from './history-requests.ts';
 import { InboundRouter } from './inbound-router.ts';
 import { LocalDelivery, type TSystemReply } from './local-delivery.ts';
 import { type IResolvedServerSettings, resolveServerOptions } from './options.ts';
+import { RoomRecovery } from './recovery.ts';
+import { deliverPositioned, RoomHistory } from './room-history.ts';
 import { isValidRoomName } from './room-names.ts';
 import { RoomRequests } from './room-requests.ts';
 import { SessionManager } from './session-manager.ts';
@@ -67,6 +78,8 @@ export class WebSocketServerHelper<
   private readonly router: InboundRouter<AuthDataType, MetadataType>;
   private readonly heartbeat: HeartbeatSweeper<MetadataType>;
   private readonly bus: ICrossInstanceBus;
+  /** Only with `historyFn`: rooms without history never reach it. */
+  private readonly roomHistory?: RoomHistory<MetadataType>;
   private readonly bunConfig;
   private bunHandler?: IBunWebSocketHandler;
   private configured?: Promise<void>;
@@ -91,6 +104,35 @@ export class WebSocketServerHelper<
       publishToSelf: this.bunConfig.publishToSelf === true,
       logger: this.logger,
     });
+    const redisBus = opts.redisConnection
+      ? new RedisBus({
+          connection: opts.redisConnection,
+          serverId: this.serverId,
+          logger: this.logger,
+          readyTimeout: opts.redisReadyTimeout,
+          onMessage: (message) => this.deliverFromBus(message),
+        })
+      : undefined;
+    this.bus = redisBus ?? new LocalOnlyBus();
+    if (opts.historyFn) {
+      this.roomHistory = new RoomHistory<MetadataType>({
+        historyFn: opts.historyFn,
+        delivery: this.delivery,
+        serverId: this.serverId,
+        logger: this.logger,
+        redis: redisBus,
+      });
+    }
+    const recovery = this.roomHistory
+      ? new RoomRecovery<MetadataType>({
+          registry: this.registry,
+          delivery: this.delivery,
+          history: this.roomHistory,
+          logger: this.logger,
+          reply,
+          barrier: redisBus ? () => redisBus.barrier() : undefined,
+        })
+      : undefined;
     this.sessions = new SessionManager<AuthDataType, MetadataType>({
       registry: this.registry,
       logger: this.logger,
@@ -114,6 +156,12 @@ export class WebSocketServerHelper<
         logger: this.logger,
         validateRoomFn: opts.validateRoomFn,
         reply,
+        recovery,
+      }),
+      history: new HistoryRequests<MetadataType>({
+        history: this.roomHistory,
+        delivery: this.delivery,
+        reply,
       }),
       logger: this.logger,
       messageHandler: opts.messageHandler,
@@ -128,15 +176,6 @@ export class WebSocketServerHelper<
         if (client) this.sessions.close(client, code, reason);
       },
     );
-    this.bus = opts.redisConnection
-      ? new RedisBus({
-          connection: opts.redisConnection,
-          serverId: this.serverId,
-          logger: this.logger,
-          readyTimeout: opts.redisReadyTimeout,
-          onMessage: (message) => this.deliverFromBus(message),
-        })
-      : new LocalOnlyBus();
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -171,6 +210,7 @@ export class WebSocketServerHelper<
         client.state = WebSocketClientStates.DISCONNECTED;
         this.sessions.close(client, WebSocketCloseCodes.GOING_AWAY, 'Server shutting down');
       }
+      this.roomHistory?.stop();
       await this.bus.stop();
     })();
     return this.shuttingDown;
@@ -319,6 +359,16 @@ export class WebSocketServerHelper<
     const data = payload.data;
     // Serialize the payload once; the local frame and the Redis envelope share it.
     const dataJson = serializeData(data);
+    if (
+      this.roomHistory &&
+      destination !== undefined &&
+      !this.registry.get(destination) &&
+      this.roomHistory.publish(destination, event, data, dataJson)
+    ) {
+      // A history room: positioned (and, over Redis, delivered when Pub/Sub brings it back).
+      this.afterSend(opts, event, destination);
+      return;
+    }
     const frame = frameFromJson(event, dataJson);
     if (destination === undefined) {
       this.delivery.toAll(event, data, undefined, frame);
@@ -336,8 +386,42 @@ export class WebSocketServerHelper<
         dataJson,
       );
     }
+    this.afterSend(opts, event, destination);
+  }
+
+  private afterSend(opts: ISendOptions<unknown>, event: string, destination: string | undefined): void {
     if (opts.doLog) this.logger.info(`send "${event}" to ${destination ?? 'everyone'}`);
     if (opts.cb) setImmediate(() => fireAndLog(this.logger, 'send() callback', opts.cb, undefined));
+  }
+
+  // ------------------------------------------------------------------ history
+
+  /**
+   * A history room's retained publications and current position (see docs/recovery.md).
+   * Rejects with a `HistoryError` (`code`: `INVALID_REQUEST`, `HISTORY_UNAVAILABLE`,
+   * `UNRECOVERABLE_POSITION`).
+   */
+  async history(opts: IHistoryOptions): Promise<IHistoryResult> {
+    const history = this.roomHistory;
+    if (!history) {
+      throw new HistoryError(
+        WebSocketErrorCodes.HISTORY_UNAVAILABLE,
+        '[WebSocketServerHelper] history() needs the historyFn option',
+      );
+    }
+    const page = await queryHistory(
+      history.store,
+      (room) => history.policyFor(room),
+      opts,
+      '[WebSocketServerHelper]',
+    );
+    return toHistoryResult(page);
+  }
+
+  /** Forgets a room's history and position: the next publication starts a new epoch at offset 1. */
+  async removeHistory(opts: { room: string }): Promise<void> {
+    this.assertRoomName(opts?.room);
+    await this.roomHistory?.store.remove(opts.room);
   }
 
   private deliverFromBus(message: IRedisSocketMessage): void {
@@ -351,7 +435,20 @@ export class WebSocketServerHelper<
         if (target !== undefined) this.delivery.toUser(target, event, data, exclude);
         return;
       case WebSocketMessageTypes.ROOM:
-        if (target !== undefined) this.delivery.toRoom(target, event, data, exclude);
+        if (target === undefined) return;
+        if (message.offset === undefined) this.delivery.toRoom(target, event, data, exclude);
+        else if (this.roomHistory) this.roomHistory.deliverFromBus(message);
+        else
+          deliverPositioned(
+            this.delivery,
+            target,
+            event,
+            data,
+            serializeData(data),
+            message.offset,
+            message.epoch!,
+            exclude,
+          );
         return;
       case WebSocketMessageTypes.BROADCAST:
         this.delivery.toAll(event, data, exclude);

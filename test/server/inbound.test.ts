@@ -67,7 +67,18 @@ describe('inbound frames', () => {
     client.close();
   });
 
-  test.each(['connected', 'disconnect', 'error', 'encrypted', 'ws:history', 'ws:anything'])(
+  test('ws:history is a system request: answered by the server, never by messageHandler', async () => {
+    const client = await TestClient.authenticated(server.url);
+    const before = handled.length;
+    client.send({ event: 'ws:history', data: {}, id: 'h' });
+    const error = await client.next('error');
+    expect(error.data.code).toBe('INVALID_REQUEST');
+    expect(error.id).toBe('h');
+    expect(handled.length).toBe(before);
+    client.close();
+  });
+
+  test.each(['connected', 'disconnect', 'error', 'encrypted', 'ws:presence', 'ws:anything'])(
     'the reserved event "%s" never reaches messageHandler',
     async (event) => {
       const client = await TestClient.authenticated(server.url);

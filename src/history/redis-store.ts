@@ -1,0 +1,126 @@
+import type { TRedisClient } from '../redis/wait-ready.ts';
+import { historyKeys } from './keys.ts';
+import { epochSource } from './policy.ts';
+import { PUBLISH_SCRIPT, READ_SCRIPT } from './redis-scripts.ts';
+import type {
+  IHistoryPage,
+  IHistoryQuery,
+  IHistoryStore,
+  IResolvedHistoryPolicy,
+  IStoredPublication,
+  IStreamPosition,
+} from './types.ts';
+
+type TScriptCall = (...args: Array<string | number>) => Promise<unknown>;
+interface IScriptedClient {
+  roomcastHistoryPublish: TScriptCall;
+  roomcastHistoryRead: TScriptCall;
+}
+
+/** Clients the scripts are already defined on (ioredis then runs them by EVALSHA, falling back to EVAL). */
+const scripted = new WeakSet<object>();
+
+function withScripts(client: TRedisClient): IScriptedClient {
+  if (!scripted.has(client)) {
+    client.defineCommand('roomcastHistoryPublish', { numberOfKeys: 2, lua: PUBLISH_SCRIPT });
+    client.defineCommand('roomcastHistoryRead', { numberOfKeys: 2, lua: READ_SCRIPT });
+    scripted.add(client);
+  }
+  return client as unknown as IScriptedClient;
+}
+
+/** Thrown when the Redis connection is not ready: nothing was sent. */
+export class RedisNotReadyError extends Error {
+  constructor(status: string | undefined) {
+    super(`Redis is not connected (status: ${status ?? 'none'})`);
+    this.name = 'RedisNotReadyError';
+  }
+}
+
+/**
+ * History over Redis: the position in a hash, the publications in a stream, both under the
+ * room's hash tag (see keys.ts). `publish` assigns the offset, stores and PUBLISHes in one
+ * script; `read` answers position and publications in one script. Commands are never queued
+ * while Redis is down: they fail at once with `RedisNotReadyError`.
+ */
+export class RedisHistoryStore implements IHistoryStore {
+  private readonly newEpoch = epochSource();
+
+  constructor(private readonly client: () => TRedisClient | undefined) {}
+
+  /**
+   * `envelopeHead` is the envelope's JSON without its closing brace and without `data`;
+   * the script appends the data, the offset and the epoch.
+   */
+  async publish(
+    room: string,
+    policy: IResolvedHistoryPolicy,
+    channel: string,
+    envelopeHead: string,
+    event: string,
+    dataJson: string | undefined,
+  ): Promise<IStreamPosition> {
+    const keys = historyKeys(room);
+    const reply = (await withScripts(this.ready()).roomcastHistoryPublish(
+      keys.meta,
+      keys.stream,
+      this.newEpoch(),
+      policy.metaTtl,
+      policy.ttl,
+      policy.size,
+      channel,
+      envelopeHead,
+      event,
+      dataJson === undefined ? '0' : '1',
+      dataJson ?? '',
+    )) as [string, string];
+    return { offset: Number(reply[0]), epoch: reply[1] };
+  }
+
+  async read(room: string, policy: IResolvedHistoryPolicy, query: IHistoryQuery): Promise<IHistoryPage> {
+    const keys = historyKeys(room);
+    const reply = (await withScripts(this.ready()).roomcastHistoryRead(
+      keys.meta,
+      keys.stream,
+      this.newEpoch(),
+      policy.metaTtl,
+      policy.ttl,
+      policy.size,
+      query.since?.offset ?? -1,
+      query.since?.epoch ?? '',
+      query.limit,
+      query.reverse ? '1' : '0',
+    )) as unknown[];
+    const publications: IStoredPublication[] = [];
+    for (let i = 3; i < reply.length; i++) publications.push(fromFields(reply[i] as string[]));
+    return {
+      epoch: String(reply[0]),
+      offset: Number(reply[1]),
+      retained: Number(reply[2]) === 1,
+      publications,
+    };
+  }
+
+  async remove(room: string): Promise<void> {
+    const keys = historyKeys(room);
+    await this.ready().del(keys.meta, keys.stream);
+  }
+
+  private ready(): TRedisClient {
+    const client = this.client();
+    if (client?.status !== 'ready') throw new RedisNotReadyError(client?.status);
+    return client;
+  }
+}
+
+/** A stream entry's field list `[o, offset, e, event, d?, data?]`. */
+function fromFields(fields: string[]): IStoredPublication {
+  const publication: IStoredPublication = { offset: 0, event: '', dataJson: undefined };
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const value = fields[i + 1]!;
+    if (fields[i] === 'o') publication.offset = Number(value);
+    else if (fields[i] === 'e') publication.event = value;
+    else if (fields[i] === 'd') publication.dataJson = value;
+  }
+  return publication;
+}

@@ -1,0 +1,305 @@
+import { WebSocketErrorCodes, WebSocketEvents, WebSocketLimits } from '../common/constants.ts';
+import type { AnyRecord, ILogger, IWebSocketClient } from '../common/types.ts';
+import { positionedFrame, positionTail } from '../history/frames.ts';
+import type { IHistoryPage, IResolvedHistoryPolicy, IStreamPosition } from '../history/types.ts';
+import { parseJsonSafely } from '../utils/json.ts';
+import type { ClientRegistry } from './client-registry.ts';
+import type { LocalDelivery, TSystemReply } from './local-delivery.ts';
+import type { ILivePublication, RoomHistory } from './room-history.ts';
+
+type Client<M extends object> = IWebSocketClient<M>;
+
+export interface IRoomRecoveryOptions<M extends object> {
+  registry: ClientRegistry<M>;
+  delivery: LocalDelivery<M>;
+  history: RoomHistory<M>;
+  logger: ILogger;
+  reply: TSystemReply<M>;
+  /** Redis mode: resolves once Pub/Sub has caught up with everything published before the call. */
+  barrier?: () => Promise<void>;
+}
+
+/** Live publications of one room held for one client while its history is read. */
+interface ICapture<M extends object> {
+  room: string;
+  client: Client<M>;
+  live: ILivePublication[];
+  /** Set when more than `RECOVERY_BUFFER_LIMIT` arrived: the held ones were dropped. */
+  overflowed: boolean;
+  /** The latest publication seen (kept after an overflow: the client continues after it). */
+  last?: ILivePublication;
+}
+
+interface IPlan {
+  room: string;
+  policy: IResolvedHistoryPolicy;
+  since?: IStreamPosition;
+}
+
+/** The `join` reply's data; `positions` / `recovered` are absent when empty. */
+export interface IJoinReply {
+  rooms: string[];
+  positions?: Record<string, IStreamPosition>;
+  recovered?: Record<string, boolean>;
+}
+
+/**
+ * `join` for rooms that keep history (see docs/recovery.md). While a client's position is read,
+ * it is kept off the room's native fan-out and the room's live publications are held for it;
+ * then, in one synchronous step: the reply, the missed publications, the held ones past the
+ * read position, and the native subscribe. Over Redis, a PING on the subscriber connection
+ * before that step makes sure no publication the read already covered is still in flight.
+ */
+export class RoomRecovery<M extends object = AnyRecord> {
+  private readonly captures = new Map<string, Set<ICapture<M>>>();
+  /** Rooms of each client being recovered right now (bounded per client). */
+  private readonly inFlight = new WeakMap<Client<M>, number>();
+
+  constructor(private readonly opts: IRoomRecoveryOptions<M>) {
+    opts.history.onLive = (room, publication) => this.hold(room, publication);
+  }
+
+  /** Clients with a recovery in progress, for stats and leak tests. */
+  get pendingRooms(): number {
+    return this.captures.size;
+  }
+
+  /**
+   * Joins `rooms` (already granted) with recovery for those keeping history. Returns undefined
+   * when none keeps history: the caller joins them as before.
+   */
+  join(
+    client: Client<M>,
+    rooms: string[],
+    since: Map<string, IStreamPosition> | undefined,
+    id: string | undefined,
+  ): Promise<void> | undefined {
+    const plans: IPlan[] = [];
+    for (const room of rooms) {
+      const policy = room === client.id ? undefined : this.policyFor(room);
+      if (policy) plans.push({ room, policy, since: since?.get(room) });
+    }
+    if (plans.length === 0) return undefined;
+    const busy = this.inFlight.get(client) ?? 0;
+    if (busy + plans.length > WebSocketLimits.MAX_RECOVERING_ROOMS) {
+      this.opts.reply(
+        client,
+        WebSocketEvents.ERROR,
+        {
+          message: `at most ${WebSocketLimits.MAX_RECOVERING_ROOMS} history rooms may be joined at once; retry when the pending joins are answered`,
+          code: WebSocketErrorCodes.TOO_MANY_ROOMS,
+        },
+        id,
+      );
+      return Promise.resolve();
+    }
+    return this.recover(client, rooms, plans, since, id, busy);
+  }
+
+  private async recover(
+    client: Client<M>,
+    rooms: string[],
+    plans: IPlan[],
+    since: Map<string, IStreamPosition> | undefined,
+    id: string | undefined,
+    busy: number,
+  ): Promise<void> {
+    const { registry } = this.opts;
+    this.inFlight.set(client, busy + plans.length);
+    // A room the client is already in (a gap repair): off native fan-out until the flush.
+    for (const plan of plans) registry.leave(client, plan.room);
+    const captures = plans.map((plan) => this.capture(plan.room, client));
+    try {
+      const pages = await this.readAll(plans);
+      if (registry.get(client.id) !== client) return; // disconnected meanwhile: nothing to send
+      this.flush(client, rooms, plans, pages, captures, since, id);
+    } finally {
+      for (const capture of captures) this.release(capture);
+      const left = (this.inFlight.get(client) ?? plans.length) - plans.length;
+      if (left > 0) this.inFlight.set(client, left);
+      else this.inFlight.delete(client);
+    }
+  }
+
+  /** Every plan's page, or undefined where it could not be read (or the barrier failed), within a bound. */
+  private async readAll(plans: IPlan[]): Promise<Array<IHistoryPage | undefined>> {
+    const { history, barrier, logger } = this.opts;
+    const work = (async () => {
+      const pages = await Promise.all(
+        plans.map((plan) =>
+          history.store
+            .read(plan.room, plan.policy, {
+              since: plan.since,
+              // All missed publications (at most `size`: anything further back is not retained).
+              limit: plan.since ? plan.policy.size : 0,
+              reverse: false,
+            })
+            .catch((error: unknown) => {
+              logger.warn(`History of room ${JSON.stringify(plan.room)} could not be read`, describe(error));
+              return undefined;
+            }),
+        ),
+      );
+      if (barrier && pages.some((page) => page !== undefined)) {
+        try {
+          await barrier();
+        } catch (error) {
+          logger.warn('Pub/Sub barrier failed; recovery answered as not recovered', describe(error));
+          return plans.map(() => undefined);
+        }
+      }
+      return pages;
+    })();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<undefined[]>((resolve) => {
+      timer = setTimeout(() => resolve(plans.map(() => undefined)), WebSocketLimits.RECOVERY_TIMEOUT);
+    });
+    try {
+      return await Promise.race([work, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The synchronous step: reply, missed publications, held ones, native subscribe. */
+  private flush(
+    client: Client<M>,
+    rooms: string[],
+    plans: IPlan[],
+    pages: Array<IHistoryPage | undefined>,
+    captures: ICapture<M>[],
+    since: Map<string, IStreamPosition> | undefined,
+    id: string | undefined,
+  ): void {
+    const positions: Record<string, IStreamPosition> = {};
+    const recovered: Record<string, boolean> = {};
+    const sends: Array<() => void> = [];
+    plans.forEach((plan, i) => {
+      const page = pages[i];
+      const capture = captures[i]!;
+      if (capture.overflowed) {
+        // Held publications were dropped: not recovered; live from the last one seen.
+        const last = capture.last!;
+        const readIsLater = page !== undefined && page.epoch === last.epoch && page.offset > last.offset;
+        positions[plan.room] = readIsLater
+          ? { offset: page.offset, epoch: page.epoch }
+          : { offset: last.offset, epoch: last.epoch };
+        if (plan.since) recovered[plan.room] = false;
+        return;
+      }
+      let live = capture.live;
+      if (page) {
+        positions[plan.room] = { offset: page.offset, epoch: page.epoch };
+        if (plan.since) recovered[plan.room] = page.retained;
+        if (plan.since && page.retained) {
+          for (const missed of page.publications)
+            sends.push(() => this.sendStored(client, plan.room, page.epoch, missed));
+        }
+        // What the read already covered was either missed (sent above) or before the client's position.
+        live = live.filter((p) => p.epoch !== page.epoch || p.offset > page.offset);
+      } else if (plan.since) {
+        recovered[plan.room] = false;
+      }
+      for (const publication of live) {
+        sends.push(() =>
+          this.opts.delivery.toRecovering(
+            client,
+            publication.frame,
+            publication.event,
+            () => publication.data,
+            publication.tail,
+          ),
+        );
+      }
+    });
+    const reply: IJoinReply = notRecoveredReply(rooms, since, plans);
+    if (Object.keys(positions).length > 0) reply.positions = positions;
+    if (Object.keys(recovered).length > 0) reply.recovered = { ...reply.recovered, ...recovered };
+    this.opts.reply(client, WebSocketEvents.JOIN, reply, id);
+    for (const send of sends) send();
+    for (const room of rooms) this.opts.registry.join(client, room);
+  }
+
+  private sendStored(
+    client: Client<M>,
+    room: string,
+    epoch: string,
+    publication: { offset: number; event: string; dataJson: string | undefined },
+  ): void {
+    const tail = positionTail(room, publication.offset, epoch);
+    const { event, dataJson } = publication;
+    const data = () => (dataJson === undefined ? undefined : parseJsonSafely(dataJson));
+    this.opts.delivery.toRecovering(client, positionedFrame(event, dataJson, tail), event, data, tail);
+  }
+
+  private hold(room: string, publication: ILivePublication): void {
+    const captures = this.captures.get(room);
+    if (!captures) return;
+    for (const capture of captures) {
+      capture.last = publication;
+      if (capture.overflowed) continue;
+      if (capture.live.length >= WebSocketLimits.RECOVERY_BUFFER_LIMIT) {
+        capture.overflowed = true;
+        capture.live = [];
+      } else capture.live.push(publication);
+    }
+  }
+
+  private capture(room: string, client: Client<M>): ICapture<M> {
+    const capture: ICapture<M> = { room, client, live: [], overflowed: false };
+    let set = this.captures.get(room);
+    if (!set) {
+      set = new Set();
+      this.captures.set(room, set);
+    }
+    set.add(capture);
+    return capture;
+  }
+
+  private release(capture: ICapture<M>): void {
+    const set = this.captures.get(capture.room);
+    if (!set) return;
+    set.delete(capture);
+    if (set.size === 0) this.captures.delete(capture.room);
+  }
+
+  /** A throwing `historyFn` is the application's bug: logged, and the room is joined without history. */
+  private policyFor(room: string): IResolvedHistoryPolicy | undefined {
+    try {
+      return this.opts.history.policyFor(room);
+    } catch (error) {
+      this.opts.logger.error(
+        `historyFn failed for room ${JSON.stringify(room)}; joined without history`,
+        error,
+      );
+      return undefined;
+    }
+  }
+}
+
+/**
+ * The reply for `rooms` with `recovered: false` for each room named in `since` that keeps no
+ * history (not in `historic`); `recovered` absent when there is none.
+ */
+export function notRecoveredReply(
+  rooms: string[],
+  since: Map<string, IStreamPosition> | undefined,
+  historic: ReadonlyArray<{ room: string }> = [],
+): IJoinReply {
+  const reply: IJoinReply = { rooms };
+  if (!since || since.size === 0) return reply;
+  const recovered: Record<string, boolean> = {};
+  let any = false;
+  for (const room of rooms) {
+    if (since.has(room) && !historic.some((plan) => plan.room === room)) {
+      recovered[room] = false;
+      any = true;
+    }
+  }
+  if (any) reply.recovered = recovered;
+  return reply;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,149 @@
+import type { IHistoryConnections } from '../bus/cross-instance-bus.ts';
+import { envelopeHead } from '../bus/envelope.ts';
+import { WebSocketChannels, WebSocketMessageTypes } from '../common/constants.ts';
+import type { AnyRecord, ILogger, IRedisSocketMessage } from '../common/types.ts';
+import { positionedFrame, positionTail } from '../history/frames.ts';
+import { MemoryHistoryStore } from '../history/memory-store.ts';
+import { resolveHistoryPolicy } from '../history/policy.ts';
+import { RedisHistoryStore, RedisNotReadyError } from '../history/redis-store.ts';
+import type { IHistoryStore, IResolvedHistoryPolicy, THistoryFn } from '../history/types.ts';
+import { serializeData } from '../utils/json.ts';
+import type { LocalDelivery } from './local-delivery.ts';
+
+const PREFIX = '[WebSocketServerHelper]';
+
+/** A history room's publication as delivered here, kept for clients whose recovery is being read. */
+export interface ILivePublication {
+  offset: number;
+  epoch: string;
+  event: string;
+  data: unknown;
+  /** The positioned frame every plain recipient gets. */
+  frame: string;
+  /** The position tail encrypted recipients get after their transformed frame. */
+  tail: string;
+}
+
+export interface IRoomHistoryOptions<M extends object> {
+  historyFn: THistoryFn;
+  delivery: LocalDelivery<M>;
+  serverId: string;
+  logger: ILogger;
+  /** Redis mode; omitted in single-instance mode (history in memory). */
+  redis?: IHistoryConnections;
+}
+
+/**
+ * The server's side of history: which rooms keep it, assigning positions to `send()`s, and
+ * delivering positioned publications. In single-instance mode the position is assigned in
+ * memory and the publication delivered at once; over Redis the publish script assigns it and
+ * every instance, this one included, delivers the publication when Pub/Sub brings it back.
+ */
+export class RoomHistory<M extends object = AnyRecord> {
+  readonly store: IHistoryStore;
+  private readonly memory?: MemoryHistoryStore;
+  private readonly redisStore?: RedisHistoryStore;
+  /** Set by the recovery: sees every positioned publication delivered here. */
+  onLive?: (room: string, publication: ILivePublication) => void;
+  private lastFailureLog = 0;
+
+  constructor(private readonly opts: IRoomHistoryOptions<M>) {
+    const { redis } = opts;
+    if (redis) {
+      this.redisStore = new RedisHistoryStore(() => redis.publisher());
+      this.store = this.redisStore;
+    } else {
+      this.memory = new MemoryHistoryStore();
+      this.store = this.memory;
+    }
+  }
+
+  /** The room's validated policy, or undefined when it keeps no history. Throws on a bad policy. */
+  policyFor(room: string): IResolvedHistoryPolicy | undefined {
+    return resolveHistoryPolicy(this.opts.historyFn, room, PREFIX);
+  }
+
+  /**
+   * `send()` to a room: false when the room keeps no history (the caller delivers as usual);
+   * true when it was handled here. Over Redis a publication that cannot get a position
+   * (Redis down) is dropped and counted in the bus stats.
+   */
+  publish(room: string, event: string, data: unknown, dataJson: string | undefined): boolean {
+    const policy = this.policyFor(room);
+    if (!policy) return false;
+    if (this.memory) {
+      const { offset, epoch } = this.memory.append(room, policy, event, dataJson);
+      this.deliver(room, event, data, dataJson, offset, epoch);
+      return true;
+    }
+    const redis = this.opts.redis!;
+    const head = envelopeHead({
+      serverId: this.opts.serverId,
+      type: WebSocketMessageTypes.ROOM,
+      target: room,
+      event,
+    });
+    this.redisStore!.publish(room, policy, WebSocketChannels.forRoom({ room }), head, event, dataJson).catch(
+      (error: unknown) => {
+        const notReady = error instanceof RedisNotReadyError;
+        redis.countDropped(notReady);
+        if (!notReady) this.logFailure(error);
+      },
+    );
+    return true;
+  }
+
+  /** A positioned publication that came over Pub/Sub (from any instance or an emitter). */
+  deliverFromBus(message: IRedisSocketMessage): void {
+    const { target, event, data, offset, epoch, exclude } = message;
+    this.deliver(target!, event, data, serializeData(data), offset!, epoch!, exclude);
+  }
+
+  stop(): void {
+    this.memory?.stop();
+  }
+
+  private deliver(
+    room: string,
+    event: string,
+    data: unknown,
+    dataJson: string | undefined,
+    offset: number,
+    epoch: string,
+    exclude?: readonly string[],
+  ): void {
+    const live = deliverPositioned(this.opts.delivery, room, event, data, dataJson, offset, epoch, exclude);
+    this.onLive?.(room, live);
+  }
+
+  private logFailure(error: unknown): void {
+    const now = Date.now();
+    if (now - this.lastFailureLog < 5_000) return; // a failing Redis must not flood the log
+    this.lastFailureLog = now;
+    this.opts.logger.warn(
+      'History publish failed; message dropped',
+      error instanceof Error ? error.message : error,
+    );
+  }
+}
+
+/**
+ * Delivers a positioned publication to the room's members here (the frame built once) and
+ * returns it. Used directly by an instance without `historyFn` for publications an emitter or
+ * another instance positioned.
+ */
+export function deliverPositioned<M extends object>(
+  delivery: LocalDelivery<M>,
+  room: string,
+  event: string,
+  data: unknown,
+  dataJson: string | undefined,
+  offset: number,
+  epoch: string,
+  exclude?: readonly string[],
+): ILivePublication {
+  const tail = positionTail(room, offset, epoch);
+  const frame = positionedFrame(event, dataJson, tail);
+  delivery.toRoom(room, event, data, exclude, frame, tail);
+  return { offset, epoch, event, data, frame, tail };
+}

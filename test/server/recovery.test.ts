@@ -1,0 +1,231 @@
+import { describe, expect, test } from 'bun:test';
+import type { IHistoryPolicy } from '../../src/index.ts';
+import { recordingLogger, serverPerTest } from '../support/server.ts';
+import { expectSilence, type IFrame, TestClient } from '../support/ws-client.ts';
+
+const serve = serverPerTest();
+const allowAll = ({ rooms }: { rooms: string[] }) => rooms;
+/** Rooms named `h-*` keep history. */
+const historyFn = ({ room }: { room: string }): IHistoryPolicy | null =>
+  room.startsWith('h-') ? { size: 50, ttl: 60_000 } : null;
+
+async function joined(
+  url: string,
+  rooms: string[],
+  since?: Record<string, unknown>,
+): Promise<{ client: TestClient; reply: IFrame }> {
+  const client = await TestClient.authenticated(url);
+  client.send({ event: 'join', data: since ? { rooms, since } : { rooms }, id: 'j' });
+  const reply = await client.next('join');
+  return { client, reply };
+}
+
+type Positioned = IFrame & { room: string; offset: number; epoch: string };
+const offsetsOf = (client: TestClient, event: string) =>
+  (client.all(event) as Positioned[]).map((f) => f.offset);
+
+describe('single-instance history', () => {
+  test('publications of a history room carry room, offset (from 1, +1 each) and epoch; others are unchanged', async () => {
+    const { url, helper } = await serve({ validateRoomFn: allowAll, historyFn });
+    const { client, reply } = await joined(url, ['h-a', 'plain']);
+    expect(reply.data.rooms).toEqual(['h-a', 'plain']);
+    expect(reply.data.positions['h-a'].offset).toBe(0);
+    const epoch = reply.data.positions['h-a'].epoch;
+    expect(typeof epoch).toBe('string');
+    expect(reply.data.positions.plain).toBeUndefined();
+    expect(reply.data.recovered).toBeUndefined();
+    for (let i = 1; i <= 3; i++) helper.send({ destination: 'h-a', payload: { topic: 'msg', data: { i } } });
+    helper.send({ destination: 'plain', payload: { topic: 'plain-msg', data: { x: 1 } } });
+    await client.until(() => client.all('msg').length === 3 && client.all('plain-msg').length === 1);
+    const frames = client.raw.filter((r) => r.includes('"msg"'));
+    expect(frames[0]).toBe(
+      `{"event":"msg","data":{"i":1},"room":"h-a","offset":1,"epoch":${JSON.stringify(epoch)}}`,
+    );
+    expect(offsetsOf(client, 'msg')).toEqual([1, 2, 3]);
+    expect(client.raw.find((r) => r.includes('plain-msg'))).toBe('{"event":"plain-msg","data":{"x":1}}');
+    client.close();
+  });
+
+  test("a join without any history room gets exactly today's reply", async () => {
+    const { url } = await serve({ validateRoomFn: allowAll, historyFn });
+    const { client } = await joined(url, ['plain']);
+    expect(client.raw.find((r) => r.includes('"join"'))).toBe(
+      '{"event":"join","data":{"rooms":["plain"]},"id":"j"}',
+    );
+    client.close();
+  });
+
+  test('a client dropped and reconnected recovers exactly what it missed, then live, from memory', async () => {
+    const { url, helper } = await serve({ validateRoomFn: allowAll, historyFn });
+    const first = await joined(url, ['h-a']);
+    for (let i = 1; i <= 5; i++) helper.send({ destination: 'h-a', payload: { topic: 'msg', data: i } });
+    await first.client.until(() => first.client.all('msg').length === 5);
+    const last = first.client.all('msg').at(-1) as Positioned;
+    first.client.close();
+    await first.client.closed;
+    for (let i = 6; i <= 9; i++) helper.send({ destination: 'h-a', payload: { topic: 'msg', data: i } });
+
+    const { client, reply } = await joined(url, ['h-a'], {
+      'h-a': { offset: last.offset, epoch: last.epoch },
+    });
+    expect(reply.data.recovered).toEqual({ 'h-a': true });
+    expect(reply.data.positions['h-a']).toEqual({ offset: 9, epoch: last.epoch });
+    helper.send({ destination: 'h-a', payload: { topic: 'msg', data: 10 } });
+    await client.until(() => client.all('msg').length === 5);
+    expect(offsetsOf(client, 'msg')).toEqual([6, 7, 8, 9, 10]);
+    expect(client.all('msg').map((f) => f.data)).toEqual([6, 7, 8, 9, 10]);
+    // The reply comes before the missed publications.
+    expect(client.frames.findIndex((f) => f.event === 'join')).toBeLessThan(
+      client.frames.findIndex((f) => f.event === 'msg'),
+    );
+    client.close();
+  });
+
+  test('a position that left the window (size), a foreign epoch, an offset ahead: recovered false, live from the position', async () => {
+    const { url, helper } = await serve({
+      validateRoomFn: allowAll,
+      historyFn: ({ room }) => (room.startsWith('h-') ? { size: 3, ttl: 60_000 } : null),
+    });
+    const probe = await joined(url, ['h-a']);
+    const epoch = probe.reply.data.positions['h-a'].epoch;
+    for (let i = 1; i <= 10; i++) helper.send({ destination: 'h-a', payload: { topic: 'msg', data: i } });
+    let top = 10;
+    for (const since of [
+      { offset: 2, epoch }, // 3..10 missed, only 8..10 retained
+      { offset: 9, epoch: 'someone-else' },
+      { offset: 20, epoch },
+    ]) {
+      const { client, reply } = await joined(url, ['h-a'], { 'h-a': since });
+      expect(reply.data.recovered).toEqual({ 'h-a': false });
+      expect(reply.data.positions['h-a']).toEqual({ offset: top++, epoch });
+      await expectSilence(client, 'msg', 50);
+      helper.send({ destination: 'h-a', payload: { topic: 'msg', data: 'next' } });
+      await client.until(() => client.all('msg').length === 1);
+      client.close();
+    }
+    probe.client.close();
+  });
+
+  test('offline longer than ttl: recovered false', async () => {
+    const { url, helper } = await serve({
+      validateRoomFn: allowAll,
+      historyFn: ({ room }) => (room.startsWith('h-') ? { size: 100, ttl: 100 } : null),
+    });
+    const first = await joined(url, ['h-a']);
+    const epoch = first.reply.data.positions['h-a'].epoch;
+    first.client.close();
+    helper.send({ destination: 'h-a', payload: { topic: 'msg', data: 1 } });
+    await Bun.sleep(200);
+    const { client, reply } = await joined(url, ['h-a'], { 'h-a': { offset: 0, epoch } });
+    expect(reply.data.recovered).toEqual({ 'h-a': false });
+    expect(reply.data.positions['h-a']).toEqual({ offset: 1, epoch });
+    await expectSilence(client, 'msg', 50);
+    client.close();
+  });
+
+  test('since for a room without history, a room not requested, a room refused', async () => {
+    const { url } = await serve({
+      validateRoomFn: ({ rooms }) => rooms.filter((r) => r !== 'h-secret'),
+      historyFn,
+    });
+    const { client, reply } = await joined(url, ['plain', 'h-a', 'h-secret'], {
+      plain: { offset: 3, epoch: 'e' },
+      'h-other': { offset: 1, epoch: 'e' },
+      'h-secret': { offset: 1, epoch: 'e' },
+    });
+    expect(reply.data.rooms).toEqual(['plain', 'h-a']);
+    expect(reply.data.recovered).toEqual({ plain: false });
+    expect(Object.keys(reply.data.positions)).toEqual(['h-a']);
+    client.close();
+  });
+
+  test('since without historyFn: recovered false, nothing else changes', async () => {
+    const { url } = await serve({ validateRoomFn: allowAll });
+    const { client, reply } = await joined(url, ['a', 'b'], { a: { offset: 3, epoch: 'e' } });
+    expect(reply.data).toEqual({ rooms: ['a', 'b'], recovered: { a: false } });
+    client.close();
+  });
+
+  test('a wrong since shape is refused whole with INVALID_REQUEST, nothing joined', async () => {
+    const { url, helper } = await serve({ validateRoomFn: allowAll, historyFn });
+    const client = await TestClient.authenticated(url);
+    const bad = [
+      'x',
+      [1],
+      { 'h-a': 5 },
+      { 'h-a': { offset: -1, epoch: 'e' } },
+      { 'h-a': { offset: 1.5, epoch: 'e' } },
+      { 'h-a': { offset: 2 ** 53, epoch: 'e' } },
+      { 'h-a': { offset: '1', epoch: 'e' } },
+      { 'h-a': { offset: 1, epoch: '' } },
+      { 'h-a': { offset: 1, epoch: 'e'.repeat(65) } },
+      { 'h-a': { offset: 1 } },
+      null,
+    ];
+    for (const [i, since] of bad.entries()) {
+      client.send({ event: 'join', data: { rooms: ['h-a'], since }, id: `b${i}` });
+      const error = await client.next('error', () => true, 3_000, 0);
+      void error;
+    }
+    await client.until(() => client.all('error').length === bad.length);
+    expect(client.all('error').map((f) => f.data.code)).toEqual(bad.map(() => 'INVALID_REQUEST'));
+    expect(client.all('error').map((f) => f.id)).toEqual(bad.map((_, i) => `b${i}`));
+    expect(client.all('join')).toEqual([]);
+    expect(helper.getClientsByRoom({ room: 'h-a' })).toEqual([]);
+    client.close();
+  });
+
+  test('a join with since for a room the client is already in re-sends from since (gap repair)', async () => {
+    const { url, helper } = await serve({ validateRoomFn: allowAll, historyFn });
+    const { client, reply } = await joined(url, ['h-a']);
+    const epoch = reply.data.positions['h-a'].epoch;
+    for (let i = 1; i <= 4; i++) helper.send({ destination: 'h-a', payload: { topic: 'msg', data: i } });
+    await client.until(() => client.all('msg').length === 4);
+    client.send({
+      event: 'join',
+      data: { rooms: ['h-a'], since: { 'h-a': { offset: 2, epoch } } },
+      id: 'again',
+    });
+    const again = await client.next('join', () => true, 3_000, client.frames.length);
+    expect(again.id).toBe('again');
+    expect(again.data).toEqual({
+      rooms: ['h-a'],
+      positions: { 'h-a': { offset: 4, epoch } },
+      recovered: { 'h-a': true },
+    });
+    helper.send({ destination: 'h-a', payload: { topic: 'msg', data: 5 } });
+    await client.until(() => client.all('msg').length === 7);
+    expect(offsetsOf(client, 'msg')).toEqual([1, 2, 3, 4, 3, 4, 5]);
+    expect(helper.getClientsByRoom({ room: 'h-a' }).length).toBe(1);
+    client.close();
+  });
+
+  test('a throwing historyFn: send() throws a clear error; a join gets the room without history (logged)', async () => {
+    const logger = recordingLogger();
+    const { url, helper } = await serve({
+      logger,
+      validateRoomFn: allowAll,
+      historyFn: ({ room }) => {
+        if (room === 'h-bad') return { size: 0, ttl: 1 };
+        return null;
+      },
+    });
+    expect(() => helper.send({ destination: 'h-bad', payload: { topic: 'x', data: 1 } })).toThrow(
+      /invalid policy/,
+    );
+    const { client, reply } = await joined(url, ['h-bad'], { 'h-bad': { offset: 0, epoch: 'e' } });
+    expect(reply.data).toEqual({ rooms: ['h-bad'], recovered: { 'h-bad': false } });
+    expect(logger.lines.some((l) => l.level === 'error' && l.message.includes('historyFn'))).toBe(true);
+    client.close();
+  });
+
+  test('sendToRoom in a history room: delivered without position and not stored', async () => {
+    const { url, helper } = await serve({ validateRoomFn: allowAll, historyFn });
+    const { client } = await joined(url, ['h-a']);
+    helper.sendToRoom({ room: 'h-a', event: 'local', data: 1 });
+    await client.next('local');
+    expect(client.raw.find((r) => r.includes('"local"'))).toBe('{"event":"local","data":1}');
+    expect((await helper.history({ room: 'h-a' })).publications).toEqual([]);
+    client.close();
+  });
+});
