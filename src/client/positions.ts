@@ -81,13 +81,14 @@ export class RoomPositions {
 
   /** Whether a publication is delivered (false: duplicate, or past a gap that is now being repaired). */
   accept({ room, offset, epoch }: IPublicationInfo): boolean {
-    const stream = this.#rooms.get(room);
+    let stream = this.#rooms.get(room);
     if (!stream) return true;
     if (epoch !== stream.epoch) {
-      // The server lost this room's history: whatever was missed cannot come back.
-      this.#rooms.set(room, { offset, epoch, recoveredCount: 0 });
+      // The server lost this room's history: what was missed of the old epoch cannot come back.
+      // The new epoch starts at offset 1; anything of it this client missed is a gap like any other.
+      stream = { offset: 0, epoch, recoveredCount: 0 };
+      this.#rooms.set(room, stream);
       this.#settle(room, false, 0);
-      return true;
     }
     if (offset <= stream.offset) return false;
     if (offset > stream.offset + 1) {

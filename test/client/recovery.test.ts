@@ -113,9 +113,28 @@ describe('positions', () => {
     await eventually(() => got.offsets.length === 4, 2_000, 'four publications');
     expect(got.infos.map(({ offset, epoch }) => `${epoch}${offset}`)).toEqual(['E1', 'E2', 'F1', 'F2']);
     expect(got.recoveries).toEqual([
-      { room: 'a', recovered: false, recoveredCount: 0, position: { offset: 1, epoch: 'F' } },
+      { room: 'a', recovered: false, recoveredCount: 0, position: { offset: 0, epoch: 'F' } },
     ]);
     expect(client.position('a')).toEqual({ offset: 2, epoch: 'F' });
+  });
+
+  test('a new epoch first seen past its offset 1: reported, then what it missed of the new epoch is repaired', async () => {
+    const { got, server } = await joinedClient(0);
+    server.publish('a', 1, 'E');
+    server.publish('a', 3, 'F');
+    const repair = await server.next('join');
+    expect(repair.data).toEqual({ rooms: ['a'], since: { a: { offset: 0, epoch: 'F' } } });
+    server.push({
+      event: 'join',
+      data: { rooms: ['a'], positions: { a: { offset: 3, epoch: 'F' } }, recovered: { a: true } },
+    });
+    for (const offset of [1, 2, 3, 4]) server.publish('a', offset, 'F');
+    await eventually(() => got.offsets.length === 5, 2_000, 'five publications');
+    expect(got.infos.map(({ offset, epoch }) => `${epoch}${offset}`)).toEqual(['E1', 'F1', 'F2', 'F3', 'F4']);
+    expect(got.recoveries).toEqual([
+      { room: 'a', recovered: false, recoveredCount: 0, position: { offset: 0, epoch: 'F' } },
+      { room: 'a', recovered: true, recoveredCount: 3, position: { offset: 3, epoch: 'F' } },
+    ]);
   });
 
   test('frames without a position, and rooms that keep no history, pass through untouched', async () => {
@@ -257,7 +276,11 @@ describe('history() (ws:history)', () => {
 
   test('arguments that cannot make a request reject with a TypeError and send nothing', async () => {
     const { client, server } = await joinedClient(0);
-    for (const [room, options] of [[42, {}], ['a', 'options'], ['a', null]] as const) {
+    for (const [room, options] of [
+      [42, {}],
+      ['a', 'options'],
+      ['a', null],
+    ] as const) {
       await expect(client.history(room as string, options as never)).rejects.toBeInstanceOf(TypeError);
     }
     await Bun.sleep(30);
