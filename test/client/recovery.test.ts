@@ -137,6 +137,23 @@ describe('positions', () => {
     ]);
   });
 
+  test('an encrypted duplicate is dropped on its outer position, before any decryption', async () => {
+    const { server, errors } = await joinedClient(5);
+    const sealed = (offset: number) => ({
+      event: 'encrypted',
+      data: { iv: 'x', ct: 'y' },
+      room: 'a',
+      offset,
+      epoch: 'E',
+    });
+    server.push(sealed(4)); // already had: never decrypted
+    await Bun.sleep(50);
+    expect(errors).toEqual([]);
+    server.push(sealed(6)); // new: decryption is attempted (and fails, this client has no key)
+    await eventually(() => errors.length === 1, 2_000, 'decryption attempt');
+    expect(errors[0]!.code).toBe('DECRYPT_FAILED');
+  });
+
   test('frames without a position, and rooms that keep no history, pass through untouched', async () => {
     const { got, server } = await joinedClient(0);
     server.push({ event: 'chat', data: { offset: 100 } });
