@@ -3,6 +3,7 @@
 
 import type {
   ILogger,
+  THistoryFn,
   TWebSocketAuthenticateFn,
   TWebSocketClientConnectedFn,
   TWebSocketClientDisconnectedFn,
@@ -21,6 +22,8 @@ import {
 
 const NAME_PATTERN = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,23}$/u;
 const MAX_TEXT_LENGTH = 500;
+/** What each chat room keeps: its last 200 publications (chat and presence), for at most 30 minutes. */
+const ROOM_HISTORY = { size: 200, ttl: 30 * 60_000 };
 
 interface ILocalClient {
   name: string;
@@ -47,6 +50,12 @@ export class ChatService {
     const name = typeof data.name === 'string' ? data.name.trim() : '';
     return NAME_PATTERN.test(name) ? { userId: name, metadata: { name } } : null;
   };
+
+  /**
+   * Every chat room keeps a history: a page entering a room shows its recent messages, and a
+   * page that reconnects gets what it missed (the SDK re-joins with its last position).
+   */
+  readonly historyPolicy: THistoryFn = ({ room }) => (isRoomName(room) ? ROOM_HISTORY : null);
 
   /** Any well-formed room name may be joined; rooms are created on first use. */
   readonly validateRooms: TWebSocketValidateRoomFn = ({ rooms }) => rooms.filter(isRoomName);
