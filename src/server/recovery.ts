@@ -59,7 +59,7 @@ export class RoomRecovery<M extends object = AnyRecord> {
     opts.history.onLive = (room, publication) => this.hold(room, publication);
   }
 
-  /** Clients with a recovery in progress, for stats and leak tests. */
+  /** Rooms with a recovery in progress (of any client), for stats and leak tests. */
   get pendingRooms(): number {
     return this.captures.size;
   }

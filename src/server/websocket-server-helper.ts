@@ -80,6 +80,7 @@ export class WebSocketServerHelper<
   private readonly bus: ICrossInstanceBus;
   /** Only with `historyFn`: rooms without history never reach it. */
   private readonly roomHistory?: RoomHistory<MetadataType>;
+  private readonly recovery?: RoomRecovery<MetadataType>;
   private readonly bunConfig;
   private bunHandler?: IBunWebSocketHandler;
   private configured?: Promise<void>;
@@ -123,7 +124,7 @@ export class WebSocketServerHelper<
         redis: redisBus,
       });
     }
-    const recovery = this.roomHistory
+    this.recovery = this.roomHistory
       ? new RoomRecovery<MetadataType>({
           registry: this.registry,
           delivery: this.delivery,
@@ -156,7 +157,7 @@ export class WebSocketServerHelper<
         logger: this.logger,
         validateRoomFn: opts.validateRoomFn,
         reply,
-        recovery,
+        recovery: this.recovery,
       }),
       history: new HistoryRequests<MetadataType>({
         history: this.roomHistory,
@@ -289,11 +290,13 @@ export class WebSocketServerHelper<
     authTimers: number;
     serverId: string;
     bus?: IRedisBusStats;
+    recovering?: number;
   } {
     const stats = {
       ...this.registry.sizes(),
       authTimers: this.sessions.pendingTimers,
       serverId: this.serverId,
+      ...(this.recovery ? { recovering: this.recovery.pendingRooms } : {}),
     };
     return this.bus instanceof RedisBus ? { ...stats, bus: { ...this.bus.stats } } : stats;
   }

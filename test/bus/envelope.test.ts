@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { channelFor, decodeEnvelope } from '../../src/bus/envelope.ts';
+import { channelFor, decodeEnvelope, envelopeHead } from '../../src/bus/envelope.ts';
 
 describe('Redis envelope', () => {
   test('channels follow the documented layout', () => {
@@ -57,5 +57,44 @@ describe('encodeEnvelope with pre-serialized data', () => {
     const fast = encodeEnvelope(message, JSON.stringify(message.data));
     expect(JSON.parse(fast)).toEqual(message);
     expect(decodeEnvelope(fast)).toEqual({ ok: true, message });
+  });
+});
+
+describe('positioned envelopes (history rooms)', () => {
+  const base = { serverId: 's', type: 'room', target: 'r', event: 'e', data: 1 };
+  test('offset and epoch are kept for a room message', () => {
+    const decoded = decodeEnvelope(JSON.stringify({ ...base, offset: 3, epoch: 'x' }));
+    expect(decoded).toEqual({ ok: true, message: { ...base, offset: 3, epoch: 'x' } as never });
+  });
+  test.each([
+    [{ offset: 0, epoch: 'x' }],
+    [{ offset: 1.5, epoch: 'x' }],
+    [{ offset: '1', epoch: 'x' }],
+    [{ offset: 1 }],
+    [{ epoch: 'x' }],
+    [{ offset: 1, epoch: '' }],
+    [{ offset: 1, epoch: 'x'.repeat(65) }],
+    [{ offset: 1, epoch: 'x', type: 'broadcast' }],
+  ])('an invalid position is malformed: %j', (extra) => {
+    expect(decodeEnvelope(JSON.stringify({ ...base, ...extra }))).toEqual({
+      ok: false,
+      reason: 'invalid position',
+    });
+  });
+  test('envelopeHead + the script tail give a valid envelope', () => {
+    const head = envelopeHead({ serverId: 's', type: 'room', target: 'r', event: 'e' });
+    const decoded = decodeEnvelope(`${head},"data":{"a":1},"offset":7,"epoch":"ep"}`);
+    expect(decoded).toEqual({
+      ok: true,
+      message: {
+        serverId: 's',
+        type: 'room',
+        target: 'r',
+        event: 'e',
+        data: { a: 1 },
+        offset: 7,
+        epoch: 'ep',
+      },
+    });
   });
 });

@@ -240,6 +240,24 @@ describe('history over Redis', () => {
   });
 });
 
+describe('bad timing', () => {
+  test('a client that disconnects mid-recovery leaves nothing behind', async () => {
+    for (let i = 0; i < 20; i++) await emitter.toRoom({ room: 'h-leave', event: 'm', data: i });
+    const clients = await Promise.all(Array.from({ length: 10 }, () => TestClient.authenticated(a.url)));
+    for (const client of clients) {
+      client.send({
+        event: 'join',
+        data: { rooms: ['h-leave', 'plain'], since: { 'h-leave': { offset: 0, epoch: 'x' } } },
+      });
+      client.close();
+    }
+    await eventually(() => a.helper.getStats().clients === 0, 2_000, 'clients gone');
+    await eventually(() => a.helper.getStats().recovering === 0, 2_000, 'captures released');
+    expect(a.helper.getStats().rooms).toBe(0);
+    expect(a.helper.getClientsByRoom({ room: 'h-leave' })).toEqual([]);
+  });
+});
+
 describe('Redis down', () => {
   test('send() to a history room is dropped and counted; the emitter rejects; recovery answers false; no crash', async () => {
     const own = await RedisServer.start();

@@ -229,3 +229,62 @@ describe('single-instance history', () => {
     client.close();
   });
 });
+
+describe('encrypted clients in a history room', () => {
+  test('the position is on the outer frame, outside what the transformer returns; recovered ones go through it too', async () => {
+    const seen: Array<{ event: string; data: unknown }> = [];
+    const { url, helper } = await serve({
+      validateRoomFn: allowAll,
+      historyFn,
+      outboundTransformer: async ({ event, data }) => {
+        seen.push({ event, data });
+        return { event: 'encrypted', data: { sealed: `${event}:${JSON.stringify(data)}` } };
+      },
+    });
+    const { client, reply } = await joined(url, ['h-enc']);
+    const epoch = reply.data.positions['h-enc'].epoch;
+    helper.enableClientEncryption({ clientId: client.id });
+    helper.send({ destination: 'h-enc', payload: { topic: 'msg', data: { n: 1 } } });
+    await client.next('encrypted');
+    expect(client.raw.find((r) => r.includes('"encrypted"'))).toBe(
+      `{"event":"encrypted","data":{"sealed":"msg:{\\"n\\":1}"},"room":"h-enc","offset":1,"epoch":${JSON.stringify(epoch)}}`,
+    );
+    expect(seen).toEqual([{ event: 'msg', data: { n: 1 } }]);
+    client.close();
+
+    helper.send({ destination: 'h-enc', payload: { topic: 'msg', data: { n: 2 } } });
+    const again = await TestClient.authenticated(url);
+    helper.enableClientEncryption({ clientId: again.id });
+    again.send({ event: 'join', data: { rooms: ['h-enc'], since: { 'h-enc': { offset: 1, epoch } } } });
+    expect((await again.next('join')).data.recovered).toEqual({ 'h-enc': true });
+    const recovered = (await again.next('encrypted')) as Positioned;
+    expect(recovered.offset).toBe(2);
+    expect(recovered.data).toEqual({ sealed: 'msg:{"n":2}' });
+    expect(seen.at(-1)).toEqual({ event: 'msg', data: { n: 2 } });
+    again.close();
+  });
+});
+
+describe('nothing is left behind', () => {
+  test('a client that disconnects while its join is being validated or recovered leaves no capture, no membership', async () => {
+    let release: (() => void) | undefined;
+    const { url, helper } = await serve({
+      validateRoomFn: ({ rooms }) =>
+        new Promise<string[]>((resolve) => {
+          release = () => resolve(rooms);
+        }),
+      historyFn,
+    });
+    const client = await TestClient.authenticated(url);
+    client.send({ event: 'join', data: { rooms: ['h-a'], since: { 'h-a': { offset: 0, epoch: 'e' } } } });
+    await client.fence();
+    client.close();
+    await client.closed;
+    await Bun.sleep(20);
+    release?.();
+    await Bun.sleep(20);
+    expect(helper.getClientsByRoom({ room: 'h-a' })).toEqual([]);
+    expect(helper.getStats().clients).toBe(0);
+    expect(helper.getStats().rooms).toBe(0);
+  });
+});
