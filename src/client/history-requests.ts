@@ -3,9 +3,13 @@ import { asPosition, encodeFrame, isRecord } from './frames.ts';
 import type { IHistoryOptions, IHistoryResult } from './types.ts';
 
 export const HISTORY_EVENT = 'ws:history';
+/** The server answers at most this many `ws:history` requests of a connection at once (TOO_MANY_REQUESTS past it). */
+export const MAX_HISTORY_IN_FLIGHT = 4;
 
 interface IPending {
   frame: string;
+  /** Sent on the current connection and not answered yet. */
+  sent?: boolean;
   timer?: ReturnType<typeof setTimeout>;
   resolve(result: IHistoryResult): void;
   reject(error: RoomcastClientError): void;
@@ -13,12 +17,14 @@ interface IPending {
 
 /**
  * `ws:history` requests. Each carries its own id (the server echoes it on the
- * answer or the error), so several can be in flight at once. A request whose
- * connection drops is sent again on the next one.
+ * answer or the error), so several can be in flight at once, up to the
+ * server's limit; the rest wait their turn. A request whose connection drops
+ * is sent again on the next one.
  */
 export class HistoryRequests {
   readonly #pending = new Map<string, IPending>();
   #next = 0;
+  #inFlight = 0;
   #send?: (frame: string) => boolean;
   readonly #timeout: number;
 
@@ -35,21 +41,24 @@ export class HistoryRequests {
     const { since, limit, reverse } = options;
     const frame = encodeFrame(HISTORY_EVENT, { room, since, limit, reverse }, id);
     return new Promise((resolve, reject) => {
-      const pending: IPending = { frame, resolve, reject };
-      this.#pending.set(id, pending);
-      if (this.#send) this.#transmit(id, pending);
+      this.#pending.set(id, { frame, resolve, reject });
+      this.#pump();
     });
   }
 
   /** Connected: send everything that waits. */
   resume(send: (frame: string) => boolean): void {
     this.#send = send;
-    for (const [id, pending] of this.#pending) this.#transmit(id, pending);
+    this.#pump();
   }
 
   suspend(): void {
     this.#send = undefined;
-    for (const pending of this.#pending.values()) clearTimeout(pending.timer);
+    this.#inFlight = 0;
+    for (const pending of this.#pending.values()) {
+      clearTimeout(pending.timer);
+      pending.sent = false;
+    }
   }
 
   /** An answer (`ws:history`) or a refusal (`error`) with an id. False when no request has that id. */
@@ -70,14 +79,25 @@ export class HistoryRequests {
   }
 
   failAll(error: RoomcastClientError): void {
+    this.suspend();
     for (const [id, pending] of this.#pending) {
       this.#finish(id, pending);
       pending.reject(error);
     }
   }
 
+  /** Sends waiting requests, oldest first, while the connection is up and the server's limit allows. */
+  #pump(): void {
+    for (const [id, pending] of this.#pending) {
+      if (!this.#send || this.#inFlight >= MAX_HISTORY_IN_FLIGHT) return;
+      if (!pending.sent) this.#transmit(id, pending);
+    }
+  }
+
   #transmit(id: string, pending: IPending): void {
     if (!this.#send!(pending.frame)) return;
+    pending.sent = true;
+    this.#inFlight++;
     pending.timer = setTimeout(() => {
       this.#finish(id, pending);
       pending.reject(
@@ -91,5 +111,8 @@ export class HistoryRequests {
   #finish(id: string, pending: IPending): void {
     clearTimeout(pending.timer);
     this.#pending.delete(id);
+    if (pending.sent) this.#inFlight--;
+    pending.sent = false;
+    this.#pump();
   }
 }

@@ -67,6 +67,18 @@ describe('history() against the server', () => {
     expect(after.publications.map((p) => p.offset)).toEqual([4, 5]);
   });
 
+  test('ten requests at once: each gets its own answer (matched by id)', async () => {
+    await historyServer();
+    const { client } = recording();
+    await client.ready;
+    await client.join('h-a');
+    publish('h-a', 1, 3);
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => client.history('h-a', { limit: 1 + (i % 3) })),
+    );
+    expect(answers.map((a) => a.publications.length)).toEqual([1, 2, 3, 1, 2, 3, 1, 2, 3, 1]);
+  });
+
   test('refusals reject with the server code: not a member, no history, foreign epoch, bad shape', async () => {
     await historyServer();
     const { client, errors } = recording();

@@ -291,6 +291,24 @@ describe('history() (ws:history)', () => {
     expect(refusal.serverCode).toBe('UNRECOVERABLE_POSITION');
   });
 
+  test('at most 4 requests are in flight (the server refuses more); the others wait their turn', async () => {
+    const { client, server } = await joinedClient(0);
+    const answers = Array.from({ length: 6 }, () => client.history('a'));
+    const asked = () =>
+      server.received.filter(({ frame }) => frame.event === 'ws:history').map(({ frame }) => frame);
+    await eventually(() => asked().length === 4, 2_000, 'four sent');
+    await Bun.sleep(50);
+    expect(asked()).toHaveLength(4);
+    const answer = (id?: string) =>
+      server.push({ event: 'ws:history', data: { publications: [], offset: 0, epoch: 'E' }, id });
+    answer(asked()[0]!.id);
+    await eventually(() => asked().length === 5, 2_000, 'the fifth after one answer');
+    for (const frame of asked().slice(1)) answer(frame.id);
+    await eventually(() => asked().length === 6, 2_000, 'the sixth');
+    answer(asked()[5]!.id);
+    expect(await Promise.all(answers)).toHaveLength(6);
+  });
+
   test('arguments that cannot make a request reject with a TypeError and send nothing', async () => {
     const { client, server } = await joinedClient(0);
     for (const [room, options] of [
