@@ -35,7 +35,7 @@ async function joinedClient(start = 0, epoch = 'E') {
   const joined = tracked.client.join('a');
   const join = await server.next('join');
   expect(join.data).toEqual({ rooms: ['a'] });
-  server.push({ event: 'join', data: { rooms: ['a'], positions: { a: { offset: start, epoch } } } });
+  server.answerJoin('a', { offset: start, epoch });
   expect(await joined).toEqual(['a']);
   return { ...tracked, got, server };
 }
@@ -71,10 +71,7 @@ describe('positions', () => {
     expect(server.received.filter(({ frame }) => frame.event === 'join')).toHaveLength(2);
     expect(got.offsets).toEqual([1, 2]);
 
-    server.push({
-      event: 'join',
-      data: { rooms: ['a'], positions: { a: { offset: 6, epoch: 'E' } }, recovered: { a: true } },
-    });
+    server.answerJoin('a', { offset: 6, epoch: 'E' }, true);
     for (const offset of [3, 4, 5, 6, 7]) server.publish('a', offset, 'E');
     await eventually(() => got.offsets.length === 7, 2_000, 'all seven');
     expect(got.offsets).toEqual([1, 2, 3, 4, 5, 6, 7]);
@@ -92,10 +89,7 @@ describe('positions', () => {
       rooms: ['a'],
       since: { a: { offset: 1, epoch: 'E' } },
     });
-    server.push({
-      event: 'join',
-      data: { rooms: ['a'], positions: { a: { offset: 9, epoch: 'E' } }, recovered: { a: false } },
-    });
+    server.answerJoin('a', { offset: 9, epoch: 'E' }, false);
     server.publish('a', 10, 'E');
     await eventually(() => got.offsets.length === 2, 2_000, 'live again');
     expect(got.offsets).toEqual([1, 10]);
@@ -124,10 +118,7 @@ describe('positions', () => {
     server.publish('a', 3, 'F');
     const repair = await server.next('join');
     expect(repair.data).toEqual({ rooms: ['a'], since: { a: { offset: 0, epoch: 'F' } } });
-    server.push({
-      event: 'join',
-      data: { rooms: ['a'], positions: { a: { offset: 3, epoch: 'F' } }, recovered: { a: true } },
-    });
+    server.answerJoin('a', { offset: 3, epoch: 'F' }, true);
     for (const offset of [1, 2, 3, 4]) server.publish('a', offset, 'F');
     await eventually(() => got.offsets.length === 5, 2_000, 'five publications');
     expect(got.infos.map(({ offset, epoch }) => `${epoch}${offset}`)).toEqual(['E1', 'F1', 'F2', 'F3', 'F4']);
@@ -185,10 +176,7 @@ describe('recovery after a reconnect', () => {
     await back;
     const rejoin = await server.next('join');
     expect(rejoin.data).toEqual({ rooms: ['a'], since: { a: { offset: 3, epoch: 'E' } } });
-    server.push({
-      event: 'join',
-      data: { rooms: ['a'], positions: { a: { offset: 5, epoch: 'E' } }, recovered: { a: true } },
-    });
+    server.answerJoin('a', { offset: 5, epoch: 'E' }, true);
     // The replay may overlap what the client has: the overlap is dropped.
     for (const offset of [3, 4, 5, 6]) server.publish('a', offset, 'E');
     await eventually(() => got.offsets.length === 6, 2_000, 'six publications');
@@ -205,10 +193,7 @@ describe('recovery after a reconnect', () => {
     client.onRecovery((r) => order.push(`recovered ${r.recoveredCount}`));
     server.drop();
     await server.next('join');
-    server.push({
-      event: 'join',
-      data: { rooms: ['a'], positions: { a: { offset: 2, epoch: 'E' } }, recovered: { a: true } },
-    });
+    server.answerJoin('a', { offset: 2, epoch: 'E' }, true);
     for (const offset of [1, 2]) server.publish('a', offset, 'E');
     await eventually(() => got.recoveries.length === 1, 2_000, 'recovery');
     expect(order).toEqual(['msg 1', 'msg 2', 'recovered 2']);
@@ -221,10 +206,7 @@ describe('recovery after a reconnect', () => {
       rooms: ['a'],
       since: { a: { offset: 7, epoch: 'E' } },
     });
-    server.push({
-      event: 'join',
-      data: { rooms: ['a'], positions: { a: { offset: 7, epoch: 'E' } }, recovered: { a: true } },
-    });
+    server.answerJoin('a', { offset: 7, epoch: 'E' }, true);
     await eventually(() => got.recoveries.length === 1, 2_000, 'recovery');
     expect(got.recoveries[0]).toEqual({
       room: 'a',
@@ -240,10 +222,7 @@ describe('recovery after a reconnect', () => {
     await eventually(() => got.offsets.length === 1, 2_000, 'first');
     server.drop();
     await server.next('join');
-    server.push({
-      event: 'join',
-      data: { rooms: ['a'], positions: { a: { offset: 3, epoch: 'F' } }, recovered: { a: false } },
-    });
+    server.answerJoin('a', { offset: 3, epoch: 'F' }, false);
     server.publish('a', 3, 'F'); // already part of the new position: a duplicate
     server.publish('a', 4, 'F');
     await eventually(() => got.offsets.length === 2, 2_000, 'live in the new epoch');
@@ -261,10 +240,7 @@ describe('recovery after a reconnect', () => {
     });
     server.drop();
     await server.next('join');
-    server.push({
-      event: 'join',
-      data: { rooms: ['a'], positions: { a: { offset: 0, epoch: 'E' } }, recovered: { a: true } },
-    });
+    server.answerJoin('a', { offset: 0, epoch: 'E' }, true);
     await eventually(() => got.recoveries.length === 1, 2_000, 'recovery');
     await eventually(() => errors.some((e) => e.code === 'LISTENER_FAILED'), 2_000, 'listener failure');
   });

@@ -15,6 +15,8 @@ export interface IScriptedServer {
   readonly connections: number;
   /** Sends a frame to the newest connection. */
   push(frame: object): void;
+  /** Answers the join in flight for `room`: granted, at `position`, with `recovered` when given. */
+  answerJoin(room: string, position: { offset: number; epoch: string }, recovered?: boolean): void;
   /** A publication of a history room. */
   publish(room: string, offset: number, epoch: string, data?: unknown): void;
   /** Closes the newest connection. */
@@ -70,6 +72,11 @@ export function scriptedServer(): IScriptedServer {
       return connections;
     },
     push: send,
+    answerJoin(room, position, recovered) {
+      const data: Record<string, unknown> = { rooms: [room], positions: { [room]: position } };
+      if (recovered !== undefined) data.recovered = { [room]: recovered };
+      send({ event: 'join', data });
+    },
     publish(room, offset, epoch, data = { offset }) {
       send({ event: 'chat', data, room, offset, epoch });
     },
