@@ -256,6 +256,23 @@ describe('history recovery end to end', () => {
     expect(rec.offsets).toEqual([...range(1, 10), ...range(61, 65)]);
   }, 20_000);
 
+  test('offline for longer than the retained time (300 ms): recovered false', async () => {
+    const redis = await startRedis();
+    const a = await startInstance({ redis });
+    const emitter = await emitterOn(redis);
+    const rec = await recorder(a.url, 'brief-window');
+    await stream(emitter, 'brief-window', 5);
+    await eventually(() => rec.offsets.length === 5, 3_000, 'first five');
+    rec.client.close();
+    await stream(emitter, 'brief-window', 5);
+    await Bun.sleep(800); // the missed publications are now older than the room keeps them
+    await rec.client.connect();
+    await eventually(() => rec.recoveries.length === 1, 3_000, 'the recovery outcome');
+    expect(rec.recoveries[0]).toMatchObject({ room: 'brief-window', recovered: false, recoveredCount: 0 });
+    expect(rec.recoveries[0]!.position.offset).toBe(10);
+    expect(rec.offsets).toEqual(range(1, 5));
+  }, 20_000);
+
   test('offline inside the window on the same Redis: recovered true with the exact count', async () => {
     const redis = await startRedis();
     const a = await startInstance({ redis });
