@@ -78,6 +78,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   private pub?: TRedisClient;
   private sub?: TRedisClient;
   private lastMalformedLog = 0;
+  private nextBarrier?: Promise<void>;
 
   constructor(private readonly opts: IRedisBusOptions) {}
 
@@ -127,12 +128,22 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     return this.pub;
   }
 
-  async barrier(): Promise<void> {
-    const sub = this.sub;
-    if (sub?.status !== 'ready')
-      throw new Error(`Redis subscriber is not connected (status: ${sub?.status})`);
-    // ioredis allows PING in subscriber mode; Redis answers it after the messages queued before it.
-    await sub.ping();
+  barrier(): Promise<void> {
+    // Callers of the same turn share one PING, sent after all of them asked (so after each one's
+    // history read was answered): a crowd of recovering joins costs one round trip, not one each.
+    this.nextBarrier ??= new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        this.nextBarrier = undefined;
+        const sub = this.sub;
+        if (sub?.status !== 'ready') {
+          reject(new Error(`Redis subscriber is not connected (status: ${sub?.status})`));
+          return;
+        }
+        // ioredis allows PING in subscriber mode; Redis answers it after the messages queued before it.
+        sub.ping().then(() => resolve(), reject);
+      });
+    });
+    return this.nextBarrier;
   }
 
   countDropped(notReady: boolean): void {

@@ -60,14 +60,8 @@ export class RedisHistoryStore implements IHistoryStore {
     event: string,
     dataJson: string | undefined,
   ): Promise<IStreamPosition> {
-    const keys = historyKeys(room);
     const reply = (await withScripts(this.ready()).roomcastHistoryPublish(
-      keys.meta,
-      keys.stream,
-      this.newEpoch(),
-      policy.metaTtl,
-      policy.ttl,
-      policy.size,
+      ...this.commonArgs(room, policy),
       channel,
       envelopeHead,
       event,
@@ -78,14 +72,8 @@ export class RedisHistoryStore implements IHistoryStore {
   }
 
   async read(room: string, policy: IResolvedHistoryPolicy, query: IHistoryQuery): Promise<IHistoryPage> {
-    const keys = historyKeys(room);
     const reply = (await withScripts(this.ready()).roomcastHistoryRead(
-      keys.meta,
-      keys.stream,
-      this.newEpoch(),
-      policy.metaTtl,
-      policy.ttl,
-      policy.size,
+      ...this.commonArgs(room, policy),
       query.since?.offset ?? -1,
       query.since?.epoch ?? '',
       query.limit,
@@ -104,6 +92,12 @@ export class RedisHistoryStore implements IHistoryStore {
   async remove(room: string): Promise<void> {
     const keys = historyKeys(room);
     await this.ready().del(keys.meta, keys.stream);
+  }
+
+  /** KEYS and ARGV 1-4, the same for both scripts (see redis-scripts.ts). */
+  private commonArgs(room: string, policy: IResolvedHistoryPolicy): Array<string | number> {
+    const keys = historyKeys(room);
+    return [keys.meta, keys.stream, this.newEpoch(), policy.metaTtl, policy.ttl, policy.size];
   }
 
   private ready(): TRedisClient {

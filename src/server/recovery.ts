@@ -1,7 +1,13 @@
 import { WebSocketErrorCodes, WebSocketEvents, WebSocketLimits } from '../common/constants.ts';
 import type { AnyRecord, ILogger, IWebSocketClient } from '../common/types.ts';
 import { positionedFrame, positionTail } from '../history/frames.ts';
-import type { IHistoryPage, IResolvedHistoryPolicy, IStreamPosition } from '../history/types.ts';
+import type {
+  IHistoryPage,
+  IHistoryQuery,
+  IHistoryStore,
+  IResolvedHistoryPolicy,
+  IStreamPosition,
+} from '../history/types.ts';
 import { parseJsonSafely } from '../utils/json.ts';
 import type { ClientRegistry } from './client-registry.ts';
 import type { LocalDelivery, TSystemReply } from './local-delivery.ts';
@@ -54,9 +60,13 @@ export class RoomRecovery<M extends object = AnyRecord> {
   private readonly captures = new Map<string, Set<ICapture<M>>>();
   /** Rooms of each client being recovered right now (bounded per client). */
   private readonly inFlight = new WeakMap<Client<M>, number>();
+  /** Positioned frames of the missed publications of a page, built on first use. */
+  private readonly frames = new WeakMap<IHistoryPage, string[]>();
+  private readonly reads: BatchedReads;
 
   constructor(private readonly opts: IRoomRecoveryOptions<M>) {
     opts.history.onLive = (room, publication) => this.hold(room, publication);
+    this.reads = new BatchedReads(opts.history.store);
   }
 
   /** Rooms with a recovery in progress (of any client), for stats and leak tests. */
@@ -123,11 +133,11 @@ export class RoomRecovery<M extends object = AnyRecord> {
 
   /** Every plan's page, or undefined where it could not be read (or the barrier failed), within a bound. */
   private async readAll(plans: IPlan[]): Promise<Array<IHistoryPage | undefined>> {
-    const { history, barrier, logger } = this.opts;
+    const { barrier, logger } = this.opts;
     const work = (async () => {
       const pages = await Promise.all(
         plans.map((plan) =>
-          history.store
+          this.reads
             .read(plan.room, plan.policy, {
               since: plan.since,
               // All missed publications (at most `size`: anything further back is not retained).
@@ -192,8 +202,9 @@ export class RoomRecovery<M extends object = AnyRecord> {
         positions[plan.room] = { offset: page.offset, epoch: page.epoch };
         if (plan.since) recovered[plan.room] = page.retained;
         if (plan.since && page.retained) {
-          for (const missed of page.publications)
-            sends.push(() => this.sendStored(client, plan.room, page.epoch, missed));
+          page.publications.forEach((_, index) => {
+            sends.push(() => this.sendStored(client, plan.room, page, index));
+          });
         }
         // What the read already covered was either missed (sent above) or before the client's position.
         live = live.filter((p) => p.epoch !== page.epoch || p.offset > page.offset);
@@ -220,16 +231,18 @@ export class RoomRecovery<M extends object = AnyRecord> {
     for (const room of rooms) this.opts.registry.join(client, room);
   }
 
-  private sendStored(
-    client: Client<M>,
-    room: string,
-    epoch: string,
-    publication: { offset: number; event: string; dataJson: string | undefined },
-  ): void {
-    const tail = positionTail(room, publication.offset, epoch);
-    const { event, dataJson } = publication;
+  /** A missed publication; its frame is built once per page, shared by every client the page serves. */
+  private sendStored(client: Client<M>, room: string, page: IHistoryPage, index: number): void {
+    let frames = this.frames.get(page);
+    if (!frames) {
+      frames = new Array(page.publications.length);
+      this.frames.set(page, frames);
+    }
+    const { offset, event, dataJson } = page.publications[index]!;
+    const tail = positionTail(room, offset, page.epoch);
+    frames[index] ??= positionedFrame(event, dataJson, tail);
     const data = () => (dataJson === undefined ? undefined : parseJsonSafely(dataJson));
-    this.opts.delivery.toRecovering(client, positionedFrame(event, dataJson, tail), event, data, tail);
+    this.opts.delivery.toRecovering(client, frames[index]!, event, data, tail);
   }
 
   private hold(room: string, publication: ILivePublication): void {
@@ -298,6 +311,63 @@ export function notRecoveredReply(
   }
   if (any) reply.recovered = recovered;
   return reply;
+}
+
+/**
+ * Reads of the recoveries that start in the same turn of the event loop are sent together at its
+ * end, and identical ones (same room, policy and `since`: a crowd reconnecting after an instance
+ * died) share one read and its frames. A read is only shared before it is sent, so every sharer's
+ * capture of live publications started before the read ran.
+ */
+class BatchedReads {
+  private pending?: Map<string, IBatchedRead>;
+
+  constructor(private readonly store: IHistoryStore) {}
+
+  read(room: string, policy: IResolvedHistoryPolicy, query: IHistoryQuery): Promise<IHistoryPage> {
+    if (!this.pending) {
+      this.pending = new Map();
+      setImmediate(() => this.flush());
+    }
+    const { since } = query;
+    const key = [
+      room,
+      since?.offset ?? -1,
+      since?.epoch ?? '',
+      query.limit,
+      policy.size,
+      policy.ttl,
+      policy.metaTtl,
+    ].join('\u0000');
+    let entry = this.pending.get(key);
+    if (!entry) {
+      let settle!: Pick<IBatchedRead, 'resolve' | 'reject'>;
+      const promise = new Promise<IHistoryPage>((resolve, reject) => {
+        settle = { resolve, reject };
+      });
+      entry = { room, policy, query, promise, ...settle };
+      this.pending.set(key, entry);
+    }
+    return entry.promise;
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = undefined;
+    for (const { room, policy, query, resolve, reject } of batch?.values() ?? []) {
+      // A store may throw synchronously (Redis not connected): that rejects this read only.
+      new Promise<IHistoryPage>((done) => done(this.store.read(room, policy, query))).then(resolve, reject);
+    }
+  }
+}
+
+interface IBatchedRead {
+  room: string;
+  policy: IResolvedHistoryPolicy;
+  query: IHistoryQuery;
+  promise: Promise<IHistoryPage>;
+  resolve: (page: IHistoryPage) => void;
+  reject: (error: unknown) => void;
 }
 
 function describe(error: unknown): string {

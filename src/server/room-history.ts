@@ -5,6 +5,12 @@ import type { AnyRecord, ILogger, IRedisSocketMessage } from '../common/types.ts
 import { positionedFrame, positionTail } from '../history/frames.ts';
 import { MemoryHistoryStore } from '../history/memory-store.ts';
 import { resolveHistoryPolicy } from '../history/policy.ts';
+import {
+  type IHistoryOptions,
+  type IHistoryResult,
+  queryHistory,
+  toHistoryResult,
+} from '../history/query.ts';
 import { RedisHistoryStore, RedisNotReadyError } from '../history/redis-store.ts';
 import type { IHistoryStore, IResolvedHistoryPolicy, THistoryFn } from '../history/types.ts';
 import { serializeData } from '../utils/json.ts';
@@ -93,10 +99,9 @@ export class RoomHistory<M extends object = AnyRecord> {
     return true;
   }
 
-  /** A positioned publication that came over Pub/Sub (from any instance or an emitter). */
-  deliverFromBus(message: IRedisSocketMessage): void {
-    const { target, event, data, offset, epoch, exclude } = message;
-    this.deliver(target!, event, data, serializeData(data), offset!, epoch!, exclude);
+  /** A history room's retained publications and position (the helper's `history()`). */
+  async history(opts: IHistoryOptions): Promise<IHistoryResult> {
+    return toHistoryResult(await queryHistory(this.store, (room) => this.policyFor(room), opts, PREFIX));
   }
 
   stop(): void {
@@ -110,10 +115,13 @@ export class RoomHistory<M extends object = AnyRecord> {
     dataJson: string | undefined,
     offset: number,
     epoch: string,
-    exclude?: readonly string[],
   ): void {
-    const live = deliverPositioned(this.opts.delivery, room, event, data, dataJson, offset, epoch, exclude);
-    this.onLive?.(room, live);
+    this.live(room, deliverPositioned(this.opts.delivery, room, event, data, dataJson, offset, epoch));
+  }
+
+  /** Feeds a positioned publication delivered here to the recoveries in progress. */
+  live(room: string, publication: ILivePublication): void {
+    this.onLive?.(room, publication);
   }
 
   private logFailure(error: unknown): void {
@@ -128,9 +136,24 @@ export class RoomHistory<M extends object = AnyRecord> {
 }
 
 /**
+ * A positioned publication that came over Pub/Sub (from any instance or an emitter; assigned by
+ * the publish script): delivered here, and fed to the recoveries when this instance keeps history.
+ * An instance without `historyFn` delivers it the same way.
+ */
+export function deliverPositionedMessage<M extends object>(
+  delivery: LocalDelivery<M>,
+  message: IRedisSocketMessage,
+  history?: RoomHistory<M>,
+): void {
+  const { target, event, data, offset, epoch, exclude } = message;
+  const room = target!;
+  const live = deliverPositioned(delivery, room, event, data, serializeData(data), offset!, epoch!, exclude);
+  history?.live(room, live);
+}
+
+/**
  * Delivers a positioned publication to the room's members here (the frame built once) and
- * returns it. Used directly by an instance without `historyFn` for publications an emitter or
- * another instance positioned.
+ * returns it.
  */
 export function deliverPositioned<M extends object>(
   delivery: LocalDelivery<M>,

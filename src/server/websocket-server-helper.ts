@@ -24,12 +24,7 @@ import type {
   IWebSocketServerOptions,
 } from '../common/types.ts';
 import { HistoryError } from '../history/errors.ts';
-import {
-  type IHistoryOptions,
-  type IHistoryResult,
-  queryHistory,
-  toHistoryResult,
-} from '../history/query.ts';
+import type { IHistoryOptions, IHistoryResult } from '../history/query.ts';
 import { encodeFrame, frameFromJson, serializeData } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
 import { createBunWebSocketHandler, resolveBunConfig } from './bun-handler.ts';
@@ -40,7 +35,7 @@ import { InboundRouter } from './inbound-router.ts';
 import { LocalDelivery, type TSystemReply } from './local-delivery.ts';
 import { type IResolvedServerSettings, resolveServerOptions } from './options.ts';
 import { RoomRecovery } from './recovery.ts';
-import { deliverPositioned, RoomHistory } from './room-history.ts';
+import { deliverPositionedMessage, RoomHistory } from './room-history.ts';
 import { isValidRoomName } from './room-names.ts';
 import { RoomRequests } from './room-requests.ts';
 import { SessionManager } from './session-manager.ts';
@@ -405,20 +400,13 @@ export class WebSocketServerHelper<
    * `UNRECOVERABLE_POSITION`).
    */
   async history(opts: IHistoryOptions): Promise<IHistoryResult> {
-    const history = this.roomHistory;
-    if (!history) {
+    if (!this.roomHistory) {
       throw new HistoryError(
         WebSocketErrorCodes.HISTORY_UNAVAILABLE,
         '[WebSocketServerHelper] history() needs the historyFn option',
       );
     }
-    const page = await queryHistory(
-      history.store,
-      (room) => history.policyFor(room),
-      opts,
-      '[WebSocketServerHelper]',
-    );
-    return toHistoryResult(page);
+    return this.roomHistory.history(opts);
   }
 
   /** Forgets a room's history and position: the next publication starts a new epoch at offset 1. */
@@ -440,18 +428,7 @@ export class WebSocketServerHelper<
       case WebSocketMessageTypes.ROOM:
         if (target === undefined) return;
         if (message.offset === undefined) this.delivery.toRoom(target, event, data, exclude);
-        else if (this.roomHistory) this.roomHistory.deliverFromBus(message);
-        else
-          deliverPositioned(
-            this.delivery,
-            target,
-            event,
-            data,
-            serializeData(data),
-            message.offset,
-            message.epoch!,
-            exclude,
-          );
+        else deliverPositionedMessage(this.delivery, message, this.roomHistory);
         return;
       case WebSocketMessageTypes.BROADCAST:
         this.delivery.toAll(event, data, exclude);

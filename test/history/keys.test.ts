@@ -2,10 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Subprocess } from 'bun';
 import { Redis } from 'ioredis';
 import { clusterHashTag, historyKeys, waitForRedisReady } from '../../src/index.ts';
-import { freePort } from '../support/redis-server.ts';
+import { RedisServer } from '../support/redis-server.ts';
 
 const NAMES = [
   'lobby',
@@ -58,46 +57,19 @@ describe('history keys', () => {
 });
 
 describe('against a real Redis in cluster mode (CLUSTER KEYSLOT)', () => {
-  let proc: Subprocess;
+  let server: RedisServer;
   let redis: Redis;
   let dir: string;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'roomcast-cluster-'));
-    const port = await freePort();
-    proc = Bun.spawn(
-      [
-        'redis-server',
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        join(dir, 'nodes.conf'),
-        '--dir',
-        dir,
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-      ],
-      { stdout: 'ignore', stderr: 'inherit' },
-    );
-    redis = new Redis({
-      host: '127.0.0.1',
-      port,
-      lazyConnect: true,
-      retryStrategy: (n) => (n > 100 ? null : 50),
-    });
-    redis.on('error', () => {}); // refused until redis-server listens; ioredis retries
+    server = await RedisServer.start(undefined, ['--dir', dir, '--cluster-enabled', 'yes']);
+    redis = new Redis({ host: '127.0.0.1', port: server.port, lazyConnect: true });
     await waitForRedisReady(redis, 10_000);
   });
   afterAll(async () => {
     redis.disconnect();
-    proc.kill('SIGKILL');
-    await proc.exited;
+    await server.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -1,16 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Redis } from 'ioredis';
-import {
-  HistoryError,
-  historyKeys,
-  type IHistoryPolicy,
-  RedisHelper,
-  silentLogger,
-  WebSocketEmitter,
-} from '../../src/index.ts';
+import { HistoryError, historyKeys, type IHistoryPolicy, type WebSocketEmitter } from '../../src/index.ts';
 import { RedisServer } from '../support/redis-server.ts';
 import { eventually, type ITestServer, startServer } from '../support/server.ts';
 import { expectSilence, type IFrame, TestClient } from '../support/ws-client.ts';
+import { startEmitter, startHistoryPair } from './support.ts';
 
 /** Rooms named `h-*` keep the last 100 publications for a minute; `short-*` for 300 ms. */
 const historyFn = ({ room }: { room: string }): IHistoryPolicy | null => {
@@ -20,32 +14,22 @@ const historyFn = ({ room }: { room: string }): IHistoryPolicy | null => {
 };
 const validateRoomFn = ({ rooms }: { rooms: string[] }) => rooms;
 
-let redisServer: RedisServer;
+let pair: Awaited<ReturnType<typeof startHistoryPair>>;
 let a: ITestServer;
 let b: ITestServer;
-let emitterRedis: RedisHelper;
 let emitter: WebSocketEmitter;
 let spy: Redis;
 
 beforeAll(async () => {
-  redisServer = await RedisServer.start();
-  const redis = { host: '127.0.0.1', port: redisServer.port };
-  a = await startServer({ redis, validateRoomFn, historyFn });
-  b = await startServer({ redis, validateRoomFn, historyFn });
-  emitterRedis = new RedisHelper({ name: 'emitter', ...redis, autoConnect: false, logger: silentLogger });
-  emitter = new WebSocketEmitter({ redisConnection: emitterRedis, logger: silentLogger, historyFn });
-  await emitter.configure();
-  spy = new Redis({ host: '127.0.0.1', port: redisServer.port, lazyConnect: true });
+  pair = await startHistoryPair(historyFn);
+  ({ a, b, emitter } = pair);
+  spy = new Redis({ host: '127.0.0.1', port: pair.redisServer.port, lazyConnect: true });
   await spy.connect();
 });
 
 afterAll(async () => {
   spy.disconnect();
-  await emitter.shutdown();
-  await emitterRedis.disconnect();
-  await a.stop();
-  await b.stop();
-  await redisServer.stop();
+  await pair.stop();
 });
 
 type Positioned = IFrame & { room: string; offset: number; epoch: string };
@@ -240,6 +224,45 @@ describe('history over Redis', () => {
   });
 });
 
+describe('mixed deployments and bounds', () => {
+  test('an instance without historyFn delivers publications the emitter positioned, with their position', async () => {
+    const plainInstance = await startServer({
+      redis: { host: '127.0.0.1', port: pair.redisServer.port },
+      validateRoomFn,
+    });
+    try {
+      const { client, reply } = await joined(plainInstance.url, ['h-mixed']);
+      expect(reply.data).toEqual({ rooms: ['h-mixed'] });
+      const position = await emitter.toRoom({ room: 'h-mixed', event: 'm', data: 'x' });
+      const frame = (await client.next('m')) as Positioned;
+      expect({ offset: frame.offset, epoch: frame.epoch, room: frame.room }).toEqual({
+        ...position!,
+        room: 'h-mixed',
+      });
+      client.close();
+    } finally {
+      await plainInstance.stop();
+    }
+  });
+
+  test('ws:history: at most 4 requests of a client in flight; every request is answered once', async () => {
+    await emitter.toRoom({ room: 'h-burst', event: 'm', data: 1 });
+    const { client } = await joined(a.url, ['h-burst']);
+    const from = client.frames.length;
+    for (let i = 0; i < 40; i++) client.send({ event: 'ws:history', data: { room: 'h-burst' }, id: `q${i}` });
+    await client.until(() => client.frames.length - from >= 40, '40 answers');
+    await Bun.sleep(50);
+    const answers = client.frames.slice(from);
+    expect(answers.length).toBe(40);
+    expect(new Set(answers.map((f) => f.id)).size).toBe(40);
+    const refused = answers.filter((f) => f.event === 'error');
+    expect(refused.every((f) => f.data.code === 'TOO_MANY_REQUESTS')).toBe(true);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(answers.filter((f) => f.event === 'ws:history').length).toBeGreaterThanOrEqual(4);
+    client.close();
+  });
+});
+
 describe('bad timing', () => {
   test('a client that disconnects mid-recovery leaves nothing behind', async () => {
     for (let i = 0; i < 20; i++) await emitter.toRoom({ room: 'h-leave', event: 'm', data: i });
@@ -263,9 +286,7 @@ describe('Redis down', () => {
     const own = await RedisServer.start();
     const redis = { host: '127.0.0.1', port: own.port };
     const server = await startServer({ redis, validateRoomFn, historyFn });
-    const helperRedis = new RedisHelper({ name: 'e2', ...redis, autoConnect: false, logger: silentLogger });
-    const em = new WebSocketEmitter({ redisConnection: helperRedis, logger: silentLogger, historyFn });
-    await em.configure();
+    const { emitter: em, stop: stopEmitter } = await startEmitter(own.port, historyFn);
     try {
       const { client, reply } = await joined(server.url, ['h-down']);
       const epoch = reply.data.positions['h-down'].epoch;
@@ -289,8 +310,7 @@ describe('Redis down', () => {
       client.close();
       again.client.close();
     } finally {
-      await em.shutdown();
-      await helperRedis.disconnect();
+      await stopEmitter();
       await server.stop();
       await own.stop();
     }

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { type IHistoryPolicy, RedisHelper, silentLogger, WebSocketEmitter } from '../../src/index.ts';
-import { RedisServer } from '../support/redis-server.ts';
-import { type ITestServer, startServer } from '../support/server.ts';
+import type { IHistoryPolicy } from '../../src/index.ts';
+import { startServer } from '../support/server.ts';
 import { type IFrame, TestClient } from '../support/ws-client.ts';
+import { startHistoryPair } from './support.ts';
 
 /**
  * The seam of a recovery: publications keep arriving while recovering clients' history is
@@ -107,37 +107,20 @@ function expectContiguous(sessions: ISession[], total: number): void {
 }
 
 describe('the seam: publishing continuously while clients recover', () => {
-  let redisServer: RedisServer;
-  let a: ITestServer;
-  let b: ITestServer;
-  let emitterRedis: RedisHelper;
-  let emitter: WebSocketEmitter;
-
+  let pair: Awaited<ReturnType<typeof startHistoryPair>>;
   beforeAll(async () => {
-    redisServer = await RedisServer.start();
-    const redis = { host: '127.0.0.1', port: redisServer.port };
-    a = await startServer({ redis, validateRoomFn, historyFn });
-    b = await startServer({ redis, validateRoomFn, historyFn });
-    emitterRedis = new RedisHelper({ name: 'emitter', ...redis, autoConnect: false, logger: silentLogger });
-    emitter = new WebSocketEmitter({ redisConnection: emitterRedis, logger: silentLogger, historyFn });
-    await emitter.configure();
+    pair = await startHistoryPair(historyFn);
   });
-  afterAll(async () => {
-    await emitter.shutdown();
-    await emitterRedis.disconnect();
-    await a.stop();
-    await b.stop();
-    await redisServer.stop();
-  });
+  afterAll(() => pair.stop());
 
   test('over Redis, two instances and the emitter: each client gets every offset exactly once, in order', async () => {
     const total = 1_200;
     const sessions = await runSeam({
-      urls: [a.url, b.url],
+      urls: [pair.a.url, pair.b.url],
       publish: (i) =>
         i % 5 === 0
-          ? a.helper.send({ destination: ROOM, payload: { topic: 'm', data: i } })
-          : emitter.toRoom({ room: ROOM, event: 'm', data: i }),
+          ? pair.a.helper.send({ destination: ROOM, payload: { topic: 'm', data: i } })
+          : pair.emitter.toRoom({ room: ROOM, event: 'm', data: i }),
       total,
       clients: 12,
       reconnects: 6,

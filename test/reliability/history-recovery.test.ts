@@ -55,8 +55,12 @@ afterEach(async () => {
   redisServers.clear();
 });
 
+/** A redis-server owned by the test; with `appendOnlyDir`, AOF on and fsync on every write, files kept there. */
 async function startRedis(opts: { appendOnlyDir?: string } = {}): Promise<RedisServer> {
-  const redis = await RedisServer.start(undefined, opts);
+  const aof = opts.appendOnlyDir
+    ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', opts.appendOnlyDir]
+    : [];
+  const redis = await RedisServer.start(undefined, aof);
   redisServers.add(redis);
   return redis;
 }

@@ -26,16 +26,16 @@ export class RedisServer {
   private proc?: Subprocess;
   private constructor(
     readonly port: number,
-    /** With a directory: AOF on, fsync on every write, files kept there across restarts. */
-    readonly appendOnlyDir?: string,
+    private readonly extraArgs: readonly string[],
   ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  static async start(port?: number, opts: { appendOnlyDir?: string } = {}): Promise<RedisServer> {
-    const server = new RedisServer(port ?? (await freePort()), opts.appendOnlyDir);
+  /** `extraArgs` are appended to the command line (a later option wins), e.g. AOF or cluster mode. */
+  static async start(port?: number, extraArgs: readonly string[] = []): Promise<RedisServer> {
+    const server = new RedisServer(port ?? (await freePort()), extraArgs);
     await server.restart();
     return server;
   }
@@ -56,11 +56,11 @@ export class RedisServer {
         '127.0.0.1',
         '--save',
         '',
-        ...(this.appendOnlyDir
-          ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.appendOnlyDir]
-          : ['--appendonly', 'no']),
+        '--appendonly',
+        'no',
         '--protected-mode',
         'no',
+        ...this.extraArgs,
       ],
       { stdout: 'ignore', stderr: 'inherit' },
     );
