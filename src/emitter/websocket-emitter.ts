@@ -129,7 +129,8 @@ export class WebSocketEmitter {
         `${PREFIX} history() needs the historyFn option`,
       );
     }
-    this.readyClient();
+    if (!this.client) throw new Error(`${PREFIX} not configured: call configure() first`);
+    // Redis not connected: the store's error becomes a HistoryError HISTORY_UNAVAILABLE.
     return toHistoryResult(
       await queryHistory(this.historyStore, (room) => this.policyFor(room), opts, PREFIX),
     );

@@ -61,7 +61,7 @@ export class RoomRecovery<M extends object = AnyRecord> {
   /** Rooms of each client being recovered right now (bounded per client). */
   private readonly inFlight = new WeakMap<Client<M>, number>();
   /** Positioned frames of the missed publications of a page, built on first use. */
-  private readonly frames = new WeakMap<IHistoryPage, string[]>();
+  private readonly frames = new WeakMap<IHistoryPage, Array<{ frame: string; tail: string }>>();
   private readonly reads: BatchedReads;
 
   constructor(private readonly opts: IRoomRecoveryOptions<M>) {
@@ -239,16 +239,22 @@ export class RoomRecovery<M extends object = AnyRecord> {
       this.frames.set(page, frames);
     }
     const { offset, event, dataJson } = page.publications[index]!;
-    const tail = positionTail(room, offset, page.epoch);
-    frames[index] ??= positionedFrame(event, dataJson, tail);
+    let built = frames[index];
+    if (!built) {
+      const tail = positionTail(room, offset, page.epoch);
+      built = { frame: positionedFrame(event, dataJson, tail), tail };
+      frames[index] = built;
+    }
     const data = () => (dataJson === undefined ? undefined : parseJsonSafely(dataJson));
-    this.opts.delivery.toRecovering(client, frames[index]!, event, data, tail);
+    this.opts.delivery.toRecovering(client, built.frame, event, data, built.tail);
   }
 
   private hold(room: string, publication: ILivePublication): void {
     const captures = this.captures.get(room);
     if (!captures) return;
     for (const capture of captures) {
+      // Back in the room already (another join of the same client flushed first): it got this natively.
+      if (capture.client.rooms.has(room)) continue;
       capture.last = publication;
       if (capture.overflowed) continue;
       if (capture.live.length >= WebSocketLimits.RECOVERY_BUFFER_LIMIT) {

@@ -301,6 +301,10 @@ describe('Redis down', () => {
       await eventually(() => dropped() === before + 1, 1_000, 'drop counted');
       expect(server.helper.getStats().bus!.droppedWhileDisconnected).toBe(1);
       await expect(em.toRoom({ room: 'h-down', event: 'm', data: 1 })).rejects.toThrow(/not connected/);
+      await expect(em.history({ room: 'h-down' })).rejects.toMatchObject({ code: 'HISTORY_UNAVAILABLE' });
+      await expect(server.helper.history({ room: 'h-down' })).rejects.toMatchObject({
+        code: 'HISTORY_UNAVAILABLE',
+      });
       const again = await joined(server.url, ['h-down'], { 'h-down': { offset: 0, epoch } });
       expect(again.reply.data.rooms).toEqual(['h-down']);
       expect(again.reply.data.recovered).toEqual({ 'h-down': false });

@@ -230,6 +230,38 @@ describe('single-instance history', () => {
   });
 });
 
+describe('history() and removeHistory() in single-instance mode', () => {
+  test('reads what is kept; removeHistory starts a new epoch at offset 1; without historyFn: HISTORY_UNAVAILABLE', async () => {
+    const { helper } = await serve({ validateRoomFn: allowAll, historyFn });
+    for (let i = 1; i <= 4; i++) helper.send({ destination: 'h-api', payload: { topic: 'm', data: { i } } });
+    const all = await helper.history({ room: 'h-api' });
+    expect(all.publications).toEqual([1, 2, 3, 4].map((i) => ({ offset: i, event: 'm', data: { i } })));
+    const tail = await helper.history({
+      room: 'h-api',
+      since: { offset: 2, epoch: all.epoch },
+      reverse: true,
+    });
+    expect(tail.publications.map((p) => p.offset)).toEqual([4, 3]);
+    await helper.removeHistory({ room: 'h-api' });
+    helper.send({ destination: 'h-api', payload: { topic: 'm', data: 'again' } });
+    const fresh = await helper.history({ room: 'h-api' });
+    expect(fresh.offset).toBe(1);
+    expect(fresh.epoch).not.toBe(all.epoch);
+    await expect(
+      helper.history({ room: 'h-api', since: { offset: 4, epoch: all.epoch } }),
+    ).rejects.toMatchObject({
+      code: 'UNRECOVERABLE_POSITION',
+    });
+    await expect(helper.removeHistory({ room: 'ws:bad' })).rejects.toThrow(/Invalid room name/);
+  });
+
+  test('without historyFn', async () => {
+    const { helper } = await serve({ validateRoomFn: allowAll });
+    await expect(helper.history({ room: 'h-api' })).rejects.toMatchObject({ code: 'HISTORY_UNAVAILABLE' });
+    await helper.removeHistory({ room: 'h-api' }); // nothing kept, nothing to do
+  });
+});
+
 describe('encrypted clients in a history room', () => {
   test('the position is on the outer frame, outside what the transformer returns; recovered ones go through it too', async () => {
     const seen: Array<{ event: string; data: unknown }> = [];
@@ -288,3 +320,81 @@ describe('nothing is left behind', () => {
     expect(helper.getStats().rooms).toBe(0);
   });
 });
+
+describe('publications arriving while the history is read', () => {
+  /**
+   * Every history read of the server runs at once but its answer is held until `release()`:
+   * publications sent meanwhile come after the read position (a narrow hook on the real store).
+   */
+  function holdReads(helper: unknown): { release: () => void; pending: () => number } {
+    const store = (helper as { roomHistory: { store: { read: (...args: unknown[]) => Promise<unknown> } } })
+      .roomHistory.store;
+    const original = store.read.bind(store);
+    const waiting: Array<() => void> = [];
+    store.read = (...args: unknown[]) =>
+      original(...args).then((page) => new Promise((resolve) => waiting.push(() => resolve(page))));
+    return {
+      pending: () => waiting.length,
+      release: () => {
+        store.read = original;
+        for (const go of waiting.splice(0)) go();
+      },
+    };
+  }
+
+  test('are held and delivered after the missed ones, exactly once, in order', async () => {
+    const { url, helper } = await serve({ validateRoomFn: allowAll, historyFn });
+    const first = await joined(url, ['h-a']);
+    const epoch = first.reply.data.positions['h-a'].epoch;
+    for (let i = 1; i <= 3; i++) helper.send({ destination: 'h-a', payload: { topic: 'msg', data: i } });
+    first.client.close();
+    const hold = holdReads(helper);
+    const client = await TestClient.authenticated(url);
+    client.send({ event: 'join', data: { rooms: ['h-a'], since: { 'h-a': { offset: 1, epoch } } } });
+    await eventuallyTrue(() => hold.pending() === 1);
+    for (let i = 4; i <= 8; i++) helper.send({ destination: 'h-a', payload: { topic: 'msg', data: i } });
+    expect(helper.getStats().recovering).toBe(1);
+    hold.release();
+    const reply = await client.next('join');
+    expect(reply.data.recovered).toEqual({ 'h-a': true });
+    expect(reply.data.positions['h-a']).toEqual({ offset: 3, epoch }); // read before 4..8 were sent
+    helper.send({ destination: 'h-a', payload: { topic: 'msg', data: 9 } });
+    await client.until(() => client.all('msg').length === 8);
+    await Bun.sleep(30);
+    expect(offsetsOf(client, 'msg')).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(helper.getStats().recovering).toBe(0);
+    client.close();
+  });
+
+  test('past 1 000 held: recovered false, live from the last one held, nothing of the past sent', async () => {
+    const { url, helper } = await serve({
+      validateRoomFn: allowAll,
+      historyFn: ({ room }) => (room.startsWith('h-') ? { size: 5_000, ttl: 60_000 } : null),
+    });
+    const first = await joined(url, ['h-a']);
+    const epoch = first.reply.data.positions['h-a'].epoch;
+    first.client.close();
+    const hold = holdReads(helper);
+    const client = await TestClient.authenticated(url);
+    client.send({ event: 'join', data: { rooms: ['h-a'], since: { 'h-a': { offset: 0, epoch } } } });
+    await eventuallyTrue(() => hold.pending() === 1);
+    for (let i = 1; i <= 1_001; i++) helper.send({ destination: 'h-a', payload: { topic: 'msg', data: i } });
+    hold.release();
+    const reply = await client.next('join');
+    expect(reply.data.recovered).toEqual({ 'h-a': false });
+    expect(reply.data.positions['h-a']).toEqual({ offset: 1_001, epoch });
+    helper.send({ destination: 'h-a', payload: { topic: 'msg', data: 'next' } });
+    await client.next('msg');
+    await Bun.sleep(30);
+    expect(offsetsOf(client, 'msg')).toEqual([1_002]);
+    client.close();
+  });
+});
+
+async function eventuallyTrue(predicate: () => boolean): Promise<void> {
+  const deadline = Date.now() + 3_000;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await Bun.sleep(5);
+  }
+}
