@@ -13,6 +13,7 @@ import type {
 } from '../../src/index.ts';
 import type { IMember, IPresenceStore } from './presence.ts';
 import {
+  chatRoomHistory,
   DemoEvents,
   type IAnnouncement,
   type IChatMessage,
@@ -22,8 +23,6 @@ import {
 
 const NAME_PATTERN = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,23}$/u;
 const MAX_TEXT_LENGTH = 500;
-/** What each chat room keeps: its last 200 publications (chat and presence), for at most 30 minutes. */
-const ROOM_HISTORY = { size: 200, ttl: 30 * 60_000 };
 
 interface ILocalClient {
   name: string;
@@ -55,7 +54,7 @@ export class ChatService {
    * Every chat room keeps a history: a page entering a room shows its recent messages, and a
    * page that reconnects gets what it missed (the SDK re-joins with its last position).
    */
-  readonly historyPolicy: THistoryFn = ({ room }) => (isRoomName(room) ? ROOM_HISTORY : null);
+  readonly historyPolicy: THistoryFn = chatRoomHistory;
 
   /** Any well-formed room name may be joined; rooms are created on first use. */
   readonly validateRooms: TWebSocketValidateRoomFn = ({ rooms }) => rooms.filter(isRoomName);
