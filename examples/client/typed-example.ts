@@ -4,7 +4,10 @@
 import {
   createClient,
   type IConnectedInfo,
+  type IHistoryResult,
+  type IRoomRecovery,
   type IStateChange,
+  type IUrlContext,
   RoomcastClient,
   type RoomcastClientError,
   type TWebSocketConstructor,
@@ -50,6 +53,32 @@ client.on('error', (error) => console.log(error.code));
 // Outgoing payloads are typed too; an event without data needs none.
 client.emit('chat', { text: 'hi' });
 client.emit('typing');
+
+// History rooms: the position as the listener's second argument, recovery outcomes, history().
+client.on('chat', (_data, publication) => {
+  if (publication) console.log(publication.room, publication.offset, publication.epoch);
+});
+const stopRecovery: () => void = client.onRecovery(({ room, recovered, recoveredCount }: IRoomRecovery) =>
+  console.log(room, recovered, recoveredCount),
+);
+stopRecovery();
+export async function recent(): Promise<IHistoryResult> {
+  const since = client.position('lobby');
+  const result = await client.history('lobby', { since, limit: 20, reverse: true });
+  const first: number | undefined = result.publications[0]?.offset;
+  console.log(first, result.epoch);
+  // @ts-expect-error -- limit is a number
+  await client.history('lobby', { limit: '20' });
+  return result;
+}
+
+// Several instances: a list, or a function picking the URL of each attempt.
+createClient(['wss://a.example.test/ws', new URL('wss://b.example.test/ws')]);
+createClient(({ attempt, previous }: IUrlContext) =>
+  previous && attempt > 2 ? previous : 'wss://a.example.test/ws',
+);
+// @ts-expect-error -- a URL function returns a URL, not a promise
+createClient(async () => 'wss://a.example.test/ws');
 
 export async function rooms(): Promise<string[]> {
   const granted: string[] = await client.join(['lobby', 'news']);

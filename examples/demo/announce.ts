@@ -6,7 +6,7 @@
 
 import { RedisHelper, silentLogger, WebSocketEmitter } from '../../src/index.ts';
 import { parseRedisUrl, redisOptionsFromUrl } from './config.ts';
-import { DemoEvents, type IAnnouncement } from './protocol.ts';
+import { chatRoomHistory, DemoEvents, type IAnnouncement } from './protocol.ts';
 
 export type TAnnounceTarget =
   | { kind: 'room'; room: string }
@@ -61,6 +61,9 @@ export async function announce(command: IAnnounceCommand, redisUrl: string): Pro
     redisConnection: redis,
     logger: silentLogger,
     redisReadyTimeout: 5_000,
+    // The same policy as the servers': an announcement to a room gets a position and is kept,
+    // so a page that was away when it was sent still gets it when it reconnects.
+    historyFn: chatRoomHistory,
   });
   const data: IAnnouncement = { text: command.text, from: 'announce CLI', at: new Date().toISOString() };
   const event = DemoEvents.ANNOUNCEMENT;

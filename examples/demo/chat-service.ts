@@ -3,6 +3,7 @@
 
 import type {
   ILogger,
+  THistoryFn,
   TWebSocketAuthenticateFn,
   TWebSocketClientConnectedFn,
   TWebSocketClientDisconnectedFn,
@@ -12,6 +13,7 @@ import type {
 } from '../../src/index.ts';
 import type { IMember, IPresenceStore } from './presence.ts';
 import {
+  chatRoomHistory,
   DemoEvents,
   type IAnnouncement,
   type IChatMessage,
@@ -47,6 +49,12 @@ export class ChatService {
     const name = typeof data.name === 'string' ? data.name.trim() : '';
     return NAME_PATTERN.test(name) ? { userId: name, metadata: { name } } : null;
   };
+
+  /**
+   * Every chat room keeps a history: a page entering a room shows its recent messages, and a
+   * page that reconnects gets what it missed (the SDK re-joins with its last position).
+   */
+  readonly historyPolicy: THistoryFn = chatRoomHistory;
 
   /** Any well-formed room name may be joined; rooms are created on first use. */
   readonly validateRooms: TWebSocketValidateRoomFn = ({ rooms }) => rooms.filter(isRoomName);

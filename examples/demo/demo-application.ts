@@ -52,6 +52,7 @@ export class DemoApplication extends BaseApplication {
     });
     this.bind({ key: WebSocketBindingKeys.AUTHENTICATE_HANDLER }).toValue(chat.authenticate);
     this.bind({ key: WebSocketBindingKeys.VALIDATE_ROOM_HANDLER }).toValue(chat.validateRooms);
+    this.bind({ key: WebSocketBindingKeys.HISTORY_HANDLER }).toValue(chat.historyPolicy);
     this.bind({ key: WebSocketBindingKeys.CLIENT_CONNECTED_HANDLER }).toValue(chat.onConnected);
     this.bind({ key: WebSocketBindingKeys.MESSAGE_HANDLER }).toValue(chat.onMessage);
 

@@ -36,6 +36,14 @@ export interface IAnnouncement {
   at: string;
 }
 
+/**
+ * Which rooms keep a history, for the servers and the announce CLI alike (they must agree): every
+ * chat room keeps its last 200 publications (chat, presence, announcements) for at most 30 minutes.
+ */
+export function chatRoomHistory({ room }: { room: string }): { size: number; ttl: number } | null {
+  return isRoomName(room) ? { size: 200, ttl: 30 * 60_000 } : null;
+}
+
 /** Lower-case letters, digits and dashes, 1–32 characters, starting with a letter or digit. */
 export function isRoomName(room: unknown): room is string {
   return typeof room === 'string' && /^[a-z0-9][a-z0-9-]{0,31}$/.test(room);

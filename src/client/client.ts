@@ -3,14 +3,21 @@ import { SessionCipher } from './encryption.ts';
 import { RoomcastClientError } from './errors.ts';
 import { Listeners } from './events.ts';
 import { decodeFrame, encodeFrame, type IFrame, isRecord } from './frames.ts';
+import { HISTORY_EVENT, HistoryRequests } from './history-requests.ts';
 import { type IResolvedClientOptions, resolveClientOptions } from './options.ts';
 import { Outbox } from './outbox.ts';
+import { RoomPositions } from './positions.ts';
 import { RoomRequests } from './room-requests.ts';
 import type {
   ICloseInfo,
   IConnectedInfo,
+  IHistoryOptions,
+  IHistoryResult,
+  IPublicationInfo,
   IRoomcastClientOptions,
+  IRoomRecovery,
   IStateChange,
+  IStreamPosition,
   IWebSocketLike,
   TConnectionState,
   TEmitArgs,
@@ -18,6 +25,7 @@ import type {
   TListenMap,
   TOutgoingName,
   TSystemEventName,
+  TUrlSource,
 } from './types.ts';
 
 const OPEN = 1;
@@ -39,7 +47,11 @@ const TOKEN_EXPIRED = 4006;
 const ABANDONED = 4000;
 const HEARTBEAT_FRAME = encodeFrame('heartbeat');
 
-type TListenerOf<In extends object, K extends keyof TListenMap<In>> = (data: TListenMap<In>[K]) => void;
+/** `publication` is set for events published to a room that keeps a history. */
+type TListenerOf<In extends object, K extends keyof TListenMap<In>> = (
+  data: TListenMap<In>[K],
+  publication?: IPublicationInfo,
+) => void;
 
 interface IWaiter {
   resolve(info: IConnectedInfo): void;
@@ -51,7 +63,8 @@ const messageOf = (error: unknown): string => (error instanceof Error ? error.me
 /**
  * Client of a roomcast server: authenticates on every (re)connect, keeps the
  * connection alive with heartbeats, reconnects with backoff, re-joins rooms,
- * queues what is sent while offline and decrypts `encrypted` frames.
+ * queues what is sent while offline, decrypts `encrypted` frames, and recovers
+ * what history rooms published while it was away.
  *
  * `In` types the events received, `Out` the events emitted, `Auth` the auth data.
  */
@@ -60,15 +73,20 @@ export class RoomcastClient<
   Out extends object = In,
   Auth extends object = TEventMap,
 > {
-  readonly url: string;
   /** Resolves with the first connection; rejects if the client stops before it gets one. */
   readonly ready: Promise<IConnectedInfo>;
 
   readonly #options: IResolvedClientOptions<Auth>;
   readonly #listeners = new Listeners();
   readonly #stateListeners = new Set<(change: IStateChange) => void>();
+  readonly #recoveryListeners = new Set<(recovery: IRoomRecovery) => void>();
   readonly #outbox: Outbox;
   readonly #rooms: RoomRequests;
+  readonly #positions: RoomPositions;
+  readonly #history: HistoryRequests;
+  #url: string;
+  /** Sockets opened so far (the URL picker's `attempt`). */
+  #attempts = 0;
   #current: TConnectionState = 'disconnected';
   /** No socket is open or planned. */
   #stopped = true;
@@ -87,16 +105,27 @@ export class RoomcastClient<
   #inbound: Promise<void> = Promise.resolve();
   #waiters: IWaiter[] = [];
 
-  constructor(url: string | URL, options?: IRoomcastClientOptions<Auth>) {
+  constructor(url: TUrlSource, options?: IRoomcastClientOptions<Auth>) {
     this.#options = resolveClientOptions(url, options);
-    this.url = this.#options.url;
+    this.#url = this.#options.url.initial;
     this.#outbox = new Outbox(this.#options.maxQueueSize);
-    this.#rooms = new RoomRequests(this.#options.requestTimeout, (error) => this.#report(error));
+    this.#positions = new RoomPositions(
+      (recovery) => this.#notify(this.#options.onRecovery, this.#recoveryListeners, recovery, 'recovery'),
+      (room) => this.#rooms.repair(room),
+    );
+    const { requestTimeout } = this.#options;
+    this.#rooms = new RoomRequests(requestTimeout, (error) => this.#report(error), this.#positions);
+    this.#history = new HistoryRequests(requestTimeout);
     this.ready = this.#nextConnection();
     if (this.#options.autoConnect) this.#start('connecting');
   }
 
   // ------------------------------------------------------------------ status
+
+  /** URL of the current (or most recent) connection attempt; '' before the first one when `url` is a function. */
+  get url(): string {
+    return this.#url;
+  }
 
   get state(): TConnectionState {
     return this.#current;
@@ -125,6 +154,17 @@ export class RoomcastClient<
   onStateChange(listener: (change: IStateChange) => void): () => void {
     this.#stateListeners.add(listener);
     return () => this.#stateListeners.delete(listener);
+  }
+
+  /** Called with the outcome of every recovery of a history room (after a reconnect, a gap, an epoch change). */
+  onRecovery(listener: (recovery: IRoomRecovery) => void): () => void {
+    this.#recoveryListeners.add(listener);
+    return () => this.#recoveryListeners.delete(listener);
+  }
+
+  /** Position of the last publication delivered from a joined history room. */
+  position(room: string): IStreamPosition | undefined {
+    return this.#positions.get(room);
   }
 
   // ------------------------------------------------------------------ events
@@ -180,6 +220,17 @@ export class RoomcastClient<
   /** Leaves rooms; resolves with the rooms the server confirms were left. */
   leave(rooms: string | string[]): Promise<string[]> {
     return this.#roomRequest('leave', rooms);
+  }
+
+  /**
+   * Publications a history room still retains, and its current position (`ws:history`).
+   * Needs membership of the room. A refusal rejects with `SERVER_ERROR` and the server's
+   * code in `serverCode` (`NOT_IN_ROOM`, `HISTORY_UNAVAILABLE`, `UNRECOVERABLE_POSITION`...).
+   */
+  history(room: string, options?: IHistoryOptions): Promise<IHistoryResult> {
+    if (this.#halted)
+      return Promise.reject(new RoomcastClientError('CLOSED', 'history() on a closed client'));
+    return this.#history.request(room, options);
   }
 
   // --------------------------------------------------------------- lifecycle
@@ -238,7 +289,14 @@ export class RoomcastClient<
   #open(): void {
     let socket: IWebSocketLike;
     try {
-      socket = new this.#options.WebSocket(this.url, this.#options.protocols);
+      const previous = this.#attempts > 0 ? this.#url : undefined;
+      try {
+        this.#url = this.#options.url.pick({ attempt: this.#attempts++, previous });
+      } catch (error) {
+        this.#report(new RoomcastClientError('BAD_URL', messageOf(error), error));
+        throw error;
+      }
+      socket = new this.#options.WebSocket(this.#url, this.#options.protocols);
     } catch (error) {
       this.#afterClose({ code: 1006, reason: messageOf(error) }, false);
       return;
@@ -326,19 +384,30 @@ export class RoomcastClient<
       this.#report(new RoomcastClientError('BAD_FRAME', `ignored a server frame: ${frame}`, { raw }));
       return;
     }
-    return this.#route(socket, frame, false);
+    const { position } = frame;
+    if (!position) return this.#route(socket, frame, false);
+    // Duplicates and publications past a gap are dropped before any decryption.
+    if (!this.#positions.accept(position)) return;
+    const settle = () => this.#positions.delivered(position.room);
+    const routed = this.#route(socket, frame, false);
+    return routed ? routed.then(settle) : settle();
   }
 
   #route(socket: IWebSocketLike, frame: IFrame, decrypted: boolean): void | Promise<void> {
-    const { event, data } = frame;
+    const { event, data, id } = frame;
     switch (event) {
       case 'connected':
         if (!decrypted) return this.#connected(socket, data);
         break;
       case 'encrypted':
-        if (!decrypted) return this.#decrypt(socket, data);
+        if (!decrypted) return this.#decrypt(socket, frame);
         break;
+      case HISTORY_EVENT:
+        if (!this.#history.settle(id, event, data))
+          this.#report(new RoomcastClientError('BAD_FRAME', `unexpected ${event} answer`, frame));
+        return;
       case 'error': {
+        if (this.#history.settle(id, event, data)) return;
         const message = isRecord(data) && typeof data.message === 'string' ? data.message : 'server error';
         this.#report(new RoomcastClientError('SERVER_ERROR', message, data));
         return;
@@ -354,7 +423,7 @@ export class RoomcastClient<
         if (frame.id === undefined) void this.#refresh(socket);
         return;
       default:
-        this.#dispatch(event, data);
+        this.#dispatch(event, data, frame.position);
         return;
     }
     this.#report(new RoomcastClientError('BAD_FRAME', `ignored "${event}" inside an encrypted frame`, frame));
@@ -397,6 +466,7 @@ export class RoomcastClient<
     const send = (frame: string) => this.#write(socket, frame);
     // Rooms first, then what was queued; both before the application hears about the connection.
     this.#rooms.resume(send);
+    this.#history.resume(send);
     this.#outbox.flush(send);
     this.#setState('connected');
     this.#settleWaiters(info);
@@ -417,11 +487,13 @@ export class RoomcastClient<
       this.#write(socket, encodeFrame('ws:refresh', data, `refresh-${Date.now()}`));
   }
 
-  async #decrypt(socket: IWebSocketLike, payload: unknown): Promise<void> {
+  async #decrypt(socket: IWebSocketLike, outer: IFrame): Promise<void> {
     let frame: IFrame;
     try {
       if (!this.#cipher?.ready) throw new Error('no session key (encryption was not negotiated)');
-      frame = await this.#cipher.open(payload);
+      frame = await this.#cipher.open(outer.data);
+      // The position travels on the outer frame, outside the ciphertext.
+      frame.position = outer.position;
     } catch (error) {
       this.#report(
         new RoomcastClientError('DECRYPT_FAILED', `could not decrypt a frame: ${messageOf(error)}`, error),
@@ -443,6 +515,8 @@ export class RoomcastClient<
     clearTimeout(this.#connectTimer);
     clearInterval(this.#heartbeatTimer);
     this.#rooms.suspend();
+    this.#positions.suspend();
+    this.#history.suspend();
     return this.#current === 'connected';
   }
 
@@ -505,6 +579,7 @@ export class RoomcastClient<
     clearTimeout(this.#retryTimer);
     this.#setState('disconnected', { close });
     this.#rooms.failAll(error);
+    this.#history.failAll(error);
     this.#settleWaiters(undefined, error);
   }
 
@@ -552,19 +627,28 @@ export class RoomcastClient<
     // Each reconnect attempt is announced, other repeats are not.
     if (previous === state && state !== 'reconnecting') return;
     this.#current = state;
-    const change: IStateChange = { ...extra, state, previous };
-    for (const listener of [this.#options.onStateChange, ...this.#stateListeners]) {
+    this.#notify(this.#options.onStateChange, this.#stateListeners, { ...extra, state, previous }, 'state');
+  }
+
+  /** Calls the option callback, then every added listener; one that throws does not stop the others. */
+  #notify<T>(
+    option: ((value: T) => void) | undefined,
+    listeners: Set<(value: T) => void>,
+    value: T,
+    name: string,
+  ): void {
+    for (const listener of [option, ...listeners]) {
       if (!listener) continue;
       try {
-        listener(change);
+        listener(value);
       } catch (error) {
-        this.#listenerFailed('state', error);
+        this.#listenerFailed(name, error);
       }
     }
   }
 
-  #dispatch(event: string, data: unknown): void {
-    this.#listeners.dispatch(event, data, (error) => this.#listenerFailed(event, error));
+  #dispatch(event: string, data: unknown, publication?: IPublicationInfo): void {
+    this.#listeners.dispatch(event, data, (error) => this.#listenerFailed(event, error), publication);
   }
 
   #listenerFailed(event: string, error: unknown): void {
@@ -593,6 +677,6 @@ export function createClient<
   In extends object = TEventMap,
   Out extends object = In,
   Auth extends object = TEventMap,
->(url: string | URL, options?: IRoomcastClientOptions<Auth>): RoomcastClient<In, Out, Auth> {
+>(url: TUrlSource, options?: IRoomcastClientOptions<Auth>): RoomcastClient<In, Out, Auth> {
   return new RoomcastClient<In, Out, Auth>(url, options);
 }

@@ -1,4 +1,5 @@
-type TListener = (data: unknown) => void;
+/** `extra`: the publication's position, for events of history rooms. */
+type TListener = (data: unknown, extra?: unknown) => void;
 
 interface IEntry {
   listener: TListener;
@@ -31,13 +32,13 @@ export class Listeners {
   }
 
   /** Calls every listener of `event`; a throwing listener is handed to `onThrow` and the rest still run. */
-  dispatch(event: string, data: unknown, onThrow: (error: unknown) => void): void {
+  dispatch(event: string, data: unknown, onThrow: (error: unknown) => void, extra?: unknown): void {
     const entries = this.#byEvent.get(event);
     if (!entries) return;
     for (const entry of [...entries]) {
       if (entry.once) this.remove(event, entry.listener);
       try {
-        entry.listener(data);
+        entry.listener(data, extra);
       } catch (error) {
         onThrow(error);
       }

@@ -1,12 +1,27 @@
+import type { IPublicationInfo, IStreamPosition } from './types.ts';
+
 export interface IFrame {
   event: string;
   data?: unknown;
-  /** The id of the client request this frame answers. */
+  /** The request id the server echoes on its answer. */
   id?: string;
+  /** Set on publications of rooms that keep a history. */
+  position?: IPublicationInfo;
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** `{ offset, epoch }` as the protocol defines it, or undefined. */
+export function asPosition(value: unknown): IStreamPosition | undefined {
+  return isRecord(value) &&
+    Number.isSafeInteger(value.offset) &&
+    (value.offset as number) >= 0 &&
+    typeof value.epoch === 'string' &&
+    value.epoch !== ''
+    ? { offset: value.offset as number, epoch: value.epoch }
+    : undefined;
 }
 
 export function encodeFrame(event: string, data?: unknown, id?: string): string {
@@ -29,5 +44,7 @@ export function decodeFrame(raw: unknown): IFrame | string {
   }
   const frame: IFrame = { event: value.event, data: value.data };
   if (typeof value.id === 'string') frame.id = value.id;
+  const position = typeof value.room === 'string' && asPosition(value);
+  if (position) frame.position = { room: value.room as string, ...position };
   return frame;
 }

@@ -3,15 +3,18 @@ import { isRecord } from './frames.ts';
 import type {
   IReconnectOptions,
   IRoomcastClientOptions,
+  IRoomRecovery,
   IStateChange,
   TAuthSource,
+  TUrlSource,
   TWebSocketConstructor,
 } from './types.ts';
+import { type IUrlPicker, urlPicker } from './urls.ts';
 
 export type IResolvedReconnect = Required<IReconnectOptions>;
 
 export interface IResolvedClientOptions<Auth extends object> {
-  url: string;
+  url: IUrlPicker;
   auth?: TAuthSource<Auth>;
   heartbeatInterval: number;
   /** Undefined when reconnecting is turned off. */
@@ -27,6 +30,7 @@ export interface IResolvedClientOptions<Auth extends object> {
   protocols?: string | string[];
   onError?: (error: RoomcastClientError) => void;
   onStateChange?: (change: IStateChange) => void;
+  onRecovery?: (recovery: IRoomRecovery) => void;
 }
 
 function fail(message: string): never {
@@ -56,26 +60,6 @@ function numberOption(
 function functionOption<T>(name: string, value: T): T {
   if (value !== undefined && typeof value !== 'function') fail(`${name} must be a function`);
   return value;
-}
-
-/** Absolute ws:/wss: URL; http(s) is mapped to ws(s) and, in a browser, relative URLs resolve against the page. */
-export function resolveUrl(url: unknown): string {
-  let parsed: URL | undefined;
-  if (typeof url === 'string' || url instanceof URL) {
-    try {
-      parsed = new URL(url, globalThis.location?.href);
-    } catch {}
-  }
-  if (!parsed) return fail(`url must be an absolute ws:// or wss:// URL, got ${String(url)}`);
-  if (parsed.protocol === 'http:' || parsed.protocol === 'https:') {
-    parsed.protocol = parsed.protocol === 'http:' ? 'ws:' : 'wss:';
-  }
-  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
-    fail(`url must use ws:// or wss://, got ${parsed.protocol}`);
-  }
-  // WebSocket refuses URLs with a fragment.
-  parsed.hash = '';
-  return parsed.href;
 }
 
 function resolveReconnect(value: IRoomcastClientOptions['reconnect']): IResolvedReconnect | undefined {
@@ -108,7 +92,7 @@ function resolveEncryption(value: IRoomcastClientOptions['encryption']): { hkdfI
 
 /** Validates everything up front so a misconfigured client fails at creation, not at the first reconnect. */
 export function resolveClientOptions<Auth extends object>(
-  url: unknown,
+  url: TUrlSource,
   options: IRoomcastClientOptions<Auth> = {},
 ): IResolvedClientOptions<Auth> {
   if (!isRecord(options as unknown)) fail('options must be an object');
@@ -129,7 +113,7 @@ export function resolveClientOptions<Auth extends object>(
     fail('protocols must be a string or an array of strings');
   }
   return {
-    url: resolveUrl(url),
+    url: urlPicker(url),
     auth,
     heartbeatInterval: numberOption('heartbeatInterval', options.heartbeatInterval, 30_000),
     reconnect: resolveReconnect(options.reconnect),
@@ -143,5 +127,6 @@ export function resolveClientOptions<Auth extends object>(
     protocols,
     onError: functionOption('onError', options.onError),
     onStateChange: functionOption('onStateChange', options.onStateChange),
+    onRecovery: functionOption('onRecovery', options.onRecovery),
   };
 }

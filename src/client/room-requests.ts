@@ -1,5 +1,6 @@
 import { RoomcastClientError } from './errors.ts';
 import { encodeFrame } from './frames.ts';
+import type { RoomPositions, TSince } from './positions.ts';
 
 /** The server refuses a join/leave that names more rooms than this. */
 export const MAX_ROOMS_PER_REQUEST = 100;
@@ -9,8 +10,10 @@ type TRoomVerb = 'join' | 'leave';
 interface IRoomRequest {
   verb: TRoomVerb;
   rooms: string[];
-  /** Re-join after a reconnect, issued by the client itself. */
+  /** Re-join after a reconnect or a gap repair, issued by the client itself. */
   internal?: boolean;
+  /** Positions sent with this join, taken when it goes out. */
+  since?: TSince;
   resolve(rooms: string[]): void;
   reject(error: RoomcastClientError): void;
 }
@@ -40,16 +43,21 @@ export class RoomRequests {
 
   readonly #timeout: number;
   readonly #report: (error: RoomcastClientError) => void;
+  readonly #positions: RoomPositions;
 
-  constructor(timeout: number, report: (error: RoomcastClientError) => void) {
+  constructor(timeout: number, report: (error: RoomcastClientError) => void, positions: RoomPositions) {
     this.#timeout = timeout;
     this.#report = report;
+    this.#positions = positions;
   }
 
   /** Resolves with the rooms the server actually granted (join) or left (leave). */
   request(verb: TRoomVerb, rooms: string[]): Promise<string[]> {
     // Leaving takes effect for reconnects at once, even before the server answers.
-    if (verb === 'leave') for (const room of rooms) this.joined.delete(room);
+    if (verb === 'leave') {
+      for (const room of rooms) this.joined.delete(room);
+      this.#positions.forget(rooms);
+    }
     const parts = chunks([...new Set(rooms)]).map(
       (part) =>
         new Promise<string[]>((resolve, reject) => {
@@ -76,6 +84,13 @@ export class RoomRequests {
     this.#pump();
   }
 
+  /** Re-joins one room with `since` so the server replays what a gap left out. */
+  repair(room: string): void {
+    const done = () => this.#positions.repaired(room);
+    this.#waiting.push({ verb: 'join', rooms: [room], internal: true, resolve: done, reject: done });
+    this.#pump();
+  }
+
   /** Connection lost: the request in flight is sent again after the next `resume`. */
   suspend(): void {
     this.#send = undefined;
@@ -98,6 +113,8 @@ export class RoomRequests {
       if (verb === 'join') this.joined.add(room);
       else this.joined.delete(room);
     }
+    if (verb === 'join') this.#positions.joined(answered, data, request.since);
+    else this.#positions.forget(answered);
     clearTimeout(this.#timer);
     this.#inFlight = undefined;
     request.resolve(answered);
@@ -117,7 +134,9 @@ export class RoomRequests {
     const request = this.#waiting.shift();
     if (!request) return;
     this.#inFlight = request;
-    this.#send(encodeFrame(request.verb, { rooms: request.rooms }));
+    request.since = request.verb === 'join' ? this.#positions.since(request.rooms) : undefined;
+    const { rooms, since } = request;
+    this.#send(encodeFrame(request.verb, since ? { rooms, since } : { rooms }));
     this.#timer = setTimeout(() => {
       if (this.#inFlight !== request) return;
       this.#inFlight = undefined;
@@ -139,6 +158,7 @@ export class RoomRequests {
     const denied = asked.filter((room) => !grantedSet.has(room));
     if (denied.length === 0) return;
     for (const room of denied) this.joined.delete(room);
+    this.#positions.forget(denied);
     this.#report(
       new RoomcastClientError(
         'REJOIN_DENIED',

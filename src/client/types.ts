@@ -74,6 +74,8 @@ export type TClientErrorCode =
   | 'REJOIN_DENIED'
   /** The client was closed while the operation was pending. */
   | 'CLOSED'
+  /** The `url` function threw or returned something that is not a ws:// / wss:// URL. */
+  | 'BAD_URL'
   /** An application listener threw. */
   | 'LISTENER_FAILED';
 
@@ -108,6 +110,83 @@ export interface IReconnectOptions {
 
 export type TAuthSource<Auth extends object> = Auth | (() => Auth | Promise<Auth>);
 
+/** `code` of a server `error` frame (`RoomcastClientError.serverCode`); see the README's error-code table. */
+export type TServerErrorCode =
+  | 'INVALID_FRAME'
+  | 'NOT_AUTHENTICATED'
+  | 'ALREADY_AUTHENTICATED'
+  | 'AUTH_FAILED'
+  | 'ENCRYPTION_REQUIRED'
+  | 'RESERVED_EVENT'
+  | 'INVALID_REQUEST'
+  | 'TOO_MANY_ROOMS'
+  | 'NOT_IN_ROOM'
+  | 'HISTORY_UNAVAILABLE'
+  | 'UNRECOVERABLE_POSITION'
+  | 'TOO_MANY_REQUESTS'
+  | 'INTERNAL';
+
+/** Where a room's stream stands: `offset` of its last publication (0 when none) in history `epoch`. */
+export interface IStreamPosition {
+  offset: number;
+  epoch: string;
+}
+
+/** Position of a publication of a history room; the second argument of an event listener. */
+export interface IPublicationInfo extends IStreamPosition {
+  room: string;
+}
+
+/** Outcome of a room's recovery, after a reconnect, a repaired gap, or a history lost on the server. */
+export interface IRoomRecovery {
+  room: string;
+  /**
+   * True: every publication missed since the last one received was delivered, in order, once.
+   * False: missed publications are gone (history lost or past its retained window); the room
+   * continues live from `position` and the application should reload what it shows of it.
+   */
+  recovered: boolean;
+  /** Publications delivered by this recovery (0 when nothing was missed or `recovered` is false). */
+  recoveredCount: number;
+  /** The room's position once the recovery is settled. */
+  position: IStreamPosition;
+}
+
+/** What `history()` asks for; the server clamps `limit` to its maximum. */
+export interface IHistoryOptions {
+  /** Only publications after this position (same epoch, or the request fails with UNRECOVERABLE_POSITION). */
+  since?: IStreamPosition;
+  /** Most publications to return. */
+  limit?: number;
+  /** Newest first. */
+  reverse?: boolean;
+}
+
+export interface IHistoryPublication {
+  offset: number;
+  event: string;
+  data: unknown;
+}
+
+/** Retained publications plus the room's current position. */
+export interface IHistoryResult extends IStreamPosition {
+  publications: IHistoryPublication[];
+}
+
+/** Facts handed to a `url` function before each connection attempt. */
+export interface IUrlContext {
+  /** Sockets this client opened before this one (0 for the very first). */
+  attempt: number;
+  /** URL of the previous attempt, if any. */
+  previous?: string;
+}
+
+/**
+ * One server URL; a list, tried in turn (the first for the first connection, the next one on
+ * every later attempt, wrapping around); or a function that returns the URL of each attempt.
+ */
+export type TUrlSource = string | URL | readonly (string | URL)[] | ((context: IUrlContext) => string | URL);
+
 export interface IRoomcastClientOptions<Auth extends object = TEventMap> {
   /** Sent as the `authenticate` data. A function is called before every (re)connect. */
   auth?: TAuthSource<Auth>;
@@ -133,6 +212,8 @@ export interface IRoomcastClientOptions<Auth extends object = TEventMap> {
   /** Receives every error the client reports (also delivered to `on('error')`). */
   onError?: (error: RoomcastClientError) => void;
   onStateChange?: (change: IStateChange) => void;
+  /** Receives the outcome of every room recovery (see `IRoomRecovery`). */
+  onRecovery?: (recovery: IRoomRecovery) => void;
 }
 
 /** Events the client raises itself; they share the reserved names of the protocol. */

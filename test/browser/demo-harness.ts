@@ -126,6 +126,13 @@ export async function expectMessage(page: Page, text: string): Promise<void> {
   await page.locator('#messages li', { hasText: text }).first().waitFor();
 }
 
+/** The text of every chat line shown in the open room, in order (system lines left out). */
+export async function chatLines(page: Page): Promise<string[]> {
+  return page
+    .locator('#messages li:not(.system)')
+    .evaluateAll((items) => items.map((item) => item.childNodes[1]?.textContent?.trim() ?? ''));
+}
+
 /** The names listed under "Online in #room", sorted. */
 export async function onlineNames(page: Page): Promise<string[]> {
   const names = await page

@@ -7,6 +7,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { RedisServer } from '../support/redis-server.ts';
 import {
+  chatLines,
   eventuallyEqual,
   expectMessage,
   type IDemoProcess,
@@ -124,6 +125,61 @@ describe('demo in Chromium', () => {
     // Both instances stop gracefully on SIGTERM.
     expect(await first.stop()).toBe(0);
     expect(await second.stop()).toBe(0);
+  }, 40_000);
+
+  test('rooms keep history: a newcomer sees recent messages; a page whose instance crashed catches up without a gap and says so', async () => {
+    const redis = await RedisServer.start();
+    redisServers.push(redis);
+    const [first, second] = await Promise.all([
+      demo({ REDIS_URL: redis.url }),
+      demo({ REDIS_URL: redis.url }),
+    ]);
+    const ada = await openAs(browser, first.url, 'Ada');
+    await say(ada, 'earlier one');
+    await say(ada, 'earlier two');
+    await expectMessage(ada, 'earlier two');
+
+    // Grace arrives later, on the other instance: the lobby's recent messages are there.
+    const grace = await openAs(browser, second.url, 'Grace');
+    await eventuallyEqual(() => chatLines(grace), ['earlier one', 'earlier two']);
+
+    // Grace's instance crashes; Ada keeps talking meanwhile.
+    second.proc.kill('SIGKILL');
+    await second.proc.exited;
+    await grace.locator('#connection[data-state="reconnecting"]').waitFor();
+    for (const text of ['while away 1', 'while away 2', 'while away 3']) await say(ada, text);
+    await expectMessage(ada, 'while away 3');
+
+    // The instance comes back on the same port; Grace's page reconnects and recovers from Redis.
+    await demo({ REDIS_URL: redis.url, PORT: new URL(second.url).port });
+    await grace.locator('#connection[data-state="connected"]').waitFor({ timeout: 20_000 });
+    await grace.locator('#messages li.system', { hasText: 'Back in sync' }).waitFor();
+    await say(ada, 'after the restart');
+    await expectMessage(grace, 'after the restart');
+    // Every message exactly once, in order: no gap, no duplicate.
+    expect(await chatLines(grace)).toEqual([
+      'earlier one',
+      'earlier two',
+      'while away 1',
+      'while away 2',
+      'while away 3',
+      'after the restart',
+    ]);
+  }, 60_000);
+
+  test('single instance restarted: the page says what could not be recovered and goes on', async () => {
+    const running = await demo();
+    const alan = await openAs(browser, running.url, 'Alan');
+    await say(alan, 'before the restart');
+    await expectMessage(alan, 'before the restart');
+    expect(await running.stop()).toBe(0);
+    // Its memory (and so the lobby's history) went with the process: a new epoch.
+    await demo({ PORT: new URL(running.url).port });
+    await alan.locator('#connection[data-state="connected"]').waitFor({ timeout: 20_000 });
+    await alan.locator('#messages li.system', { hasText: 'could not be recovered' }).waitFor();
+    await say(alan, 'after the restart');
+    await expectMessage(alan, 'after the restart');
+    expect(await chatLines(alan)).toEqual(['after the restart']);
   }, 40_000);
 
   test('encrypted mode: the page negotiates a key and reads what the server encrypts', async () => {

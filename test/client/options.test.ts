@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { RoomcastClient } from '../../src/client/index.ts';
-import { resolveClientOptions, resolveUrl } from '../../src/client/options.ts';
+import { resolveClientOptions } from '../../src/client/options.ts';
+import { resolveUrl } from '../../src/client/urls.ts';
 
 const url = 'ws://127.0.0.1:1/ws';
 const create = (options: object, target: unknown = url) =>
@@ -9,8 +10,8 @@ const create = (options: object, target: unknown = url) =>
 describe('options', () => {
   test('defaults', () => {
     const resolved = resolveClientOptions(url);
+    expect(resolved.url.initial).toBe(url);
     expect(resolved).toMatchObject({
-      url,
       heartbeatInterval: 30_000,
       reconnect: { initialDelay: 500, maxDelay: 30_000, factor: 2, jitter: 0.5, maxAttempts: Infinity },
       reconnectOnRefusal: false,

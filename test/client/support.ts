@@ -3,6 +3,7 @@ import type {
   IRoomcastClientOptions,
   IStateChange,
   TEventMap,
+  TUrlSource,
   TWebSocketConstructor,
 } from '../../src/client/index.ts';
 import { RoomcastClient } from '../../src/client/index.ts';
@@ -50,7 +51,7 @@ export interface ITrackedClient<In extends object, Out extends object> {
 const open = new Set<RoomcastClient<object, object, object>>();
 
 export function trackedClient<In extends object = TEventMap, Out extends object = In>(
-  url: string,
+  url: TUrlSource,
   options: IRoomcastClientOptions = {},
 ): ITrackedClient<In, Out> {
   const errors: RoomcastClientError[] = [];

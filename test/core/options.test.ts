@@ -7,7 +7,7 @@ import {
 } from '../../src/core/websocket/options.ts';
 
 describe('WebSocketBindingKeys', () => {
-  test('the ten keys carry exactly the documented strings', () => {
+  test('the eleven keys carry exactly the documented strings', () => {
     expect(Object.fromEntries(Object.entries(WebSocketBindingKeys))).toEqual({
       SERVER_OPTIONS: '@app/websocket/server-options',
       REDIS_CONNECTION: '@app/websocket/redis-connection',
@@ -18,6 +18,7 @@ describe('WebSocketBindingKeys', () => {
       MESSAGE_HANDLER: '@app/websocket/message-handler',
       OUTBOUND_TRANSFORMER: '@app/websocket/outbound-transformer',
       HANDSHAKE_HANDLER: '@app/websocket/handshake-handler',
+      HISTORY_HANDLER: '@app/websocket/history-handler',
       WEBSOCKET_INSTANCE: '@app/websocket/instance',
     });
   });

@@ -36,6 +36,8 @@ type TClient = RoomcastClient<IIncoming, IOutgoing, { name: string }>;
 const DEFAULT_ROOM = 'lobby';
 const NAME_PATTERN = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,23}$/u;
 const MAX_ENTRIES_PER_ROOM = 200;
+/** Recent publications fetched when entering a room (chat lines among them are shown). */
+const HISTORY_FETCHED = 100;
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const element = document.getElementById(id);
@@ -124,17 +126,48 @@ function connect(name: string): void {
     view.connection.textContent = connection;
   });
 
+  let firstConnection = true;
+  /** Rooms the SDK is re-joining after a reconnect; the server's member lists are compared once all are back. */
+  let rejoining = new Set<string>();
+  const roomsChanged = () => client.emit(DemoEvents.ROOMS_CHANGED);
   client.on('connected', (info) => {
+    if (firstConnection) {
+      // The server puts everyone in the lobby; joining it through the SDK as well makes the SDK
+      // track its position, so the lobby is recovered after a reconnect like any other room.
+      void enter(DEFAULT_ROOM).then(roomsChanged, roomsChanged);
+    } else {
+      // While a room is being recovered the server holds the page out of it; asking for a
+      // member-list comparison before then would list the page as gone.
+      rejoining = new Set(client.joinedRooms);
+      if (rejoining.size === 0) roomsChanged();
+    }
+    firstConnection = false;
     view.signIn.hidden = true;
     view.chat.hidden = false;
     view.encryptionBadge.hidden = !info.encrypted;
     // The server puts every client in the lobby; the SDK re-joins the other rooms after a reconnect.
     state.rooms = unique([DEFAULT_ROOM, ...state.rooms.filter((room) => client.joinedRooms.has(room))]);
     if (!state.rooms.includes(state.active)) state.active = DEFAULT_ROOM;
-    client.emit(DemoEvents.ROOMS_CHANGED);
     render();
     void refreshStatus();
     view.message.focus();
+  });
+
+  // After a reconnect (or a gap) the SDK re-joins with the last position it has; it says how it went.
+  client.onRecovery(({ room, recovered, recoveredCount, position }) => {
+    if (rejoining.delete(room) && rejoining.size === 0) roomsChanged();
+    if (recovered) {
+      const missed =
+        recoveredCount === 0 ? 'nothing was missed' : `${recoveredCount} missed update(s) recovered`;
+      append(room, { kind: 'system', text: `Back in sync: ${missed}.` });
+    } else {
+      // The missed part is gone (server restarted without persistence, or too long away): reload.
+      state.logs.set(room, [
+        { kind: 'system', text: 'Some messages could not be recovered; reloaded the room.' },
+      ]);
+      void showRecent(room, position.offset);
+    }
+    render();
   });
 
   client.on('error', (error: RoomcastClientError) => {
@@ -181,14 +214,42 @@ async function joinRoom(room: string): Promise<void> {
     return;
   }
   try {
-    const granted = await client.join(room);
-    if (!granted.includes(room)) throw new Error('not granted');
+    await enter(room);
     state.rooms.push(room);
     client.emit(DemoEvents.ROOMS_CHANGED);
     select(room);
   } catch {
     append(state.active, { kind: 'system', text: `Could not join #${room}` });
     render();
+  }
+}
+
+/** Joins a room and shows its recent messages. */
+async function enter(room: string): Promise<void> {
+  const client = state.client;
+  if (!client) return;
+  const granted = await client.join(room);
+  if (!granted.includes(room)) throw new Error('not granted');
+  // Everything after this position arrives live; what came before is read from the history.
+  const joinedAt = client.position(room)?.offset ?? 0;
+  state.logs.set(room, []);
+  void showRecent(room, joinedAt);
+}
+
+/** Puts the room's retained chat messages up to offset `upTo` before what is shown of it. */
+async function showRecent(room: string, upTo: number): Promise<void> {
+  const client = state.client;
+  if (!client || upTo === 0) return;
+  try {
+    const { publications } = await client.history(room, { limit: HISTORY_FETCHED, reverse: true });
+    const past: TEntry[] = publications
+      .filter(({ event, offset }) => event === DemoEvents.CHAT && offset <= upTo)
+      .reverse()
+      .map(({ data }) => ({ kind: 'chat', message: data as IChatMessage }));
+    state.logs.set(room, [...past, ...(state.logs.get(room) ?? [])].slice(-MAX_ENTRIES_PER_ROOM));
+    render();
+  } catch {
+    // The room keeps no history (or it cannot be read right now): nothing to add.
   }
 }
 

@@ -10,6 +10,7 @@ import type {
   TWebSocketOutboundTransformer,
   TWebSocketValidateRoomFn,
 } from '../../common/types.ts';
+import type { THistoryFn } from '../../history/types.ts';
 import { WebSocketServerHelper } from '../../server/websocket-server-helper.ts';
 import type { BaseApplication } from '../application.ts';
 import type { IComponent, IComponentStartContext } from '../component.ts';
@@ -92,6 +93,7 @@ export class WebSocketComponent implements IComponent {
       messageHandler: optional<TWebSocketMessageHandler>(WebSocketBindingKeys.MESSAGE_HANDLER),
       outboundTransformer: optional<TWebSocketOutboundTransformer>(WebSocketBindingKeys.OUTBOUND_TRANSFORMER),
       handshakeFn: optional<TWebSocketHandshakeFn>(WebSocketBindingKeys.HANDSHAKE_HANDLER),
+      historyFn: optional<THistoryFn>(WebSocketBindingKeys.HISTORY_HANDLER),
       logger: app.logger,
     };
     // The helper tells "not given" (single-instance mode, which it logs) from "given but

@@ -17,6 +17,8 @@ export class WebSocketBindingKeys {
   static readonly OUTBOUND_TRANSFORMER = '@app/websocket/outbound-transformer';
   /** `TWebSocketHandshakeFn`. Needed when `requireEncryption` is on. */
   static readonly HANDSHAKE_HANDLER = '@app/websocket/handshake-handler';
+  /** `THistoryFn`: which rooms keep a history (see docs/recovery.md). Optional: without it, none. */
+  static readonly HISTORY_HANDLER = '@app/websocket/history-handler';
   /** The running `WebSocketServerHelper`; bound by the component once the server listens. */
   static readonly WEBSOCKET_INSTANCE = '@app/websocket/instance';
 }
