@@ -32,6 +32,7 @@ describe('server options', () => {
       heartbeatInterval: 30_000,
       heartbeatTimeout: 90_000,
       requireEncryption: false,
+      allowedOrigins: 'same-origin',
       serverOptions: { sendPings: true, idleTimeout: 60, maxPayloadLength: 131_072 },
     });
     expect(mergeServerOptions(undefined)).toEqual(DEFAULT_SERVER_OPTIONS);
@@ -51,6 +52,7 @@ describe('server options', () => {
       heartbeatInterval: 30_000,
       heartbeatTimeout: 90_000,
       requireEncryption: false,
+      allowedOrigins: 'same-origin',
       serverOptions: {
         sendPings: true,
         idleTimeout: 60,

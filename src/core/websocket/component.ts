@@ -10,6 +10,7 @@ import type {
   TWebSocketOutboundTransformer,
   TWebSocketValidateRoomFn,
 } from '../../common/types.ts';
+import { createOriginCheck, type TOriginCheck } from '../../server/origin-policy.ts';
 import { WebSocketServerHelper } from '../../server/websocket-server-helper.ts';
 import type { BaseApplication } from '../application.ts';
 import type { IComponent, IComponentStartContext } from '../component.ts';
@@ -34,6 +35,7 @@ const PREFIX = '[WebSocketComponent]';
 export class WebSocketComponent implements IComponent {
   private options?: TResolvedServerOptions;
   private helper?: WebSocketServerHelper;
+  private originAllowed?: TOriginCheck;
 
   constructor(private readonly application: BaseApplication) {
     // Fail at registration, not at the first connection: the helper needs Bun's native WebSockets.
@@ -66,6 +68,11 @@ export class WebSocketComponent implements IComponent {
       );
     }
     this.options = mergeServerOptions(bound);
+    try {
+      this.originAllowed = createOriginCheck(this.options.allowedOrigins);
+    } catch (error) {
+      throw new Error(`${PREFIX} ${(error as Error).message}`);
+    }
 
     if (this.options.requireEncryption && !app.isBound({ key: WebSocketBindingKeys.HANDSHAKE_HANDLER })) {
       app.logger.warn(
@@ -77,7 +84,8 @@ export class WebSocketComponent implements IComponent {
   async start({ server, hono }: IComponentStartContext): Promise<void> {
     const app = this.application;
     if (!this.options) this.configure(); // started by hand, without the application's configure step
-    const options = this.options as TResolvedServerOptions;
+    // allowedOrigins is the component's own: the helper never sees an upgrade request.
+    const { allowedOrigins, ...options } = this.options as TResolvedServerOptions;
     const optional = <T>(key: string): T | undefined => app.get<T>({ key, isOptional: true });
 
     const helperOptions: IWebSocketServerOptions = {
@@ -110,6 +118,9 @@ export class WebSocketComponent implements IComponent {
       fetch: createWebSocketFetchHandler({
         path: helper.getPath(),
         fallback: (request, srv) => hono.fetch(request, srv),
+        originAllowed: this.originAllowed,
+        onOriginRefused: (request) =>
+          app.logger.debug(`${PREFIX} refused an upgrade from origin ${request.headers.get('origin')}`),
       }),
       websocket: helper.getBunWebSocketHandler(),
     });

@@ -1,4 +1,5 @@
 import type { Server } from 'bun';
+import { originRefusedResponse, type TOriginCheck } from '../../server/origin-policy.ts';
 
 export type TFetch = (request: Request, server: Server<unknown>) => Response | Promise<Response>;
 export type TUpgradingFetch = (
@@ -13,14 +14,24 @@ export function isWebSocketUpgrade(request: Request): boolean {
 
 /**
  * The server's fetch handler once the WebSocket component is attached: an
- * upgrade request on `path` becomes a WebSocket whose `data.clientId` is a
- * fresh UUID (the helper's client id); every other request goes to `fallback`
- * (the application's Hono router).
+ * upgrade request on `path` from an allowed origin becomes a WebSocket whose
+ * `data.clientId` is a fresh UUID (the helper's client id); one from another
+ * origin gets 403 and no socket; every other request goes to `fallback` (the
+ * application's Hono router).
  */
-export function createWebSocketFetchHandler(opts: { path: string; fallback: TFetch }): TUpgradingFetch {
-  const { path, fallback } = opts;
+export function createWebSocketFetchHandler(opts: {
+  path: string;
+  fallback: TFetch;
+  originAllowed?: TOriginCheck;
+  onOriginRefused?: (request: Request) => void;
+}): TUpgradingFetch {
+  const { path, fallback, originAllowed, onOriginRefused } = opts;
   return (request, server) => {
     if (isWebSocketUpgrade(request) && new URL(request.url).pathname === path) {
+      if (originAllowed && !originAllowed(request)) {
+        onOriginRefused?.(request);
+        return originRefusedResponse();
+      }
       // Bun answers the handshake itself; returning nothing tells it the request was taken.
       if (server.upgrade(request, { data: { clientId: crypto.randomUUID() } })) return undefined;
       return new Response('WebSocket upgrade failed', { status: 500 });

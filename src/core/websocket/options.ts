@@ -1,5 +1,6 @@
 import { WebSocketDefaults } from '../../common/constants.ts';
 import type { IBunWebSocketConfig } from '../../common/types.ts';
+import type { TAllowedOrigins } from '../../server/origin-policy.ts';
 
 /**
  * The part of the helper's options an application sets through
@@ -15,6 +16,12 @@ export interface IServerOptions {
   heartbeatInterval?: number;
   heartbeatTimeout?: number;
   requireEncryption?: boolean;
+  /**
+   * Which pages may open a socket (checked on the upgrade request, refused with 403):
+   * `'same-origin'` (default), `'*'`, or exact origins and `https://*.example.com` wildcards.
+   * Requests without an `Origin` header (non-browser clients) are always allowed.
+   */
+  allowedOrigins?: TAllowedOrigins;
 }
 
 /** `IServerOptions` after the defaults were applied: every field present. */
@@ -27,6 +34,7 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<TResolvedServerOptions> = Object.f
   heartbeatInterval: WebSocketDefaults.HEARTBEAT_INTERVAL,
   heartbeatTimeout: WebSocketDefaults.HEARTBEAT_TIMEOUT,
   requireEncryption: false,
+  allowedOrigins: 'same-origin',
   serverOptions: Object.freeze({
     sendPings: WebSocketDefaults.SEND_PINGS,
     idleTimeout: WebSocketDefaults.IDLE_TIMEOUT,
@@ -52,6 +60,7 @@ export function mergeServerOptions(bound: Partial<IServerOptions> | undefined): 
     heartbeatInterval: given.heartbeatInterval ?? d.heartbeatInterval,
     heartbeatTimeout: given.heartbeatTimeout ?? d.heartbeatTimeout,
     requireEncryption: given.requireEncryption ?? d.requireEncryption,
+    allowedOrigins: given.allowedOrigins ?? d.allowedOrigins,
     serverOptions: { ...d.serverOptions, ...withoutUndefined(given.serverOptions ?? {}) },
   };
 }
