@@ -51,30 +51,37 @@ const SUBSCRIBED_PATTERNS = [
  * Redis Pub/Sub bus: one duplicated connection publishes, another subscribes to
  * `ws:broadcast` and the room / client / user patterns. Messages carrying our
  * own serverId are skipped (they were already delivered locally).
+ *
+ * The two duplicates are made when the bus is constructed (with the helper) and
+ * connected by `start()` (the helper's `configure()`) when they are still in
+ * ioredis' `wait` status, i.e. when the given client was created with
+ * `lazyConnect` (`RedisHelper` with `autoConnect: false`): nothing touches the
+ * network before `configure()` then.
  */
 export class RedisBus implements ICrossInstanceBus {
   readonly stats: IRedisBusStats = { published: 0, droppedWhileDisconnected: 0, received: 0, malformed: 0 };
+  private readonly base: TRedisClient;
   private pub?: TRedisClient;
   private sub?: TRedisClient;
   private lastMalformedLog = 0;
 
-  constructor(private readonly opts: IRedisBusOptions) {}
-
-  async start(): Promise<void> {
-    const { connection, logger } = this.opts;
-    const base = connection.getClient();
+  constructor(private readonly opts: IRedisBusOptions) {
+    const base = opts.connection.getClient();
     if (!base || typeof base.duplicate !== 'function') {
       throw new Error('[WebSocketServerHelper] redisConnection.getClient() did not return an ioredis client');
     }
-    const pub = base.duplicate();
-    const sub = base.duplicate();
-    this.pub = pub;
-    this.sub = sub;
-    pub.on('error', (error: unknown) => logger.warn('Redis publisher error', describe(error)));
-    sub.on('error', (error: unknown) => logger.warn('Redis subscriber error', describe(error)));
+    this.base = base;
+    this.duplicateConnections();
+  }
 
+  async start(): Promise<void> {
+    // A failed start closed the pair; a retry gets a fresh one.
+    if (!this.pub || !this.sub) this.duplicateConnections();
+    const pub = this.pub as TRedisClient;
+    const sub = this.sub as TRedisClient;
     const timeout = this.opts.readyTimeout ?? WebSocketLimits.REDIS_READY_TIMEOUT;
     try {
+      // waitForRedisReady connects a duplicate that is still in `wait`.
       await Promise.all([waitForRedisReady(pub, timeout), waitForRedisReady(sub, timeout)]);
       sub.on('message', (_channel: string, raw: string) => this.receive(raw));
       sub.on('pmessage', (_pattern: string, _channel: string, raw: string) => this.receive(raw));
@@ -84,6 +91,17 @@ export class RedisBus implements ICrossInstanceBus {
       await this.stop();
       throw error;
     }
+  }
+
+  /** The publisher and the subscriber, each with an error listener from the start (an outage is logged, never thrown). */
+  private duplicateConnections(): void {
+    const { logger } = this.opts;
+    const pub = this.base.duplicate();
+    const sub = this.base.duplicate();
+    pub.on('error', (error: unknown) => logger.warn('Redis publisher error', describe(error)));
+    sub.on('error', (error: unknown) => logger.warn('Redis subscriber error', describe(error)));
+    this.pub = pub;
+    this.sub = sub;
   }
 
   publish(message: IRedisSocketMessage, dataJson?: string): boolean {
