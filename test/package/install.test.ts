@@ -7,6 +7,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Subprocess } from 'bun';
+import { rawUpgrade } from '../support/raw-ws.ts';
 import { RedisServer } from '../support/redis-server.ts';
 
 const root = resolve(import.meta.dir, '../..');
@@ -158,7 +159,7 @@ describe('the packed tarball', () => {
     }
   });
 
-  test("the README's quick start runs in an empty Bun project and relays a chat message", async () => {
+  test("the README's quick start runs in an empty Bun project, relays a chat message and refuses a foreign Origin", async () => {
     const socket = new WebSocket(quickStartUrl);
     const frames: Array<{ event: string; data: any }> = [];
     const waitFor = (event: string) =>
@@ -185,6 +186,8 @@ describe('the packed tarball', () => {
     socket.send(JSON.stringify({ event: 'chat', data: 'hello from the test' }));
     expect(await waitFor('chat')).toEqual({ from: connected.id, text: 'hello from the test' });
     socket.close();
+    // Its Origin check: a page of another site is refused before any socket exists.
+    expect((await rawUpgrade(quickStartUrl, { origin: 'https://evil.example' })).status).toBe(403);
   });
 
   test('under Node, the emitter publishes through Redis and roomcast/client on a Bun server receives it', async () => {
