@@ -12,6 +12,8 @@ export interface ICrossInstanceBus {
    */
   publish(message: IRedisSocketMessage, dataJson?: string): boolean;
   stop(): Promise<void>;
+  /** Why the bus cannot carry messages right now (empty when it can); readiness reports it. */
+  connectionProblems(): string[];
 }
 
 /** Single-instance mode: nothing leaves the process. */
@@ -21,6 +23,9 @@ export class LocalOnlyBus implements ICrossInstanceBus {
     return false;
   }
   async stop(): Promise<void> {}
+  connectionProblems(): string[] {
+    return [];
+  }
 }
 
 export interface IRedisBusOptions {
@@ -125,6 +130,17 @@ export class RedisBus implements ICrossInstanceBus {
     this.pub = undefined;
     this.sub = undefined;
     await Promise.all(clients.map((client) => closeRedisClient(client)));
+  }
+
+  connectionProblems(): string[] {
+    const problems: string[] = [];
+    for (const [role, client] of [
+      ['publisher', this.pub],
+      ['subscriber', this.sub],
+    ] as const) {
+      if (client?.status !== 'ready') problems.push(`redis ${role} ${client?.status ?? 'closed'}`);
+    }
+    return problems;
   }
 
   private receive(raw: string): void {

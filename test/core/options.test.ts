@@ -33,6 +33,9 @@ describe('server options', () => {
       heartbeatTimeout: 90_000,
       requireEncryption: false,
       allowedOrigins: 'same-origin',
+      livenessPath: '/livez',
+      readinessPath: '/readyz',
+      drainWindow: 0,
       serverOptions: { sendPings: true, idleTimeout: 60, maxPayloadLength: 131_072 },
     });
     expect(mergeServerOptions(undefined)).toEqual(DEFAULT_SERVER_OPTIONS);
@@ -53,6 +56,9 @@ describe('server options', () => {
       heartbeatTimeout: 90_000,
       requireEncryption: false,
       allowedOrigins: 'same-origin',
+      livenessPath: '/livez',
+      readinessPath: '/readyz',
+      drainWindow: 0,
       serverOptions: {
         sendPings: true,
         idleTimeout: 60,

@@ -22,6 +22,15 @@ export interface IServerOptions {
    * Requests without an `Origin` header (non-browser clients) are always allowed.
    */
   allowedOrigins?: TAllowedOrigins;
+  /** `GET` here answers 200 while the process serves requests. Default `'/livez'`; `false` turns it off. */
+  livenessPath?: string | false;
+  /**
+   * `GET` here answers 200 when the helper is configured, not draining and (with Redis) connected to
+   * Redis, else 503 with the reasons. Default `'/readyz'`; `false` turns it off.
+   */
+  readinessPath?: string | false;
+  /** On stop, close the clients with 1012 spread over this many ms (0: all at once with 1001). Default 0. */
+  drainWindow?: number;
 }
 
 /** `IServerOptions` after the defaults were applied: every field present. */
@@ -35,6 +44,9 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<TResolvedServerOptions> = Object.f
   heartbeatTimeout: WebSocketDefaults.HEARTBEAT_TIMEOUT,
   requireEncryption: false,
   allowedOrigins: 'same-origin',
+  livenessPath: '/livez',
+  readinessPath: '/readyz',
+  drainWindow: 0,
   serverOptions: Object.freeze({
     sendPings: WebSocketDefaults.SEND_PINGS,
     idleTimeout: WebSocketDefaults.IDLE_TIMEOUT,
@@ -61,6 +73,9 @@ export function mergeServerOptions(bound: Partial<IServerOptions> | undefined): 
     heartbeatTimeout: given.heartbeatTimeout ?? d.heartbeatTimeout,
     requireEncryption: given.requireEncryption ?? d.requireEncryption,
     allowedOrigins: given.allowedOrigins ?? d.allowedOrigins,
+    livenessPath: given.livenessPath ?? d.livenessPath,
+    readinessPath: given.readinessPath ?? d.readinessPath,
+    drainWindow: given.drainWindow ?? d.drainWindow,
     serverOptions: { ...d.serverOptions, ...withoutUndefined(given.serverOptions ?? {}) },
   };
 }
