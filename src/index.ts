@@ -27,6 +27,7 @@ export {
 export { type IRedisClusterHelperOptions, RedisClusterHelper } from './redis/redis-cluster-helper.ts';
 export { type IRedisHelperOptions, RedisHelper } from './redis/redis-helper.ts';
 export { waitForRedisReady } from './redis/wait-ready.ts';
+export type { IShutdownOptions } from './server/drain.ts';
 export {
   createOriginCheck,
   isOriginAllowed,
