@@ -44,6 +44,13 @@ export {
 export { type IRedisClusterHelperOptions, RedisClusterHelper } from './redis/redis-cluster-helper.ts';
 export { type IRedisHelperOptions, RedisHelper } from './redis/redis-helper.ts';
 export { waitForRedisReady } from './redis/wait-ready.ts';
+export type { IShutdownOptions } from './server/drain.ts';
+export {
+  createOriginCheck,
+  isOriginAllowed,
+  type TAllowedOrigins,
+  type TOriginCheck,
+} from './server/origin-policy.ts';
 export { isValidRoomName } from './server/room-names.ts';
 export { type ISendOptions, WebSocketServerHelper } from './server/websocket-server-helper.ts';
 export { executePromiseWithLimit, type IExecutePromiseWithLimitOptions } from './utils/promise.ts';

@@ -12,6 +12,8 @@ export interface ICrossInstanceBus {
    */
   publish(message: IRedisSocketMessage, dataJson?: string): boolean;
   stop(): Promise<void>;
+  /** Why the bus cannot carry messages right now (empty when it can); readiness reports it. */
+  connectionProblems(): string[];
 }
 
 /** The Redis connections the history needs beside Pub/Sub (see history/redis-store.ts). */
@@ -34,6 +36,9 @@ export class LocalOnlyBus implements ICrossInstanceBus {
     return false;
   }
   async stop(): Promise<void> {}
+  connectionProblems(): string[] {
+    return [];
+  }
 }
 
 export interface IRedisBusOptions {
@@ -68,6 +73,12 @@ const SUBSCRIBED_PATTERNS = [
  * Redis Pub/Sub bus: one duplicated connection publishes, another subscribes to
  * `ws:broadcast` and the room / client / user patterns. Messages carrying our
  * own serverId are skipped (they were already delivered locally), except positioned ones.
+ *
+ * The two duplicates are made when the bus is constructed (with the helper) and
+ * connected by `start()` (the helper's `configure()`) when they are still in
+ * ioredis' `wait` status, i.e. when the given client was created with
+ * `lazyConnect` (`RedisHelper` with `autoConnect: false`): nothing touches the
+ * network before `configure()` then.
  */
 export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   readonly stats: IRedisBusStats = {
@@ -78,29 +89,29 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     reconnects: 0,
     historyFailed: 0,
   };
+  private readonly base: TRedisClient;
   private pub?: TRedisClient;
   private sub?: TRedisClient;
   private lastMalformedLog = 0;
   private nextBarrier?: Promise<void>;
 
-  constructor(private readonly opts: IRedisBusOptions) {}
-
-  async start(): Promise<void> {
-    const { connection, logger } = this.opts;
-    const base = connection.getClient();
+  constructor(private readonly opts: IRedisBusOptions) {
+    const base = opts.connection.getClient();
     if (!base || typeof base.duplicate !== 'function') {
       throw new Error('[WebSocketServerHelper] redisConnection.getClient() did not return an ioredis client');
     }
-    const pub = base.duplicate();
-    const sub = base.duplicate();
-    this.pub = pub;
-    this.sub = sub;
-    pub.on('error', (error: unknown) => logger.warn('Redis publisher error', describe(error)));
-    sub.on('error', (error: unknown) => logger.warn('Redis subscriber error', describe(error)));
-    for (const client of [pub, sub]) client.on('reconnecting', () => this.stats.reconnects++);
+    this.base = base;
+    this.duplicateConnections();
+  }
 
+  async start(): Promise<void> {
+    // A failed start closed the pair; a retry gets a fresh one.
+    if (!this.pub || !this.sub) this.duplicateConnections();
+    const pub = this.pub as TRedisClient;
+    const sub = this.sub as TRedisClient;
     const timeout = this.opts.readyTimeout ?? WebSocketLimits.REDIS_READY_TIMEOUT;
     try {
+      // waitForRedisReady connects a duplicate that is still in `wait`.
       await Promise.all([waitForRedisReady(pub, timeout), waitForRedisReady(sub, timeout)]);
       sub.on('message', (_channel: string, raw: string) => this.receive(raw));
       sub.on('pmessage', (_pattern: string, _channel: string, raw: string) => this.receive(raw));
@@ -110,6 +121,18 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
       await this.stop();
       throw error;
     }
+  }
+
+  /** The publisher and the subscriber, each with an error listener from the start (an outage is logged, never thrown). */
+  private duplicateConnections(): void {
+    const { logger } = this.opts;
+    const pub = this.base.duplicate();
+    const sub = this.base.duplicate();
+    pub.on('error', (error: unknown) => logger.warn('Redis publisher error', describe(error)));
+    sub.on('error', (error: unknown) => logger.warn('Redis subscriber error', describe(error)));
+    for (const client of [pub, sub]) client.on('reconnecting', () => this.stats.reconnects++);
+    this.pub = pub;
+    this.sub = sub;
   }
 
   publish(message: IRedisSocketMessage, dataJson?: string): boolean {
@@ -165,6 +188,17 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     this.pub = undefined;
     this.sub = undefined;
     await Promise.all(clients.map((client) => closeRedisClient(client)));
+  }
+
+  connectionProblems(): string[] {
+    const problems: string[] = [];
+    for (const [role, client] of [
+      ['publisher', this.pub],
+      ['subscriber', this.sub],
+    ] as const) {
+      if (client?.status !== 'ready') problems.push(`redis ${role} ${client?.status ?? 'closed'}`);
+    }
+    return problems;
   }
 
   private receive(raw: string): void {

@@ -253,6 +253,8 @@ export class WebSocketErrorCodes {
 /** Close codes the server uses. */
 export class WebSocketCloseCodes {
   static readonly GOING_AWAY = 1001;
+  /** A draining instance asks its clients to reconnect (to another instance). */
+  static readonly SERVICE_RESTART = 1012;
   static readonly AUTH_TIMEOUT = 4001;
   static readonly HEARTBEAT_TIMEOUT = 4002;
   static readonly AUTH_FAILED = 4003;

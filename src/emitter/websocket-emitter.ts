@@ -42,7 +42,10 @@ export class WebSocketEmitter {
   private readonly readyTimeout: number;
   private readonly historyFn?: THistoryFn;
   private readonly historyStore = new RedisHistoryStore(() => this.client);
+  /** Publishes once `configure()` saw it ready. */
   private client?: TRedisClient;
+  /** Duplicated by the constructor until configure() takes it (a configure after a shutdown duplicates afresh). */
+  private idle?: TRedisClient;
   private configured?: Promise<void>;
 
   constructor(opts: IWebSocketEmitterOptions) {
@@ -57,15 +60,15 @@ export class WebSocketEmitter {
       throw new Error(`${PREFIX} historyFn must be a function`);
     }
     this.historyFn = opts.historyFn;
+    // Like the server helper: duplicate now, connect in configure() (when lazyConnect left it in `wait`).
+    this.idle = this.duplicate();
   }
 
-  /** Duplicates the Redis connection and waits (bounded) until it is ready. */
+  /** Connects the duplicated Redis connection if it waits for it, and waits (bounded) until it is ready. */
   configure(): Promise<void> {
     this.configured ??= (async () => {
-      const client = this.connection.getClient().duplicate();
-      client.on('error', (error: unknown) =>
-        this.logger.warn('Redis error', error instanceof Error ? error.message : String(error)),
-      );
+      const client = this.idle ?? this.duplicate();
+      this.idle = undefined;
       try {
         await waitForRedisReady(client, this.readyTimeout);
       } catch (error) {
@@ -76,6 +79,14 @@ export class WebSocketEmitter {
       this.client = client;
     })();
     return this.configured;
+  }
+
+  private duplicate(): TRedisClient {
+    const client = this.connection.getClient().duplicate();
+    client.on('error', (error: unknown) =>
+      this.logger.warn('Redis error', error instanceof Error ? error.message : String(error)),
+    );
+    return client;
   }
 
   async toClient(opts: { clientId: string; event: string; data: unknown }): Promise<void> {
@@ -162,10 +173,11 @@ export class WebSocketEmitter {
   }
 
   async shutdown(): Promise<void> {
-    const client = this.client;
+    const clients = [this.client, this.idle].filter((c): c is TRedisClient => c !== undefined);
     this.client = undefined;
+    this.idle = undefined;
     this.configured = undefined;
-    if (client) await closeRedisClient(client);
+    await Promise.all(clients.map((client) => closeRedisClient(client)));
   }
 
   /**

@@ -146,18 +146,24 @@ export class LocalDelivery<M extends object = AnyRecord> {
    */
   write(client: Client<M>, frame: string): void {
     this.counters.socketWrites++;
-    const sent = client.socket.send(frame);
-    if (sent <= 0) {
-      client.backpressured = true;
-      if (sent === 0) this.counters.droppedBackpressure++;
+    try {
+      const sent = client.socket.send(frame);
+      if (sent <= 0) {
+        client.backpressured = true;
+        if (sent === 0) this.counters.droppedBackpressure++;
+      }
+    } catch (error) {
+      // One broken socket must not cost the other recipients their copy, nor the caller an exception.
+      this.logger.error(`socket send failed for client ${client.id}; message dropped for it`, error);
     }
   }
 
   /**
    * Native fan-out to a topic's subscribers minus `exclude`. One excluded client
    * publishes through its own socket (Bun skips the publisher); several are
-   * unsubscribed for the duration of the synchronous publish. Either way the
-   * cost is in the number excluded, not in the size of the room.
+   * unsubscribed for the duration of the synchronous publish (and re-subscribed
+   * even if it throws; the error still reaches the caller). Either way the cost
+   * is in the number excluded, not in the size of the room.
    */
   private publishNative(topic: string, frame: string, exclude?: readonly string[]): void {
     this.counters.nativePublishes++;
@@ -180,8 +186,20 @@ export class LocalDelivery<M extends object = AnyRecord> {
       return;
     }
     for (const client of excluded) client.socket.unsubscribe(topic);
-    this.server.publish(topic, frame);
-    for (const client of excluded) client.socket.subscribe(topic);
+    try {
+      this.server.publish(topic, frame);
+    } finally {
+      // Even when the publish throws, nobody may stay unsubscribed from the room for good.
+      for (const client of excluded) this.resubscribe(client, topic);
+    }
+  }
+
+  private resubscribe(client: Client<M>, topic: string): void {
+    try {
+      client.socket.subscribe(topic);
+    } catch (error) {
+      this.logger.error(`could not re-subscribe client ${client.id} to ${topic}`, error);
+    }
   }
 
   private encryptedMembers(room: string, exclude?: readonly string[]): Client<M>[] {

@@ -31,6 +31,7 @@ import { encodeFrame, frameFromJson, serializeData } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
 import { createBunWebSocketHandler, resolveBunConfig } from './bun-handler.ts';
 import { ClientRegistry } from './client-registry.ts';
+import { closeGradually, type IShutdownOptions, resolveDrain } from './drain.ts';
 import { HeartbeatSweeper } from './heartbeat-sweeper.ts';
 import { HistoryRequests } from './history-requests.ts';
 import { InboundLimiter } from './inbound-limits.ts';
@@ -85,6 +86,11 @@ export class WebSocketServerHelper<
   private readonly bunConfig;
   private bunHandler?: IBunWebSocketHandler;
   private configured?: Promise<void>;
+  private isConfigured = false;
+  /** The whole shutdown, drain included (what `shutdown()` returns). */
+  private stopping?: Promise<void>;
+  private draining = false;
+  /** Set once the drain (if any) is over: from then on nothing is delivered. */
   private shuttingDown?: Promise<void>;
 
   constructor(opts: IWebSocketServerOptions<AuthDataType, MetadataType>) {
@@ -208,7 +214,7 @@ export class WebSocketServerHelper<
 
   /** Connects Redis (if any), subscribes the channels and starts the heartbeat sweep. */
   configure(): Promise<void> {
-    if (this.shuttingDown)
+    if (this.stopping)
       return Promise.reject(new Error('[WebSocketServerHelper] configure() after shutdown()'));
     this.configured ??= (async () => {
       try {
@@ -218,6 +224,7 @@ export class WebSocketServerHelper<
         throw error;
       }
       this.heartbeat.start();
+      this.isConfigured = true;
       if (this.bus instanceof LocalOnlyBus) {
         this.logger.info('No redisConnection: running in single-instance mode (no cross-instance delivery)');
       }
@@ -225,8 +232,52 @@ export class WebSocketServerHelper<
     return this.configured;
   }
 
-  /** Stops the sweep, closes every client with 1001, clears the indexes and quits Redis. Idempotent. */
-  shutdown(): Promise<void> {
+  /**
+   * Stops the sweep, closes every client with 1001, clears the indexes and quits Redis. Idempotent.
+   * With `drainWindow`, first closes the clients with 1012 a few at a time over that window, still
+   * delivering to the rest and refusing new ones, so they reconnect to other instances gradually.
+   */
+  shutdown(opts?: IShutdownOptions): Promise<void> {
+    if (this.stopping) return this.stopping;
+    let drain: ReturnType<typeof resolveDrain>;
+    try {
+      drain = resolveDrain(opts, WebSocketCloseCodes.SERVICE_RESTART);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.stopping = (async () => {
+      if (drain.window > 0) {
+        this.draining = true;
+        await closeGradually([...this.registry.clients.values()], drain.window, (client) => {
+          if (this.registry.get(client.id) === client) this.sessions.close(client, drain.code, drain.reason);
+        });
+        // Let the last closes complete (bounded), so their disconnects run like any other.
+        for (let waited = 0; this.registry.clients.size > 0 && waited < 1_000; waited += 50)
+          await Bun.sleep(50);
+      }
+      await this.closeEverything();
+    })();
+    return this.stopping;
+  }
+
+  /**
+   * Ready to take clients: configured, not shutting down or draining, and (in
+   * Redis mode) both Redis connections up. `reasons` says what is missing.
+   */
+  getReadiness(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (this.stopping) reasons.push(this.draining && !this.shuttingDown ? 'draining' : 'shut down');
+    else if (!this.isConfigured) reasons.push('not configured');
+    else reasons.push(...this.bus.connectionProblems());
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  /** True once `shutdown()` was called (drain included): new connections are refused from then on. */
+  isStopping(): boolean {
+    return this.stopping !== undefined;
+  }
+
+  private closeEverything(): Promise<void> {
     this.shuttingDown ??= (async () => {
       this.heartbeat.stop();
       this.sessions.clearAllTimers();
@@ -266,8 +317,12 @@ export class WebSocketServerHelper<
 
   /** What the Bun `open` callback calls; usable directly to drive the helper without a network. */
   onClientConnect(opts: { clientId: string; socket: IWebSocket }): void {
-    if (this.shuttingDown) {
-      opts.socket.close(WebSocketCloseCodes.GOING_AWAY, 'Server shutting down');
+    if (this.stopping) {
+      if (this.draining && !this.shuttingDown) {
+        opts.socket.close(WebSocketCloseCodes.SERVICE_RESTART, 'Server draining: reconnect');
+      } else {
+        opts.socket.close(WebSocketCloseCodes.GOING_AWAY, 'Server shutting down');
+      }
       return;
     }
     this.sessions.open(opts.clientId, opts.socket);

@@ -34,6 +34,10 @@ describe('server options', () => {
       heartbeatTimeout: 90_000,
       requireEncryption: false,
       limits: {},
+      allowedOrigins: 'same-origin',
+      livenessPath: '/livez',
+      readinessPath: '/readyz',
+      drainWindow: 0,
       serverOptions: { sendPings: true, idleTimeout: 60, maxPayloadLength: 131_072 },
     });
     expect(mergeServerOptions(undefined)).toEqual(DEFAULT_SERVER_OPTIONS);
@@ -55,6 +59,10 @@ describe('server options', () => {
       heartbeatTimeout: 90_000,
       requireEncryption: false,
       limits: false,
+      allowedOrigins: 'same-origin',
+      livenessPath: '/livez',
+      readinessPath: '/readyz',
+      drainWindow: 0,
       serverOptions: {
         sendPings: true,
         idleTimeout: 60,

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'bun:test';
+import { Redis } from 'ioredis';
 import {
   assertBunRuntime,
   isBunRuntime,
@@ -31,15 +32,31 @@ describe('construction', () => {
     );
   });
 
-  test('a duck-typed object with getClient() is accepted', () => {
+  test('a duck-typed object with getClient() is accepted', async () => {
+    // A lazy ioredis client, so the duplicates the constructor makes stay unconnected.
+    const client = new Redis({ port: await freePort(), lazyConnect: true });
     const helper = new WebSocketServerHelper({
       identifier: 'duck',
       server: fakeServer,
       authenticateFn: acceptOkToken,
-      redisConnection: { getClient: () => ({}) as never },
+      redisConnection: { getClient: () => client },
       logger: silentLogger,
     });
     expect(helper.getPath()).toBe('/ws');
+    await helper.shutdown();
+  });
+
+  test('a getClient() that returns no ioredis client throws at construction', () => {
+    expect(
+      () =>
+        new WebSocketServerHelper({
+          identifier: 'duck',
+          server: fakeServer,
+          authenticateFn: acceptOkToken,
+          redisConnection: { getClient: () => ({}) as never },
+          logger: silentLogger,
+        }),
+    ).toThrow('[WebSocketServerHelper] redisConnection.getClient() did not return an ioredis client');
   });
 
   test.each([

@@ -257,3 +257,51 @@ export class RawWebSocket {
     for (const waiter of waiters) waiter();
   }
 }
+
+/**
+ * Sends one WebSocket upgrade request by hand (so any `Origin` and `Host` can be set,
+ * or left out) and resolves with the HTTP status line's code and the raw response
+ * head. The connection is closed right after, whatever the answer.
+ */
+export async function rawUpgrade(
+  url: string,
+  headers: Record<string, string | undefined> = {},
+  timeoutMs = 5_000,
+): Promise<{ status: number; head: string }> {
+  const target = new URL(url);
+  const lines = [
+    `GET ${target.pathname}${target.search} HTTP/1.1`,
+    `Host: ${target.host}`,
+    'Upgrade: websocket',
+    'Connection: Upgrade',
+    `Sec-WebSocket-Key: ${Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64')}`,
+    'Sec-WebSocket-Version: 13',
+  ];
+  const given = Object.entries(headers);
+  // A given `host` replaces the default one; `undefined` removes a header.
+  const kept = lines.filter(
+    (line) => !given.some(([name]) => line.toLowerCase().startsWith(`${name.toLowerCase()}:`)),
+  );
+  for (const [name, value] of given) if (value !== undefined) kept.push(`${name}: ${value}`);
+  let received = '';
+  const { promise: head, resolve } = Promise.withResolvers<string>();
+  const socket = await Bun.connect({
+    hostname: target.hostname,
+    port: Number(target.port),
+    socket: {
+      data: (_socket, chunk) => {
+        received += new TextDecoder().decode(chunk);
+        if (received.includes('\r\n\r\n')) resolve(received.slice(0, received.indexOf('\r\n\r\n')));
+      },
+      close: () => resolve(received),
+      error: () => resolve(received),
+    },
+  });
+  socket.write(`${kept.join('\r\n')}\r\n\r\n`);
+  const timer = setTimeout(() => resolve(received), timeoutMs);
+  const text = await head;
+  clearTimeout(timer);
+  socket.end();
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+  return { status, head: text };
+}

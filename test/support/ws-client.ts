@@ -33,11 +33,15 @@ export class TestClient {
   }
 
   static connect(url: string): Promise<TestClient> {
+    return TestClient.attach(new WebSocket(url));
+  }
+
+  /** Wraps a WebSocket just created (e.g. with Bun's `headers` option); resolves once it is open. */
+  static attach(ws: WebSocket): Promise<TestClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
       const client = new TestClient(ws);
       ws.addEventListener('open', () => resolve(client), { once: true });
-      ws.addEventListener('error', () => reject(new Error(`could not connect to ${url}`)), { once: true });
+      ws.addEventListener('error', () => reject(new Error(`could not connect to ${ws.url}`)), { once: true });
     });
   }
 

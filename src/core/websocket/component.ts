@@ -11,10 +11,12 @@ import type {
   TWebSocketValidateRoomFn,
 } from '../../common/types.ts';
 import type { THistoryFn } from '../../history/types.ts';
+import { createOriginCheck, type TOriginCheck } from '../../server/origin-policy.ts';
 import { WebSocketServerHelper } from '../../server/websocket-server-helper.ts';
 import type { BaseApplication } from '../application.ts';
 import type { IComponent, IComponentStartContext } from '../component.ts';
 import { createWebSocketFetchHandler } from './fetch-handler.ts';
+import { createHealthResponder } from './health.ts';
 import { WebSocketBindingKeys } from './keys.ts';
 import {
   type IServerOptions,
@@ -35,6 +37,7 @@ const PREFIX = '[WebSocketComponent]';
 export class WebSocketComponent implements IComponent {
   private options?: TResolvedServerOptions;
   private helper?: WebSocketServerHelper;
+  private originAllowed?: TOriginCheck;
 
   constructor(private readonly application: BaseApplication) {
     // Fail at registration, not at the first connection: the helper needs Bun's native WebSockets.
@@ -67,6 +70,12 @@ export class WebSocketComponent implements IComponent {
       );
     }
     this.options = mergeServerOptions(bound);
+    try {
+      this.originAllowed = createOriginCheck(this.options.allowedOrigins);
+    } catch (error) {
+      throw new Error(`${PREFIX} ${(error as Error).message}`);
+    }
+    checkOperationalOptions(this.options);
 
     if (this.options.requireEncryption && !app.isBound({ key: WebSocketBindingKeys.HANDSHAKE_HANDLER })) {
       app.logger.warn(
@@ -78,7 +87,9 @@ export class WebSocketComponent implements IComponent {
   async start({ server, hono }: IComponentStartContext): Promise<void> {
     const app = this.application;
     if (!this.options) this.configure(); // started by hand, without the application's configure step
-    const options = this.options as TResolvedServerOptions;
+    // These are the component's own: the helper never sees an HTTP request or the stop.
+    const { allowedOrigins, livenessPath, readinessPath, drainWindow, ...options } = this
+      .options as TResolvedServerOptions;
     const optional = <T>(key: string): T | undefined => app.get<T>({ key, isOptional: true });
 
     const helperOptions: IWebSocketServerOptions = {
@@ -112,6 +123,15 @@ export class WebSocketComponent implements IComponent {
       fetch: createWebSocketFetchHandler({
         path: helper.getPath(),
         fallback: (request, srv) => hono.fetch(request, srv),
+        originAllowed: this.originAllowed,
+        onOriginRefused: (request) =>
+          app.logger.debug(`${PREFIX} refused an upgrade from origin ${request.headers.get('origin')}`),
+        health: createHealthResponder({
+          livenessPath,
+          readinessPath,
+          readiness: () => helper.getReadiness(),
+        }),
+        accepting: () => !helper.isStopping(),
       }),
       websocket: helper.getBunWebSocketHandler(),
     });
@@ -119,8 +139,28 @@ export class WebSocketComponent implements IComponent {
     app.logger.info(`${PREFIX} "${options.identifier}" accepting WebSocket connections on ${options.path}`);
   }
 
-  /** Closes every client with 1001 and quits the helper's Redis connections. */
+  /**
+   * Closes every client (with 1001, or with 1012 spread over `drainWindow`) and quits the
+   * helper's Redis connections. Readiness answers 503 from the first moment of a drain.
+   */
   async stop(): Promise<void> {
-    await this.helper?.shutdown();
+    await this.helper?.shutdown({ drainWindow: this.options?.drainWindow ?? 0 });
+  }
+}
+
+function checkOperationalOptions(options: TResolvedServerOptions): void {
+  for (const name of ['livenessPath', 'readinessPath'] as const) {
+    const value = options[name];
+    if (value !== false && (typeof value !== 'string' || !value.startsWith('/') || value === options.path)) {
+      throw new Error(
+        `${PREFIX} ${name} must be false or a path starting with "/" other than the WebSocket path, got ${JSON.stringify(value)}`,
+      );
+    }
+  }
+  const window = options.drainWindow;
+  if (typeof window !== 'number' || !Number.isFinite(window) || window < 0) {
+    throw new Error(
+      `${PREFIX} drainWindow must be a number of milliseconds >= 0, got ${JSON.stringify(window)}`,
+    );
   }
 }

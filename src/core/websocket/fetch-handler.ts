@@ -1,4 +1,5 @@
 import type { Server } from 'bun';
+import { originRefusedResponse, type TOriginCheck } from '../../server/origin-policy.ts';
 
 export type TFetch = (request: Request, server: Server<unknown>) => Response | Promise<Response>;
 export type TUpgradingFetch = (
@@ -12,15 +13,38 @@ export function isWebSocketUpgrade(request: Request): boolean {
 }
 
 /**
- * The server's fetch handler once the WebSocket component is attached: an
- * upgrade request on `path` becomes a WebSocket whose `data.clientId` is a
- * fresh UUID (the helper's client id); every other request goes to `fallback`
- * (the application's Hono router).
+ * The server's fetch handler once the WebSocket component is attached: the
+ * health paths are answered first; an upgrade request on `path` from an allowed
+ * origin becomes a WebSocket whose `data.clientId` is a fresh UUID (the helper's
+ * client id); one from another origin gets 403 and no socket, and any gets 503
+ * while draining; every other request goes to `fallback` (the application's Hono router).
  */
-export function createWebSocketFetchHandler(opts: { path: string; fallback: TFetch }): TUpgradingFetch {
-  const { path, fallback } = opts;
+export function createWebSocketFetchHandler(opts: {
+  path: string;
+  fallback: TFetch;
+  originAllowed?: TOriginCheck;
+  onOriginRefused?: (request: Request) => void;
+  /** Liveness / readiness answers; `undefined` passes the request on. */
+  health?: (request: Request, pathname: string) => Response | undefined;
+  /** False while draining: upgrades get 503 so the client tries another instance. */
+  accepting?: () => boolean;
+}): TUpgradingFetch {
+  const { path, fallback, originAllowed, onOriginRefused, health, accepting } = opts;
   return (request, server) => {
-    if (isWebSocketUpgrade(request) && new URL(request.url).pathname === path) {
+    const pathname = new URL(request.url).pathname;
+    const answer = health?.(request, pathname);
+    if (answer) return answer;
+    if (isWebSocketUpgrade(request) && pathname === path) {
+      if (originAllowed && !originAllowed(request)) {
+        onOriginRefused?.(request);
+        return originRefusedResponse();
+      }
+      if (accepting && !accepting()) {
+        return new Response('Service Unavailable: draining', {
+          status: 503,
+          headers: { 'retry-after': '1' },
+        });
+      }
       // Bun answers the handshake itself; returning nothing tells it the request was taken.
       if (server.upgrade(request, { data: { clientId: crypto.randomUUID() } })) return undefined;
       return new Response('WebSocket upgrade failed', { status: 500 });

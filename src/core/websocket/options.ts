@@ -1,5 +1,6 @@
 import { WebSocketDefaults } from '../../common/constants.ts';
 import type { IBunWebSocketConfig, IWebSocketLimitsOptions } from '../../common/types.ts';
+import type { TAllowedOrigins } from '../../server/origin-policy.ts';
 
 /**
  * The part of the helper's options an application sets through
@@ -17,6 +18,21 @@ export interface IServerOptions {
   requireEncryption?: boolean;
   /** Per-connection inbound limits, as the helper's `limits` option (`{}` = the defaults, `false` = off). */
   limits?: IWebSocketLimitsOptions | false;
+  /**
+   * Which pages may open a socket (checked on the upgrade request, refused with 403):
+   * `'same-origin'` (default), `'*'`, or exact origins and `https://*.example.com` wildcards.
+   * Requests without an `Origin` header (non-browser clients) are always allowed.
+   */
+  allowedOrigins?: TAllowedOrigins;
+  /** `GET` here answers 200 while the process serves requests. Default `'/livez'`; `false` turns it off. */
+  livenessPath?: string | false;
+  /**
+   * `GET` here answers 200 when the helper is configured, not draining and (with Redis) connected to
+   * Redis, else 503 with the reasons. Default `'/readyz'`; `false` turns it off.
+   */
+  readinessPath?: string | false;
+  /** On stop, close the clients with 1012 spread over this many ms (0: all at once with 1001). Default 0. */
+  drainWindow?: number;
 }
 
 /** `IServerOptions` after the defaults were applied: every field present. */
@@ -30,6 +46,10 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<TResolvedServerOptions> = Object.f
   heartbeatTimeout: WebSocketDefaults.HEARTBEAT_TIMEOUT,
   requireEncryption: false,
   limits: Object.freeze({}),
+  allowedOrigins: 'same-origin',
+  livenessPath: '/livez',
+  readinessPath: '/readyz',
+  drainWindow: 0,
   serverOptions: Object.freeze({
     sendPings: WebSocketDefaults.SEND_PINGS,
     idleTimeout: WebSocketDefaults.IDLE_TIMEOUT,
@@ -56,6 +76,10 @@ export function mergeServerOptions(bound: Partial<IServerOptions> | undefined): 
     heartbeatTimeout: given.heartbeatTimeout ?? d.heartbeatTimeout,
     requireEncryption: given.requireEncryption ?? d.requireEncryption,
     limits: given.limits ?? d.limits,
+    allowedOrigins: given.allowedOrigins ?? d.allowedOrigins,
+    livenessPath: given.livenessPath ?? d.livenessPath,
+    readinessPath: given.readinessPath ?? d.readinessPath,
+    drainWindow: given.drainWindow ?? d.drainWindow,
     serverOptions: { ...d.serverOptions, ...withoutUndefined(given.serverOptions ?? {}) },
   };
 }
