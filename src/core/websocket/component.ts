@@ -11,13 +11,15 @@ import type {
   TWebSocketValidateRoomFn,
 } from '../../common/types.ts';
 import type { THistoryFn } from '../../history/types.ts';
+import { ConnectionRateLimiter, connectionRateRefusedResponse } from '../../server/connection-rate.ts';
 import { createOriginCheck, type TOriginCheck } from '../../server/origin-policy.ts';
 import { WebSocketServerHelper } from '../../server/websocket-server-helper.ts';
 import type { BaseApplication } from '../application.ts';
 import type { IComponent, IComponentStartContext } from '../component.ts';
-import { createWebSocketFetchHandler } from './fetch-handler.ts';
+import { createWebSocketFetchHandler, type TAdmit } from './fetch-handler.ts';
 import { createHealthResponder } from './health.ts';
 import { WebSocketBindingKeys } from './keys.ts';
+import { createMetricsResponder } from './metrics-endpoint.ts';
 import {
   type IServerOptions,
   mergeServerOptions,
@@ -38,6 +40,7 @@ export class WebSocketComponent implements IComponent {
   private options?: TResolvedServerOptions;
   private helper?: WebSocketServerHelper;
   private originAllowed?: TOriginCheck;
+  private connectionRate?: ConnectionRateLimiter;
 
   constructor(private readonly application: BaseApplication) {
     // Fail at registration, not at the first connection: the helper needs Bun's native WebSockets.
@@ -76,6 +79,8 @@ export class WebSocketComponent implements IComponent {
       throw new Error(`${PREFIX} ${(error as Error).message}`);
     }
     checkOperationalOptions(this.options);
+    const rate = this.options.connectionRate;
+    this.connectionRate = rate === false ? undefined : new ConnectionRateLimiter(rate, PREFIX);
 
     if (this.options.requireEncryption && !app.isBound({ key: WebSocketBindingKeys.HANDSHAKE_HANDLER })) {
       app.logger.warn(
@@ -88,8 +93,17 @@ export class WebSocketComponent implements IComponent {
     const app = this.application;
     if (!this.options) this.configure(); // started by hand, without the application's configure step
     // These are the component's own: the helper never sees an HTTP request or the stop.
-    const { allowedOrigins, livenessPath, readinessPath, drainWindow, ...options } = this
-      .options as TResolvedServerOptions;
+    const {
+      allowedOrigins,
+      livenessPath,
+      readinessPath,
+      drainWindow,
+      metricsPath,
+      connectionRate,
+      clientIpFn,
+      connectionRateFn,
+      ...options
+    } = this.options as TResolvedServerOptions;
     const optional = <T>(key: string): T | undefined => app.get<T>({ key, isOptional: true });
 
     const helperOptions: IWebSocketServerOptions = {
@@ -131,12 +145,51 @@ export class WebSocketComponent implements IComponent {
           readinessPath,
           readiness: () => helper.getReadiness(),
         }),
+        metrics:
+          options.metrics && metricsPath !== false
+            ? createMetricsResponder({ path: metricsPath, metrics: () => helper.getMetrics() })
+            : undefined,
         accepting: () => !helper.isStopping(),
+        admit: this.admission(clientIpFn, connectionRateFn),
       }),
       websocket: helper.getBunWebSocketHandler(),
     });
     app.bind<WebSocketServerHelper>({ key: WebSocketBindingKeys.WEBSOCKET_INSTANCE }).toValue(helper);
     app.logger.info(`${PREFIX} "${options.identifier}" accepting WebSocket connections on ${options.path}`);
+  }
+
+  /**
+   * The per-IP admission of upgrades: the built-in bucket, then the application's hook.
+   * Undefined when both are off, so the upgrade path does no work for it.
+   */
+  private admission(
+    clientIpFn: TResolvedServerOptions['clientIpFn'],
+    connectionRateFn: TResolvedServerOptions['connectionRateFn'],
+  ): TAdmit | undefined {
+    const limiter = this.connectionRate;
+    if (!limiter && !connectionRateFn) return undefined;
+    const logger = this.application.logger;
+    const refuse = (ip: string) => {
+      logger.debug(`${PREFIX} refused an upgrade from ${ip}: connection rate`);
+      return connectionRateRefusedResponse();
+    };
+    return (request, server) => {
+      const ip =
+        (clientIpFn ? clientIpFn({ request, server }) : server.requestIP(request)?.address) ?? 'unknown';
+      if (limiter && !limiter.allow(ip)) return refuse(ip);
+      if (!connectionRateFn) return true;
+      const failed = (error: unknown) => {
+        logger.error(`${PREFIX} connectionRateFn failed; upgrade refused`, error);
+        return new Response('Internal Server Error', { status: 500 });
+      };
+      try {
+        const verdict = connectionRateFn({ ip, request });
+        if (typeof verdict === 'boolean') return verdict || refuse(ip);
+        return Promise.resolve(verdict).then((allowed) => allowed === true || refuse(ip), failed);
+      } catch (error) {
+        return failed(error);
+      }
+    };
   }
 
   /**
@@ -155,6 +208,24 @@ function checkOperationalOptions(options: TResolvedServerOptions): void {
       throw new Error(
         `${PREFIX} ${name} must be false or a path starting with "/" other than the WebSocket path, got ${JSON.stringify(value)}`,
       );
+    }
+  }
+  const { metricsPath } = options;
+  if (
+    metricsPath !== false &&
+    (typeof metricsPath !== 'string' ||
+      !metricsPath.startsWith('/') ||
+      metricsPath === options.path ||
+      metricsPath === options.livenessPath ||
+      metricsPath === options.readinessPath)
+  ) {
+    throw new Error(
+      `${PREFIX} metricsPath must be false or a path starting with "/" other than the WebSocket and health paths, got ${JSON.stringify(metricsPath)}`,
+    );
+  }
+  for (const name of ['clientIpFn', 'connectionRateFn'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') {
+      throw new Error(`${PREFIX} ${name} must be a function, got ${typeof options[name]}`);
     }
   }
   const window = options.drainWindow;
