@@ -47,6 +47,8 @@ export interface IRedisBusOptions {
   logger: ILogger;
   readyTimeout?: number;
   onMessage: (message: IRedisSocketMessage) => void;
+  /** Metrics on: envelopes carry `sentAt`, and each received one's age (ms) is reported here. */
+  onLatency?: (ms: number) => void;
 }
 
 /** Counters a caller can read to see what the bus dropped. */
@@ -144,7 +146,8 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
       return false;
     }
     const channel = channelFor(message.type, message.target);
-    pub.publish(channel, encodeEnvelope(message, dataJson)).catch((error: unknown) => {
+    const stamped = this.opts.onLatency ? { ...message, sentAt: Date.now() } : message;
+    pub.publish(channel, encodeEnvelope(stamped, dataJson)).catch((error: unknown) => {
       this.opts.logger.warn('Redis publish failed', describe(error));
     });
     this.stats.published++;
@@ -217,6 +220,8 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     // this one included, delivers those from here so all see one offset order.
     if (decoded.message.serverId === this.opts.serverId && decoded.message.offset === undefined) return;
     this.stats.received++;
+    const { sentAt } = decoded.message;
+    if (sentAt !== undefined) this.opts.onLatency?.(Date.now() - sentAt);
     this.opts.onMessage(decoded.message);
   }
 }

@@ -84,6 +84,8 @@ export interface IRedisSocketMessage<DataType = unknown> {
   /** Position of a history room's publication (set by the publish script, with `epoch`). */
   offset?: number;
   epoch?: string;
+  /** Publisher's clock (epoch ms) when it published; only from instances with metrics on. */
+  sentAt?: number;
 }
 
 // ---------------------------------------------------------------------------

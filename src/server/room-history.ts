@@ -13,6 +13,7 @@ import {
 } from '../history/query.ts';
 import { RedisHistoryStore, RedisNotReadyError } from '../history/redis-store.ts';
 import type { IHistoryStore, IResolvedHistoryPolicy, THistoryFn } from '../history/types.ts';
+import type { ServerCounters } from '../metrics/counters.ts';
 import { serializeData } from '../utils/json.ts';
 import type { LocalDelivery } from './local-delivery.ts';
 
@@ -37,6 +38,9 @@ export interface IRoomHistoryOptions<M extends object> {
   logger: ILogger;
   /** Redis mode; omitted in single-instance mode (history in memory). */
   redis?: IHistoryConnections;
+  counters?: ServerCounters;
+  /** Metrics on: the envelope carries the publish time, for the cross-instance latency. */
+  stampSentAt?: boolean;
 }
 
 /**
@@ -77,6 +81,7 @@ export class RoomHistory<M extends object = AnyRecord> {
   publish(room: string, event: string, data: unknown, dataJson: string | undefined): boolean {
     const policy = this.policyFor(room);
     if (!policy) return false;
+    if (this.opts.counters) this.opts.counters.historyPublished++;
     if (this.memory) {
       const { offset, epoch } = this.memory.append(room, policy, event, dataJson);
       this.deliver(room, event, data, dataJson, offset, epoch);
@@ -88,6 +93,7 @@ export class RoomHistory<M extends object = AnyRecord> {
       type: WebSocketMessageTypes.ROOM,
       target: room,
       event,
+      ...(this.opts.stampSentAt ? { sentAt: Date.now() } : {}),
     });
     this.redisStore!.publish(room, policy, WebSocketChannels.forRoom({ room }), head, event, dataJson).catch(
       (error: unknown) => {

@@ -67,6 +67,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
       close: (client, code, reason) => this.close(client, code, reason),
       lead: opts.tokenRefreshLead,
       isCurrent: (client) => this.isCurrent(client),
+      counters: opts.counters,
     });
     this.awaitingAuth = new DeadlineQueue(opts.authTimeout, (client) =>
       this.expire(client, WebSocketClientStates.UNAUTHORIZED),

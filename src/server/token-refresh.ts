@@ -5,6 +5,7 @@ import {
   WebSocketEvents,
 } from '../common/constants.ts';
 import type { AnyRecord, ILogger, IWebSocketClient, TWebSocketAuthenticateFn } from '../common/types.ts';
+import type { ServerCounters } from '../metrics/counters.ts';
 import { isPlainObject } from '../utils/json.ts';
 import { settle } from '../utils/safe-call.ts';
 import type { TSystemReply } from './local-delivery.ts';
@@ -18,6 +19,7 @@ export interface ITokenRefreshOptions<A extends object, M extends object> {
   lead: number;
   /** True while the client is still the live connection for its id. */
   isCurrent: (client: IWebSocketClient<M>) => boolean;
+  counters?: ServerCounters;
 }
 
 /**
@@ -141,9 +143,11 @@ export class TokenRefresh<A extends object = AnyRecord, M extends object = AnyRe
       }
     }
     if (failure) {
+      if (this.opts.counters) this.opts.counters.refreshFailed++;
       this.expire(client, failure, WebSocketErrorCodes.AUTH_FAILED, id);
       return;
     }
+    if (this.opts.counters) this.opts.counters.refreshAccepted++;
     // Credentials that do not live longer than the current ones change nothing: the
     // clock keeps running (no second request), so a client stuck with the same token ends at expiry.
     const current = this.tracked.get(client);
@@ -159,12 +163,14 @@ export class TokenRefresh<A extends object = AnyRecord, M extends object = AnyRe
       this.tracked.delete(client);
       return;
     }
+    if (this.opts.counters) this.opts.counters.refreshRequested++;
     this.opts.reply(client, WebSocketEvents.REFRESH, { expiresAt: entry.expiresAt });
     entry.timer = setTimeout(
       () => {
         if (this.tracked.get(client) !== entry) return;
         this.tracked.delete(client);
         if (this.opts.isCurrent(client)) {
+          if (this.opts.counters) this.opts.counters.refreshExpired++;
           this.expire(client, 'Credentials expired', WebSocketErrorCodes.TOKEN_EXPIRED);
         }
       },

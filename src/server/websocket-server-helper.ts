@@ -110,6 +110,9 @@ export class WebSocketServerHelper<
         sizes: () => ({ ...this.registry.sizes(), authenticated: this.counters.authenticated }),
         bus: () =>
           this.bus instanceof RedisBus ? { ...this.bus.stats, connected: this.bus.connected } : undefined,
+        draining: () => this.stopping !== undefined,
+        recovering: () => this.recovery?.pendingRooms,
+        expiring: () => this.sessions.refresh.size,
       });
     }
     const metrics = this.metrics;
@@ -136,6 +139,7 @@ export class WebSocketServerHelper<
           logger: this.logger,
           readyTimeout: opts.redisReadyTimeout,
           onMessage: (message) => this.deliverFromBus(message),
+          onLatency: metrics ? (ms) => metrics.observeBusLatency(ms) : undefined,
         })
       : undefined;
     this.bus = redisBus ?? new LocalOnlyBus();
@@ -146,6 +150,8 @@ export class WebSocketServerHelper<
         serverId: this.serverId,
         logger: this.logger,
         redis: redisBus,
+        counters: this.counters,
+        stampSentAt: metrics !== undefined,
       });
     }
     this.recovery = this.roomHistory
@@ -156,6 +162,7 @@ export class WebSocketServerHelper<
           logger: this.logger,
           reply,
           barrier: redisBus ? () => redisBus.barrier() : undefined,
+          counters: this.counters,
         })
       : undefined;
     this.sessions = new SessionManager<AuthDataType, MetadataType>({
@@ -311,6 +318,14 @@ export class WebSocketServerHelper<
    */
   getMetrics(): PrometheusMetrics | undefined {
     return this.metrics;
+  }
+
+  /**
+   * Counts an upgrade request the application's fetch handler refused before a socket existed
+   * (`roomcast_upgrades_refused_total`); the component calls it for its own checks.
+   */
+  countRefusedUpgrade(reason: 'origin' | 'draining' | 'rate'): void {
+    this.counters.countUpgradeRefused(reason);
   }
 
   // ------------------------------------------------------ lifecycle entry points

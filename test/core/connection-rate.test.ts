@@ -20,7 +20,7 @@ async function started(serverOptions: Record<string, unknown>): Promise<TestAppl
 
 describe('per-IP connection rate (component)', () => {
   test('past the burst an address gets 429 before any socket exists; a connected client keeps receiving', async () => {
-    const app = await started({ connectionRate: { perSecond: 1, burst: 5 } });
+    const app = await started({ connectionRate: { perSecond: 1, burst: 5 }, metrics: true });
     const member = await TestClient.authenticated(app.wsUrl()); // takes one token
     const statuses: number[] = [];
     for (let i = 0; i < 8; i++) statuses.push((await rawUpgrade(app.wsUrl())).status);
@@ -35,6 +35,11 @@ describe('per-IP connection rate (component)', () => {
     expect((await member.next('still-here')).data).toBe(1);
     // Other paths are not limited.
     expect((await fetch(`http://127.0.0.1:${app.getAddress().port}/health`)).status).toBe(200);
+    // Counted by reason, beside the Origin refusals.
+    expect((await rawUpgrade(app.wsUrl(), { origin: 'https://evil.example' })).status).toBe(403);
+    const scrape = await (await fetch(`http://127.0.0.1:${app.getAddress().port}/metrics`)).text();
+    expect(scrape).toContain('roomcast_upgrades_refused_total{reason="rate"} 5');
+    expect(scrape).toContain('roomcast_upgrades_refused_total{reason="origin"} 1');
     // The bucket refills at perSecond.
     await Bun.sleep(1_100);
     expect((await rawUpgrade(app.wsUrl())).status).toBe(101);

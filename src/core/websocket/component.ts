@@ -138,8 +138,11 @@ export class WebSocketComponent implements IComponent {
         path: helper.getPath(),
         fallback: (request, srv) => hono.fetch(request, srv),
         originAllowed: this.originAllowed,
-        onOriginRefused: (request) =>
-          app.logger.debug(`${PREFIX} refused an upgrade from origin ${request.headers.get('origin')}`),
+        onRefused: (request, reason) => {
+          helper.countRefusedUpgrade(reason);
+          if (reason === 'origin')
+            app.logger.debug(`${PREFIX} refused an upgrade from origin ${request.headers.get('origin')}`);
+        },
         health: createHealthResponder({
           livenessPath,
           readinessPath,
@@ -150,7 +153,7 @@ export class WebSocketComponent implements IComponent {
             ? createMetricsResponder({ path: metricsPath, metrics: () => helper.getMetrics() })
             : undefined,
         accepting: () => !helper.isStopping(),
-        admit: this.admission(clientIpFn, connectionRateFn),
+        admit: this.admission(helper, clientIpFn, connectionRateFn),
       }),
       websocket: helper.getBunWebSocketHandler(),
     });
@@ -163,6 +166,7 @@ export class WebSocketComponent implements IComponent {
    * Undefined when both are off, so the upgrade path does no work for it.
    */
   private admission(
+    helper: WebSocketServerHelper,
     clientIpFn: TResolvedServerOptions['clientIpFn'],
     connectionRateFn: TResolvedServerOptions['connectionRateFn'],
   ): TAdmit | undefined {
@@ -170,6 +174,7 @@ export class WebSocketComponent implements IComponent {
     if (!limiter && !connectionRateFn) return undefined;
     const logger = this.application.logger;
     const refuse = (ip: string) => {
+      helper.countRefusedUpgrade('rate');
       logger.debug(`${PREFIX} refused an upgrade from ${ip}: connection rate`);
       return connectionRateRefusedResponse();
     };

@@ -31,7 +31,8 @@ export function createWebSocketFetchHandler(opts: {
   path: string;
   fallback: TFetch;
   originAllowed?: TOriginCheck;
-  onOriginRefused?: (request: Request) => void;
+  /** Told of each upgrade refused by the Origin check or a drain (for logs and metrics). */
+  onRefused?: (request: Request, reason: 'origin' | 'draining') => void;
   /** Liveness / readiness answers; `undefined` passes the request on. */
   health?: (request: Request, pathname: string) => Response | undefined;
   /** The Prometheus scrape answer; `undefined` passes the request on. */
@@ -41,7 +42,7 @@ export function createWebSocketFetchHandler(opts: {
   /** Per-IP connection rate; checked last, so refused origins and drains never spend a token. */
   admit?: TAdmit;
 }): TUpgradingFetch {
-  const { path, fallback, originAllowed, onOriginRefused, health, metrics, accepting, admit } = opts;
+  const { path, fallback, originAllowed, onRefused, health, metrics, accepting, admit } = opts;
   const upgrade = (request: Request, server: Server<unknown>): Response | undefined => {
     // Bun answers the handshake itself; returning nothing tells it the request was taken.
     if (server.upgrade(request, { data: { clientId: crypto.randomUUID() } })) return undefined;
@@ -53,10 +54,11 @@ export function createWebSocketFetchHandler(opts: {
     if (answer) return answer;
     if (isWebSocketUpgrade(request) && pathname === path) {
       if (originAllowed && !originAllowed(request)) {
-        onOriginRefused?.(request);
+        onRefused?.(request, 'origin');
         return originRefusedResponse();
       }
       if (accepting && !accepting()) {
+        onRefused?.(request, 'draining');
         return new Response('Service Unavailable: draining', {
           status: 503,
           headers: { 'retry-after': '1' },
