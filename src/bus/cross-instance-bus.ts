@@ -1,4 +1,5 @@
 import { WebSocketChannels, WebSocketLimits } from '../common/constants.ts';
+import { logFields } from '../common/log.ts';
 import type { ILogger, IRedisConnection, IRedisSocketMessage } from '../common/types.ts';
 import { closeRedisClient, type TRedisClient, waitForRedisReady } from '../redis/wait-ready.ts';
 import { channelFor, decodeEnvelope, encodeEnvelope } from './envelope.ts';
@@ -148,7 +149,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     const channel = channelFor(message.type, message.target);
     const stamped = this.opts.onLatency ? { ...message, sentAt: Date.now() } : message;
     pub.publish(channel, encodeEnvelope(stamped, dataJson)).catch((error: unknown) => {
-      this.opts.logger.warn('Redis publish failed', describe(error));
+      this.opts.logger.warn('Redis publish failed', describe(error), logFields({ channel }));
     });
     this.stats.published++;
     return true;

@@ -1,4 +1,5 @@
 import { WebSocketErrorCodes, WebSocketEvents, WebSocketLimits } from '../common/constants.ts';
+import { logFields } from '../common/log.ts';
 import type { AnyRecord, ILogger, IWebSocketClient } from '../common/types.ts';
 import { positionedFrame, positionTail } from '../history/frames.ts';
 import type {
@@ -147,7 +148,11 @@ export class RoomRecovery<M extends object = AnyRecord> {
               reverse: false,
             })
             .catch((error: unknown) => {
-              logger.warn(`History of room ${JSON.stringify(plan.room)} could not be read`, describe(error));
+              logger.warn(
+                `History of room ${JSON.stringify(plan.room)} could not be read`,
+                describe(error),
+                logFields({ room: plan.room }),
+              );
               return undefined;
             }),
         ),
@@ -298,7 +303,7 @@ export class RoomRecovery<M extends object = AnyRecord> {
     } catch (error) {
       this.opts.logger.error(
         `historyFn failed for room ${JSON.stringify(room)}; joined without history`,
-        error,
+        logFields({ room, error }),
       );
       return undefined;
     }

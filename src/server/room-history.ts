@@ -1,6 +1,7 @@
 import type { IHistoryConnections } from '../bus/cross-instance-bus.ts';
 import { envelopeHead } from '../bus/envelope.ts';
 import { WebSocketChannels, WebSocketMessageTypes } from '../common/constants.ts';
+import { logFields } from '../common/log.ts';
 import type { AnyRecord, ILogger, IRedisSocketMessage } from '../common/types.ts';
 import { positionedFrame, positionTail } from '../history/frames.ts';
 import { MemoryHistoryStore } from '../history/memory-store.ts';
@@ -99,7 +100,7 @@ export class RoomHistory<M extends object = AnyRecord> {
       (error: unknown) => {
         const notReady = error instanceof RedisNotReadyError;
         redis.countDropped(notReady);
-        if (!notReady) this.logFailure(error);
+        if (!notReady) this.logFailure(room, error);
       },
     );
     return true;
@@ -130,13 +131,14 @@ export class RoomHistory<M extends object = AnyRecord> {
     this.onLive?.(room, publication);
   }
 
-  private logFailure(error: unknown): void {
+  private logFailure(room: string, error: unknown): void {
     const now = Date.now();
     if (now - this.lastFailureLog < 5_000) return; // a failing Redis must not flood the log
     this.lastFailureLog = now;
     this.opts.logger.warn(
       'History publish failed; message dropped',
       error instanceof Error ? error.message : error,
+      logFields({ room }),
     );
   }
 }

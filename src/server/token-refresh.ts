@@ -4,6 +4,7 @@ import {
   WebSocketErrorCodes,
   WebSocketEvents,
 } from '../common/constants.ts';
+import { clientFields } from '../common/log.ts';
 import type { AnyRecord, ILogger, IWebSocketClient, TWebSocketAuthenticateFn } from '../common/types.ts';
 import type { ServerCounters } from '../metrics/counters.ts';
 import { isPlainObject } from '../utils/json.ts';
@@ -124,7 +125,10 @@ export class TokenRefresh<A extends object = AnyRecord, M extends object = AnyRe
     let expiresAt: number | undefined;
     let failure: string | undefined;
     if (!outcome.ok) {
-      logger.error(`authenticateFn threw while refreshing client ${client.id}`, outcome.error);
+      logger.error(
+        `authenticateFn threw while refreshing client ${client.id}`,
+        clientFields(client, { error: outcome.error }),
+      );
       failure = 'Refresh failed';
     } else if (!outcome.value || !isPlainObject(outcome.value)) {
       failure = 'Refresh failed';
@@ -182,6 +186,10 @@ export class TokenRefresh<A extends object = AnyRecord, M extends object = AnyRe
   private expire(client: IWebSocketClient<M>, message: string, code: string, id?: string): void {
     this.forget(client);
     const closeCode = WebSocketCloseCodes.TOKEN_EXPIRED;
+    this.opts.logger.info(
+      `${message}: closing client ${client.id}`,
+      clientFields(client, { code: closeCode }),
+    );
     this.opts.reply(client, WebSocketEvents.ERROR, { message, code, closeCode }, id);
     this.opts.close(client, closeCode, message);
   }

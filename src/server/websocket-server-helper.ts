@@ -11,6 +11,7 @@ import {
   WebSocketErrorCodes,
   WebSocketMessageTypes,
 } from '../common/constants.ts';
+import { adaptLogger, clientFields } from '../common/log.ts';
 import { createConsoleLogger } from '../common/logger.ts';
 import { assertBunRuntime } from '../common/runtime.ts';
 import type {
@@ -98,7 +99,10 @@ export class WebSocketServerHelper<
     this.settings = resolveServerOptions(opts);
     this.identifier = opts.identifier;
     this.server = opts.server;
-    this.logger = opts.logger ?? createConsoleLogger(opts.identifier);
+    this.logger = adaptLogger(opts.logger ?? createConsoleLogger(opts.identifier), {
+      structured: opts.structuredLogs,
+      bindings: { identifier: opts.identifier, serverId: this.serverId },
+    });
     this.bunConfig = resolveBunConfig(opts.serverOptions);
 
     const reply: TSystemReply<MetadataType> = (client, event, data, id) =>
@@ -355,6 +359,7 @@ export class WebSocketServerHelper<
     const client = this.registry.get(opts.clientId);
     if (!client || (opts.socket && client.socket !== opts.socket)) return;
     this.counters.countClose(opts.code ?? 1005); // 1005: no code given
+    this.logger.debug(`client ${client.id} disconnected`, clientFields(client, { code: opts.code ?? 1005 }));
     this.sessions.disconnect(client);
   }
 

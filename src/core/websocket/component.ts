@@ -1,3 +1,4 @@
+import { adaptLogger, logFields } from '../../common/log.ts';
 import { assertBunRuntime } from '../../common/runtime.ts';
 import type {
   IRedisConnection,
@@ -130,6 +131,7 @@ export class WebSocketComponent implements IComponent {
     }
 
     const helper = new WebSocketServerHelper(helperOptions);
+    const log = adaptLogger(app.logger);
     this.helper = helper;
     await helper.configure();
 
@@ -140,8 +142,10 @@ export class WebSocketComponent implements IComponent {
         originAllowed: this.originAllowed,
         onRefused: (request, reason) => {
           helper.countRefusedUpgrade(reason);
-          if (reason === 'origin')
-            app.logger.debug(`${PREFIX} refused an upgrade from origin ${request.headers.get('origin')}`);
+          if (reason === 'origin') {
+            const origin = request.headers.get('origin');
+            log.debug(`${PREFIX} refused an upgrade from origin ${origin}`, logFields({ origin }));
+          }
         },
         health: createHealthResponder({
           livenessPath,
@@ -172,10 +176,10 @@ export class WebSocketComponent implements IComponent {
   ): TAdmit | undefined {
     const limiter = this.connectionRate;
     if (!limiter && !connectionRateFn) return undefined;
-    const logger = this.application.logger;
+    const logger = adaptLogger(this.application.logger);
     const refuse = (ip: string) => {
       helper.countRefusedUpgrade('rate');
-      logger.debug(`${PREFIX} refused an upgrade from ${ip}: connection rate`);
+      logger.debug(`${PREFIX} refused an upgrade from ${ip}: connection rate`, logFields({ ip }));
       return connectionRateRefusedResponse();
     };
     return (request, server) => {
@@ -184,7 +188,7 @@ export class WebSocketComponent implements IComponent {
       if (limiter && !limiter.allow(ip)) return refuse(ip);
       if (!connectionRateFn) return true;
       const failed = (error: unknown) => {
-        logger.error(`${PREFIX} connectionRateFn failed; upgrade refused`, error);
+        logger.error(`${PREFIX} connectionRateFn failed; upgrade refused`, logFields({ ip, error }));
         return new Response('Internal Server Error', { status: 500 });
       };
       try {
