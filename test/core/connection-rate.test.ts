@@ -1,22 +1,13 @@
 // The component's per-IP connection rate, with real upgrade requests over TCP.
-import { afterEach, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import { WebSocketBindingKeys } from '../../src/core/index.ts';
 import { ConnectionRateLimiter } from '../../src/server/connection-rate.ts';
 import { rawUpgrade } from '../support/raw-ws.ts';
 import { eventually } from '../support/server.ts';
 import { TestClient } from '../support/ws-client.ts';
-import { startApp, type TestApplication, withAuth } from './app-fixture.ts';
+import { appsPerTest, startApp, withAuth } from './app-fixture.ts';
 
-const apps: TestApplication[] = [];
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.stop();
-});
-
-async function started(serverOptions: Record<string, unknown>): Promise<TestApplication> {
-  const app = await startApp(withAuth({ [WebSocketBindingKeys.SERVER_OPTIONS]: serverOptions }));
-  apps.push(app);
-  return app;
-}
+const started = appsPerTest();
 
 describe('per-IP connection rate (component)', () => {
   test('past the burst an address gets 429 before any socket exists; a connected client keeps receiving', async () => {

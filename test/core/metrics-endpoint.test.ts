@@ -1,23 +1,14 @@
 // The component's /metrics endpoint, scraped over real HTTP from a real application
 // and parsed with an independent Prometheus text parser.
-import { afterEach, describe, expect, test } from 'bun:test';
-import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { describe, expect, test } from 'bun:test';
 import { Registry } from 'prom-client';
 import { WebSocketBindingKeys } from '../../src/core/index.ts';
+import { parseScrape } from '../support/scrape.ts';
 import { eventually } from '../support/server.ts';
 import { TestClient } from '../support/ws-client.ts';
-import { startApp, type TestApplication, withAuth } from './app-fixture.ts';
+import { appsPerTest, startApp, type TestApplication, withAuth } from './app-fixture.ts';
 
-const apps: TestApplication[] = [];
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.stop();
-});
-
-async function started(serverOptions: Record<string, unknown>): Promise<TestApplication> {
-  const app = await startApp(withAuth({ [WebSocketBindingKeys.SERVER_OPTIONS]: serverOptions }));
-  apps.push(app);
-  return app;
-}
+const started = appsPerTest();
 
 const httpUrl = (app: TestApplication, path: string) => `http://127.0.0.1:${app.getAddress().port}${path}`;
 
@@ -25,17 +16,7 @@ async function scrape(app: TestApplication, path = '/metrics'): Promise<Map<stri
   const response = await fetch(httpUrl(app, path));
   expect(response.status).toBe(200);
   expect(response.headers.get('content-type')).toContain('text/plain');
-  const values = new Map<string, number>();
-  for (const family of parsePrometheusTextFormat(await response.text())) {
-    for (const sample of family.metrics) {
-      const labels = Object.entries(sample.labels ?? {})
-        .map(([k, v]) => `${k}=${v}`)
-        .join(',');
-      if (sample.value !== undefined)
-        values.set(labels ? `${family.name}{${labels}}` : family.name, Number(sample.value));
-    }
-  }
-  return values;
+  return parseScrape(await response.text());
 }
 
 describe('component /metrics', () => {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import type { AnyRecord } from '../../src/common/types.ts';
 import type { IHistoryPolicy } from '../../src/index.ts';
 import { RedisServer } from '../support/redis-server.ts';
+import { parseScrape } from '../support/scrape.ts';
 import { eventually, type ITestServer, startServer } from '../support/server.ts';
 import { TestClient } from '../support/ws-client.ts';
 
@@ -47,18 +47,7 @@ afterAll(async () => {
 
 /** `name{label=value,…}` → value, for every sample of the scrape. */
 async function scrape(srv: ITestServer): Promise<Map<string, number>> {
-  const values = new Map<string, number>();
-  for (const family of parsePrometheusTextFormat(await srv.helper.getMetrics()!.metrics())) {
-    for (const sample of family.metrics) {
-      const labels = Object.entries(sample.labels ?? {})
-        .map(([k, v]) => `${k}=${v}`)
-        .join(',');
-      const key = labels ? `${family.name}{${labels}}` : family.name;
-      if (sample.value !== undefined) values.set(key, Number(sample.value));
-      if (sample.count !== undefined) values.set(`${key}:count`, Number(sample.count));
-    }
-  }
-  return values;
+  return parseScrape(await srv.helper.getMetrics()!.metrics());
 }
 const delta = (after: Map<string, number>, before: Map<string, number>, key: string) =>
   (after.get(key) ?? 0) - (before.get(key) ?? 0);
