@@ -40,13 +40,17 @@ describe('per-IP connection rate (component)', () => {
   test('clientIpFn picks the address from a trusted header: each forwarded client has its own bucket', async () => {
     const app = await started({
       connectionRate: { perSecond: 0.001, burst: 2 },
-      clientIpFn: ({ request }: { request: Request }) => request.headers.get('x-real-ip') ?? undefined,
+      clientIpFn: ({ request }: { request: Request }) => {
+        if (request.headers.get('x-real-ip') === 'throw') throw new Error('no address');
+        return request.headers.get('x-real-ip') ?? undefined;
+      },
     });
     const statusFor = async (ip: string) => (await rawUpgrade(app.wsUrl(), { 'x-real-ip': ip })).status;
     expect([await statusFor('10.0.0.1'), await statusFor('10.0.0.1'), await statusFor('10.0.0.1')]).toEqual([
       101, 101, 429,
     ]);
     expect([await statusFor('10.0.0.2'), await statusFor('10.0.0.2')]).toEqual([101, 101]);
+    expect(await statusFor('throw')).toBe(500); // an application bug refuses, never admits
   });
 
   test('connectionRateFn: an application rule, sync or async; false answers 429, a throw answers 500', async () => {

@@ -182,21 +182,28 @@ export class WebSocketComponent implements IComponent {
       logger.debug(`${PREFIX} refused an upgrade from ${ip}: connection rate`, logFields({ ip }));
       return connectionRateRefusedResponse();
     };
+    const failed = (ip: string | undefined, error: unknown) => {
+      logger.error(
+        `${PREFIX} clientIpFn or connectionRateFn failed; upgrade refused`,
+        logFields({ ip, error }),
+      );
+      return new Response('Internal Server Error', { status: 500 });
+    };
     return (request, server) => {
-      const ip =
-        (clientIpFn ? clientIpFn({ request, server }) : server.requestIP(request)?.address) ?? 'unknown';
-      if (limiter && !limiter.allow(ip)) return refuse(ip);
-      if (!connectionRateFn) return true;
-      const failed = (error: unknown) => {
-        logger.error(`${PREFIX} connectionRateFn failed; upgrade refused`, logFields({ ip, error }));
-        return new Response('Internal Server Error', { status: 500 });
-      };
+      let ip: string | undefined;
       try {
+        ip = (clientIpFn ? clientIpFn({ request, server }) : server.requestIP(request)?.address) ?? 'unknown';
+        if (limiter && !limiter.allow(ip)) return refuse(ip);
+        if (!connectionRateFn) return true;
+        const known = ip;
         const verdict = connectionRateFn({ ip, request });
         if (typeof verdict === 'boolean') return verdict || refuse(ip);
-        return Promise.resolve(verdict).then((allowed) => allowed === true || refuse(ip), failed);
+        return Promise.resolve(verdict).then(
+          (allowed) => allowed === true || refuse(known),
+          (error: unknown) => failed(known, error),
+        );
       } catch (error) {
-        return failed(error);
+        return failed(ip, error);
       }
     };
   }
