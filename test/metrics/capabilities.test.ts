@@ -125,6 +125,24 @@ describe('metrics of history, recovery, refresh, drain and the bus', () => {
     expect((await scrape(a)).get('roomcast_connections_expiring')).toBe(0);
   });
 
+  test('a recovery whose history cannot be read (Redis down) counts as unavailable', async () => {
+    const before = await scrape(b);
+    const first = await joined(b.url, ['h-down']);
+    const epoch = first.reply.positions['h-down']!.epoch;
+    await redis.kill();
+    try {
+      const blind = await joined(b.url, ['h-down'], { 'h-down': { offset: 0, epoch } });
+      expect(blind.reply.recovered).toEqual({ 'h-down': false });
+      const after = await scrape(b);
+      expect(delta(after, before, 'roomcast_recoveries_total{outcome=unavailable}')).toBe(1);
+      expect(delta(after, before, 'roomcast_recoveries_total{outcome=recovered}')).toBe(0);
+      blind.client.close();
+    } finally {
+      first.client.close();
+      await redis.restart();
+    }
+  }, 20_000);
+
   test('draining is 0 while serving and 1 from the start of a drain', async () => {
     const srv = await startServer({ metrics: true });
     const client = await TestClient.authenticated(srv.url);
