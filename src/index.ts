@@ -1,6 +1,7 @@
 // Package root: the server helper, the emitter, Redis helpers, crypto and utilities.
 
 export * from './common/constants.ts';
+export type { ILogFields, IStructuredLogger } from './common/log.ts';
 export { createConsoleLogger, silentLogger } from './common/logger.ts';
 export { assertBunRuntime, isBunRuntime } from './common/runtime.ts';
 export type * from './common/types.ts';
@@ -44,6 +45,12 @@ export {
 export { type IRedisClusterHelperOptions, RedisClusterHelper } from './redis/redis-cluster-helper.ts';
 export { type IRedisHelperOptions, RedisHelper } from './redis/redis-helper.ts';
 export { waitForRedisReady } from './redis/wait-ready.ts';
+export {
+  ConnectionRateLimiter,
+  connectionRateRefusedResponse,
+  DEFAULT_CONNECTION_RATE,
+  type IConnectionRateOptions,
+} from './server/connection-rate.ts';
 export type { IShutdownOptions } from './server/drain.ts';
 export {
   createOriginCheck,

@@ -1,4 +1,5 @@
 import { WebSocketChannels, WebSocketLimits } from '../common/constants.ts';
+import { logFields } from '../common/log.ts';
 import type { ILogger, IRedisConnection, IRedisSocketMessage } from '../common/types.ts';
 import { closeRedisClient, type TRedisClient, waitForRedisReady } from '../redis/wait-ready.ts';
 import { channelFor, decodeEnvelope, encodeEnvelope } from './envelope.ts';
@@ -47,6 +48,8 @@ export interface IRedisBusOptions {
   logger: ILogger;
   readyTimeout?: number;
   onMessage: (message: IRedisSocketMessage) => void;
+  /** Metrics on: envelopes carry `sentAt`, and each received one's age (ms) is reported here. */
+  onLatency?: (ms: number) => void;
 }
 
 /** Counters a caller can read to see what the bus dropped. */
@@ -144,8 +147,9 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
       return false;
     }
     const channel = channelFor(message.type, message.target);
-    pub.publish(channel, encodeEnvelope(message, dataJson)).catch((error: unknown) => {
-      this.opts.logger.warn('Redis publish failed', describe(error));
+    const stamped = this.opts.onLatency ? { ...message, sentAt: Date.now() } : message;
+    pub.publish(channel, encodeEnvelope(stamped, dataJson)).catch((error: unknown) => {
+      this.opts.logger.warn('Redis publish failed', describe(error), logFields({ channel }));
     });
     this.stats.published++;
     return true;
@@ -217,6 +221,8 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     // this one included, delivers those from here so all see one offset order.
     if (decoded.message.serverId === this.opts.serverId && decoded.message.offset === undefined) return;
     this.stats.received++;
+    const { sentAt } = decoded.message;
+    if (sentAt !== undefined) this.opts.onLatency?.(Date.now() - sentAt);
     this.opts.onMessage(decoded.message);
   }
 }

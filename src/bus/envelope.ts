@@ -42,7 +42,7 @@ export function decodeEnvelope(
     return { ok: false, reason: 'not JSON' };
   }
   if (!isPlainObject(parsed)) return { ok: false, reason: 'not an object' };
-  const { serverId, type, target, event, data, exclude, offset, epoch } = parsed;
+  const { serverId, type, target, event, data, exclude, offset, epoch, sentAt } = parsed;
   if (typeof serverId !== 'string' || serverId.length === 0) return { ok: false, reason: 'missing serverId' };
   if (!WebSocketMessageTypes.isValid(type)) return { ok: false, reason: 'unknown type' };
   if (typeof event !== 'string' || event.length === 0) return { ok: false, reason: 'missing event' };
@@ -55,6 +55,7 @@ export function decodeEnvelope(
   const message: IRedisSocketMessage = { serverId, type, event, data };
   if (typeof target === 'string') message.target = target;
   if (exclude !== undefined) message.exclude = exclude as string[];
+  if (typeof sentAt === 'number' && Number.isFinite(sentAt)) message.sentAt = sentAt;
   // A history room's publication carries its position (appended by the publish script).
   if (offset !== undefined || epoch !== undefined) {
     if (

@@ -84,6 +84,8 @@ export interface IRedisSocketMessage<DataType = unknown> {
   /** Position of a history room's publication (set by the publish script, with `epoch`). */
   offset?: number;
   epoch?: string;
+  /** Publisher's clock (epoch ms) when it published; only from instances with metrics on. */
+  sentAt?: number;
 }
 
 // ---------------------------------------------------------------------------
@@ -223,8 +225,13 @@ export interface IWebSocketServerOptions<
   /** Per-connection inbound limits; `false` turns them all off. Defaults in `WebSocketLimits`. */
   limits?: IWebSocketLimitsOptions | false;
 
-  /** Where the helper writes its own diagnostics. Default: the console. */
+  /**
+   * Where the helper writes its own diagnostics. Default: the console. A pino-compatible logger
+   * (one with `child()`) gets structured fields first: `({ clientId, userId, room, code, err }, message)`.
+   */
   logger?: ILogger;
+  /** Force (`true`) or refuse (`false`) the structured `(fields, message)` calls; default: detected by `child()`. */
+  structuredLogs?: boolean;
   /** Bound on waiting for each Redis connection in `configure()`. Default 30 000 ms. */
   redisReadyTimeout?: number;
   /**
@@ -257,7 +264,10 @@ export interface IWebSocketLimitsOptions {
 export interface IWebSocketEmitterOptions {
   identifier?: string;
   redisConnection: IRedisConnection;
+  /** Console-style or pino-compatible (see the server helper's `logger`). */
   logger?: ILogger;
+  /** As the server helper's `structuredLogs`. */
+  structuredLogs?: boolean;
   /** Bound on waiting for the Redis connection in `configure()`. Default 30 000 ms. */
   redisReadyTimeout?: number;
   /** The same `historyFn` as the servers': `toRoom` to such a room gets a position. */

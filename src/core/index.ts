@@ -10,3 +10,4 @@ export { Binding, Container } from './container.ts';
 export { type IShutdownSignalOptions, installShutdownSignals, type TShutdownSignal } from './signals.ts';
 export { WebSocketComponent } from './websocket/component.ts';
 export { WebSocketBindingKeys } from './websocket/keys.ts';
+export type { IServerOptions, TClientIpFn, TConnectionRateFn } from './websocket/options.ts';

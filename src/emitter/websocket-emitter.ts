@@ -5,6 +5,7 @@ import {
   WebSocketLimits,
   WebSocketMessageTypes,
 } from '../common/constants.ts';
+import { adaptLogger } from '../common/log.ts';
 import { createConsoleLogger } from '../common/logger.ts';
 import type { ILogger, IRedisConnection, IWebSocketEmitterOptions } from '../common/types.ts';
 import { HistoryError } from '../history/errors.ts';
@@ -54,7 +55,10 @@ export class WebSocketEmitter {
     }
     this.identifier = opts.identifier ?? 'WebSocketEmitter';
     this.connection = opts.redisConnection;
-    this.logger = opts.logger ?? createConsoleLogger(this.identifier);
+    this.logger = adaptLogger(opts.logger ?? createConsoleLogger(this.identifier), {
+      structured: opts.structuredLogs,
+      bindings: { identifier: this.identifier },
+    });
     this.readyTimeout = opts.redisReadyTimeout ?? WebSocketLimits.REDIS_READY_TIMEOUT;
     if (opts.historyFn !== undefined && typeof opts.historyFn !== 'function') {
       throw new Error(`${PREFIX} historyFn must be a function`);

@@ -38,11 +38,47 @@ export class ServerCounters {
   /** An outbound transformer failure: that message was not sent to that client. */
   droppedTransformer = 0;
 
+  /** History recoveries on `join` with `since`, by outcome (`TRecoveryOutcome`), one per room. */
+  readonly recoveriesByOutcome = new Map<TRecoveryOutcome, number>();
+  /** `send()`s to a history room (positioned publications started here). */
+  historyPublished = 0;
+
+  /** `ws:refresh` requests the server sent before an expiry. */
+  refreshRequested = 0;
+  /** Refreshes accepted (the connection keeps going). */
+  refreshAccepted = 0;
+  /** Refreshes refused, thrown on or naming another user (closed with 4006). */
+  refreshFailed = 0;
+  /** Expiries reached without an accepted refresh (closed with 4006). */
+  refreshExpired = 0;
+
+  /** Upgrade requests refused before a socket existed, by reason (`origin`, `draining`, `rate`). */
+  readonly upgradesRefused = new Map<string, number>();
+
   countClose(code: number): void {
-    this.closedByCode.set(code, (this.closedByCode.get(code) ?? 0) + 1);
+    bump(this.closedByCode, code);
   }
 
   countRefusal(code: string): void {
-    this.refusedByCode.set(code, (this.refusedByCode.get(code) ?? 0) + 1);
+    bump(this.refusedByCode, code);
   }
+
+  countRecovery(outcome: TRecoveryOutcome): void {
+    bump(this.recoveriesByOutcome, outcome);
+  }
+
+  countUpgradeRefused(reason: string): void {
+    bump(this.upgradesRefused, reason);
+  }
+}
+
+/**
+ * How one room's recovery ended: `recovered` (every missed publication sent), or not recovered
+ * because the position is no longer retained, the live buffer overflowed during the read, or the
+ * history could not be read in time (Redis error, barrier failure, timeout).
+ */
+export type TRecoveryOutcome = 'recovered' | 'not_retained' | 'overflow' | 'unavailable';
+
+function bump<K>(map: Map<K, number>, key: K): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
 }

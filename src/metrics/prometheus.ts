@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ServerCounters } from './counters.ts';
+import type { ServerCounters, TRecoveryOutcome } from './counters.ts';
 
 /** Options of the helper's `metrics` option. */
 export interface IMetricsOptions {
@@ -22,12 +22,26 @@ export interface IMetricsSources {
         received: number;
         malformed: number;
         reconnects: number;
+        historyFailed: number;
         connected: boolean;
       }
     | undefined;
+  /** True while `shutdown()` drains the clients (and afterwards). */
+  draining(): boolean;
+  /** Rooms with a history recovery in progress; undefined (reported as 0) without `historyFn`. */
+  recovering(): number | undefined;
+  /** Connections whose credentials have an expiry (a refresh clock running). */
+  expiring(): number;
 }
 
 export const DEFAULT_METRICS_PREFIX = 'roomcast_';
+
+const RECOVERY_OUTCOMES: readonly TRecoveryOutcome[] = [
+  'recovered',
+  'not_retained',
+  'overflow',
+  'unavailable',
+];
 
 /**
  * The helper's Prometheus metrics (prom-client). Counters copy the running
@@ -37,6 +51,7 @@ export const DEFAULT_METRICS_PREFIX = 'roomcast_';
 export class PrometheusMetrics {
   readonly registry: Registry;
   private readonly authDuration: Histogram<string>;
+  private readonly busLatency: Histogram<string>;
 
   constructor(opts: IMetricsOptions | true, sources: IMetricsSources) {
     const options = opts === true ? {} : opts;
@@ -189,6 +204,57 @@ export class PrometheusMetrics {
         return bus === undefined ? undefined : bus.connected ? 1 : 0;
       },
     );
+    this.busLatency = new Histogram({
+      name: `${prefix}bus_latency_seconds`,
+      help: 'Age of envelopes received from other instances (receiver clock minus publisher clock; needs metrics on the publisher too).',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    totals(
+      'history_published_total',
+      'Publications to history rooms started on this instance.',
+      () => counters.historyPublished,
+    );
+    totals(
+      'history_publish_failed_total',
+      'History publications whose Redis script failed after being sent (the message was dropped).',
+      () => sources.bus()?.historyFailed ?? 0,
+    );
+    totals(
+      'recoveries_total',
+      'History recoveries on join (one per room asked with since), by outcome.',
+      () => RECOVERY_OUTCOMES.map((outcome) => [{ outcome }, counters.recoveriesByOutcome.get(outcome) ?? 0]),
+      ['outcome'],
+    );
+    gauge('recovering_rooms', 'Rooms with a history recovery in progress (0 without historyFn).', () =>
+      sources.recovering(),
+    );
+    totals(
+      'token_refresh_total',
+      'Expiring credentials: refresh requests sent, refreshes accepted or failed, expiries reached.',
+      () => [
+        [{ outcome: 'requested' }, counters.refreshRequested],
+        [{ outcome: 'accepted' }, counters.refreshAccepted],
+        [{ outcome: 'failed' }, counters.refreshFailed],
+        [{ outcome: 'expired' }, counters.refreshExpired],
+      ],
+      ['outcome'],
+    );
+    gauge('connections_expiring', 'Connections whose credentials carry an expiry.', () => sources.expiring());
+    totals(
+      'upgrades_refused_total',
+      'Upgrade requests refused before a socket existed, by reason (origin, draining, rate).',
+      () => [...counters.upgradesRefused].map(([reason, n]) => [{ reason }, n]),
+      ['reason'],
+    );
+    gauge('draining', '1 from the start of a drain (shutdown) on, 0 otherwise.', () =>
+      sources.draining() ? 1 : 0,
+    );
+  }
+
+  /** Records the age of an envelope received from another instance (ms; clock skew clamps at 0). */
+  observeBusLatency(ms: number): void {
+    this.busLatency.observe(Math.max(0, ms) / 1000);
   }
 
   /** Records how long one authentication took (ms). */

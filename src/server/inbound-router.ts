@@ -1,4 +1,5 @@
 import { WebSocketClientStates, WebSocketErrorCodes, WebSocketEvents } from '../common/constants.ts';
+import { logFields } from '../common/log.ts';
 import type {
   AnyRecord,
   ILogger,
@@ -147,6 +148,6 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
   }
 
   private settleInBackground(work: Promise<void> | undefined, label: string): void {
-    work?.catch((error: unknown) => this.opts.logger.error(`${label} handling failed`, error));
+    work?.catch((error: unknown) => this.opts.logger.error(`${label} handling failed`, logFields({ error })));
   }
 }

@@ -1,4 +1,5 @@
 import { WebSocketClientStates, WebSocketDefaults } from '../common/constants.ts';
+import { clientFields } from '../common/log.ts';
 import type {
   AnyRecord,
   IBunServer,
@@ -154,7 +155,10 @@ export class LocalDelivery<M extends object = AnyRecord> {
       }
     } catch (error) {
       // One broken socket must not cost the other recipients their copy, nor the caller an exception.
-      this.logger.error(`socket send failed for client ${client.id}; message dropped for it`, error);
+      this.logger.error(
+        `socket send failed for client ${client.id}; message dropped for it`,
+        clientFields(client, { error }),
+      );
     }
   }
 
@@ -198,7 +202,10 @@ export class LocalDelivery<M extends object = AnyRecord> {
     try {
       client.socket.subscribe(topic);
     } catch (error) {
-      this.logger.error(`could not re-subscribe client ${client.id} to ${topic}`, error);
+      this.logger.error(
+        `could not re-subscribe client ${client.id} to ${topic}`,
+        clientFields(client, { topic, error }),
+      );
     }
   }
 
@@ -357,7 +364,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
         else client.socket.cork(() => this.writeAll(client, frames));
       } catch (error) {
         // A socket that throws must not stop the others (nor leave this batch to be written twice).
-        this.logger.error(`writing to client ${client.id} failed`, error);
+        this.logger.error(`writing to client ${client.id} failed`, clientFields(client, { error }));
       }
     }
     this.answers.clear();
@@ -370,7 +377,10 @@ export class LocalDelivery<M extends object = AnyRecord> {
   private transformFailed(client: Client<M>, error: unknown): void {
     // Never fall back to plaintext for a client that asked for encryption.
     this.counters.droppedTransformer++;
-    this.logger.error(`outboundTransformer failed for client ${client.id}; message dropped`, error);
+    this.logger.error(
+      `outboundTransformer failed for client ${client.id}; message dropped`,
+      clientFields(client, { error }),
+    );
   }
 }
 

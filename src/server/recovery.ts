@@ -1,4 +1,5 @@
 import { WebSocketErrorCodes, WebSocketEvents, WebSocketLimits } from '../common/constants.ts';
+import { logFields } from '../common/log.ts';
 import type { AnyRecord, ILogger, IWebSocketClient } from '../common/types.ts';
 import { positionedFrame, positionTail } from '../history/frames.ts';
 import type {
@@ -8,6 +9,7 @@ import type {
   IResolvedHistoryPolicy,
   IStreamPosition,
 } from '../history/types.ts';
+import type { ServerCounters } from '../metrics/counters.ts';
 import { parseJsonSafely } from '../utils/json.ts';
 import type { ClientRegistry } from './client-registry.ts';
 import type { LocalDelivery, TSystemReply } from './local-delivery.ts';
@@ -23,6 +25,7 @@ export interface IRoomRecoveryOptions<M extends object> {
   reply: TSystemReply<M>;
   /** Redis mode: resolves once Pub/Sub has caught up with everything published before the call. */
   barrier?: () => Promise<void>;
+  counters?: ServerCounters;
 }
 
 /** Live publications of one room held for one client while its history is read. */
@@ -145,7 +148,11 @@ export class RoomRecovery<M extends object = AnyRecord> {
               reverse: false,
             })
             .catch((error: unknown) => {
-              logger.warn(`History of room ${JSON.stringify(plan.room)} could not be read`, describe(error));
+              logger.warn(
+                `History of room ${JSON.stringify(plan.room)} could not be read`,
+                describe(error),
+                logFields({ room: plan.room }),
+              );
               return undefined;
             }),
         ),
@@ -194,13 +201,19 @@ export class RoomRecovery<M extends object = AnyRecord> {
         positions[plan.room] = readIsLater
           ? { offset: page.offset, epoch: page.epoch }
           : { offset: last.offset, epoch: last.epoch };
-        if (plan.since) recovered[plan.room] = false;
+        if (plan.since) {
+          recovered[plan.room] = false;
+          this.opts.counters?.countRecovery('overflow');
+        }
         return;
       }
       let live = capture.live;
       if (page) {
         positions[plan.room] = { offset: page.offset, epoch: page.epoch };
-        if (plan.since) recovered[plan.room] = page.retained;
+        if (plan.since) {
+          recovered[plan.room] = page.retained;
+          this.opts.counters?.countRecovery(page.retained ? 'recovered' : 'not_retained');
+        }
         if (plan.since && page.retained) {
           page.publications.forEach((_, index) => {
             sends.push(() => this.sendStored(client, plan.room, page, index));
@@ -210,6 +223,7 @@ export class RoomRecovery<M extends object = AnyRecord> {
         live = live.filter((p) => p.epoch !== page.epoch || p.offset > page.offset);
       } else if (plan.since) {
         recovered[plan.room] = false;
+        this.opts.counters?.countRecovery('unavailable');
       }
       for (const publication of live) {
         sends.push(() =>
@@ -289,7 +303,7 @@ export class RoomRecovery<M extends object = AnyRecord> {
     } catch (error) {
       this.opts.logger.error(
         `historyFn failed for room ${JSON.stringify(room)}; joined without history`,
-        error,
+        logFields({ room, error }),
       );
       return undefined;
     }

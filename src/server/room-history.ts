@@ -1,6 +1,7 @@
 import type { IHistoryConnections } from '../bus/cross-instance-bus.ts';
 import { envelopeHead } from '../bus/envelope.ts';
 import { WebSocketChannels, WebSocketMessageTypes } from '../common/constants.ts';
+import { logFields } from '../common/log.ts';
 import type { AnyRecord, ILogger, IRedisSocketMessage } from '../common/types.ts';
 import { positionedFrame, positionTail } from '../history/frames.ts';
 import { MemoryHistoryStore } from '../history/memory-store.ts';
@@ -13,6 +14,7 @@ import {
 } from '../history/query.ts';
 import { RedisHistoryStore, RedisNotReadyError } from '../history/redis-store.ts';
 import type { IHistoryStore, IResolvedHistoryPolicy, THistoryFn } from '../history/types.ts';
+import type { ServerCounters } from '../metrics/counters.ts';
 import { serializeData } from '../utils/json.ts';
 import type { LocalDelivery } from './local-delivery.ts';
 
@@ -37,6 +39,9 @@ export interface IRoomHistoryOptions<M extends object> {
   logger: ILogger;
   /** Redis mode; omitted in single-instance mode (history in memory). */
   redis?: IHistoryConnections;
+  counters?: ServerCounters;
+  /** Metrics on: the envelope carries the publish time, for the cross-instance latency. */
+  stampSentAt?: boolean;
 }
 
 /**
@@ -77,6 +82,7 @@ export class RoomHistory<M extends object = AnyRecord> {
   publish(room: string, event: string, data: unknown, dataJson: string | undefined): boolean {
     const policy = this.policyFor(room);
     if (!policy) return false;
+    if (this.opts.counters) this.opts.counters.historyPublished++;
     if (this.memory) {
       const { offset, epoch } = this.memory.append(room, policy, event, dataJson);
       this.deliver(room, event, data, dataJson, offset, epoch);
@@ -88,12 +94,13 @@ export class RoomHistory<M extends object = AnyRecord> {
       type: WebSocketMessageTypes.ROOM,
       target: room,
       event,
+      ...(this.opts.stampSentAt ? { sentAt: Date.now() } : {}),
     });
     this.redisStore!.publish(room, policy, WebSocketChannels.forRoom({ room }), head, event, dataJson).catch(
       (error: unknown) => {
         const notReady = error instanceof RedisNotReadyError;
         redis.countDropped(notReady);
-        if (!notReady) this.logFailure(error);
+        if (!notReady) this.logFailure(room, error);
       },
     );
     return true;
@@ -124,13 +131,14 @@ export class RoomHistory<M extends object = AnyRecord> {
     this.onLive?.(room, publication);
   }
 
-  private logFailure(error: unknown): void {
+  private logFailure(room: string, error: unknown): void {
     const now = Date.now();
     if (now - this.lastFailureLog < 5_000) return; // a failing Redis must not flood the log
     this.lastFailureLog = now;
     this.opts.logger.warn(
       'History publish failed; message dropped',
       error instanceof Error ? error.message : error,
+      logFields({ room }),
     );
   }
 }

@@ -1,4 +1,5 @@
 import { WebSocketErrorCodes, WebSocketEvents, WebSocketLimits } from '../common/constants.ts';
+import { clientFields } from '../common/log.ts';
 import type { AnyRecord, ILogger, IWebSocketClient, TWebSocketValidateRoomFn } from '../common/types.ts';
 import { readSinceMap } from '../history/policy.ts';
 import { isPlainObject } from '../utils/json.ts';
@@ -64,7 +65,10 @@ export class RoomRequests<M extends object = AnyRecord> {
         const asked = new Set(requested);
         allowed = outcome.value.filter((room) => asked.has(room));
       } else if (!outcome.ok) {
-        logger.error(`validateRoomFn threw for client ${client.id}; join denied`, outcome.error);
+        logger.error(
+          `validateRoomFn threw for client ${client.id}; join denied`,
+          clientFields(client, { error: outcome.error }),
+        );
       }
     }
     if (registry.get(client.id) !== client) return; // disconnected while validating

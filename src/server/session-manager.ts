@@ -4,6 +4,7 @@ import {
   WebSocketErrorCodes,
   WebSocketEvents,
 } from '../common/constants.ts';
+import { clientFields } from '../common/log.ts';
 import type {
   AnyRecord,
   ILogger,
@@ -67,6 +68,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
       close: (client, code, reason) => this.close(client, code, reason),
       lead: opts.tokenRefreshLead,
       isCurrent: (client) => this.isCurrent(client),
+      counters: opts.counters,
     });
     this.awaitingAuth = new DeadlineQueue(opts.authTimeout, (client) =>
       this.expire(client, WebSocketClientStates.UNAUTHORIZED),
@@ -86,7 +88,10 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     const existing = registry.get(clientId);
     if (existing) {
       // Ids come from the upgrade; a duplicate means the application reused one.
-      logger.warn(`Client id ${clientId} is already connected; closing the older connection`);
+      logger.warn(
+        `Client id ${clientId} is already connected; closing the older connection`,
+        clientFields(existing),
+      );
       this.close(existing, WebSocketCloseCodes.GOING_AWAY, 'Replaced by a new connection');
       this.disconnect(existing);
     }
@@ -170,7 +175,10 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     onAuthTimed?.(performance.now() - started);
     if (!auth.ok) {
       counters.authErrors++;
-      this.opts.logger.error(`authenticateFn threw for client ${client.id}`, auth.error);
+      this.opts.logger.error(
+        `authenticateFn threw for client ${client.id}`,
+        clientFields(client, { error: auth.error }),
+      );
       this.reject(client, WebSocketCloseCodes.AUTH_FAILED, 'Authentication failed', requestId);
       return;
     }
@@ -185,7 +193,10 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
       expiresAt = readExpiry(auth.value.expiresAt, Date.now());
     } catch (error) {
       counters.authRefused++;
-      this.opts.logger.warn(`authenticateFn for client ${client.id}: ${(error as Error).message}; refused`);
+      this.opts.logger.warn(
+        `authenticateFn for client ${client.id}: ${(error as Error).message}; refused`,
+        clientFields(client, { code: WebSocketCloseCodes.AUTH_FAILED }),
+      );
       this.reject(client, WebSocketCloseCodes.AUTH_FAILED, 'Authentication failed', requestId);
       return;
     }
@@ -220,7 +231,10 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     try {
       client.socket.close(code, reason);
     } catch (error) {
-      this.opts.logger.debug(`close(${code}) on client ${client.id} failed`, error);
+      this.opts.logger.debug(
+        `close(${code}) on client ${client.id} failed`,
+        clientFields(client, { code, error }),
+      );
     }
   }
 
@@ -245,7 +259,11 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     }
     const result = await settle(handshakeFn, { clientId: client.id, userId, data });
     if (!this.isCurrent(client)) return undefined;
-    if (!result.ok) logger.error(`handshakeFn threw for client ${client.id}`, result.error);
+    if (!result.ok)
+      logger.error(
+        `handshakeFn threw for client ${client.id}`,
+        clientFields(client, { error: result.error }),
+      );
     const value = result.ok ? result.value : undefined;
     if (!value || typeof value.serverPublicKey !== 'string') {
       this.reject(client, WebSocketCloseCodes.ENCRYPTION_REQUIRED, 'Encryption handshake failed', requestId);
@@ -275,6 +293,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     this.opts.subscribeBroadcast(client);
     for (const room of this.opts.defaultRooms) registry.join(client, room);
     registry.enterOwnRoom(client);
+    this.opts.logger.debug(`client ${client.id} authenticated`, clientFields(client));
 
     const connected: Record<string, unknown> = { id: client.id, userId, time: new Date().toISOString() };
     if (expiresAt !== undefined) {

@@ -4,7 +4,9 @@ import {
   WebSocketErrorCodes,
   WebSocketEvents,
 } from '../common/constants.ts';
+import { clientFields } from '../common/log.ts';
 import type { AnyRecord, ILogger, IWebSocketClient, TWebSocketAuthenticateFn } from '../common/types.ts';
+import type { ServerCounters } from '../metrics/counters.ts';
 import { isPlainObject } from '../utils/json.ts';
 import { settle } from '../utils/safe-call.ts';
 import type { TSystemReply } from './local-delivery.ts';
@@ -18,6 +20,7 @@ export interface ITokenRefreshOptions<A extends object, M extends object> {
   lead: number;
   /** True while the client is still the live connection for its id. */
   isCurrent: (client: IWebSocketClient<M>) => boolean;
+  counters?: ServerCounters;
 }
 
 /**
@@ -122,7 +125,10 @@ export class TokenRefresh<A extends object = AnyRecord, M extends object = AnyRe
     let expiresAt: number | undefined;
     let failure: string | undefined;
     if (!outcome.ok) {
-      logger.error(`authenticateFn threw while refreshing client ${client.id}`, outcome.error);
+      logger.error(
+        `authenticateFn threw while refreshing client ${client.id}`,
+        clientFields(client, { error: outcome.error }),
+      );
       failure = 'Refresh failed';
     } else if (!outcome.value || !isPlainObject(outcome.value)) {
       failure = 'Refresh failed';
@@ -141,9 +147,11 @@ export class TokenRefresh<A extends object = AnyRecord, M extends object = AnyRe
       }
     }
     if (failure) {
+      if (this.opts.counters) this.opts.counters.refreshFailed++;
       this.expire(client, failure, WebSocketErrorCodes.AUTH_FAILED, id);
       return;
     }
+    if (this.opts.counters) this.opts.counters.refreshAccepted++;
     // Credentials that do not live longer than the current ones change nothing: the
     // clock keeps running (no second request), so a client stuck with the same token ends at expiry.
     const current = this.tracked.get(client);
@@ -159,12 +167,14 @@ export class TokenRefresh<A extends object = AnyRecord, M extends object = AnyRe
       this.tracked.delete(client);
       return;
     }
+    if (this.opts.counters) this.opts.counters.refreshRequested++;
     this.opts.reply(client, WebSocketEvents.REFRESH, { expiresAt: entry.expiresAt });
     entry.timer = setTimeout(
       () => {
         if (this.tracked.get(client) !== entry) return;
         this.tracked.delete(client);
         if (this.opts.isCurrent(client)) {
+          if (this.opts.counters) this.opts.counters.refreshExpired++;
           this.expire(client, 'Credentials expired', WebSocketErrorCodes.TOKEN_EXPIRED);
         }
       },
@@ -176,6 +186,10 @@ export class TokenRefresh<A extends object = AnyRecord, M extends object = AnyRe
   private expire(client: IWebSocketClient<M>, message: string, code: string, id?: string): void {
     this.forget(client);
     const closeCode = WebSocketCloseCodes.TOKEN_EXPIRED;
+    this.opts.logger.info(
+      `${message}: closing client ${client.id}`,
+      clientFields(client, { code: closeCode }),
+    );
     this.opts.reply(client, WebSocketEvents.ERROR, { message, code, closeCode }, id);
     this.opts.close(client, closeCode, message);
   }

@@ -11,6 +11,7 @@ import {
   WebSocketErrorCodes,
   WebSocketMessageTypes,
 } from '../common/constants.ts';
+import { adaptLogger, clientFields } from '../common/log.ts';
 import { createConsoleLogger } from '../common/logger.ts';
 import { assertBunRuntime } from '../common/runtime.ts';
 import type {
@@ -98,7 +99,10 @@ export class WebSocketServerHelper<
     this.settings = resolveServerOptions(opts);
     this.identifier = opts.identifier;
     this.server = opts.server;
-    this.logger = opts.logger ?? createConsoleLogger(opts.identifier);
+    this.logger = adaptLogger(opts.logger ?? createConsoleLogger(opts.identifier), {
+      structured: opts.structuredLogs,
+      bindings: { identifier: opts.identifier, serverId: this.serverId },
+    });
     this.bunConfig = resolveBunConfig(opts.serverOptions);
 
     const reply: TSystemReply<MetadataType> = (client, event, data, id) =>
@@ -110,6 +114,9 @@ export class WebSocketServerHelper<
         sizes: () => ({ ...this.registry.sizes(), authenticated: this.counters.authenticated }),
         bus: () =>
           this.bus instanceof RedisBus ? { ...this.bus.stats, connected: this.bus.connected } : undefined,
+        draining: () => this.stopping !== undefined,
+        recovering: () => this.recovery?.pendingRooms,
+        expiring: () => this.sessions.refresh.size,
       });
     }
     const metrics = this.metrics;
@@ -136,6 +143,7 @@ export class WebSocketServerHelper<
           logger: this.logger,
           readyTimeout: opts.redisReadyTimeout,
           onMessage: (message) => this.deliverFromBus(message),
+          onLatency: metrics ? (ms) => metrics.observeBusLatency(ms) : undefined,
         })
       : undefined;
     this.bus = redisBus ?? new LocalOnlyBus();
@@ -146,6 +154,8 @@ export class WebSocketServerHelper<
         serverId: this.serverId,
         logger: this.logger,
         redis: redisBus,
+        counters: this.counters,
+        stampSentAt: metrics !== undefined,
       });
     }
     this.recovery = this.roomHistory
@@ -156,6 +166,7 @@ export class WebSocketServerHelper<
           logger: this.logger,
           reply,
           barrier: redisBus ? () => redisBus.barrier() : undefined,
+          counters: this.counters,
         })
       : undefined;
     this.sessions = new SessionManager<AuthDataType, MetadataType>({
@@ -313,6 +324,14 @@ export class WebSocketServerHelper<
     return this.metrics;
   }
 
+  /**
+   * Counts an upgrade request the application's fetch handler refused before a socket existed
+   * (`roomcast_upgrades_refused_total`); the component calls it for its own checks.
+   */
+  countRefusedUpgrade(reason: 'origin' | 'draining' | 'rate'): void {
+    this.counters.countUpgradeRefused(reason);
+  }
+
   // ------------------------------------------------------ lifecycle entry points
 
   /** What the Bun `open` callback calls; usable directly to drive the helper without a network. */
@@ -340,6 +359,7 @@ export class WebSocketServerHelper<
     const client = this.registry.get(opts.clientId);
     if (!client || (opts.socket && client.socket !== opts.socket)) return;
     this.counters.countClose(opts.code ?? 1005); // 1005: no code given
+    this.logger.debug(`client ${client.id} disconnected`, clientFields(client, { code: opts.code ?? 1005 }));
     this.sessions.disconnect(client);
   }
 

@@ -1,3 +1,4 @@
+import { logFields } from '../common/log.ts';
 import type { ILogger } from '../common/types.ts';
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -19,10 +20,10 @@ export function fireAndLog<A>(
   try {
     const result = fn(arg);
     if (isThenable(result)) {
-      result.then(undefined, (error: unknown) => logger.error(`${label} rejected`, error));
+      result.then(undefined, (error: unknown) => logger.error(`${label} rejected`, logFields({ error })));
     }
   } catch (error) {
-    logger.error(`${label} threw`, error);
+    logger.error(`${label} threw`, logFields({ error }));
   }
 }
 

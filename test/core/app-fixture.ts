@@ -1,3 +1,4 @@
+import { afterEach } from 'bun:test';
 import { silentLogger } from '../../src/common/logger.ts';
 import type { ILogger } from '../../src/common/types.ts';
 import {
@@ -54,4 +55,20 @@ export async function startApp(
   const app = new TestApplication(bindings, { logger: silentLogger, ...opts });
   await app.start();
   return app;
+}
+
+/**
+ * `started(serverOptions)` for a test file: each call starts an application with `withAuth()` and
+ * those options in `SERVER_OPTIONS`; all of them are stopped after each test.
+ */
+export function appsPerTest(): (serverOptions: Record<string, unknown>) => Promise<TestApplication> {
+  const apps: TestApplication[] = [];
+  afterEach(async () => {
+    for (const app of apps.splice(0)) await app.stop();
+  });
+  return async (serverOptions) => {
+    const app = await startApp(withAuth({ [WebSocketBindingKeys.SERVER_OPTIONS]: serverOptions }));
+    apps.push(app);
+    return app;
+  };
 }

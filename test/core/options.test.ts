@@ -38,6 +38,9 @@ describe('server options', () => {
       livenessPath: '/livez',
       readinessPath: '/readyz',
       drainWindow: 0,
+      metrics: false,
+      metricsPath: '/metrics',
+      connectionRate: {},
       serverOptions: { sendPings: true, idleTimeout: 60, maxPayloadLength: 131_072 },
     });
     expect(mergeServerOptions(undefined)).toEqual(DEFAULT_SERVER_OPTIONS);
@@ -63,6 +66,9 @@ describe('server options', () => {
       livenessPath: '/livez',
       readinessPath: '/readyz',
       drainWindow: 0,
+      metrics: false,
+      metricsPath: '/metrics',
+      connectionRate: {},
       serverOptions: {
         sendPings: true,
         idleTimeout: 60,

@@ -1,3 +1,4 @@
+import { adaptLogger, logFields } from '../../common/log.ts';
 import { assertBunRuntime } from '../../common/runtime.ts';
 import type {
   IRedisConnection,
@@ -11,13 +12,15 @@ import type {
   TWebSocketValidateRoomFn,
 } from '../../common/types.ts';
 import type { THistoryFn } from '../../history/types.ts';
+import { ConnectionRateLimiter, connectionRateRefusedResponse } from '../../server/connection-rate.ts';
 import { createOriginCheck, type TOriginCheck } from '../../server/origin-policy.ts';
 import { WebSocketServerHelper } from '../../server/websocket-server-helper.ts';
 import type { BaseApplication } from '../application.ts';
 import type { IComponent, IComponentStartContext } from '../component.ts';
-import { createWebSocketFetchHandler } from './fetch-handler.ts';
+import { createWebSocketFetchHandler, type TAdmit } from './fetch-handler.ts';
 import { createHealthResponder } from './health.ts';
 import { WebSocketBindingKeys } from './keys.ts';
+import { createMetricsResponder } from './metrics-endpoint.ts';
 import {
   type IServerOptions,
   mergeServerOptions,
@@ -38,6 +41,7 @@ export class WebSocketComponent implements IComponent {
   private options?: TResolvedServerOptions;
   private helper?: WebSocketServerHelper;
   private originAllowed?: TOriginCheck;
+  private connectionRate?: ConnectionRateLimiter;
 
   constructor(private readonly application: BaseApplication) {
     // Fail at registration, not at the first connection: the helper needs Bun's native WebSockets.
@@ -76,6 +80,8 @@ export class WebSocketComponent implements IComponent {
       throw new Error(`${PREFIX} ${(error as Error).message}`);
     }
     checkOperationalOptions(this.options);
+    const rate = this.options.connectionRate;
+    this.connectionRate = rate === false ? undefined : new ConnectionRateLimiter(rate, PREFIX);
 
     if (this.options.requireEncryption && !app.isBound({ key: WebSocketBindingKeys.HANDSHAKE_HANDLER })) {
       app.logger.warn(
@@ -88,8 +94,17 @@ export class WebSocketComponent implements IComponent {
     const app = this.application;
     if (!this.options) this.configure(); // started by hand, without the application's configure step
     // These are the component's own: the helper never sees an HTTP request or the stop.
-    const { allowedOrigins, livenessPath, readinessPath, drainWindow, ...options } = this
-      .options as TResolvedServerOptions;
+    const {
+      allowedOrigins,
+      livenessPath,
+      readinessPath,
+      drainWindow,
+      metricsPath,
+      connectionRate,
+      clientIpFn,
+      connectionRateFn,
+      ...options
+    } = this.options as TResolvedServerOptions;
     const optional = <T>(key: string): T | undefined => app.get<T>({ key, isOptional: true });
 
     const helperOptions: IWebSocketServerOptions = {
@@ -116,6 +131,7 @@ export class WebSocketComponent implements IComponent {
     }
 
     const helper = new WebSocketServerHelper(helperOptions);
+    const log = adaptLogger(app.logger);
     this.helper = helper;
     await helper.configure();
 
@@ -124,19 +140,72 @@ export class WebSocketComponent implements IComponent {
         path: helper.getPath(),
         fallback: (request, srv) => hono.fetch(request, srv),
         originAllowed: this.originAllowed,
-        onOriginRefused: (request) =>
-          app.logger.debug(`${PREFIX} refused an upgrade from origin ${request.headers.get('origin')}`),
+        onRefused: (request, reason) => {
+          helper.countRefusedUpgrade(reason);
+          if (reason === 'origin') {
+            const origin = request.headers.get('origin');
+            log.debug(`${PREFIX} refused an upgrade from origin ${origin}`, logFields({ origin }));
+          }
+        },
         health: createHealthResponder({
           livenessPath,
           readinessPath,
           readiness: () => helper.getReadiness(),
         }),
+        metrics:
+          options.metrics && metricsPath !== false
+            ? createMetricsResponder({ path: metricsPath, metrics: () => helper.getMetrics() })
+            : undefined,
         accepting: () => !helper.isStopping(),
+        admit: this.admission(helper, clientIpFn, connectionRateFn),
       }),
       websocket: helper.getBunWebSocketHandler(),
     });
     app.bind<WebSocketServerHelper>({ key: WebSocketBindingKeys.WEBSOCKET_INSTANCE }).toValue(helper);
     app.logger.info(`${PREFIX} "${options.identifier}" accepting WebSocket connections on ${options.path}`);
+  }
+
+  /**
+   * The per-IP admission of upgrades: the built-in bucket, then the application's hook.
+   * Undefined when both are off, so the upgrade path does no work for it.
+   */
+  private admission(
+    helper: WebSocketServerHelper,
+    clientIpFn: TResolvedServerOptions['clientIpFn'],
+    connectionRateFn: TResolvedServerOptions['connectionRateFn'],
+  ): TAdmit | undefined {
+    const limiter = this.connectionRate;
+    if (!limiter && !connectionRateFn) return undefined;
+    const logger = adaptLogger(this.application.logger);
+    const refuse = (ip: string) => {
+      helper.countRefusedUpgrade('rate');
+      logger.debug(`${PREFIX} refused an upgrade from ${ip}: connection rate`, logFields({ ip }));
+      return connectionRateRefusedResponse();
+    };
+    const failed = (ip: string | undefined, error: unknown) => {
+      logger.error(
+        `${PREFIX} clientIpFn or connectionRateFn failed; upgrade refused`,
+        logFields({ ip, error }),
+      );
+      return new Response('Internal Server Error', { status: 500 });
+    };
+    return (request, server) => {
+      let ip: string | undefined;
+      try {
+        ip = (clientIpFn ? clientIpFn({ request, server }) : server.requestIP(request)?.address) ?? 'unknown';
+        if (limiter && !limiter.allow(ip)) return refuse(ip);
+        if (!connectionRateFn) return true;
+        const known = ip;
+        const verdict = connectionRateFn({ ip, request });
+        if (typeof verdict === 'boolean') return verdict || refuse(ip);
+        return Promise.resolve(verdict).then(
+          (allowed) => allowed === true || refuse(known),
+          (error: unknown) => failed(known, error),
+        );
+      } catch (error) {
+        return failed(ip, error);
+      }
+    };
   }
 
   /**
@@ -155,6 +224,24 @@ function checkOperationalOptions(options: TResolvedServerOptions): void {
       throw new Error(
         `${PREFIX} ${name} must be false or a path starting with "/" other than the WebSocket path, got ${JSON.stringify(value)}`,
       );
+    }
+  }
+  const { metricsPath } = options;
+  if (
+    metricsPath !== false &&
+    (typeof metricsPath !== 'string' ||
+      !metricsPath.startsWith('/') ||
+      metricsPath === options.path ||
+      metricsPath === options.livenessPath ||
+      metricsPath === options.readinessPath)
+  ) {
+    throw new Error(
+      `${PREFIX} metricsPath must be false or a path starting with "/" other than the WebSocket and health paths, got ${JSON.stringify(metricsPath)}`,
+    );
+  }
+  for (const name of ['clientIpFn', 'connectionRateFn'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') {
+      throw new Error(`${PREFIX} ${name} must be a function, got ${typeof options[name]}`);
     }
   }
   const window = options.drainWindow;

@@ -7,6 +7,14 @@ export type TUpgradingFetch = (
   server: Server<unknown>,
 ) => Response | undefined | Promise<Response | undefined>;
 
+/**
+ * Admission of an upgrade (the connection-rate check): `true` lets it through, a `Response` refuses it.
+ */
+export type TAdmit = (
+  request: Request,
+  server: Server<unknown>,
+) => true | Response | Promise<true | Response>;
+
 /** True for a request that asks to switch to the WebSocket protocol. */
 export function isWebSocketUpgrade(request: Request): boolean {
   return request.headers.get('upgrade')?.toLowerCase() === 'websocket';
@@ -14,40 +22,52 @@ export function isWebSocketUpgrade(request: Request): boolean {
 
 /**
  * The server's fetch handler once the WebSocket component is attached: the
- * health paths are answered first; an upgrade request on `path` from an allowed
+ * health and metrics paths are answered first; an upgrade request on `path` from an allowed
  * origin becomes a WebSocket whose `data.clientId` is a fresh UUID (the helper's
- * client id); one from another origin gets 403 and no socket, and any gets 503
- * while draining; every other request goes to `fallback` (the application's Hono router).
+ * client id); one from another origin gets 403 and no socket, any gets 503
+ * while draining, and one over its address's connection rate gets 429; every other request goes to `fallback` (the application's Hono router).
  */
 export function createWebSocketFetchHandler(opts: {
   path: string;
   fallback: TFetch;
   originAllowed?: TOriginCheck;
-  onOriginRefused?: (request: Request) => void;
+  /** Told of each upgrade refused by the Origin check or a drain (for logs and metrics). */
+  onRefused?: (request: Request, reason: 'origin' | 'draining') => void;
   /** Liveness / readiness answers; `undefined` passes the request on. */
   health?: (request: Request, pathname: string) => Response | undefined;
+  /** The Prometheus scrape answer; `undefined` passes the request on. */
+  metrics?: (request: Request, pathname: string) => Promise<Response> | undefined;
   /** False while draining: upgrades get 503 so the client tries another instance. */
   accepting?: () => boolean;
+  /** Per-IP connection rate; checked last, so refused origins and drains never spend a token. */
+  admit?: TAdmit;
 }): TUpgradingFetch {
-  const { path, fallback, originAllowed, onOriginRefused, health, accepting } = opts;
+  const { path, fallback, originAllowed, onRefused, health, metrics, accepting, admit } = opts;
+  const upgrade = (request: Request, server: Server<unknown>): Response | undefined => {
+    // Bun answers the handshake itself; returning nothing tells it the request was taken.
+    if (server.upgrade(request, { data: { clientId: crypto.randomUUID() } })) return undefined;
+    return new Response('WebSocket upgrade failed', { status: 500 });
+  };
   return (request, server) => {
     const pathname = new URL(request.url).pathname;
-    const answer = health?.(request, pathname);
+    const answer = health?.(request, pathname) ?? metrics?.(request, pathname);
     if (answer) return answer;
     if (isWebSocketUpgrade(request) && pathname === path) {
       if (originAllowed && !originAllowed(request)) {
-        onOriginRefused?.(request);
+        onRefused?.(request, 'origin');
         return originRefusedResponse();
       }
       if (accepting && !accepting()) {
+        onRefused?.(request, 'draining');
         return new Response('Service Unavailable: draining', {
           status: 503,
           headers: { 'retry-after': '1' },
         });
       }
-      // Bun answers the handshake itself; returning nothing tells it the request was taken.
-      if (server.upgrade(request, { data: { clientId: crypto.randomUUID() } })) return undefined;
-      return new Response('WebSocket upgrade failed', { status: 500 });
+      const admitted = admit ? admit(request, server) : true;
+      if (admitted === true) return upgrade(request, server);
+      if (admitted instanceof Response) return admitted;
+      return admitted.then((verdict) => (verdict === true ? upgrade(request, server) : verdict));
     }
     return fallback(request, server);
   };

@@ -1,6 +1,14 @@
+import type { Server } from 'bun';
 import { WebSocketDefaults } from '../../common/constants.ts';
 import type { IBunWebSocketConfig, IWebSocketLimitsOptions } from '../../common/types.ts';
+import type { IMetricsOptions } from '../../metrics/prometheus.ts';
+import type { IConnectionRateOptions } from '../../server/connection-rate.ts';
 import type { TAllowedOrigins } from '../../server/origin-policy.ts';
+
+/** Picks the address an upgrade request is counted under (behind a proxy: from a header it sets). */
+export type TClientIpFn = (opts: { request: Request; server: Server<unknown> }) => string | undefined;
+/** An application's own admission rule for upgrades; false (or a rejection) refuses with 429 / 500. */
+export type TConnectionRateFn = (opts: { ip: string; request: Request }) => boolean | Promise<boolean>;
 
 /**
  * The part of the helper's options an application sets through
@@ -33,10 +41,29 @@ export interface IServerOptions {
   readinessPath?: string | false;
   /** On stop, close the clients with 1012 spread over this many ms (0: all at once with 1001). Default 0. */
   drainWindow?: number;
+  /**
+   * Prometheus metrics (the helper's `metrics` option): `true` or `{ registry?, prefix? }`. Off by
+   * default. When on, they are served at `metricsPath`.
+   */
+  metrics?: boolean | IMetricsOptions;
+  /** `GET` here answers the Prometheus scrape while `metrics` is on. Default `'/metrics'`; `false`: not mounted. */
+  metricsPath?: string | false;
+  /**
+   * Per-IP token bucket on upgrade requests (refused with 429 before a socket exists). Default
+   * `{ perSecond: 20, burst: 100, maxTrackedIps: 10_000 }`; `false` turns it off.
+   */
+  connectionRate?: IConnectionRateOptions | false;
+  /** The address an upgrade is counted under. Default: the socket's (`server.requestIP(request)`). */
+  clientIpFn?: TClientIpFn;
+  /** Called after the built-in bucket admitted an upgrade; false refuses it with 429. Default: none. */
+  connectionRateFn?: TConnectionRateFn;
 }
 
-/** `IServerOptions` after the defaults were applied: every field present. */
-export type TResolvedServerOptions = Required<IServerOptions>;
+type TOptionalHooks = 'clientIpFn' | 'connectionRateFn';
+
+/** `IServerOptions` after the defaults were applied: every field present but the optional hooks. */
+export type TResolvedServerOptions = Required<Omit<IServerOptions, TOptionalHooks>> &
+  Pick<IServerOptions, TOptionalHooks>;
 
 export const DEFAULT_SERVER_OPTIONS: Readonly<TResolvedServerOptions> = Object.freeze({
   identifier: 'WEBSOCKET_SERVER',
@@ -50,6 +77,9 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<TResolvedServerOptions> = Object.f
   livenessPath: '/livez',
   readinessPath: '/readyz',
   drainWindow: 0,
+  metrics: false,
+  metricsPath: '/metrics',
+  connectionRate: Object.freeze({}),
   serverOptions: Object.freeze({
     sendPings: WebSocketDefaults.SEND_PINGS,
     idleTimeout: WebSocketDefaults.IDLE_TIMEOUT,
@@ -57,7 +87,11 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<TResolvedServerOptions> = Object.f
   }),
 });
 
-const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.keys(DEFAULT_SERVER_OPTIONS));
+const KNOWN_KEYS: ReadonlySet<string> = new Set([
+  ...Object.keys(DEFAULT_SERVER_OPTIONS),
+  'clientIpFn',
+  'connectionRateFn',
+]);
 
 /**
  * Lays the bound partial options over the defaults. `serverOptions` is merged
@@ -80,6 +114,11 @@ export function mergeServerOptions(bound: Partial<IServerOptions> | undefined): 
     livenessPath: given.livenessPath ?? d.livenessPath,
     readinessPath: given.readinessPath ?? d.readinessPath,
     drainWindow: given.drainWindow ?? d.drainWindow,
+    metrics: given.metrics ?? d.metrics,
+    metricsPath: given.metricsPath ?? d.metricsPath,
+    connectionRate: given.connectionRate ?? d.connectionRate,
+    clientIpFn: given.clientIpFn,
+    connectionRateFn: given.connectionRateFn,
     serverOptions: { ...d.serverOptions, ...withoutUndefined(given.serverOptions ?? {}) },
   };
 }
