@@ -14,6 +14,8 @@ export interface IMetricsSources {
   counters: ServerCounters;
   /** Index sizes of this instance. */
   sizes(): { clients: number; authenticated: number; users: number; rooms: number };
+  /** Whether the helper runs over Redis (known at construction): without it the Redis gauges are not registered. */
+  redis: boolean;
   /** Cross-instance bus: undefined in single-instance mode. */
   bus():
     | {
@@ -196,14 +198,13 @@ export class PrometheusMetrics {
       'Reconnection attempts of the Redis connections.',
       () => sources.bus()?.reconnects ?? 0,
     );
-    gauge(
-      'redis_connected',
-      '1 while both Redis connections are ready, 0 otherwise; absent without Redis.',
-      () => {
-        const bus = sources.bus();
-        return bus === undefined ? undefined : bus.connected ? 1 : 0;
-      },
-    );
+    if (sources.redis) {
+      gauge(
+        'redis_connected',
+        '1 while both Redis connections are ready, 0 otherwise; absent without Redis.',
+        () => (sources.bus()?.connected ? 1 : 0),
+      );
+    }
     this.busLatency = new Histogram({
       name: `${prefix}bus_latency_seconds`,
       help: 'Age of envelopes received from other instances (receiver clock minus publisher clock; needs metrics on the publisher too).',

@@ -111,6 +111,7 @@ export class WebSocketServerHelper<
     if (opts.metrics) {
       this.metrics = new PrometheusMetrics(opts.metrics, {
         counters: this.counters,
+        redis: opts.redisConnection !== undefined,
         sizes: () => ({ ...this.registry.sizes(), authenticated: this.counters.authenticated }),
         bus: () =>
           this.bus instanceof RedisBus ? { ...this.bus.stats, connected: this.bus.connected } : undefined,

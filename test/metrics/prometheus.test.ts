@@ -199,6 +199,9 @@ describe('Prometheus metrics', () => {
       const text = await registry.metrics();
       expect(text).toContain('chat_ws_connections ');
       expect(text).not.toContain('roomcast_');
+      // Single-instance mode: no Redis gauge that would read as "Redis down".
+      expect(text).not.toContain('chat_ws_redis_connected');
+      expect(text).toContain('chat_ws_bus_published_total');
       expect(custom.helper.getMetrics()?.registry).toBe(registry);
       const publishOnly = { publish: () => 0, pendingWebSockets: 0 };
       expect(
