@@ -1,7 +1,33 @@
 import { WebSocketChannels, WebSocketLimits } from '../common/constants.ts';
 import type { ILogger, IRedisConnection, IRedisSocketMessage } from '../common/types.ts';
 import { closeRedisClient, type TRedisClient, waitForRedisReady } from '../redis/wait-ready.ts';
+import type { IMembershipListener } from '../server/client-registry.ts';
+import { ChannelSubscriptions } from './channel-subscriptions.ts';
 import { channelFor, decodeEnvelope, encodeEnvelope } from './envelope.ts';
+
+/**
+ * How an instance subscribes on Redis (see docs/scaling.md):
+ * - `pattern`: the broadcast channel and the room / client / user patterns; every instance
+ *   receives every message of the fleet and drops what it has no recipient for.
+ * - `rooms`: the broadcast channel, plus one channel per room with local members, per local
+ *   authenticated client (`ws:client:<id>`; its id room `ws:room:<id>` is a room like any other)
+ *   and per local user; an instance receives only what it has a recipient for.
+ */
+export type TSubscriptionMode = 'pattern' | 'rooms';
+
+export const SUBSCRIPTION_MODES: readonly TSubscriptionMode[] = ['pattern', 'rooms'];
+
+/** How long a `join` reply waits for its SUBSCRIBE to be acknowledged before answering anyway. */
+export const SUBSCRIBE_WAIT_BOUND_MS = 5_000;
+
+/** The room channels a join or a recovery waits for (`rooms` mode); no-ops in pattern mode. */
+export interface IRoomChannels {
+  /** Resolves (bounded) once the rooms' channels are subscribed; undefined when they already are. */
+  whenSubscribed(rooms: readonly string[]): Promise<void> | undefined;
+  /** Keeps a room's channel subscribed while no local member holds it (a recovery's history read). */
+  hold(room: string): void;
+  release(room: string): void;
+}
 
 /** Carries messages between instances. */
 export interface ICrossInstanceBus {
@@ -14,6 +40,10 @@ export interface ICrossInstanceBus {
   stop(): Promise<void>;
   /** Why the bus cannot carry messages right now (empty when it can); readiness reports it. */
   connectionProblems(): string[];
+  /** `rooms` mode: told of local membership changes (absent otherwise, so the registry pays nothing). */
+  readonly membership?: IMembershipListener;
+  /** `rooms` mode only. */
+  readonly roomChannels?: IRoomChannels;
 }
 
 /** The Redis connections the history needs beside Pub/Sub (see history/redis-store.ts). */
@@ -46,6 +76,8 @@ export interface IRedisBusOptions {
   serverId: string;
   logger: ILogger;
   readyTimeout?: number;
+  /** Default `pattern`. */
+  subscriptionMode?: TSubscriptionMode;
   onMessage: (message: IRedisSocketMessage) => void;
 }
 
@@ -94,6 +126,11 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   private sub?: TRedisClient;
   private lastMalformedLog = 0;
   private nextBarrier?: Promise<void>;
+  readonly mode: TSubscriptionMode;
+  /** `rooms` mode: the channels this instance has recipients for. */
+  private readonly channels?: ChannelSubscriptions;
+  readonly membership?: IMembershipListener;
+  readonly roomChannels?: IRoomChannels;
 
   constructor(private readonly opts: IRedisBusOptions) {
     const base = opts.connection.getClient();
@@ -101,6 +138,20 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
       throw new Error('[WebSocketServerHelper] redisConnection.getClient() did not return an ioredis client');
     }
     this.base = base;
+    this.mode = opts.subscriptionMode ?? 'pattern';
+    if (this.mode === 'rooms') {
+      const channels = new ChannelSubscriptions(() => this.sub, opts.logger, [WebSocketChannels.BROADCAST]);
+      this.channels = channels;
+      this.membership = membershipChannels(channels);
+      this.roomChannels = {
+        whenSubscribed: (rooms) => {
+          const ready = channels.whenSubscribed(rooms.map((room) => WebSocketChannels.forRoom({ room })));
+          return ready && withBound(ready, SUBSCRIBE_WAIT_BOUND_MS);
+        },
+        hold: (room) => channels.acquire(WebSocketChannels.forRoom({ room })),
+        release: (room) => channels.release(WebSocketChannels.forRoom({ room })),
+      };
+    }
     this.duplicateConnections();
   }
 
@@ -114,9 +165,16 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
       // waitForRedisReady connects a duplicate that is still in `wait`.
       await Promise.all([waitForRedisReady(pub, timeout), waitForRedisReady(sub, timeout)]);
       sub.on('message', (_channel: string, raw: string) => this.receive(raw));
-      sub.on('pmessage', (_pattern: string, _channel: string, raw: string) => this.receive(raw));
-      await sub.subscribe(WebSocketChannels.BROADCAST);
-      await sub.psubscribe(...SUBSCRIBED_PATTERNS);
+      const channels = this.channels;
+      if (channels) {
+        // Every (re)connect starts with no subscriptions: subscribe all the wanted ones again.
+        sub.on('ready', () => void channels.restore().catch(() => {}));
+        await channels.restore();
+      } else {
+        sub.on('pmessage', (_pattern: string, _channel: string, raw: string) => this.receive(raw));
+        await sub.subscribe(WebSocketChannels.BROADCAST);
+        await sub.psubscribe(...SUBSCRIBED_PATTERNS);
+      }
     } catch (error) {
       await this.stop();
       throw error;
@@ -127,7 +185,9 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   private duplicateConnections(): void {
     const { logger } = this.opts;
     const pub = this.base.duplicate();
-    const sub = this.base.duplicate();
+    // `rooms` mode restores its own subscriptions on every `ready` (see ChannelSubscriptions):
+    // ioredis' resubscribe would bring back channels released while the connection was down.
+    const sub = this.channels ? duplicateWithoutResubscribe(this.base) : this.base.duplicate();
     pub.on('error', (error: unknown) => logger.warn('Redis publisher error', describe(error)));
     sub.on('error', (error: unknown) => logger.warn('Redis subscriber error', describe(error)));
     for (const client of [pub, sub]) client.on('reconnecting', () => this.stats.reconnects++);
@@ -185,6 +245,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
 
   async stop(): Promise<void> {
     const clients = [this.pub, this.sub].filter((c): c is TRedisClient => c !== undefined);
+    this.channels?.clear();
     this.pub = undefined;
     this.sub = undefined;
     await Promise.all(clients.map((client) => closeRedisClient(client)));
@@ -219,6 +280,32 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     this.stats.received++;
     this.opts.onMessage(decoded.message);
   }
+}
+
+/** Maps local membership to the channels `rooms` mode subscribes. */
+function membershipChannels(channels: ChannelSubscriptions): IMembershipListener {
+  return {
+    roomOpened: (room) => channels.acquire(WebSocketChannels.forRoom({ room })),
+    roomClosed: (room) => channels.release(WebSocketChannels.forRoom({ room })),
+    userOpened: (userId) => channels.acquire(WebSocketChannels.forUser({ userId })),
+    userClosed: (userId) => channels.release(WebSocketChannels.forUser({ userId })),
+    clientOpened: (clientId) => channels.acquire(WebSocketChannels.forClient({ clientId })),
+    clientClosed: (clientId) => channels.release(WebSocketChannels.forClient({ clientId })),
+  };
+}
+
+function duplicateWithoutResubscribe(base: TRedisClient): TRedisClient {
+  if ('nodes' in base) return base.duplicate(); // Cluster: see the sharded bus
+  return base.duplicate({ autoResubscribe: false });
+}
+
+/** Resolves when `promise` does or after `ms`, whichever is first (a join never hangs on Redis). */
+function withBound(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const bound = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([promise, bound]).finally(() => clearTimeout(timer));
 }
 
 function describe(error: unknown): string {

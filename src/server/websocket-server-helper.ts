@@ -135,10 +135,12 @@ export class WebSocketServerHelper<
           serverId: this.serverId,
           logger: this.logger,
           readyTimeout: opts.redisReadyTimeout,
+          subscriptionMode: this.settings.subscriptionMode,
           onMessage: (message) => this.deliverFromBus(message),
         })
       : undefined;
     this.bus = redisBus ?? new LocalOnlyBus();
+    this.registry.listener = this.bus.membership;
     if (opts.historyFn) {
       this.roomHistory = new RoomHistory<MetadataType>({
         historyFn: opts.historyFn,
@@ -156,6 +158,7 @@ export class WebSocketServerHelper<
           logger: this.logger,
           reply,
           barrier: redisBus ? () => redisBus.barrier() : undefined,
+          channels: this.bus.roomChannels,
         })
       : undefined;
     this.sessions = new SessionManager<AuthDataType, MetadataType>({
@@ -186,6 +189,7 @@ export class WebSocketServerHelper<
         reply,
         limiter,
         recovery: this.recovery,
+        channels: this.bus.roomChannels,
       }),
       history: new HistoryRequests<MetadataType>({
         history: this.roomHistory,
