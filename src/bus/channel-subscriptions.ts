@@ -41,10 +41,15 @@ export class ChannelSubscriptions {
   /** Channels always subscribed (the broadcast channel), outside the counts. */
   private readonly fixed: readonly string[];
 
+  /**
+   * `slotOf` (sharded Pub/Sub): a command may only name channels of one hash slot, so each batch
+   * is split by slot.
+   */
   constructor(
     private readonly connection: () => ISubscriberConnection | undefined,
     private readonly logger: ILogger,
     fixed: readonly string[] = [],
+    private readonly slotOf?: (channel: string) => number,
   ) {
     this.fixed = fixed;
   }
@@ -142,8 +147,7 @@ export class ChannelSubscriptions {
     if (!connection || channels.length === 0) return Promise.resolve();
     const generation = this.generation;
     const answers: Promise<unknown>[] = [];
-    for (let i = 0; i < channels.length; i += SUBSCRIBE_BATCH) {
-      const batch = channels.slice(i, i + SUBSCRIBE_BATCH);
+    for (const batch of this.batches(channels)) {
       for (const channel of batch) {
         if (command === 'subscribe') this.sent.add(channel);
         else {
@@ -167,6 +171,15 @@ export class ChannelSubscriptions {
       );
     }
     return Promise.all(answers).then(() => undefined);
+  }
+
+  /** At most SUBSCRIBE_BATCH channels each, and (with `slotOf`) of one slot each. */
+  private *batches(channels: string[]): Generator<string[]> {
+    const slotOf = this.slotOf;
+    const groups = slotOf ? groupBy(channels, slotOf) : [channels];
+    for (const group of groups) {
+      for (let i = 0; i < group.length; i += SUBSCRIBE_BATCH) yield group.slice(i, i + SUBSCRIBE_BATCH);
+    }
   }
 
   private acknowledge(batch: string[]): void {
@@ -196,4 +209,15 @@ export class ChannelSubscriptions {
     this.waiters.delete(channel);
     waiter.resolve();
   }
+}
+
+function groupBy(channels: string[], key: (channel: string) => number): string[][] {
+  const groups = new Map<number, string[]>();
+  for (const channel of channels) {
+    const k = key(channel);
+    const group = groups.get(k);
+    if (group) group.push(channel);
+    else groups.set(k, [channel]);
+  }
+  return [...groups.values()];
 }

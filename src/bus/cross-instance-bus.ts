@@ -1,9 +1,13 @@
+import type { Cluster } from 'ioredis';
 import { WebSocketChannels, WebSocketLimits } from '../common/constants.ts';
 import type { ILogger, IRedisConnection, IRedisSocketMessage } from '../common/types.ts';
+import { hashSlot } from '../redis/hash-slot.ts';
+import { isCluster, publishOn, pubSubKindOf, type TPubSubKind } from '../redis/pubsub-kind.ts';
 import { closeRedisClient, type TRedisClient, waitForRedisReady } from '../redis/wait-ready.ts';
 import type { IMembershipListener } from '../server/client-registry.ts';
 import { ChannelSubscriptions } from './channel-subscriptions.ts';
 import { channelFor, decodeEnvelope, encodeEnvelope } from './envelope.ts';
+import { pingShardSubscribers, reportMixedFleet, shardedSubscriber } from './sharded-pubsub.ts';
 
 /**
  * How an instance subscribes on Redis (see docs/scaling.md):
@@ -50,11 +54,13 @@ export interface ICrossInstanceBus {
 export interface IHistoryConnections {
   /** The publishing connection (runs the history scripts). */
   publisher(): TRedisClient | undefined;
+  /** The fleet's Pub/Sub: the publish script and the key names depend on it. */
+  readonly pubSub: TPubSubKind;
   /**
-   * Resolves once every message published before the call has been received on the subscriber
-   * connection (a PING queued behind them), so a history read and live traffic can be merged.
+   * Resolves once every message published to the rooms before the call has been received on the
+   * subscriber connection (a PING queued behind them), so a history read and live traffic can be merged.
    */
-  barrier(): Promise<void>;
+  barrier(rooms: readonly string[]): Promise<void>;
   /** Counts a history publication that could not be handed to Redis. */
   countDropped(notReady: boolean): void;
 }
@@ -76,7 +82,7 @@ export interface IRedisBusOptions {
   serverId: string;
   logger: ILogger;
   readyTimeout?: number;
-  /** Default `pattern`. */
+  /** Default `pattern`, and `rooms` (the only one possible) with sharded Pub/Sub. */
   subscriptionMode?: TSubscriptionMode;
   onMessage: (message: IRedisSocketMessage) => void;
 }
@@ -126,7 +132,10 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   private sub?: TRedisClient;
   private lastMalformedLog = 0;
   private nextBarrier?: Promise<void>;
+  /** Rooms of the barrier callers of this turn (sharded: one PING per shard among them). */
+  private barrierRooms = new Set<string>();
   readonly mode: TSubscriptionMode;
+  readonly pubSub: TPubSubKind;
   /** `rooms` mode: the channels this instance has recipients for. */
   private readonly channels?: ChannelSubscriptions;
   readonly membership?: IMembershipListener;
@@ -138,9 +147,21 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
       throw new Error('[WebSocketServerHelper] redisConnection.getClient() did not return an ioredis client');
     }
     this.base = base;
-    this.mode = opts.subscriptionMode ?? 'pattern';
+    this.pubSub = pubSubKindOf(opts.connection);
+    if (this.pubSub === 'sharded' && opts.subscriptionMode === 'pattern') {
+      throw new Error(
+        '[WebSocketServerHelper] subscriptionMode "pattern" needs classic Pub/Sub: sharded Pub/Sub has no pattern subscriptions. Use "rooms", or RedisClusterHelper({ pubSub: "classic" })',
+      );
+    }
+    this.mode = opts.subscriptionMode ?? (this.pubSub === 'sharded' ? 'rooms' : 'pattern');
     if (this.mode === 'rooms') {
-      const channels = new ChannelSubscriptions(() => this.sub, opts.logger, [WebSocketChannels.BROADCAST]);
+      const sharded = this.pubSub === 'sharded';
+      const channels = new ChannelSubscriptions(
+        sharded ? shardedSubscriber(() => this.sub) : () => this.sub,
+        opts.logger,
+        [WebSocketChannels.BROADCAST],
+        sharded ? hashSlot : undefined,
+      );
       this.channels = channels;
       this.membership = membershipChannels(channels);
       this.roomChannels = {
@@ -166,7 +187,11 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
       await Promise.all([waitForRedisReady(pub, timeout), waitForRedisReady(sub, timeout)]);
       sub.on('message', (_channel: string, raw: string) => this.receive(raw));
       const channels = this.channels;
-      if (channels) {
+      if (this.pubSub === 'sharded') {
+        // ioredis re-subscribes each shard's channels itself when a shard's subscriber is replaced.
+        sub.on('smessage', (_channel: string, raw: string) => this.receive(raw));
+        await channels?.restore();
+      } else if (channels) {
         // Every (re)connect starts with no subscriptions: subscribe all the wanted ones again.
         sub.on('ready', () => void channels.restore().catch(() => {}));
         await channels.restore();
@@ -179,15 +204,26 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
       await this.stop();
       throw error;
     }
+    this.checkFleet(pub);
+  }
+
+  /** On a cluster: a fleet half classic, half sharded is logged loudly (see sharded-pubsub.ts). */
+  private checkFleet(pub: TRedisClient): void {
+    if (isCluster(pub)) void reportMixedFleet(pub, this.pubSub, this.opts.logger);
   }
 
   /** The publisher and the subscriber, each with an error listener from the start (an outage is logged, never thrown). */
   private duplicateConnections(): void {
     const { logger } = this.opts;
     const pub = this.base.duplicate();
-    // `rooms` mode restores its own subscriptions on every `ready` (see ChannelSubscriptions):
-    // ioredis' resubscribe would bring back channels released while the connection was down.
-    const sub = this.channels ? duplicateWithoutResubscribe(this.base) : this.base.duplicate();
+    const sub =
+      this.pubSub === 'sharded'
+        ? (this.base as Cluster).duplicate([], { shardedSubscribers: true })
+        : // `rooms` mode restores its own subscriptions on every `ready` (see ChannelSubscriptions):
+          // ioredis' resubscribe would bring back channels released while the connection was down.
+          this.channels
+          ? duplicateWithoutResubscribe(this.base)
+          : this.base.duplicate();
     pub.on('error', (error: unknown) => logger.warn('Redis publisher error', describe(error)));
     sub.on('error', (error: unknown) => logger.warn('Redis subscriber error', describe(error)));
     for (const client of [pub, sub]) client.on('reconnecting', () => this.stats.reconnects++);
@@ -204,7 +240,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
       return false;
     }
     const channel = channelFor(message.type, message.target);
-    pub.publish(channel, encodeEnvelope(message, dataJson)).catch((error: unknown) => {
+    publishOn(this.pubSub, pub, channel, encodeEnvelope(message, dataJson)).catch((error: unknown) => {
       this.opts.logger.warn('Redis publish failed', describe(error));
     });
     this.stats.published++;
@@ -220,15 +256,23 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     return this.pub;
   }
 
-  barrier(): Promise<void> {
+  barrier(rooms: readonly string[]): Promise<void> {
+    for (const room of rooms) this.barrierRooms.add(room);
     // Callers of the same turn share one PING, sent after all of them asked (so after each one's
     // history read was answered): a crowd of recovering joins costs one round trip, not one each.
     this.nextBarrier ??= new Promise<void>((resolve, reject) => {
       setImmediate(() => {
         this.nextBarrier = undefined;
+        const asked = [...this.barrierRooms];
+        this.barrierRooms = new Set();
         const sub = this.sub;
         if (sub?.status !== 'ready') {
           reject(new Error(`Redis subscriber is not connected (status: ${sub?.status})`));
+          return;
+        }
+        // Sharded: each shard's own subscriber connection (the node that published).
+        if (this.pubSub === 'sharded') {
+          pingShardSubscribers(sub, asked).then(resolve, reject);
           return;
         }
         // ioredis allows PING in subscriber mode; Redis answers it after the messages queued before it.

@@ -17,6 +17,7 @@ import {
 } from '../history/query.ts';
 import { RedisHistoryStore } from '../history/redis-store.ts';
 import type { IResolvedHistoryPolicy, IStreamPosition, THistoryFn } from '../history/types.ts';
+import { publishOn, pubSubKindOf, type TPubSubKind } from '../redis/pubsub-kind.ts';
 import {
   closeRedisClient,
   isRedisConnection,
@@ -41,7 +42,9 @@ export class WebSocketEmitter {
   private readonly logger: ILogger;
   private readonly readyTimeout: number;
   private readonly historyFn?: THistoryFn;
-  private readonly historyStore = new RedisHistoryStore(() => this.client);
+  private readonly historyStore: RedisHistoryStore;
+  /** Must match the servers': the connection decides it (`RedisClusterHelper`'s `pubSub`). */
+  private readonly pubSub: TPubSubKind;
   /** Publishes once `configure()` saw it ready. */
   private client?: TRedisClient;
   /** Duplicated by the constructor until configure() takes it (a configure after a shutdown duplicates afresh). */
@@ -54,6 +57,8 @@ export class WebSocketEmitter {
     }
     this.identifier = opts.identifier ?? 'WebSocketEmitter';
     this.connection = opts.redisConnection;
+    this.pubSub = pubSubKindOf(opts.redisConnection);
+    this.historyStore = new RedisHistoryStore(() => this.client, this.pubSub);
     this.logger = opts.logger ?? createConsoleLogger(this.identifier);
     this.readyTimeout = opts.redisReadyTimeout ?? WebSocketLimits.REDIS_READY_TIMEOUT;
     if (opts.historyFn !== undefined && typeof opts.historyFn !== 'function') {
@@ -200,7 +205,7 @@ export class WebSocketEmitter {
       data: opts.data,
       ...(opts.exclude && opts.exclude.length > 0 ? { exclude: opts.exclude } : {}),
     });
-    await client.publish(channelFor(type, target), envelope);
+    await publishOn(this.pubSub, client, channelFor(type, target), envelope);
   }
 }
 

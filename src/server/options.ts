@@ -25,7 +25,8 @@ export interface IResolvedServerSettings {
   requireEncryption: boolean;
   limits: IResolvedLimits;
   tokenRefreshLead: number;
-  subscriptionMode: TSubscriptionMode;
+  /** Undefined: the bus picks (`pattern`, or `rooms` with sharded Pub/Sub). */
+  subscriptionMode?: TSubscriptionMode;
 }
 
 /** Validates the constructor options and fills in the documented defaults. Throws on misconfiguration. */
@@ -69,8 +70,8 @@ export function resolveServerOptions<A extends object, M extends object>(
       throw new Error(`${PREFIX} ${name} must be a function`);
     }
   }
-  const subscriptionMode = opts.subscriptionMode ?? 'pattern';
-  if (!SUBSCRIPTION_MODES.includes(subscriptionMode)) {
+  const subscriptionMode = opts.subscriptionMode;
+  if (subscriptionMode !== undefined && !SUBSCRIPTION_MODES.includes(subscriptionMode)) {
     throw new Error(
       `${PREFIX} subscriptionMode must be one of ${SUBSCRIPTION_MODES.map((m) => `"${m}"`).join(', ')}, got ${JSON.stringify(subscriptionMode)}`,
     );

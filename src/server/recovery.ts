@@ -23,7 +23,7 @@ export interface IRoomRecoveryOptions<M extends object> {
   logger: ILogger;
   reply: TSystemReply<M>;
   /** Redis mode: resolves once Pub/Sub has caught up with everything published before the call. */
-  barrier?: () => Promise<void>;
+  barrier?: (rooms: readonly string[]) => Promise<void>;
   /**
    * `rooms` subscription mode: a room's channel is held and subscribed before its history is
    * read, so the barrier covers every publication the read did not.
@@ -168,7 +168,7 @@ export class RoomRecovery<M extends object = AnyRecord> {
       );
       if (barrier && pages.some((page) => page !== undefined)) {
         try {
-          await barrier();
+          await barrier(plans.map((plan) => plan.room));
         } catch (error) {
           logger.warn('Pub/Sub barrier failed; recovery answered as not recovered', describe(error));
           return plans.map(() => undefined);

@@ -56,7 +56,7 @@ export class RoomHistory<M extends object = AnyRecord> {
   constructor(private readonly opts: IRoomHistoryOptions<M>) {
     const { redis } = opts;
     if (redis) {
-      this.redisStore = new RedisHistoryStore(() => redis.publisher());
+      this.redisStore = new RedisHistoryStore(() => redis.publisher(), redis.pubSub);
       this.store = this.redisStore;
     } else {
       this.memory = new MemoryHistoryStore();

@@ -157,7 +157,7 @@ export class WebSocketServerHelper<
           history: this.roomHistory,
           logger: this.logger,
           reply,
-          barrier: redisBus ? () => redisBus.barrier() : undefined,
+          barrier: redisBus ? (rooms) => redisBus.barrier(rooms) : undefined,
           channels: this.bus.roomChannels,
         })
       : undefined;
