@@ -84,7 +84,8 @@ export interface IRedisBusOptions {
   readyTimeout?: number;
   /** Default `pattern`, and `rooms` (the only one possible) with sharded Pub/Sub. */
   subscriptionMode?: TSubscriptionMode;
-  onMessage: (message: IRedisSocketMessage) => void;
+  /** `dataJson`: the payload as received, to forward as the frame body (see decodeEnvelope). */
+  onMessage: (message: IRedisSocketMessage, dataJson?: string) => void;
 }
 
 /** Counters a caller can read to see what the bus dropped. */
@@ -322,7 +323,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     // this one included, delivers those from here so all see one offset order.
     if (decoded.message.serverId === this.opts.serverId && decoded.message.offset === undefined) return;
     this.stats.received++;
-    this.opts.onMessage(decoded.message);
+    this.opts.onMessage(decoded.message, decoded.dataJson);
   }
 }
 

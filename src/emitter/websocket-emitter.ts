@@ -197,14 +197,18 @@ export class WebSocketEmitter {
   ): Promise<void> {
     requireEvent(opts?.event);
     const client = this.readyClient();
-    const envelope = encodeEnvelope({
-      serverId: WebSocketEmitter.SERVER_ID,
-      type,
-      ...(target !== undefined ? { target } : {}),
-      event: opts.event,
-      data: opts.data,
-      ...(opts.exclude && opts.exclude.length > 0 ? { exclude: opts.exclude } : {}),
-    });
+    // `data` serialized apart and written last: the canonical form receivers forward without re-serializing.
+    const envelope = encodeEnvelope(
+      {
+        serverId: WebSocketEmitter.SERVER_ID,
+        type,
+        ...(target !== undefined ? { target } : {}),
+        event: opts.event,
+        data: opts.data,
+        ...(opts.exclude && opts.exclude.length > 0 ? { exclude: opts.exclude } : {}),
+      },
+      serializeData(opts.data),
+    );
     await publishOn(this.pubSub, client, channelFor(type, target), envelope);
   }
 }

@@ -144,10 +144,13 @@ export function deliverPositionedMessage<M extends object>(
   delivery: LocalDelivery<M>,
   message: IRedisSocketMessage,
   history?: RoomHistory<M>,
+  /** The payload as received, when it can be forwarded as is. */
+  dataJson?: string,
 ): void {
   const { target, event, data, offset, epoch, exclude } = message;
   const room = target!;
-  const live = deliverPositioned(delivery, room, event, data, serializeData(data), offset!, epoch!, exclude);
+  const json = dataJson ?? serializeData(data);
+  const live = deliverPositioned(delivery, room, event, data, json, offset!, epoch!, exclude);
   history?.live(room, live);
 }
 

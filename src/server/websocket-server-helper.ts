@@ -136,7 +136,7 @@ export class WebSocketServerHelper<
           logger: this.logger,
           readyTimeout: opts.redisReadyTimeout,
           subscriptionMode: this.settings.subscriptionMode,
-          onMessage: (message) => this.deliverFromBus(message),
+          onMessage: (message, dataJson) => this.deliverFromBus(message, dataJson),
         })
       : undefined;
     this.bus = redisBus ?? new LocalOnlyBus();
@@ -518,23 +518,28 @@ export class WebSocketServerHelper<
     await this.roomHistory?.store.remove(opts.room);
   }
 
-  private deliverFromBus(message: IRedisSocketMessage): void {
+  /**
+   * `dataJson` is the payload as it came from Redis: the frame is built around it, never
+   * serialized again (encrypted recipients still get `data` through the transformer).
+   */
+  private deliverFromBus(message: IRedisSocketMessage, dataJson?: string): void {
     if (this.shuttingDown) return;
     const { type, target, event, data, exclude } = message;
+    const frame = dataJson === undefined ? undefined : frameFromJson(event, dataJson);
     switch (type) {
       case WebSocketMessageTypes.CLIENT:
-        if (target !== undefined) this.delivery.toClient(target, event, data);
+        if (target !== undefined) this.delivery.toClient(target, event, data, frame);
         return;
       case WebSocketMessageTypes.USER:
-        if (target !== undefined) this.delivery.toUser(target, event, data, exclude);
+        if (target !== undefined) this.delivery.toUser(target, event, data, exclude, frame);
         return;
       case WebSocketMessageTypes.ROOM:
         if (target === undefined) return;
-        if (message.offset === undefined) this.delivery.toRoom(target, event, data, exclude);
-        else deliverPositionedMessage(this.delivery, message, this.roomHistory);
+        if (message.offset === undefined) this.delivery.toRoom(target, event, data, exclude, frame);
+        else deliverPositionedMessage(this.delivery, message, this.roomHistory, dataJson);
         return;
       case WebSocketMessageTypes.BROADCAST:
-        this.delivery.toAll(event, data, exclude);
+        this.delivery.toAll(event, data, exclude, frame);
         return;
     }
   }

@@ -233,3 +233,37 @@ describe('malformed messages on the Redis channels', () => {
     client.close();
   });
 });
+
+describe('receiving without re-serializing', () => {
+  test('a remote member gets byte-for-byte the frame a local member gets, from send() and from the emitter', async () => {
+    const emitterRedis = new RedisHelper({
+      name: 'fwd',
+      host: redis.host,
+      port: redis.port,
+      logger: silentLogger,
+    });
+    const emitter = new WebSocketEmitter({ redisConnection: emitterRedis, logger: silentLogger });
+    await emitter.configure();
+    const local = await joined(a.url, ['fwd-room']);
+    const remote = await joined(b.url, ['fwd-room']);
+    const payloads = [
+      { text: 'é 中 😀 "q" \\ /', n: [1.5, -0, 1e21], deep: { data: ',"data":' } },
+      'str',
+      0,
+      null,
+    ];
+    for (const data of payloads) a.helper.send({ destination: 'fwd-room', payload: { topic: 'fwd', data } });
+    for (const data of payloads)
+      await emitter.toRoom({ room: 'fwd-room', event: 'efwd', data, exclude: ['nobody'] });
+    const frames = (c: TestClient, event: string) => c.raw.filter((r) => JSON.parse(r).event === event);
+    await remote.until(() => frames(remote, 'fwd').length === 4 && frames(remote, 'efwd').length === 4);
+    await local.until(() => frames(local, 'efwd').length === 4);
+    expect(frames(remote, 'fwd')).toEqual(frames(local, 'fwd'));
+    expect(frames(remote, 'efwd')).toEqual(frames(local, 'efwd'));
+    expect(frames(remote, 'fwd')[0]).toBe(`{"event":"fwd","data":${JSON.stringify(payloads[0])}}`);
+    local.close();
+    remote.close();
+    await emitter.shutdown();
+    await emitterRedis.disconnect();
+  });
+});
