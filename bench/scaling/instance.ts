@@ -38,7 +38,11 @@ server.reload({
     const url = new URL(req.url);
     if (url.pathname === '/stats') {
       const cpu = process.cpuUsage();
-      return Response.json({ cpuUs: cpu.user + cpu.system, bus: helper.getStats().bus, clients: helper.getStats().clients });
+      return Response.json({
+        cpuUs: cpu.user + cpu.system,
+        bus: helper.getStats().bus,
+        clients: helper.getStats().clients,
+      });
     }
     if (srv.upgrade(req, { data: { clientId: crypto.randomUUID() } })) return undefined;
     return new Response('no', { status: 400 });

@@ -12,22 +12,31 @@ import { RedisServer } from '../../test/support/redis-server.ts';
 
 const INSTANCES = 4;
 const ROOMS = 1_000;
-const [mode = 'pattern', topology = 'single', messagesArg = '20000', rateArg = '4000'] = process.argv.slice(2);
+const [mode = 'pattern', topology = 'single', messagesArg = '20000', rateArg = '4000'] =
+  process.argv.slice(2);
 const MESSAGES = Number(messagesArg);
 const RATE = Number(rateArg);
 
 const single = topology === 'single' ? await RedisServer.start() : undefined;
-const cluster = topology === 'cluster' ? await RedisCluster.start({ replicasPerMaster: 0, nodeTimeoutMs: 5_000 }) : undefined;
+const cluster =
+  topology === 'cluster'
+    ? await RedisCluster.start({ replicasPerMaster: 0, nodeTimeoutMs: 5_000 })
+    : undefined;
 const redisPorts = single ? [single.port] : cluster!.livePorts;
-const redisArg = single ? `127.0.0.1:${single.port}` : `cluster:${cluster!.seeds.map((s) => `${s.host}:${s.port}`).join(',')}`;
+const redisArg = single
+  ? `127.0.0.1:${single.port}`
+  : `cluster:${cluster!.seeds.map((s) => `${s.host}:${s.port}`).join(',')}`;
 
 const procs = await Promise.all(
   Array.from({ length: INSTANCES }, async () => {
-    const proc = Bun.spawn([process.execPath, new URL('./instance.ts', import.meta.url).pathname, mode, redisArg], {
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'inherit',
-    });
+    const proc = Bun.spawn(
+      [process.execPath, new URL('./instance.ts', import.meta.url).pathname, mode, redisArg],
+      {
+        stdin: 'pipe',
+        stdout: 'pipe',
+        stderr: 'inherit',
+      },
+    );
     const reader = proc.stdout.getReader();
     const { value } = await reader.read();
     const { port } = JSON.parse(new TextDecoder().decode(value).split('\n')[0]!) as { port: number };
@@ -52,7 +61,8 @@ try {
           ws.onmessage = (e) => {
             const text = String(e.data);
             if (text.startsWith('{"event":"m"')) received[i]!++;
-            else if (text.startsWith('{"event":"connected"')) ws.send(JSON.stringify({ event: 'join', data: { rooms: [room] } }));
+            else if (text.startsWith('{"event":"connected"'))
+              ws.send(JSON.stringify({ event: 'join', data: { rooms: [room] } }));
             else if (text.startsWith('{"event":"join"')) resolve();
           };
         });
@@ -71,19 +81,34 @@ try {
   await emitter.configure();
 
   const stats = () =>
-    Promise.all(procs.map(async ({ port }) => (await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as { cpuUs: number }));
+    Promise.all(
+      procs.map(
+        async ({ port }) =>
+          (await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as { cpuUs: number },
+      ),
+    );
   const redisCpu = async () => {
     let total = 0;
     for (const port of redisPorts) {
       const node = new Redis({ host: '127.0.0.1', port });
       const info = String(await node.info('cpu'));
       await node.quit();
-      total += Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)![1]);
+      total +=
+        Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)![1]);
     }
     return total * 1e6;
   };
 
   const payload = { text: 'x'.repeat(40), n: 0 };
+  // The instances' idle CPU (timers, the cluster client's slot refreshes), subtracted below.
+  const idleFrom = await stats();
+  const idleRedisFrom = await redisCpu();
+  const idleStart = performance.now();
+  await Bun.sleep(1_000);
+  const idleTo = await stats();
+  const idleSeconds = (performance.now() - idleStart) / 1000;
+  const idleUsPerSecond = idleTo.map((s, i) => (s.cpuUs - idleFrom[i]!.cpuUs) / idleSeconds);
+  const idleRedisUsPerSecond = ((await redisCpu()) - idleRedisFrom) / idleSeconds;
   const before = await stats();
   const redisBefore = await redisCpu();
   const started = performance.now();
@@ -93,7 +118,9 @@ try {
     const publishes: Promise<unknown>[] = [];
     for (let k = 0; k < batch && sent < MESSAGES; k++, sent++) {
       payload.n = sent;
-      publishes.push(emitter.toRoom({ room: `room-${Math.floor(Math.random() * ROOMS)}`, event: 'm', data: payload }));
+      publishes.push(
+        emitter.toRoom({ room: `room-${Math.floor(Math.random() * ROOMS)}`, event: 'm', data: payload }),
+      );
     }
     await Promise.all(publishes);
     const wait = 10 - (performance.now() - tick);
@@ -106,6 +133,10 @@ try {
   const redisAfter = await redisCpu();
   const delivered = received.reduce((a, b) => a + b, 0);
   const cpuPerMsg = after.map((s, i) => (s.cpuUs - before[i]!.cpuUs) / Math.max(1, received[i]!));
+  const busyPerMsg = after.map(
+    (s, i) => (s.cpuUs - before[i]!.cpuUs - idleUsPerSecond[i]! * elapsed) / Math.max(1, received[i]!),
+  );
+  const mean = (values: number[]) => Number((values.reduce((a, b) => a + b, 0) / values.length).toFixed(1));
   const result = {
     mode,
     pubSub: cluster ? (mode === 'pattern' ? 'classic' : 'sharded') : 'single node',
@@ -114,8 +145,13 @@ try {
     delivered,
     seconds: Number(elapsed.toFixed(2)),
     instanceCpuUsPerDelivered: cpuPerMsg.map((v) => Number(v.toFixed(1))),
-    instanceCpuUsPerDeliveredMean: Number((cpuPerMsg.reduce((a, b) => a + b, 0) / INSTANCES).toFixed(1)),
+    instanceCpuUsPerDeliveredMean: mean(cpuPerMsg),
+    instanceIdleCpuUsPerSecond: idleUsPerSecond.map((v) => Math.round(v)),
+    instanceBusyCpuUsPerDeliveredMean: mean(busyPerMsg),
     redisCpuUsPerMessage: Number(((redisAfter - redisBefore) / MESSAGES).toFixed(1)),
+    redisBusyCpuUsPerMessage: Number(
+      ((redisAfter - redisBefore - idleRedisUsPerSecond * elapsed) / MESSAGES).toFixed(1),
+    ),
   };
   console.log(JSON.stringify(result));
   for (const ws of sockets) ws.close();
