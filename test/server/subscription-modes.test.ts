@@ -150,7 +150,8 @@ describe('rooms mode: reference counting', () => {
     const client = await joined(a.url, []);
     const rooms = Array.from({ length: 40 }, (_, i) => `batch-${i}`);
     const commands: string[] = [];
-    const monitor = await new Redis({ host: '127.0.0.1', port: redis.port }).monitor();
+    const base = new Redis({ host: '127.0.0.1', port: redis.port });
+    const monitor = await base.monitor();
     monitor.on('monitor', (_time: string, args: string[]) => {
       if (/^(p?un)?subscribe$/i.test(args[0] ?? '') && args.some((x) => x.includes('batch-'))) {
         commands.push(`${args[0]!.toLowerCase()}:${args.length - 1}`);
@@ -162,6 +163,7 @@ describe('rooms mode: reference counting', () => {
     await eventually(() => commands.length === 2, 3_000, 'the UNSUBSCRIBE');
     expect(commands).toEqual(['subscribe:40', 'unsubscribe:40']);
     monitor.disconnect();
+    base.disconnect();
     client.close();
   });
 });
