@@ -1,4 +1,4 @@
-import type { Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { WebSocketChannels, WebSocketLimits } from '../common/constants.ts';
 import type { ILogger, IRedisConnection, IRedisSocketMessage } from '../common/types.ts';
 import { hashSlot } from '../redis/hash-slot.ts';
@@ -340,8 +340,9 @@ function membershipChannels(channels: ChannelSubscriptions): IMembershipListener
 }
 
 function duplicateWithoutResubscribe(base: TRedisClient): TRedisClient {
-  if ('nodes' in base) return base.duplicate(); // Cluster: see the sharded bus
-  return base.duplicate({ autoResubscribe: false });
+  // A cluster's classic subscriber moves between nodes with the channels it holds at that moment.
+  if (isCluster(base)) return base.duplicate();
+  return (base as Redis).duplicate({ autoResubscribe: false });
 }
 
 /** Resolves when `promise` does or after `ms`, whichever is first (a join never hangs on Redis). */

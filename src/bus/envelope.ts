@@ -35,7 +35,8 @@ export type TDecodedEnvelope =
 
 const DATA_KEY = ',"data":';
 /** The position the publish script appends after the data (history/redis-scripts.ts). */
-const POSITION_TAIL = /^,"offset":(\d{1,16}),"epoch":"([^"\\]{1,64})"\}$/;
+// Only text the whole parse would accept too: a JSON integer, an epoch without escapes or controls.
+const POSITION_TAIL = /^,"offset":(0|[1-9]\d{0,15}),"epoch":"([^"\\\u0000-\u001f]{1,64})"\}$/;
 
 /**
  * Parses and validates an envelope read from Redis. Anything malformed

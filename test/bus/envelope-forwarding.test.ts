@@ -123,6 +123,13 @@ describe('other shapes fall back to the whole parse, with the same result', () =
       '{"serverId":"s","type":"client","target":"c","event":"e","data":1,"offset":3,"epoch":"E"}',
     );
     expect(badPosition).toEqual({ ok: false, reason: 'invalid position' });
+    // Not JSON as a whole: a leading zero, a raw control character in the epoch.
+    const leadingZero =
+      '{"serverId":"s","type":"room","target":"r","event":"e","data":1,"offset":07,"epoch":"E"}';
+    expect(decodeEnvelope(leadingZero)).toEqual({ ok: false, reason: 'not JSON' });
+    const control =
+      '{"serverId":"s","type":"room","target":"r","event":"e","data":1,"offset":7,"epoch":"E\tx"}';
+    expect(decodeEnvelope(control)).toEqual({ ok: false, reason: 'not JSON' });
     const zero = decodeEnvelope(
       '{"serverId":"s","type":"room","target":"r","event":"e","data":1,"offset":0,"epoch":"E"}',
     );
