@@ -35,8 +35,9 @@ export type TDecodedEnvelope =
 
 const DATA_KEY = ',"data":';
 /** The position the publish script appends after the data (history/redis-scripts.ts). */
-// Only text the whole parse would accept too: a JSON integer, an epoch without escapes or controls.
-const POSITION_TAIL = /^,"offset":(0|[1-9]\d{0,15}),"epoch":"([^"\\\u0000-\u001f]{1,64})"\}$/;
+// Only text the whole parse would accept too: a JSON integer, an epoch of printable ASCII without
+// escapes (any other epoch goes through the whole parse).
+const POSITION_TAIL = /^,"offset":(0|[1-9]\d{0,15}),"epoch":"([ !#-[\]-~]{1,64})"\}$/;
 
 /**
  * Parses and validates an envelope read from Redis. Anything malformed
