@@ -1,8 +1,38 @@
+import type { Cluster, Redis } from 'ioredis';
 import { WebSocketChannels, WebSocketLimits } from '../common/constants.ts';
 import { logFields } from '../common/log.ts';
 import type { ILogger, IRedisConnection, IRedisSocketMessage } from '../common/types.ts';
+import { hashSlot } from '../redis/hash-slot.ts';
+import { isCluster, publishOn, pubSubKindOf, type TPubSubKind } from '../redis/pubsub-kind.ts';
 import { closeRedisClient, type TRedisClient, waitForRedisReady } from '../redis/wait-ready.ts';
+import type { IMembershipListener } from '../server/client-registry.ts';
+import { ChannelSubscriptions } from './channel-subscriptions.ts';
 import { channelFor, decodeEnvelope, encodeEnvelope } from './envelope.ts';
+import { pingShardSubscribers, reportMixedFleet, shardedSubscriber } from './sharded-pubsub.ts';
+
+/**
+ * How an instance subscribes on Redis (see docs/scaling.md):
+ * - `pattern`: the broadcast channel and the room / client / user patterns; every instance
+ *   receives every message of the fleet and drops what it has no recipient for.
+ * - `rooms`: the broadcast channel, plus one channel per room with local members, per local
+ *   authenticated client (`ws:client:<id>`; its id room `ws:room:<id>` is a room like any other)
+ *   and per local user; an instance receives only what it has a recipient for.
+ */
+export type TSubscriptionMode = 'pattern' | 'rooms';
+
+export const SUBSCRIPTION_MODES: readonly TSubscriptionMode[] = ['pattern', 'rooms'];
+
+/** How long a `join` reply waits for its SUBSCRIBE to be acknowledged before answering anyway. */
+export const SUBSCRIBE_WAIT_BOUND_MS = 5_000;
+
+/** The room channels a join or a recovery waits for (`rooms` mode); no-ops in pattern mode. */
+export interface IRoomChannels {
+  /** Resolves (bounded) once the rooms' channels are subscribed; undefined when they already are. */
+  whenSubscribed(rooms: readonly string[]): Promise<void> | undefined;
+  /** Keeps a room's channel subscribed while no local member holds it (a recovery's history read). */
+  hold(room: string): void;
+  release(room: string): void;
+}
 
 /** Carries messages between instances. */
 export interface ICrossInstanceBus {
@@ -15,17 +45,23 @@ export interface ICrossInstanceBus {
   stop(): Promise<void>;
   /** Why the bus cannot carry messages right now (empty when it can); readiness reports it. */
   connectionProblems(): string[];
+  /** `rooms` mode: told of local membership changes (absent otherwise, so the registry pays nothing). */
+  readonly membership?: IMembershipListener;
+  /** `rooms` mode only. */
+  readonly roomChannels?: IRoomChannels;
 }
 
 /** The Redis connections the history needs beside Pub/Sub (see history/redis-store.ts). */
 export interface IHistoryConnections {
   /** The publishing connection (runs the history scripts). */
   publisher(): TRedisClient | undefined;
+  /** The fleet's Pub/Sub: the publish script and the key names depend on it. */
+  readonly pubSub: TPubSubKind;
   /**
-   * Resolves once every message published before the call has been received on the subscriber
-   * connection (a PING queued behind them), so a history read and live traffic can be merged.
+   * Resolves once every message published to the rooms before the call has been received on the
+   * subscriber connection (a PING queued behind them), so a history read and live traffic can be merged.
    */
-  barrier(): Promise<void>;
+  barrier(rooms: readonly string[]): Promise<void>;
   /** Counts a history publication that could not be handed to Redis. */
   countDropped(notReady: boolean): void;
 }
@@ -47,7 +83,10 @@ export interface IRedisBusOptions {
   serverId: string;
   logger: ILogger;
   readyTimeout?: number;
-  onMessage: (message: IRedisSocketMessage) => void;
+  /** Default `pattern`, and `rooms` (the only one possible) with sharded Pub/Sub. */
+  subscriptionMode?: TSubscriptionMode;
+  /** `dataJson`: the payload as received, to forward as the frame body (see decodeEnvelope). */
+  onMessage: (message: IRedisSocketMessage, dataJson?: string) => void;
   /** Metrics on: envelopes carry `sentAt`, and each received one's age (ms) is reported here. */
   onLatency?: (ms: number) => void;
 }
@@ -97,6 +136,14 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   private sub?: TRedisClient;
   private lastMalformedLog = 0;
   private nextBarrier?: Promise<void>;
+  /** Rooms of the barrier callers of this turn (sharded: one PING per shard among them). */
+  private barrierRooms = new Set<string>();
+  readonly mode: TSubscriptionMode;
+  readonly pubSub: TPubSubKind;
+  /** `rooms` mode: the channels this instance has recipients for. */
+  private readonly channels?: ChannelSubscriptions;
+  readonly membership?: IMembershipListener;
+  readonly roomChannels?: IRoomChannels;
 
   constructor(private readonly opts: IRedisBusOptions) {
     const base = opts.connection.getClient();
@@ -104,6 +151,32 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
       throw new Error('[WebSocketServerHelper] redisConnection.getClient() did not return an ioredis client');
     }
     this.base = base;
+    this.pubSub = pubSubKindOf(opts.connection);
+    if (this.pubSub === 'sharded' && opts.subscriptionMode === 'pattern') {
+      throw new Error(
+        '[WebSocketServerHelper] subscriptionMode "pattern" needs classic Pub/Sub: sharded Pub/Sub has no pattern subscriptions. Use "rooms", or RedisClusterHelper({ pubSub: "classic" })',
+      );
+    }
+    this.mode = opts.subscriptionMode ?? (this.pubSub === 'sharded' ? 'rooms' : 'pattern');
+    if (this.mode === 'rooms') {
+      const sharded = this.pubSub === 'sharded';
+      const channels = new ChannelSubscriptions(
+        sharded ? shardedSubscriber(() => this.sub) : () => this.sub,
+        opts.logger,
+        [WebSocketChannels.BROADCAST],
+        sharded ? hashSlot : undefined,
+      );
+      this.channels = channels;
+      this.membership = membershipChannels(channels);
+      this.roomChannels = {
+        whenSubscribed: (rooms) => {
+          const ready = channels.whenSubscribed(rooms.map((room) => WebSocketChannels.forRoom({ room })));
+          return ready && withBound(ready, SUBSCRIBE_WAIT_BOUND_MS);
+        },
+        hold: (room) => channels.acquire(WebSocketChannels.forRoom({ room })),
+        release: (room) => channels.release(WebSocketChannels.forRoom({ room })),
+      };
+    }
     this.duplicateConnections();
   }
 
@@ -117,20 +190,44 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
       // waitForRedisReady connects a duplicate that is still in `wait`.
       await Promise.all([waitForRedisReady(pub, timeout), waitForRedisReady(sub, timeout)]);
       sub.on('message', (_channel: string, raw: string) => this.receive(raw));
-      sub.on('pmessage', (_pattern: string, _channel: string, raw: string) => this.receive(raw));
-      await sub.subscribe(WebSocketChannels.BROADCAST);
-      await sub.psubscribe(...SUBSCRIBED_PATTERNS);
+      const channels = this.channels;
+      if (this.pubSub === 'sharded') {
+        // ioredis re-subscribes each shard's channels itself when a shard's subscriber is replaced.
+        sub.on('smessage', (_channel: string, raw: string) => this.receive(raw));
+        await channels?.restore();
+      } else if (channels) {
+        // Every (re)connect starts with no subscriptions: subscribe all the wanted ones again.
+        sub.on('ready', () => void channels.restore().catch(() => {}));
+        await channels.restore();
+      } else {
+        sub.on('pmessage', (_pattern: string, _channel: string, raw: string) => this.receive(raw));
+        await sub.subscribe(WebSocketChannels.BROADCAST);
+        await sub.psubscribe(...SUBSCRIBED_PATTERNS);
+      }
     } catch (error) {
       await this.stop();
       throw error;
     }
+    this.checkFleet(pub);
+  }
+
+  /** On a cluster: a fleet half classic, half sharded is logged loudly (see sharded-pubsub.ts). */
+  private checkFleet(pub: TRedisClient): void {
+    if (isCluster(pub)) void reportMixedFleet(pub, this.pubSub, this.opts.logger);
   }
 
   /** The publisher and the subscriber, each with an error listener from the start (an outage is logged, never thrown). */
   private duplicateConnections(): void {
     const { logger } = this.opts;
     const pub = this.base.duplicate();
-    const sub = this.base.duplicate();
+    const sub =
+      this.pubSub === 'sharded'
+        ? (this.base as Cluster).duplicate([], { shardedSubscribers: true })
+        : // `rooms` mode restores its own subscriptions on every `ready` (see ChannelSubscriptions):
+          // ioredis' resubscribe would bring back channels released while the connection was down.
+          this.channels
+          ? duplicateWithoutResubscribe(this.base)
+          : this.base.duplicate();
     pub.on('error', (error: unknown) => logger.warn('Redis publisher error', describe(error)));
     sub.on('error', (error: unknown) => logger.warn('Redis subscriber error', describe(error)));
     for (const client of [pub, sub]) client.on('reconnecting', () => this.stats.reconnects++);
@@ -148,7 +245,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     }
     const channel = channelFor(message.type, message.target);
     const stamped = this.opts.onLatency ? { ...message, sentAt: Date.now() } : message;
-    pub.publish(channel, encodeEnvelope(stamped, dataJson)).catch((error: unknown) => {
+    publishOn(this.pubSub, pub, channel, encodeEnvelope(stamped, dataJson)).catch((error: unknown) => {
       this.opts.logger.warn('Redis publish failed', describe(error), logFields({ channel }));
     });
     this.stats.published++;
@@ -164,15 +261,23 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     return this.pub;
   }
 
-  barrier(): Promise<void> {
+  barrier(rooms: readonly string[]): Promise<void> {
+    for (const room of rooms) this.barrierRooms.add(room);
     // Callers of the same turn share one PING, sent after all of them asked (so after each one's
     // history read was answered): a crowd of recovering joins costs one round trip, not one each.
     this.nextBarrier ??= new Promise<void>((resolve, reject) => {
       setImmediate(() => {
         this.nextBarrier = undefined;
+        const asked = [...this.barrierRooms];
+        this.barrierRooms = new Set();
         const sub = this.sub;
         if (sub?.status !== 'ready') {
           reject(new Error(`Redis subscriber is not connected (status: ${sub?.status})`));
+          return;
+        }
+        // Sharded: each shard's own subscriber connection (the node that published).
+        if (this.pubSub === 'sharded') {
+          pingShardSubscribers(sub, asked).then(resolve, reject);
           return;
         }
         // ioredis allows PING in subscriber mode; Redis answers it after the messages queued before it.
@@ -189,6 +294,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
 
   async stop(): Promise<void> {
     const clients = [this.pub, this.sub].filter((c): c is TRedisClient => c !== undefined);
+    this.channels?.clear();
     this.pub = undefined;
     this.sub = undefined;
     await Promise.all(clients.map((client) => closeRedisClient(client)));
@@ -223,8 +329,35 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     this.stats.received++;
     const { sentAt } = decoded.message;
     if (sentAt !== undefined) this.opts.onLatency?.(Date.now() - sentAt);
-    this.opts.onMessage(decoded.message);
+    this.opts.onMessage(decoded.message, decoded.dataJson);
   }
+}
+
+/** Maps local membership to the channels `rooms` mode subscribes. */
+function membershipChannels(channels: ChannelSubscriptions): IMembershipListener {
+  return {
+    roomOpened: (room) => channels.acquire(WebSocketChannels.forRoom({ room })),
+    roomClosed: (room) => channels.release(WebSocketChannels.forRoom({ room })),
+    userOpened: (userId) => channels.acquire(WebSocketChannels.forUser({ userId })),
+    userClosed: (userId) => channels.release(WebSocketChannels.forUser({ userId })),
+    clientOpened: (clientId) => channels.acquire(WebSocketChannels.forClient({ clientId })),
+    clientClosed: (clientId) => channels.release(WebSocketChannels.forClient({ clientId })),
+  };
+}
+
+function duplicateWithoutResubscribe(base: TRedisClient): TRedisClient {
+  // A cluster's classic subscriber moves between nodes with the channels it holds at that moment.
+  if (isCluster(base)) return base.duplicate();
+  return (base as Redis).duplicate({ autoResubscribe: false });
+}
+
+/** Resolves when `promise` does or after `ms`, whichever is first (a join never hangs on Redis). */
+function withBound(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const bound = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([promise, bound]).finally(() => clearTimeout(timer));
 }
 
 function describe(error: unknown): string {

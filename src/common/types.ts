@@ -235,6 +235,12 @@ export interface IWebSocketServerOptions<
   /** Bound on waiting for each Redis connection in `configure()`. Default 30 000 ms. */
   redisReadyTimeout?: number;
   /**
+   * How this instance subscribes on Redis: `'pattern'` (default: every room, client and user
+   * channel, by pattern) or `'rooms'` (only the channels it has local recipients for; a `join`
+   * is answered once its room's SUBSCRIBE is acknowledged). See docs/scaling.md.
+   */
+  subscriptionMode?: 'pattern' | 'rooms';
+  /**
    * Which rooms keep a history (positions + recovery on join); see docs/recovery.md.
    * Without it nothing changes. Must agree with the emitters' `historyFn`.
    */

@@ -18,6 +18,7 @@ import {
 } from '../history/query.ts';
 import { RedisHistoryStore } from '../history/redis-store.ts';
 import type { IResolvedHistoryPolicy, IStreamPosition, THistoryFn } from '../history/types.ts';
+import { publishOn, pubSubKindOf, type TPubSubKind } from '../redis/pubsub-kind.ts';
 import {
   closeRedisClient,
   isRedisConnection,
@@ -42,7 +43,9 @@ export class WebSocketEmitter {
   private readonly logger: ILogger;
   private readonly readyTimeout: number;
   private readonly historyFn?: THistoryFn;
-  private readonly historyStore = new RedisHistoryStore(() => this.client);
+  private readonly historyStore: RedisHistoryStore;
+  /** Must match the servers': the connection decides it (`RedisClusterHelper`'s `pubSub`). */
+  private readonly pubSub: TPubSubKind;
   /** Publishes once `configure()` saw it ready. */
   private client?: TRedisClient;
   /** Duplicated by the constructor until configure() takes it (a configure after a shutdown duplicates afresh). */
@@ -55,6 +58,8 @@ export class WebSocketEmitter {
     }
     this.identifier = opts.identifier ?? 'WebSocketEmitter';
     this.connection = opts.redisConnection;
+    this.pubSub = pubSubKindOf(opts.redisConnection);
+    this.historyStore = new RedisHistoryStore(() => this.client, this.pubSub);
     this.logger = adaptLogger(opts.logger ?? createConsoleLogger(this.identifier), {
       structured: opts.structuredLogs,
       bindings: { identifier: this.identifier },
@@ -196,15 +201,19 @@ export class WebSocketEmitter {
   ): Promise<void> {
     requireEvent(opts?.event);
     const client = this.readyClient();
-    const envelope = encodeEnvelope({
-      serverId: WebSocketEmitter.SERVER_ID,
-      type,
-      ...(target !== undefined ? { target } : {}),
-      event: opts.event,
-      data: opts.data,
-      ...(opts.exclude && opts.exclude.length > 0 ? { exclude: opts.exclude } : {}),
-    });
-    await client.publish(channelFor(type, target), envelope);
+    // `data` serialized apart and written last: the canonical form receivers forward without re-serializing.
+    const envelope = encodeEnvelope(
+      {
+        serverId: WebSocketEmitter.SERVER_ID,
+        type,
+        ...(target !== undefined ? { target } : {}),
+        event: opts.event,
+        data: opts.data,
+        ...(opts.exclude && opts.exclude.length > 0 ? { exclude: opts.exclude } : {}),
+      },
+      serializeData(opts.data),
+    );
+    await publishOn(this.pubSub, client, channelFor(type, target), envelope);
   }
 }
 

@@ -1,4 +1,6 @@
-import { WebSocketHistoryDefaults } from '../common/constants.ts';
+import { WebSocketChannels, WebSocketHistoryDefaults } from '../common/constants.ts';
+import { hashSlot } from '../redis/hash-slot.ts';
+import type { TPubSubKind } from '../redis/pubsub-kind.ts';
 
 export interface IHistoryKeys {
   /** Hash `{ offset, epoch }`: the room's position. */
@@ -13,7 +15,8 @@ export interface IHistoryKeys {
  * one slot). A name containing `{` or `}` would move or end the tag, so such a name is tagged by
  * its base64url encoding instead, behind a `~` that keeps the two forms from ever colliding.
  */
-export function historyKeys(room: string): IHistoryKeys {
+export function historyKeys(room: string, pubSub: TPubSubKind = 'classic'): IHistoryKeys {
+  if (pubSub === 'sharded') return shardedHistoryKeys(room);
   const tag = room.includes('{') || room.includes('}') ? `~{${base64url(room)}}` : `{${room}}`;
   const base = WebSocketHistoryDefaults.KEY_PREFIX + tag;
   return { meta: `${base}:meta`, stream: `${base}:stream` };
@@ -29,6 +32,43 @@ export function clusterHashTag(key: string): string {
   const close = key.indexOf('}', open + 1);
   if (close === -1 || close === open + 1) return key;
   return key.slice(open + 1, close);
+}
+
+/**
+ * With sharded Pub/Sub the publish script SPUBLISHes on the room's channel, and a script may only
+ * touch one slot: the keys must hash to the channel's slot. A channel `ws:room:<room>` without
+ * braces hashes whole, so the keys are tagged with the whole channel name:
+ * `ws:history:{ws:room:<room>}:meta`. A channel with braces hashes by its own tag rule, which a
+ * tag cannot always reproduce, so its keys take a short tag known to hash to that slot, plus the
+ * room's base64url encoding to keep rooms apart: `ws:history:~{<slot tag>}:<base64url>:meta`.
+ */
+function shardedHistoryKeys(room: string): IHistoryKeys {
+  const channel = WebSocketChannels.forRoom({ room });
+  const base =
+    channel.includes('{') || channel.includes('}')
+      ? `${WebSocketHistoryDefaults.KEY_PREFIX}~{${slotTag(hashSlot(channel))}}:${base64url(room)}`
+      : `${WebSocketHistoryDefaults.KEY_PREFIX}{${channel}}`;
+  return { meta: `${base}:meta`, stream: `${base}:stream` };
+}
+
+let slotTags: string[] | undefined;
+
+/** A short string hashing to `slot` (the first decimal number that does; the table is built once). */
+function slotTag(slot: number): string {
+  if (!slotTags) {
+    const tags: string[] = new Array(16_384);
+    let missing = 16_384;
+    for (let n = 0; missing > 0; n++) {
+      const text = String(n);
+      const at = hashSlot(text);
+      if (tags[at] === undefined) {
+        tags[at] = text;
+        missing--;
+      }
+    }
+    slotTags = tags;
+  }
+  return slotTags[slot]!;
 }
 
 function base64url(text: string): string {

@@ -85,3 +85,9 @@ end
 for i = 1, #rows do out[#out + 1] = rows[i][2] end
 return out
 `;
+
+/** The same script for sharded Pub/Sub: SPUBLISH, on a channel in the keys' slot (see keys.ts). */
+export const SHARDED_PUBLISH_SCRIPT = PUBLISH_SCRIPT.replace(
+  "redis.call('PUBLISH',",
+  "redis.call('SPUBLISH',",
+);

@@ -1,7 +1,8 @@
+import type { TPubSubKind } from '../redis/pubsub-kind.ts';
 import type { TRedisClient } from '../redis/wait-ready.ts';
 import { historyKeys } from './keys.ts';
 import { epochSource } from './policy.ts';
-import { PUBLISH_SCRIPT, READ_SCRIPT } from './redis-scripts.ts';
+import { PUBLISH_SCRIPT, READ_SCRIPT, SHARDED_PUBLISH_SCRIPT } from './redis-scripts.ts';
 import type {
   IHistoryPage,
   IHistoryQuery,
@@ -14,6 +15,7 @@ import type {
 type TScriptCall = (...args: Array<string | number>) => Promise<unknown>;
 interface IScriptedClient {
   roomcastHistoryPublish: TScriptCall;
+  roomcastHistorySPublish: TScriptCall;
   roomcastHistoryRead: TScriptCall;
 }
 
@@ -23,6 +25,7 @@ const scripted = new WeakSet<object>();
 function withScripts(client: TRedisClient): IScriptedClient {
   if (!scripted.has(client)) {
     client.defineCommand('roomcastHistoryPublish', { numberOfKeys: 2, lua: PUBLISH_SCRIPT });
+    client.defineCommand('roomcastHistorySPublish', { numberOfKeys: 2, lua: SHARDED_PUBLISH_SCRIPT });
     client.defineCommand('roomcastHistoryRead', { numberOfKeys: 2, lua: READ_SCRIPT });
     scripted.add(client);
   }
@@ -46,7 +49,11 @@ export class RedisNotReadyError extends Error {
 export class RedisHistoryStore implements IHistoryStore {
   private readonly newEpoch = epochSource();
 
-  constructor(private readonly client: () => TRedisClient | undefined) {}
+  /** `pubSub`: the fleet's Pub/Sub, which decides the publish command and the key names (keys.ts). */
+  constructor(
+    private readonly client: () => TRedisClient | undefined,
+    private readonly pubSub: TPubSubKind = 'classic',
+  ) {}
 
   /**
    * `envelopeHead` is the envelope's JSON without its closing brace and without `data`;
@@ -60,7 +67,10 @@ export class RedisHistoryStore implements IHistoryStore {
     event: string,
     dataJson: string | undefined,
   ): Promise<IStreamPosition> {
-    const reply = (await withScripts(this.ready()).roomcastHistoryPublish(
+    const scripts = withScripts(this.ready());
+    const run = this.pubSub === 'sharded' ? scripts.roomcastHistorySPublish : scripts.roomcastHistoryPublish;
+    const reply = (await run.call(
+      scripts,
       ...this.commonArgs(room, policy),
       channel,
       envelopeHead,
@@ -90,13 +100,13 @@ export class RedisHistoryStore implements IHistoryStore {
   }
 
   async remove(room: string): Promise<void> {
-    const keys = historyKeys(room);
+    const keys = historyKeys(room, this.pubSub);
     await this.ready().del(keys.meta, keys.stream);
   }
 
   /** KEYS and ARGV 1-4, the same for both scripts (see redis-scripts.ts). */
   private commonArgs(room: string, policy: IResolvedHistoryPolicy): Array<string | number> {
-    const keys = historyKeys(room);
+    const keys = historyKeys(room, this.pubSub);
     return [keys.meta, keys.stream, this.newEpoch(), policy.metaTtl, policy.ttl, policy.size];
   }
 

@@ -4,6 +4,20 @@ import type { AnyRecord, IWebSocketClient } from '../common/types.ts';
 const EMPTY: ReadonlySet<never> = new Set();
 
 /** Clients of a room or user: a live index `Set`, or a small array for the no-`Set` cases. */
+/**
+ * Told when a room, a user or an authenticated client starts or stops having a presence on this
+ * instance (the `rooms` subscription mode subscribes its Redis channels only meanwhile). The
+ * registry's own indexes are the reference count: each is called once per transition.
+ */
+export interface IMembershipListener {
+  roomOpened(room: string): void;
+  roomClosed(room: string): void;
+  userOpened(userId: string): void;
+  userClosed(userId: string): void;
+  clientOpened(clientId: string): void;
+  clientClosed(clientId: string): void;
+}
+
 export type TClientGroup<M extends object> =
   | ReadonlySet<IWebSocketClient<M>>
   | readonly IWebSocketClient<M>[];
@@ -30,6 +44,8 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
   private ownRooms = 0;
   /** Clients that only the outbound transformer may reach. */
   readonly encrypted = new Set<IWebSocketClient<MetadataType>>();
+  /** Absent unless the bus subscribes per room: nothing is paid for it otherwise. */
+  listener?: IMembershipListener;
 
   get(clientId: string): IWebSocketClient<MetadataType> | undefined {
     return this.clients.get(clientId);
@@ -39,11 +55,15 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
     this.clients.set(client.id, client);
   }
 
+  /** Indexes an authenticated client by user, and makes it reachable by id (called once, at authentication). */
   indexUser(client: IWebSocketClient<MetadataType>): void {
+    this.listener?.clientOpened(client.id);
     if (client.userId === undefined) return;
     const entry = this.users.get(client.userId);
-    if (entry === undefined) this.users.set(client.userId, client);
-    else if (entry instanceof Set) entry.add(client);
+    if (entry === undefined) {
+      this.users.set(client.userId, client);
+      this.listener?.userOpened(client.userId);
+    } else if (entry instanceof Set) entry.add(client);
     else if (entry !== client) this.users.set(client.userId, new Set([entry, client]));
   }
 
@@ -52,6 +72,7 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
     if (client.rooms.has(client.id)) return;
     client.rooms.add(client.id);
     this.ownRooms++;
+    this.opened(client.id);
   }
 
   /** Adds the client to a room; returns false when it was already a member. */
@@ -70,6 +91,7 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
       this.rooms.set(room, members);
     }
     members.add(client);
+    this.opened(room);
     if (!client.encrypted) client.socket.subscribe(room);
     return true;
   }
@@ -79,6 +101,7 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
     if (!client.rooms.delete(room)) return false;
     if (room === client.id) this.ownRooms--;
     else this.dropRoomMember(room, client);
+    this.closed(room);
     if (!client.encrypted) client.socket.unsubscribe(room);
     return true;
   }
@@ -100,11 +123,17 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
     for (const room of client.rooms) {
       if (room === client.id) this.ownRooms--;
       else this.dropRoomMember(room, client);
+      this.closed(room);
+    }
+    if (this.listener && client.state === WebSocketClientStates.AUTHENTICATED) {
+      this.listener.clientClosed(client.id);
     }
     if (client.userId !== undefined) {
       const entry = this.users.get(client.userId);
-      if (entry === client) this.users.delete(client.userId);
-      else if (entry instanceof Set) {
+      if (entry === client) {
+        this.users.delete(client.userId);
+        this.listener?.userClosed(client.userId);
+      } else if (entry instanceof Set) {
         entry.delete(client);
         if (entry.size === 1) this.users.set(client.userId, entry.values().next().value!);
       }
@@ -163,6 +192,16 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
     let shared = 0;
     for (const room of this.rooms.keys()) if (this.ownRoomMember(room)) shared++;
     return shared;
+  }
+
+  /** After a member was added: the room's first local member opens it. */
+  private opened(room: string): void {
+    if (this.listener && this.roomSize(room) === 1) this.listener.roomOpened(room);
+  }
+
+  /** After a member was removed: the last one closes it. */
+  private closed(room: string): void {
+    if (this.listener && this.roomSize(room) === 0) this.listener.roomClosed(room);
   }
 
   private dropRoomMember(room: string, client: IWebSocketClient<MetadataType>): void {

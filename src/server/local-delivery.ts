@@ -85,8 +85,8 @@ export class LocalDelivery<M extends object = AnyRecord> {
     this.deliverOne(client, frame ?? encodeFrame(event, data), event, data);
   }
 
-  toUser(userId: string, event: string, data: unknown, exclude?: readonly string[]): void {
-    let frame: string | undefined; // encoded on the first recipient only
+  toUser(userId: string, event: string, data: unknown, exclude?: readonly string[], frame?: string): void {
+    // Encoded on the first recipient only, when not given.
     for (const client of this.registry.userClients(userId)) {
       if (exclude?.includes(client.id)) continue;
       frame ??= encodeFrame(event, data);

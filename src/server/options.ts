@@ -1,3 +1,4 @@
+import { SUBSCRIPTION_MODES, type TSubscriptionMode } from '../bus/cross-instance-bus.ts';
 import { WebSocketDefaults, WebSocketLimits } from '../common/constants.ts';
 import type { IWebSocketServerOptions } from '../common/types.ts';
 import { isRedisConnection } from '../redis/wait-ready.ts';
@@ -24,6 +25,8 @@ export interface IResolvedServerSettings {
   requireEncryption: boolean;
   limits: IResolvedLimits;
   tokenRefreshLead: number;
+  /** Undefined: the bus picks (`pattern`, or `rooms` with sharded Pub/Sub). */
+  subscriptionMode?: TSubscriptionMode;
 }
 
 /** Validates the constructor options and fills in the documented defaults. Throws on misconfiguration. */
@@ -67,7 +70,14 @@ export function resolveServerOptions<A extends object, M extends object>(
       throw new Error(`${PREFIX} ${name} must be a function`);
     }
   }
+  const subscriptionMode = opts.subscriptionMode;
+  if (subscriptionMode !== undefined && !SUBSCRIPTION_MODES.includes(subscriptionMode)) {
+    throw new Error(
+      `${PREFIX} subscriptionMode must be one of ${SUBSCRIPTION_MODES.map((m) => `"${m}"`).join(', ')}, got ${JSON.stringify(subscriptionMode)}`,
+    );
+  }
   return {
+    subscriptionMode,
     path,
     defaultRooms: [...defaultRooms],
     authTimeout: positive('authTimeout', opts.authTimeout, WebSocketDefaults.AUTH_TIMEOUT),

@@ -1,3 +1,4 @@
+import type { IRoomChannels } from '../bus/cross-instance-bus.ts';
 import { WebSocketErrorCodes, WebSocketEvents, WebSocketLimits } from '../common/constants.ts';
 import { logFields } from '../common/log.ts';
 import type { AnyRecord, ILogger, IWebSocketClient } from '../common/types.ts';
@@ -24,7 +25,12 @@ export interface IRoomRecoveryOptions<M extends object> {
   logger: ILogger;
   reply: TSystemReply<M>;
   /** Redis mode: resolves once Pub/Sub has caught up with everything published before the call. */
-  barrier?: () => Promise<void>;
+  barrier?: (rooms: readonly string[]) => Promise<void>;
+  /**
+   * `rooms` subscription mode: a room's channel is held and subscribed before its history is
+   * read, so the barrier covers every publication the read did not.
+   */
+  channels?: IRoomChannels;
   counters?: ServerCounters;
 }
 
@@ -117,16 +123,20 @@ export class RoomRecovery<M extends object = AnyRecord> {
     id: string | undefined,
     busy: number,
   ): Promise<void> {
-    const { registry } = this.opts;
+    const { registry, channels } = this.opts;
     this.inFlight.set(client, busy + plans.length);
+    // Held before the leave below, so a gap repair never drops the room's subscription.
+    if (channels) for (const room of rooms) channels.hold(room);
     // A room the client is already in (a gap repair): off native fan-out until the flush.
     for (const plan of plans) registry.leave(client, plan.room);
     const captures = plans.map((plan) => this.capture(plan.room, client));
     try {
-      const pages = await this.readAll(plans);
+      const pages = await this.readAll(plans, channels?.whenSubscribed(rooms));
       if (registry.get(client.id) !== client) return; // disconnected meanwhile: nothing to send
       this.flush(client, rooms, plans, pages, captures, since, id);
     } finally {
+      // After the flush joined the rooms (their members hold the channels from now on).
+      if (channels) for (const room of rooms) channels.release(room);
       for (const capture of captures) this.release(capture);
       const left = (this.inFlight.get(client) ?? plans.length) - plans.length;
       if (left > 0) this.inFlight.set(client, left);
@@ -135,9 +145,15 @@ export class RoomRecovery<M extends object = AnyRecord> {
   }
 
   /** Every plan's page, or undefined where it could not be read (or the barrier failed), within a bound. */
-  private async readAll(plans: IPlan[]): Promise<Array<IHistoryPage | undefined>> {
+  private async readAll(
+    plans: IPlan[],
+    subscribed: Promise<void> | undefined,
+  ): Promise<Array<IHistoryPage | undefined>> {
     const { barrier, logger } = this.opts;
     const work = (async () => {
+      // Live publications must be arriving before the read, or those between it and the
+      // SUBSCRIBE would be in neither the page nor the capture.
+      if (subscribed) await subscribed;
       const pages = await Promise.all(
         plans.map((plan) =>
           this.reads
@@ -159,7 +175,7 @@ export class RoomRecovery<M extends object = AnyRecord> {
       );
       if (barrier && pages.some((page) => page !== undefined)) {
         try {
-          await barrier();
+          await barrier(plans.map((plan) => plan.room));
         } catch (error) {
           logger.warn('Pub/Sub barrier failed; recovery answered as not recovered', describe(error));
           return plans.map(() => undefined);

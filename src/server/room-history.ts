@@ -61,7 +61,7 @@ export class RoomHistory<M extends object = AnyRecord> {
   constructor(private readonly opts: IRoomHistoryOptions<M>) {
     const { redis } = opts;
     if (redis) {
-      this.redisStore = new RedisHistoryStore(() => redis.publisher());
+      this.redisStore = new RedisHistoryStore(() => redis.publisher(), redis.pubSub);
       this.store = this.redisStore;
     } else {
       this.memory = new MemoryHistoryStore();
@@ -152,10 +152,13 @@ export function deliverPositionedMessage<M extends object>(
   delivery: LocalDelivery<M>,
   message: IRedisSocketMessage,
   history?: RoomHistory<M>,
+  /** The payload as received, when it can be forwarded as is. */
+  dataJson?: string,
 ): void {
   const { target, event, data, offset, epoch, exclude } = message;
   const room = target!;
-  const live = deliverPositioned(delivery, room, event, data, serializeData(data), offset!, epoch!, exclude);
+  const json = dataJson ?? serializeData(data);
+  const live = deliverPositioned(delivery, room, event, data, json, offset!, epoch!, exclude);
   history?.live(room, live);
 }
 

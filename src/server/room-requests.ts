@@ -1,3 +1,4 @@
+import type { IRoomChannels } from '../bus/cross-instance-bus.ts';
 import { WebSocketErrorCodes, WebSocketEvents, WebSocketLimits } from '../common/constants.ts';
 import { clientFields } from '../common/log.ts';
 import type { AnyRecord, ILogger, IWebSocketClient, TWebSocketValidateRoomFn } from '../common/types.ts';
@@ -18,6 +19,8 @@ export interface IRoomRequestOptions<M extends object> {
   limiter: InboundLimiter;
   /** Present with `historyFn`: joins of history rooms go through it. */
   recovery?: RoomRecovery<M>;
+  /** `rooms` subscription mode: the reply waits until the rooms' channels are subscribed. */
+  channels?: IRoomChannels;
 }
 
 /**
@@ -80,6 +83,13 @@ export class RoomRequests<M extends object = AnyRecord> {
     const recovering = recovery?.join(client, allowed, since, id);
     if (recovering) return await recovering;
     for (const room of allowed) registry.join(client, room);
+    // Anything published after the reply must reach the client, also from other instances:
+    // where this instance was not subscribed to a room yet, answer once Redis acknowledged it.
+    const subscribed = this.opts.channels?.whenSubscribed(allowed);
+    if (subscribed) {
+      await subscribed;
+      if (registry.get(client.id) !== client) return;
+    }
     reply(client, WebSocketEvents.JOIN, notRecoveredReply(allowed, since), id);
   }
 

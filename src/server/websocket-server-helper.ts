@@ -143,11 +143,13 @@ export class WebSocketServerHelper<
           serverId: this.serverId,
           logger: this.logger,
           readyTimeout: opts.redisReadyTimeout,
-          onMessage: (message) => this.deliverFromBus(message),
+          subscriptionMode: this.settings.subscriptionMode,
+          onMessage: (message, dataJson) => this.deliverFromBus(message, dataJson),
           onLatency: metrics ? (ms) => metrics.observeBusLatency(ms) : undefined,
         })
       : undefined;
     this.bus = redisBus ?? new LocalOnlyBus();
+    this.registry.listener = this.bus.membership;
     if (opts.historyFn) {
       this.roomHistory = new RoomHistory<MetadataType>({
         historyFn: opts.historyFn,
@@ -166,7 +168,8 @@ export class WebSocketServerHelper<
           history: this.roomHistory,
           logger: this.logger,
           reply,
-          barrier: redisBus ? () => redisBus.barrier() : undefined,
+          barrier: redisBus ? (rooms) => redisBus.barrier(rooms) : undefined,
+          channels: this.bus.roomChannels,
           counters: this.counters,
         })
       : undefined;
@@ -198,6 +201,7 @@ export class WebSocketServerHelper<
         reply,
         limiter,
         recovery: this.recovery,
+        channels: this.bus.roomChannels,
       }),
       history: new HistoryRequests<MetadataType>({
         history: this.roomHistory,
@@ -535,23 +539,28 @@ export class WebSocketServerHelper<
     await this.roomHistory?.store.remove(opts.room);
   }
 
-  private deliverFromBus(message: IRedisSocketMessage): void {
+  /**
+   * `dataJson` is the payload as it came from Redis: the frame is built around it, never
+   * serialized again (encrypted recipients still get `data` through the transformer).
+   */
+  private deliverFromBus(message: IRedisSocketMessage, dataJson?: string): void {
     if (this.shuttingDown) return;
     const { type, target, event, data, exclude } = message;
+    const frame = dataJson === undefined ? undefined : frameFromJson(event, dataJson);
     switch (type) {
       case WebSocketMessageTypes.CLIENT:
-        if (target !== undefined) this.delivery.toClient(target, event, data);
+        if (target !== undefined) this.delivery.toClient(target, event, data, frame);
         return;
       case WebSocketMessageTypes.USER:
-        if (target !== undefined) this.delivery.toUser(target, event, data, exclude);
+        if (target !== undefined) this.delivery.toUser(target, event, data, exclude, frame);
         return;
       case WebSocketMessageTypes.ROOM:
         if (target === undefined) return;
-        if (message.offset === undefined) this.delivery.toRoom(target, event, data, exclude);
-        else deliverPositionedMessage(this.delivery, message, this.roomHistory);
+        if (message.offset === undefined) this.delivery.toRoom(target, event, data, exclude, frame);
+        else deliverPositionedMessage(this.delivery, message, this.roomHistory, dataJson);
         return;
       case WebSocketMessageTypes.BROADCAST:
-        this.delivery.toAll(event, data, exclude);
+        this.delivery.toAll(event, data, exclude, frame);
         return;
     }
   }

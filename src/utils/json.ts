@@ -20,6 +20,11 @@ export function parseJsonSafely(text: string): unknown {
   return MAYBE_DANGEROUS.test(text) ? JSON.parse(text, dropDangerousKeys) : JSON.parse(text);
 }
 
+/** True when `text` might contain a key `parseJsonSafely` removes (so it cannot be forwarded as is). */
+export function mayHideDangerousKeys(text: string): boolean {
+  return MAYBE_DANGEROUS.test(text);
+}
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -56,7 +56,8 @@ describe('encodeEnvelope with pre-serialized data', () => {
     };
     const fast = encodeEnvelope(message, JSON.stringify(message.data));
     expect(JSON.parse(fast)).toEqual(message);
-    expect(decodeEnvelope(fast)).toEqual({ ok: true, message });
+    // Canonical (data last): the payload comes back as received, for the frame body.
+    expect(decodeEnvelope(fast)).toEqual({ ok: true, message, dataJson: '{"a":[1,"x"]}' });
   });
 });
 
@@ -64,7 +65,11 @@ describe('positioned envelopes (history rooms)', () => {
   const base = { serverId: 's', type: 'room', target: 'r', event: 'e', data: 1 };
   test('offset and epoch are kept for a room message', () => {
     const decoded = decodeEnvelope(JSON.stringify({ ...base, offset: 3, epoch: 'x' }));
-    expect(decoded).toEqual({ ok: true, message: { ...base, offset: 3, epoch: 'x' } as never });
+    expect(decoded).toEqual({
+      ok: true,
+      message: { ...base, offset: 3, epoch: 'x' } as never,
+      dataJson: '1',
+    });
   });
   test.each([
     [{ offset: 0, epoch: 'x' }],
@@ -95,6 +100,7 @@ describe('positioned envelopes (history rooms)', () => {
         offset: 7,
         epoch: 'ep',
       },
+      dataJson: '{"a":1}',
     });
   });
 });

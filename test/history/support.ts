@@ -1,6 +1,6 @@
 import { RedisHelper, silentLogger, type THistoryFn, WebSocketEmitter } from '../../src/index.ts';
 import { RedisServer } from '../support/redis-server.ts';
-import { type ITestServer, startServer } from '../support/server.ts';
+import { type ITestServer, startServer, type TTestServerOptions } from '../support/server.ts';
 
 const validateRoomFn = ({ rooms }: { rooms: string[] }) => rooms;
 
@@ -28,7 +28,10 @@ export async function startEmitter(
 }
 
 /** A fresh redis-server, two instances (every join granted) and an emitter, all with `historyFn`. */
-export async function startHistoryPair(historyFn: THistoryFn): Promise<{
+export async function startHistoryPair(
+  historyFn: THistoryFn,
+  serverOptions: Partial<TTestServerOptions> = {},
+): Promise<{
   redisServer: RedisServer;
   a: ITestServer;
   b: ITestServer;
@@ -37,8 +40,8 @@ export async function startHistoryPair(historyFn: THistoryFn): Promise<{
 }> {
   const redisServer = await RedisServer.start();
   const redis = { host: '127.0.0.1', port: redisServer.port };
-  const a = await startServer({ redis, validateRoomFn, historyFn });
-  const b = await startServer({ redis, validateRoomFn, historyFn });
+  const a = await startServer({ redis, validateRoomFn, historyFn, ...serverOptions });
+  const b = await startServer({ redis, validateRoomFn, historyFn, ...serverOptions });
   const { emitter, stop } = await startEmitter(redisServer.port, historyFn);
   return {
     redisServer,

@@ -2,6 +2,7 @@ import { afterEach } from 'bun:test';
 import type { ClusterOptions } from 'ioredis';
 import { silentLogger } from '../../src/common/logger.ts';
 import type { AnyRecord, ILogger, IWebSocketServerOptions } from '../../src/common/types.ts';
+import type { TPubSubKind } from '../../src/redis/pubsub-kind.ts';
 import { RedisClusterHelper } from '../../src/redis/redis-cluster-helper.ts';
 import { RedisHelper } from '../../src/redis/redis-helper.ts';
 import { WebSocketServerHelper } from '../../src/server/websocket-server-helper.ts';
@@ -10,7 +11,11 @@ export type TTestServerOptions = Omit<Partial<IWebSocketServerOptions>, 'server'
   /** Redis to scale over; omit for single-instance mode. */
   redis?: { host: string; port: number };
   /** Or a Redis Cluster to scale over (through a `RedisClusterHelper`). */
-  redisCluster?: { nodes: Array<{ host: string; port: number }>; clusterOptions?: ClusterOptions };
+  redisCluster?: {
+    nodes: Array<{ host: string; port: number }>;
+    clusterOptions?: ClusterOptions;
+    pubSub?: TPubSubKind;
+  };
 };
 
 export interface ITestServer {
