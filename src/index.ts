@@ -51,6 +51,7 @@ export {
   type TAllowedOrigins,
   type TOriginCheck,
 } from './server/origin-policy.ts';
+export { WebSocketRequestError } from './server/request-error.ts';
 export { isValidRoomName } from './server/room-names.ts';
 export { type ISendOptions, WebSocketServerHelper } from './server/websocket-server-helper.ts';
 export { executePromiseWithLimit, type IExecutePromiseWithLimitOptions } from './utils/promise.ts';

@@ -7,6 +7,7 @@ import { HISTORY_EVENT, HistoryRequests } from './history-requests.ts';
 import { type IResolvedClientOptions, resolveClientOptions } from './options.ts';
 import { Outbox } from './outbox.ts';
 import { RoomPositions } from './positions.ts';
+import { REPLY_EVENT, Requests } from './requests.ts';
 import { RoomRequests } from './room-requests.ts';
 import type {
   ICloseInfo,
@@ -72,6 +73,7 @@ export class RoomcastClient<
   In extends object = TEventMap,
   Out extends object = In,
   Auth extends object = TEventMap,
+  Replies extends object = TEventMap,
 > {
   /** Resolves with the first connection; rejects if the client stops before it gets one. */
   readonly ready: Promise<IConnectedInfo>;
@@ -84,6 +86,7 @@ export class RoomcastClient<
   readonly #rooms: RoomRequests;
   readonly #positions: RoomPositions;
   readonly #history: HistoryRequests;
+  readonly #requests = new Requests();
   #url: string;
   /** Sockets opened so far (the URL picker's `attempt`). */
   #attempts = 0;
@@ -208,6 +211,39 @@ export class RoomcastClient<
       ),
     );
     return false;
+  }
+
+  /**
+   * Sends an app event as a request and resolves with what the server's `messageHandler`
+   * returned for it (`ws:reply`). Rejects with `SERVER_ERROR` (the server's code in
+   * `serverCode`: the application's `WebSocketRequestError` code, `INTERNAL`,
+   * `TOO_MANY_PENDING`...), `REQUEST_TIMEOUT` (default `requestTimeout`), `CONNECTION_LOST`
+   * (sent, then the connection dropped: it is not sent again) or `CLOSED`. Sent at once
+   * when connected, otherwise on the next connection. Any number may be in flight.
+   */
+  request<K extends TOutgoingName<Out>>(
+    event: K extends TSystemEventName ? never : K,
+    data?: Out[K],
+    options: { timeout?: number } = {},
+  ): Promise<K extends keyof Replies ? Replies[K] : unknown> {
+    if (typeof event !== 'string' || event === '' || RESERVED_EVENTS.has(event) || event.startsWith('ws:')) {
+      return Promise.reject(
+        new TypeError(`[roomcast] cannot request "${String(event)}": not an app event name`),
+      );
+    }
+    return this.#systemRequest(event, data, REPLY_EVENT, options.timeout) as Promise<
+      K extends keyof Replies ? Replies[K] : unknown
+    >;
+  }
+
+  #systemRequest(event: string, data: unknown, answer: string, timeout?: number): Promise<unknown> {
+    if (this.#halted)
+      return Promise.reject(new RoomcastClientError('CLOSED', `"${event}" on a closed client`));
+    const ms = timeout ?? this.#options.requestTimeout;
+    if (!Number.isFinite(ms) || ms <= 0) {
+      return Promise.reject(new RangeError('[roomcast] a request timeout must be a positive number of ms'));
+    }
+    return this.#requests.request(event, data, ms, answer);
   }
 
   // ------------------------------------------------------------------- rooms
@@ -406,8 +442,12 @@ export class RoomcastClient<
         if (!this.#history.settle(id, event, data))
           this.#report(new RoomcastClientError('BAD_FRAME', `unexpected ${event} answer`, frame));
         return;
+      case REPLY_EVENT:
+        // One that came after its timeout is dropped.
+        this.#requests.settle(id, event, data);
+        return;
       case 'error': {
-        if (this.#history.settle(id, event, data)) return;
+        if (this.#history.settle(id, event, data) || this.#requests.settle(id, event, data)) return;
         const message = isRecord(data) && typeof data.message === 'string' ? data.message : 'server error';
         this.#report(new RoomcastClientError('SERVER_ERROR', message, data));
         return;
@@ -467,6 +507,7 @@ export class RoomcastClient<
     // Rooms first, then what was queued; both before the application hears about the connection.
     this.#rooms.resume(send);
     this.#history.resume(send);
+    this.#requests.resume(send);
     this.#outbox.flush(send);
     this.#setState('connected');
     this.#settleWaiters(info);
@@ -517,6 +558,7 @@ export class RoomcastClient<
     this.#rooms.suspend();
     this.#positions.suspend();
     this.#history.suspend();
+    this.#requests.suspend();
     return this.#current === 'connected';
   }
 
@@ -580,6 +622,7 @@ export class RoomcastClient<
     this.#setState('disconnected', { close });
     this.#rooms.failAll(error);
     this.#history.failAll(error);
+    this.#requests.failAll(error);
     this.#settleWaiters(undefined, error);
   }
 
@@ -677,6 +720,7 @@ export function createClient<
   In extends object = TEventMap,
   Out extends object = In,
   Auth extends object = TEventMap,
->(url: TUrlSource, options?: IRoomcastClientOptions<Auth>): RoomcastClient<In, Out, Auth> {
-  return new RoomcastClient<In, Out, Auth>(url, options);
+  Replies extends object = TEventMap,
+>(url: TUrlSource, options?: IRoomcastClientOptions<Auth>): RoomcastClient<In, Out, Auth, Replies> {
+  return new RoomcastClient<In, Out, Auth, Replies>(url, options);
 }

@@ -68,8 +68,10 @@ export type TClientErrorCode =
   | 'REFUSED'
   /** `reconnect.maxAttempts` consecutive attempts failed. */
   | 'RECONNECT_EXHAUSTED'
-  /** A join/leave got no acknowledgement within `requestTimeout`. */
+  /** A join/leave, history or `request()` got no answer within its timeout. */
   | 'REQUEST_TIMEOUT'
+  /** A `request()` was sent, then the connection dropped before its answer (it is not re-sent). */
+  | 'CONNECTION_LOST'
   /** Rooms the server granted before were not granted again after a reconnect. */
   | 'REJOIN_DENIED'
   /** The client was closed while the operation was pending. */
@@ -124,7 +126,11 @@ export type TServerErrorCode =
   | 'HISTORY_UNAVAILABLE'
   | 'UNRECOVERABLE_POSITION'
   | 'TOO_MANY_REQUESTS'
-  | 'INTERNAL';
+  | 'TOO_MANY_PENDING'
+  | 'RATE_LIMITED'
+  | 'INTERNAL'
+  // An application's own code, from a `WebSocketRequestError`.
+  | (string & {});
 
 /** Where a room's stream stands: `offset` of its last publication (0 when none) in history `epoch`. */
 export interface IStreamPosition {

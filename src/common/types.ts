@@ -156,11 +156,16 @@ export type TWebSocketClientDisconnectedFn = (opts: {
   userId?: string;
 }) => ValueOrPromise<void>;
 
+/**
+ * Receives every application frame. For a frame that carried an `id` (a request), what it
+ * returns or resolves to answers the client (`ws:reply`); a throw answers with an `error`
+ * (`WebSocketRequestError` picks the code and message, anything else is `INTERNAL`).
+ */
 export type TWebSocketMessageHandler = (opts: {
   clientId: string;
   userId?: string;
   message: IWebSocketMessage;
-}) => ValueOrPromise<void>;
+}) => ValueOrPromise<unknown>;
 
 export type TWebSocketOutboundTransformer<
   DataType = unknown,

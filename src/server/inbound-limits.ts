@@ -115,8 +115,8 @@ export class InboundLimiter {
     const { messagesPerSecond, messageBurst, bytesPerSecond, bytesBurst } = this.limits;
     const elapsed = (now - (client.tokensAt ?? now)) / 1000;
     client.tokensAt = now;
-    let frames = Math.min(messageBurst, (client.frameTokens ?? messageBurst) + elapsed * messagesPerSecond);
-    let budget = Math.min(bytesBurst, (client.byteTokens ?? bytesBurst) + elapsed * bytesPerSecond);
+    let frames = refill(client.frameTokens, messageBurst, messagesPerSecond, elapsed);
+    let budget = refill(client.byteTokens, bytesBurst, bytesPerSecond, elapsed);
     if (frames >= 1 && budget >= bytes) {
       frames -= 1;
       budget -= bytes;
@@ -183,6 +183,15 @@ export class InboundLimiter {
     this.reply(client, WebSocketEvents.ERROR, { message, code, closeCode }, id);
     this.close(client, closeCode, 'Limit exceeded');
   }
+}
+
+/**
+ * A bucket after `elapsed` seconds. A limit that is off (`Infinity`) stays full: `0 * Infinity`
+ * would be NaN and refuse every frame when only the other rate is on.
+ */
+function refill(tokens: number | undefined, burst: number, rate: number, elapsed: number): number {
+  if (rate === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
+  return Math.min(burst, (tokens ?? burst) + elapsed * rate);
 }
 
 /** UTF-8 size of a text frame (what the client actually sent), or the byte length of a binary one. */

@@ -29,6 +29,7 @@ import { ServerCounters } from '../metrics/counters.ts';
 import { PrometheusMetrics } from '../metrics/prometheus.ts';
 import { encodeFrame, frameFromJson, serializeData } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
+import { AppRequests } from './app-requests.ts';
 import { createBunWebSocketHandler, resolveBunConfig } from './bun-handler.ts';
 import { ClientRegistry } from './client-registry.ts';
 import { closeGradually, type IShutdownOptions, resolveDrain } from './drain.ts';
@@ -191,6 +192,13 @@ export class WebSocketServerHelper<
         history: this.roomHistory,
         delivery: this.delivery,
         reply,
+      }),
+      requests: new AppRequests<MetadataType>({
+        messageHandler: opts.messageHandler,
+        logger: this.logger,
+        reply,
+        limiter,
+        isConnected: (client) => this.registry.get(client.id) === client,
       }),
       logger: this.logger,
       messageHandler: opts.messageHandler,
