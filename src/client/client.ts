@@ -14,6 +14,7 @@ import type {
   IConnectedInfo,
   IHistoryOptions,
   IHistoryResult,
+  IPresenceResult,
   IPublicationInfo,
   IRoomcastClientOptions,
   IRoomRecovery,
@@ -87,6 +88,8 @@ export class RoomcastClient<
   readonly #positions: RoomPositions;
   readonly #history: HistoryRequests;
   readonly #requests = new Requests();
+  /** Presence rooms whose join/leave events were asked for; asked again after each re-join. */
+  readonly #presenceRooms = new Set<string>();
   #url: string;
   /** Sockets opened so far (the URL picker's `attempt`). */
   #attempts = 0;
@@ -117,7 +120,12 @@ export class RoomcastClient<
       (room) => this.#rooms.repair(room),
     );
     const { requestTimeout } = this.#options;
-    this.#rooms = new RoomRequests(requestTimeout, (error) => this.#report(error), this.#positions);
+    this.#rooms = new RoomRequests(
+      requestTimeout,
+      (error) => this.#report(error),
+      this.#positions,
+      (granted) => this.#resubscribePresence(granted),
+    );
     this.#history = new HistoryRequests(requestTimeout);
     this.ready = this.#nextConnection();
     if (this.#options.autoConnect) this.#start('connecting');
@@ -244,6 +252,59 @@ export class RoomcastClient<
       return Promise.reject(new RangeError('[roomcast] a request timeout must be a positive number of ms'));
     }
     return this.#requests.request(event, data, ms, answer);
+  }
+
+  // ---------------------------------------------------------------- presence
+
+  /**
+   * Every member of a presence room (on every server instance) and their counts. Needs
+   * membership of the room; a refusal rejects with `SERVER_ERROR` and `serverCode`
+   * `NOT_IN_ROOM`, `PRESENCE_UNAVAILABLE` (no presence for that room, or Redis down) or `INVALID_REQUEST`.
+   */
+  presence(room: string, options: { timeout?: number } = {}): Promise<IPresenceResult> {
+    return this.#systemRequest(
+      'ws:presence',
+      { room },
+      'ws:presence',
+      options.timeout,
+    ) as Promise<IPresenceResult>;
+  }
+
+  /** `{ clients, users }` of a presence room (same rules as `presence()`). */
+  async presenceStats(
+    room: string,
+    options: { timeout?: number } = {},
+  ): Promise<{ clients: number; users: number }> {
+    const { clients, users } = await this.presence(room, options);
+    return { clients, users };
+  }
+
+  /**
+   * Asks for the `ws:presence:join` / `ws:presence:leave` events of a presence room this
+   * client is in (listen with `on()`); renewed after every reconnect once the room is re-joined.
+   * Same refusals as `presence()`.
+   */
+  async subscribePresence(room: string): Promise<void> {
+    await this.#systemRequest('ws:presence:subscribe', { room }, 'ws:presence:subscribe');
+    this.#presenceRooms.add(room);
+  }
+
+  async unsubscribePresence(room: string): Promise<void> {
+    this.#presenceRooms.delete(room);
+    await this.#systemRequest('ws:presence:unsubscribe', { room }, 'ws:presence:unsubscribe');
+  }
+
+  #resubscribePresence(granted: string[]): void {
+    for (const room of granted) {
+      if (!this.#presenceRooms.has(room)) continue;
+      this.#systemRequest('ws:presence:subscribe', { room }, 'ws:presence:subscribe').catch((error) =>
+        this.#report(
+          error instanceof RoomcastClientError
+            ? error
+            : new RoomcastClientError('SERVER_ERROR', messageOf(error), error),
+        ),
+      );
+    }
   }
 
   // ------------------------------------------------------------------- rooms
@@ -443,6 +504,9 @@ export class RoomcastClient<
           this.#report(new RoomcastClientError('BAD_FRAME', `unexpected ${event} answer`, frame));
         return;
       case REPLY_EVENT:
+      case 'ws:presence':
+      case 'ws:presence:subscribe':
+      case 'ws:presence:unsubscribe':
         // One that came after its timeout is dropped.
         this.#requests.settle(id, event, data);
         return;
@@ -636,6 +700,7 @@ export class RoomcastClient<
     if (this.#halted) {
       return Promise.reject(new RoomcastClientError('CLOSED', `${verb}() on a closed client`));
     }
+    if (verb === 'leave') for (const room of list) this.#presenceRooms.delete(room);
     return list.length === 0 ? Promise.resolve([]) : this.#rooms.request(verb, list);
   }
 

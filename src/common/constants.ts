@@ -179,6 +179,16 @@ export class WebSocketHistoryDefaults {
   static readonly META_TTL = 24 * 60 * 60 * 1000;
 }
 
+/** Defaults of presence (see docs/cluster.md). */
+export class WebSocketPresenceDefaults {
+  /**
+   * How long (ms) an instance's presence members stay valid after its last heartbeat (sent every
+   * third of it): a SIGKILLed instance's members vanish from `presence()` within this, and their
+   * leave events follow within another third.
+   */
+  static readonly TTL = 30_000;
+}
+
 export class WebSocketMessageTypes {
   static readonly CLIENT = 'client';
   static readonly USER = 'user';
@@ -265,6 +275,8 @@ export class WebSocketErrorCodes {
   static readonly UNRECOVERABLE_POSITION = 'UNRECOVERABLE_POSITION';
   /** Too many `ws:history` requests of one client in flight at once. */
   static readonly TOO_MANY_REQUESTS = 'TOO_MANY_REQUESTS';
+  /** The room keeps no presence, or presence cannot be read right now (Redis down). */
+  static readonly PRESENCE_UNAVAILABLE = 'PRESENCE_UNAVAILABLE';
   /** A server-side handler failed; no detail of the failure is sent. */
   static readonly INTERNAL = 'INTERNAL';
 }

@@ -1,4 +1,4 @@
-import { WebSocketDefaults, WebSocketLimits } from '../common/constants.ts';
+import { WebSocketDefaults, WebSocketLimits, WebSocketPresenceDefaults } from '../common/constants.ts';
 import type { IWebSocketServerOptions } from '../common/types.ts';
 import { isRedisConnection } from '../redis/wait-ready.ts';
 import { type IResolvedLimits, resolveLimits } from './inbound-limits.ts';
@@ -24,6 +24,7 @@ export interface IResolvedServerSettings {
   requireEncryption: boolean;
   limits: IResolvedLimits;
   tokenRefreshLead: number;
+  presenceTtl: number;
 }
 
 /** Validates the constructor options and fills in the documented defaults. Throws on misconfiguration. */
@@ -62,6 +63,8 @@ export function resolveServerOptions<A extends object, M extends object>(
     'outboundTransformer',
     'handshakeFn',
     'historyFn',
+    'presenceFn',
+    'presenceInfoFn',
   ] as const) {
     if (opts[name] !== undefined && typeof opts[name] !== 'function') {
       throw new Error(`${PREFIX} ${name} must be a function`);
@@ -88,5 +91,6 @@ export function resolveServerOptions<A extends object, M extends object>(
     requireEncryption: opts.requireEncryption === true,
     limits: resolveLimits(opts.limits),
     tokenRefreshLead: positive('tokenRefreshLead', opts.tokenRefreshLead, WebSocketLimits.TOKEN_REFRESH_LEAD),
+    presenceTtl: positive('presenceTtl', opts.presenceTtl, WebSocketPresenceDefaults.TTL),
   };
 }

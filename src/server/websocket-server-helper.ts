@@ -9,6 +9,7 @@ import {
   WebSocketCloseCodes,
   WebSocketDefaults,
   WebSocketErrorCodes,
+  WebSocketEvents,
   WebSocketMessageTypes,
 } from '../common/constants.ts';
 import { createConsoleLogger } from '../common/logger.ts';
@@ -27,6 +28,9 @@ import { HistoryError } from '../history/errors.ts';
 import type { IHistoryOptions, IHistoryResult } from '../history/query.ts';
 import { ServerCounters } from '../metrics/counters.ts';
 import { PrometheusMetrics } from '../metrics/prometheus.ts';
+import { MemoryPresenceStore } from '../presence/memory-store.ts';
+import { RedisPresenceStore } from '../presence/redis-store.ts';
+import { type IPresenceMember, type IPresenceStats, presenceStats } from '../presence/types.ts';
 import { encodeFrame, frameFromJson, serializeData } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
 import { AppRequests } from './app-requests.ts';
@@ -42,13 +46,19 @@ import { type IResolvedServerSettings, resolveServerOptions } from './options.ts
 import { RoomRecovery } from './recovery.ts';
 import { deliverPositionedMessage, RoomHistory } from './room-history.ts';
 import { isValidRoomName } from './room-names.ts';
+import { RoomPresence } from './room-presence.ts';
 import { RoomRequests } from './room-requests.ts';
 import { SessionManager } from './session-manager.ts';
 
 export interface ISendOptions<T = unknown> {
-  /** A client id or a room name; omit to broadcast. */
-  destination?: string;
+  /**
+   * A client id or a room name; `{ userId }` for every connection of that user on every
+   * instance; omit to broadcast.
+   */
+  destination?: string | { userId: string };
   payload: { topic: string; data: T };
+  /** Client ids that must not receive it, wherever they are connected (not for history rooms). */
+  exclude?: string[];
   doLog?: boolean;
   cb?: () => void;
 }
@@ -84,6 +94,8 @@ export class WebSocketServerHelper<
   /** Only with `historyFn`: rooms without history never reach it. */
   private readonly roomHistory?: RoomHistory<MetadataType>;
   private readonly recovery?: RoomRecovery<MetadataType>;
+  /** Only with `presenceFn`. */
+  private readonly roomPresence?: RoomPresence<MetadataType>;
   private readonly bunConfig;
   private bunHandler?: IBunWebSocketHandler;
   private configured?: Promise<void>;
@@ -159,6 +171,35 @@ export class WebSocketServerHelper<
           barrier: redisBus ? () => redisBus.barrier() : undefined,
         })
       : undefined;
+    if (opts.presenceFn) {
+      this.roomPresence = new RoomPresence<MetadataType>({
+        presenceFn: opts.presenceFn,
+        presenceInfoFn: opts.presenceInfoFn,
+        store: redisBus
+          ? new RedisPresenceStore({
+              client: () => redisBus.publisher(),
+              serverId: this.serverId,
+              ttl: this.settings.presenceTtl,
+            })
+          : new MemoryPresenceStore(),
+        registry: this.registry,
+        delivery: this.delivery,
+        publish: (topic, event, data) =>
+          this.bus.publish({
+            serverId: this.serverId,
+            type: WebSocketMessageTypes.ROOM,
+            target: topic,
+            event,
+            data,
+          }),
+        reply,
+        limiter,
+        logger: this.logger,
+        ttl: this.settings.presenceTtl,
+      });
+      this.registry.onMembership = this.roomPresence.onMembership;
+    }
+    const presence = this.roomPresence;
     this.sessions = new SessionManager<AuthDataType, MetadataType>({
       registry: this.registry,
       logger: this.logger,
@@ -193,6 +234,25 @@ export class WebSocketServerHelper<
         delivery: this.delivery,
         reply,
       }),
+      systemRequests: presence
+        ? new Map([
+            [
+              WebSocketEvents.PRESENCE,
+              (client: IWebSocketClient<MetadataType>, data: unknown, id?: string) =>
+                void presence.handleRequest(client, data, id),
+            ],
+            [
+              WebSocketEvents.PRESENCE_SUBSCRIBE,
+              (client: IWebSocketClient<MetadataType>, data: unknown, id?: string) =>
+                presence.handleSubscription(client, data, id, true),
+            ],
+            [
+              WebSocketEvents.PRESENCE_UNSUBSCRIBE,
+              (client: IWebSocketClient<MetadataType>, data: unknown, id?: string) =>
+                presence.handleSubscription(client, data, id, false),
+            ],
+          ])
+        : undefined,
       requests: new AppRequests<MetadataType>({
         messageHandler: opts.messageHandler,
         logger: this.logger,
@@ -227,6 +287,7 @@ export class WebSocketServerHelper<
     this.configured ??= (async () => {
       try {
         await this.bus.start();
+        await this.roomPresence?.start();
       } catch (error) {
         this.configured = undefined; // allow a retry
         throw error;
@@ -298,6 +359,7 @@ export class WebSocketServerHelper<
         this.sessions.close(client, WebSocketCloseCodes.GOING_AWAY, 'Server shutting down');
       }
       this.roomHistory?.stop();
+      await this.roomPresence?.stop();
       await this.bus.stop();
     })();
     return this.shuttingDown;
@@ -462,8 +524,17 @@ export class WebSocketServerHelper<
       throw new Error('[WebSocketServerHelper] send() needs payload.topic (a non-empty string)');
     }
     const data = payload.data;
+    const exclude = readExclude(opts.exclude);
     // Serialize the payload once; the local frame and the Redis envelope share it.
     const dataJson = serializeData(data);
+    if (typeof destination === 'object' && destination !== null) {
+      this.sendToUserEverywhere(destination.userId, event, data, dataJson, exclude);
+      this.afterSend(opts, event, `user ${destination.userId}`);
+      return;
+    }
+    if (exclude && destination !== undefined && this.roomHistory?.policyFor(destination)) {
+      throw new Error('[WebSocketServerHelper] send(): exclude is not supported for rooms that keep history');
+    }
     if (
       this.roomHistory &&
       destination !== undefined &&
@@ -475,28 +546,88 @@ export class WebSocketServerHelper<
       return;
     }
     const frame = frameFromJson(event, dataJson);
+    const excluded = exclude ? { exclude } : {};
     if (destination === undefined) {
-      this.delivery.toAll(event, data, undefined, frame);
+      this.delivery.toAll(event, data, exclude, frame);
       this.bus.publish(
-        { serverId: this.serverId, type: WebSocketMessageTypes.BROADCAST, event, data },
+        { serverId: this.serverId, type: WebSocketMessageTypes.BROADCAST, event, data, ...excluded },
         dataJson,
       );
     } else {
-      if (this.registry.get(destination)) this.delivery.toClient(destination, event, data, frame);
-      else this.delivery.toRoom(destination, event, data, undefined, frame);
+      if (this.registry.get(destination)) {
+        if (!exclude?.includes(destination)) this.delivery.toClient(destination, event, data, frame);
+      } else this.delivery.toRoom(destination, event, data, exclude, frame);
       // Every authenticated client is in its own id room, so a room message
       // reaches a client id on whichever instance holds it.
       this.bus.publish(
-        { serverId: this.serverId, type: WebSocketMessageTypes.ROOM, target: destination, event, data },
+        {
+          serverId: this.serverId,
+          type: WebSocketMessageTypes.ROOM,
+          target: destination,
+          event,
+          data,
+          ...excluded,
+        },
         dataJson,
       );
     }
     this.afterSend(opts, event, destination);
   }
 
+  /** Every connection of a user: the local ones, then a user message for the other instances. */
+  private sendToUserEverywhere(
+    userId: unknown,
+    event: string,
+    data: unknown,
+    dataJson: string | undefined,
+    exclude: string[] | undefined,
+  ): void {
+    if (typeof userId !== 'string' || userId.length === 0) {
+      throw new Error('[WebSocketServerHelper] send(): destination.userId must be a non-empty string');
+    }
+    this.delivery.toUser(userId, event, data, exclude);
+    this.bus.publish(
+      {
+        serverId: this.serverId,
+        type: WebSocketMessageTypes.USER,
+        target: userId,
+        event,
+        data,
+        ...(exclude ? { exclude } : {}),
+      },
+      dataJson,
+    );
+  }
+
   private afterSend(opts: ISendOptions<unknown>, event: string, destination: string | undefined): void {
     if (opts.doLog) this.logger.info(`send "${event}" to ${destination ?? 'everyone'}`);
     if (opts.cb) setImmediate(() => fireAndLog(this.logger, 'send() callback', opts.cb, undefined));
+  }
+
+  // ----------------------------------------------------------------- presence
+
+  /**
+   * Every member of a presence room on every instance (`{ clientId, userId?, info? }`), read
+   * from Redis in Redis mode (members of instances whose liveness expired are left out).
+   * Throws when `presenceFn` is off or does not give the room presence; rejects when Redis cannot be read.
+   */
+  async presence(opts: { room: string }): Promise<IPresenceMember[]> {
+    return this.presenceRoom(opts?.room).members(opts.room);
+  }
+
+  /** `{ clients, users }` of a presence room on every instance (same rules as `presence()`). */
+  async presenceStats(opts: { room: string }): Promise<IPresenceStats> {
+    return presenceStats(await this.presence(opts));
+  }
+
+  private presenceRoom(room: string): RoomPresence<MetadataType> {
+    this.assertRoomName(room);
+    const presence = this.roomPresence;
+    if (!presence) throw new Error('[WebSocketServerHelper] presence() needs the presenceFn option');
+    if (!presence.isPresenceRoom(room)) {
+      throw new Error(`[WebSocketServerHelper] room ${JSON.stringify(room)} keeps no presence (presenceFn)`);
+    }
+    return presence;
   }
 
   // ------------------------------------------------------------------ history
@@ -550,4 +681,13 @@ export class WebSocketServerHelper<
       );
     }
   }
+}
+
+/** `exclude` of `send()`: undefined when empty; anything but an array of strings is a programming error. */
+function readExclude(exclude: unknown): string[] | undefined {
+  if (exclude === undefined) return undefined;
+  if (!Array.isArray(exclude) || !exclude.every((id) => typeof id === 'string')) {
+    throw new Error('[WebSocketServerHelper] send(): exclude must be an array of client ids');
+  }
+  return exclude.length > 0 ? exclude : undefined;
 }

@@ -1,0 +1,129 @@
+import type { TRedisClient } from '../redis/wait-ready.ts';
+import { isPlainObject, parseJsonSafely } from '../utils/json.ts';
+import { PRESENCE_INSTANCES_KEY, presenceInstanceRoomsKey, presenceMembersKey } from './keys.ts';
+import type { IPresenceMember, IPresenceStore } from './types.ts';
+
+export interface IRedisPresenceOptions {
+  /** The connection to run commands on (the bus's publisher); undefined while there is none. */
+  client: () => TRedisClient | undefined;
+  serverId: string;
+  /** How long an instance's members stay valid after its last heartbeat (ms). */
+  ttl: number;
+}
+
+/**
+ * Presence in Redis with per-instance liveness. Each member is a field of its room's hash,
+ * tagged with the instance that holds the connection; each instance writes the time its
+ * liveness runs out (now + ttl) into one sorted set every ttl / 3. `list` ignores members of
+ * instances past that time, and `sweep` deletes them field by field: `HDEL` answers 1 to
+ * exactly one caller, which is the one that announces the leave.
+ */
+export class RedisPresenceStore implements IPresenceStore {
+  /** Members of this instance per room, so the room set is trimmed when the last one leaves. */
+  private readonly localCounts = new Map<string, number>();
+
+  constructor(private readonly opts: IRedisPresenceOptions) {}
+
+  private redis(): TRedisClient {
+    const client = this.opts.client();
+    if (client?.status !== 'ready')
+      throw new Error(`Redis is not connected (status: ${client?.status ?? 'none'})`);
+    return client;
+  }
+
+  async start(): Promise<void> {
+    await this.beat();
+  }
+
+  /** Renews this instance's liveness. */
+  async beat(): Promise<void> {
+    await this.redis().zadd(PRESENCE_INSTANCES_KEY, Date.now() + this.opts.ttl, this.opts.serverId);
+  }
+
+  async add(room: string, member: IPresenceMember): Promise<boolean> {
+    const redis = this.redis();
+    const value = JSON.stringify({ s: this.opts.serverId, u: member.userId, i: member.info });
+    const count = this.localCounts.get(room) ?? 0;
+    this.localCounts.set(room, count + 1);
+    const [added] = await Promise.all([
+      redis.hset(presenceMembersKey(room), member.clientId, value),
+      count === 0 ? redis.sadd(presenceInstanceRoomsKey(this.opts.serverId), room) : undefined,
+    ]);
+    return added === 1;
+  }
+
+  async remove(room: string, clientId: string): Promise<boolean> {
+    const redis = this.redis();
+    const count = (this.localCounts.get(room) ?? 1) - 1;
+    if (count > 0) this.localCounts.set(room, count);
+    else this.localCounts.delete(room);
+    const [removed] = await Promise.all([
+      redis.hdel(presenceMembersKey(room), clientId),
+      count <= 0 ? redis.srem(presenceInstanceRoomsKey(this.opts.serverId), room) : undefined,
+    ]);
+    return removed === 1;
+  }
+
+  async list(room: string): Promise<IPresenceMember[]> {
+    const redis = this.redis();
+    const fields = await redis.hgetall(presenceMembersKey(room));
+    const entries = Object.entries(fields).flatMap(([clientId, raw]) => {
+      const entry = decodeEntry(clientId, raw);
+      return entry ? [entry] : [];
+    });
+    const instances = [...new Set(entries.map((entry) => entry.instance))];
+    if (instances.length === 0) return [];
+    const expiries = await redis.zmscore(PRESENCE_INSTANCES_KEY, ...instances);
+    const now = Date.now();
+    const live = new Set(instances.filter((_, n) => Number(expiries[n] ?? 0) > now));
+    return entries.filter((entry) => live.has(entry.instance)).map((entry) => entry.member);
+  }
+
+  async sweep(gone: (room: string, member: IPresenceMember) => void): Promise<void> {
+    const redis = this.redis();
+    await this.beat();
+    const dead = (await redis.zrangebyscore(PRESENCE_INSTANCES_KEY, '-inf', Date.now())).filter(
+      (id) => id !== this.opts.serverId,
+    );
+    for (const instance of dead) {
+      const roomsKey = presenceInstanceRoomsKey(instance);
+      for (const room of await redis.smembers(roomsKey)) {
+        const key = presenceMembersKey(room);
+        const fields = await redis.hgetall(key);
+        for (const [clientId, raw] of Object.entries(fields)) {
+          const entry = decodeEntry(clientId, raw);
+          if (entry?.instance !== instance) continue;
+          if ((await redis.hdel(key, clientId)) === 1) gone(room, entry.member);
+        }
+      }
+      await redis.del(roomsKey);
+      await redis.zrem(PRESENCE_INSTANCES_KEY, instance);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.localCounts.clear();
+    const client = this.opts.client();
+    if (client?.status !== 'ready') return;
+    // Members were removed as their clients were closed. Marking the liveness expired (rather than
+    // deleting it) lets the others' sweep find and announce whatever is left (Redis was away).
+    await client.zadd(PRESENCE_INSTANCES_KEY, 0, this.opts.serverId).catch(() => {});
+  }
+}
+
+function decodeEntry(
+  clientId: string,
+  raw: string,
+): { instance: string; member: IPresenceMember } | undefined {
+  let parsed: unknown;
+  try {
+    parsed = parseJsonSafely(raw);
+  } catch {
+    return undefined;
+  }
+  if (!isPlainObject(parsed) || typeof parsed.s !== 'string') return undefined;
+  const member: IPresenceMember = { clientId };
+  if (typeof parsed.u === 'string') member.userId = parsed.u;
+  if (parsed.i !== undefined) member.info = parsed.i;
+  return { instance: parsed.s, member };
+}
