@@ -1,6 +1,7 @@
 import { WebSocketChannels, WebSocketLimits } from '../common/constants.ts';
 import type { ILogger, IRedisConnection, IRedisSocketMessage } from '../common/types.ts';
 import { closeRedisClient, type TRedisClient, waitForRedisReady } from '../redis/wait-ready.ts';
+import { isCommandChannel } from './commands.ts';
 import { channelFor, decodeEnvelope, encodeEnvelope } from './envelope.ts';
 
 /** Carries messages between instances. */
@@ -113,7 +114,10 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     try {
       // waitForRedisReady connects a duplicate that is still in `wait`.
       await Promise.all([waitForRedisReady(pub, timeout), waitForRedisReady(sub, timeout)]);
-      sub.on('message', (_channel: string, raw: string) => this.receive(raw));
+      // The command channels have their own listener (bus/commands.ts).
+      sub.on('message', (channel: string, raw: string) => {
+        if (!isCommandChannel(channel)) this.receive(raw);
+      });
       sub.on('pmessage', (_pattern: string, _channel: string, raw: string) => this.receive(raw));
       await sub.subscribe(WebSocketChannels.BROADCAST);
       await sub.psubscribe(...SUBSCRIBED_PATTERNS);
@@ -158,6 +162,11 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
 
   publisher(): TRedisClient | undefined {
     return this.pub;
+  }
+
+  /** The subscribing connection (server commands subscribe their channels on it too). */
+  subscriber(): TRedisClient | undefined {
+    return this.sub;
   }
 
   barrier(): Promise<void> {

@@ -526,9 +526,19 @@ export class RoomcastClient<
         // its answer to ours (with our id) needs nothing.
         if (frame.id === undefined) void this.#refresh(socket);
         return;
-      default:
-        this.#dispatch(event, data, frame.position);
+      default: {
+        const { ran, pending } = this.#dispatch(event, data, frame.position);
+        // Acknowledged once every listener returned (and what they returned settled); with no
+        // listener nothing handled it, so no acknowledgement (the server times out).
+        const { ack } = frame;
+        if (ack !== undefined && ran > 0) {
+          const done = () =>
+            this.#socket === socket && this.#write(socket, encodeFrame('ws:ack', undefined, ack));
+          if (pending.length === 0) done();
+          else Promise.allSettled(pending).then(done);
+        }
         return;
+      }
     }
     this.#report(new RoomcastClientError('BAD_FRAME', `ignored "${event}" inside an encrypted frame`, frame));
   }
@@ -755,8 +765,12 @@ export class RoomcastClient<
     }
   }
 
-  #dispatch(event: string, data: unknown, publication?: IPublicationInfo): void {
-    this.#listeners.dispatch(event, data, (error) => this.#listenerFailed(event, error), publication);
+  #dispatch(
+    event: string,
+    data: unknown,
+    publication?: IPublicationInfo,
+  ): { ran: number; pending: unknown[] } {
+    return this.#listeners.dispatch(event, data, (error) => this.#listenerFailed(event, error), publication);
   }
 
   #listenerFailed(event: string, error: unknown): void {

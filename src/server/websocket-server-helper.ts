@@ -33,6 +33,7 @@ import { RedisPresenceStore } from '../presence/redis-store.ts';
 import { type IPresenceMember, type IPresenceStats, presenceStats } from '../presence/types.ts';
 import { encodeFrame, frameFromJson, serializeData } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
+import { Acknowledgements } from './acknowledgements.ts';
 import { AppRequests } from './app-requests.ts';
 import { createBunWebSocketHandler, resolveBunConfig } from './bun-handler.ts';
 import { ClientRegistry } from './client-registry.ts';
@@ -48,7 +49,16 @@ import { deliverPositionedMessage, RoomHistory } from './room-history.ts';
 import { isValidRoomName } from './room-names.ts';
 import { RoomPresence } from './room-presence.ts';
 import { RoomRequests } from './room-requests.ts';
+import {
+  type ICommandResult,
+  ServerCommands,
+  validateCloseCode,
+  validateCommand,
+} from './server-commands.ts';
 import { SessionManager } from './session-manager.ts';
+
+/** Default wait for a client's acknowledgement (`sendToClient({ ack: true })`), ms. */
+const ACK_TIMEOUT = 5_000;
 
 export interface ISendOptions<T = unknown> {
   /**
@@ -94,6 +104,8 @@ export class WebSocketServerHelper<
   /** Only with `historyFn`: rooms without history never reach it. */
   private readonly roomHistory?: RoomHistory<MetadataType>;
   private readonly recovery?: RoomRecovery<MetadataType>;
+  private readonly acks: Acknowledgements<MetadataType>;
+  private readonly commands: ServerCommands<MetadataType>;
   /** Only with `presenceFn`. */
   private readonly roomPresence?: RoomPresence<MetadataType>;
   private readonly bunConfig;
@@ -200,6 +212,24 @@ export class WebSocketServerHelper<
       this.registry.onMembership = this.roomPresence.onMembership;
     }
     const presence = this.roomPresence;
+    this.acks = new Acknowledgements<MetadataType>({
+      registry: this.registry,
+      write: (client, frame) => this.delivery.write(client, frame),
+      relay: redisBus
+        ? (clientId, event, data, ackId, timeout) =>
+            this.commands.relay(clientId, event, data, ackId, timeout)
+        : undefined,
+      answer: (from, ackId) => this.commands.answerAck(from, ackId),
+    });
+    this.commands = new ServerCommands<MetadataType>({
+      serverId: this.serverId,
+      registry: this.registry,
+      close: (client, code, reason) => this.sessions.close(client, code, reason),
+      acks: this.acks,
+      logger: this.logger,
+      bus: redisBus,
+    });
+    const acks = this.acks;
     this.sessions = new SessionManager<AuthDataType, MetadataType>({
       registry: this.registry,
       logger: this.logger,
@@ -234,25 +264,32 @@ export class WebSocketServerHelper<
         delivery: this.delivery,
         reply,
       }),
-      systemRequests: presence
-        ? new Map([
-            [
-              WebSocketEvents.PRESENCE,
-              (client: IWebSocketClient<MetadataType>, data: unknown, id?: string) =>
-                void presence.handleRequest(client, data, id),
-            ],
-            [
-              WebSocketEvents.PRESENCE_SUBSCRIBE,
-              (client: IWebSocketClient<MetadataType>, data: unknown, id?: string) =>
-                presence.handleSubscription(client, data, id, true),
-            ],
-            [
-              WebSocketEvents.PRESENCE_UNSUBSCRIBE,
-              (client: IWebSocketClient<MetadataType>, data: unknown, id?: string) =>
-                presence.handleSubscription(client, data, id, false),
-            ],
-          ])
-        : undefined,
+      systemRequests: new Map([
+        [
+          WebSocketEvents.ACK,
+          (client: IWebSocketClient<MetadataType>, _data: unknown, id?: string) =>
+            acks.acknowledge(client, id),
+        ],
+        ...(presence
+          ? ([
+              [
+                WebSocketEvents.PRESENCE,
+                (client: IWebSocketClient<MetadataType>, data: unknown, id?: string) =>
+                  void presence.handleRequest(client, data, id),
+              ],
+              [
+                WebSocketEvents.PRESENCE_SUBSCRIBE,
+                (client: IWebSocketClient<MetadataType>, data: unknown, id?: string) =>
+                  presence.handleSubscription(client, data, id, true),
+              ],
+              [
+                WebSocketEvents.PRESENCE_UNSUBSCRIBE,
+                (client: IWebSocketClient<MetadataType>, data: unknown, id?: string) =>
+                  presence.handleSubscription(client, data, id, false),
+              ],
+            ] as const)
+          : []),
+      ]),
       requests: new AppRequests<MetadataType>({
         messageHandler: opts.messageHandler,
         logger: this.logger,
@@ -287,6 +324,7 @@ export class WebSocketServerHelper<
     this.configured ??= (async () => {
       try {
         await this.bus.start();
+        await this.commands.start();
         await this.roomPresence?.start();
       } catch (error) {
         this.configured = undefined; // allow a retry
@@ -359,6 +397,7 @@ export class WebSocketServerHelper<
         this.sessions.close(client, WebSocketCloseCodes.GOING_AWAY, 'Server shutting down');
       }
       this.roomHistory?.stop();
+      this.acks.stop();
       await this.roomPresence?.stop();
       await this.bus.stop();
     })();
@@ -487,10 +526,41 @@ export class WebSocketServerHelper<
 
   // ------------------------------------------------------------ local delivery
 
-  sendToClient(opts: { clientId: string; event: string; data: unknown; doLog?: boolean }): void {
+  sendToClient(opts: { clientId: string; event: string; data: unknown; doLog?: boolean; ack?: false }): void;
+  /**
+   * With `ack: true`: resolves once the client's SDK listeners for `event` have returned (their
+   * promises settled), also when the client is connected to another instance; rejects with a
+   * `WebSocketAckError` (`ACK_TIMEOUT` after `timeout`, default 5 000 ms; `NOT_DELIVERED`).
+   */
+  sendToClient(opts: {
+    clientId: string;
+    event: string;
+    data: unknown;
+    doLog?: boolean;
+    ack: true;
+    timeout?: number;
+  }): Promise<void>;
+  sendToClient(opts: {
+    clientId: string;
+    event: string;
+    data: unknown;
+    doLog?: boolean;
+    ack?: boolean;
+    timeout?: number;
+  }): void | Promise<void> {
+    if (opts.doLog) this.logger.info(`sent "${opts.event}" to client ${opts.clientId}`);
+    if (opts.ack === true) {
+      if (this.shuttingDown) return Promise.reject(new Error('[WebSocketServerHelper] shut down'));
+      const timeout = opts.timeout ?? ACK_TIMEOUT;
+      if (typeof timeout !== 'number' || !(timeout > 0)) {
+        return Promise.reject(
+          new Error('[WebSocketServerHelper] sendToClient(): timeout must be a positive number'),
+        );
+      }
+      return this.acks.send(opts.clientId, opts.event, opts.data, timeout);
+    }
     if (this.shuttingDown) return;
     this.delivery.toClient(opts.clientId, opts.event, opts.data);
-    if (opts.doLog) this.logger.info(`sent "${opts.event}" to client ${opts.clientId}`);
   }
 
   sendToUser(opts: { userId: string; event: string; data: unknown; exclude?: string[] }): void {
@@ -516,7 +586,27 @@ export class WebSocketServerHelper<
    * without one, every authenticated client everywhere. Never throws because of
    * Redis: while it is unreachable, remote delivery is skipped.
    */
-  send<T = unknown>(opts: ISendOptions<T>): void {
+  send<T = unknown>(opts: ISendOptions<T> & { ack?: false }): void;
+  /**
+   * To one client id with `ack: true`: the same as `sendToClient({ ack: true })` (resolves when
+   * the client acknowledged, wherever it is connected; rejects with a `WebSocketAckError`).
+   */
+  send<T = unknown>(
+    opts: ISendOptions<T> & { destination: string; ack: true; timeout?: number },
+  ): Promise<void>;
+  send<T = unknown>(opts: ISendOptions<T> & { ack?: boolean; timeout?: number }): void | Promise<void> {
+    if (opts.ack === true) {
+      const event = opts.payload?.topic;
+      if (typeof opts.destination !== 'string' || typeof event !== 'string' || event.length === 0) {
+        return Promise.reject(
+          new Error(
+            '[WebSocketServerHelper] send() with ack needs a client id destination and payload.topic',
+          ),
+        );
+      }
+      const { destination: clientId, payload, timeout } = opts;
+      return this.sendToClient({ clientId, event, data: payload.data, ack: true, timeout });
+    }
     if (this.shuttingDown) return;
     const { destination, payload } = opts;
     const event = payload?.topic;
@@ -602,6 +692,67 @@ export class WebSocketServerHelper<
   private afterSend(opts: ISendOptions<unknown>, event: string, destination: string | undefined): void {
     if (opts.doLog) this.logger.info(`send "${event}" to ${destination ?? 'everyone'}`);
     if (opts.cb) setImmediate(() => fireAndLog(this.logger, 'send() callback', opts.cb, undefined));
+  }
+
+  // ---------------------------------------------------------- server commands
+
+  /**
+   * Closes a client, or every connection of a user, on every instance, with `code` (1000 or
+   * 3000-4999; default 1000) and `reason`. Resolves once the other instances reported how many
+   * connections they closed, or after `wait` ms (default 1 000): see `ICommandResult`.
+   */
+  disconnect(opts: {
+    clientId?: string;
+    userId?: string;
+    code?: number;
+    reason?: string;
+    wait?: number;
+  }): Promise<ICommandResult> {
+    const prefix = '[WebSocketServerHelper] disconnect():';
+    try {
+      const { target } = validateCommand(prefix, opts, false);
+      const code = validateCloseCode(prefix, opts.code);
+      const reason = String(opts.reason ?? 'Disconnected by the server').slice(0, 120);
+      return this.commands.run({ kind: 'disconnect', target, code, reason }, opts.wait);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Makes a client, or every connection of a user, join `rooms` on every instance. The room
+   * name rules apply (invalid names throw); `validateRoomFn` is not called (it checks clients'
+   * own requests) and `limits.maxRoomsPerClient` does not apply. Resolves like `disconnect()`.
+   */
+  joinRooms(opts: {
+    clientId?: string;
+    userId?: string;
+    rooms: string[];
+    wait?: number;
+  }): Promise<ICommandResult> {
+    return this.roomCommand('join', opts);
+  }
+
+  /** Makes a client, or every connection of a user, leave `rooms` on every instance (its own id room stays). */
+  leaveRooms(opts: {
+    clientId?: string;
+    userId?: string;
+    rooms: string[];
+    wait?: number;
+  }): Promise<ICommandResult> {
+    return this.roomCommand('leave', opts);
+  }
+
+  private roomCommand(
+    kind: 'join' | 'leave',
+    opts: { clientId?: string; userId?: string; rooms: string[]; wait?: number },
+  ): Promise<ICommandResult> {
+    try {
+      const { target, rooms } = validateCommand(`[WebSocketServerHelper] ${kind}Rooms():`, opts, true);
+      return this.commands.run({ kind, target, rooms }, opts.wait);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   // ----------------------------------------------------------------- presence

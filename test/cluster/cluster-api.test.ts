@@ -2,6 +2,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test
 import type { Subprocess } from 'bun';
 import { RoomcastClient } from '../../src/client/client.ts';
 import type { IPresenceEvent, IPresenceMember, RoomcastClientError } from '../../src/client/index.ts';
+import { silentLogger } from '../../src/common/logger.ts';
+import { WebSocketEmitter } from '../../src/emitter/websocket-emitter.ts';
+import { RedisHelper } from '../../src/redis/redis-helper.ts';
 import { freePort, RedisServer } from '../support/redis-server.ts';
 import { eventually } from '../support/server.ts';
 
@@ -238,5 +241,130 @@ describe('targeting on any instance', () => {
     expect(got(others[0]!)).toEqual(toRoom);
     expect(got(others[1]!)).toEqual(toRoom);
     expect(got(others[2]!)).toEqual([]);
+  }, 20_000);
+});
+
+async function emitterFor(): Promise<{ emitter: WebSocketEmitter; stop(): Promise<void> }> {
+  const connection = new RedisHelper({
+    name: 'emitter',
+    host: '127.0.0.1',
+    port: redis.port,
+    autoConnect: false,
+    logger: silentLogger,
+  });
+  const emitter = new WebSocketEmitter({ redisConnection: connection, logger: silentLogger });
+  await emitter.configure();
+  return {
+    emitter,
+    async stop() {
+      await emitter.shutdown();
+      await connection.disconnect();
+    },
+  };
+}
+
+const closed = (c: ITestClient) =>
+  new Promise<{ code: number; reason: string }>((resolve) => {
+    c.client.on('disconnect', (info) => resolve({ code: info.code, reason: info.reason }));
+  });
+
+describe('server commands on any instance', () => {
+  test('the emitter disconnects a user with connections on two instances; the others stay', async () => {
+    const instances = await startInstances(2);
+    const dave = await Promise.all(
+      instances.map((instance) => connect(instance, 'dave', { reconnect: false })),
+    );
+    const erin = await connect(instances[1]!, 'erin');
+    const { emitter, stop } = await emitterFor();
+    try {
+      const closes = dave.map(closed);
+      expect(await emitter.disconnect({ userId: 'dave', code: 4011, reason: 'banned' })).toEqual({
+        instances: 2,
+      });
+      expect(await Promise.all(closes)).toEqual([
+        { code: 4011, reason: 'banned' },
+        { code: 4011, reason: 'banned' },
+      ]);
+      await Bun.sleep(100);
+      expect(erin.client.state).toBe('connected');
+      // Bad input is refused before anything is published.
+      await expect(emitter.disconnect({ userId: 'dave', code: 1006 })).rejects.toThrow('close code');
+      await expect(emitter.joinRooms({ userId: 'dave', rooms: ['ws:x'] })).rejects.toThrow('room names');
+      await expect(emitter.joinRooms({ rooms: ['a'] })).rejects.toThrow('exactly one of clientId or userId');
+    } finally {
+      await stop();
+    }
+  }, 20_000);
+
+  test('the emitter moves a user into a room on every instance; a room message then reaches each connection once', async () => {
+    const instances = await startInstances(2);
+    const frank = await Promise.all(instances.map((instance) => connect(instance, 'frank')));
+    const { emitter, stop } = await emitterFor();
+    try {
+      expect((await emitter.joinRooms({ userId: 'frank', rooms: ['vip'] })).instances).toBe(2);
+      await Bun.sleep(100); // the command is applied when each instance receives it
+      await emitter.toRoom({ room: 'vip', event: 'note', data: { seq: 1 } });
+      await call(instances[0]!, '/send?room=vip&seq=2', 'POST');
+      await eventually(() => frank.every((c) => c.notes.length === 2), 3_000, 'both room messages');
+      await emitter.leaveRooms({ userId: 'frank', rooms: ['vip'] });
+      await Bun.sleep(100);
+      await call(instances[1]!, '/send?room=vip&seq=3', 'POST');
+      await Bun.sleep(200);
+      for (const c of frank) expect([...c.notes].sort()).toEqual([1, 2]);
+    } finally {
+      await stop();
+    }
+  }, 20_000);
+
+  test('the helper’s disconnect() and joinRooms() report the connections affected on every instance', async () => {
+    const instances = await startInstances(3);
+    const gina = await Promise.all(
+      [0, 1, 1].map((n) => connect(instances[n]!, 'gina', { reconnect: false })),
+    );
+    expect(await call(instances[2]!, '/join?user=gina&room=gina-room', 'POST')).toEqual({
+      affected: 3,
+      instances: 3,
+      complete: true,
+    });
+    const closes = gina.map(closed);
+    expect(await call(instances[2]!, '/disconnect?user=gina', 'POST')).toEqual({
+      affected: 3,
+      instances: 3,
+      complete: true,
+    });
+    for (const close of await Promise.all(closes)) expect(close).toEqual({ code: 4010, reason: 'kicked' });
+    expect(await call(instances[0]!, '/disconnect?user=nobody', 'POST')).toEqual({
+      affected: 0,
+      instances: 3,
+      complete: true,
+    });
+  }, 20_000);
+});
+
+describe('server → client acknowledgements', () => {
+  test('an acknowledgement from a client on another instance resolves; a listener that never returns times out', async () => {
+    const instances = await startInstances(2);
+    const helen = await connect(instances[1]!, 'helen');
+    const handled: number[] = [];
+    const off = helen.client.on('please-ack' as never, async () => {
+      await Bun.sleep(50);
+      handled.push(Date.now());
+    });
+    // Asked on instance 0, the client is on instance 1.
+    expect(await call(instances[0]!, `/ack?client=${helen.id}`, 'POST')).toEqual({ acked: true });
+    expect(handled.length).toBe(1);
+    // Locally too.
+    expect(await call(instances[1]!, `/ack?client=${helen.id}`, 'POST')).toEqual({ acked: true });
+    off();
+    helen.client.on('please-ack' as never, () => new Promise(() => {}));
+    const started = Date.now();
+    expect(await call(instances[0]!, `/ack?client=${helen.id}&timeout=300`, 'POST')).toEqual({
+      error: 'ACK_TIMEOUT',
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    // A client nobody holds: a timeout too (the command reaches no one).
+    expect(await call(instances[0]!, '/ack?client=nobody&timeout=200', 'POST')).toEqual({
+      error: 'ACK_TIMEOUT',
+    });
   }, 20_000);
 });
