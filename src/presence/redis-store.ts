@@ -3,6 +3,8 @@ import { isPlainObject, parseJsonSafely } from '../utils/json.ts';
 import { PRESENCE_INSTANCES_KEY, presenceInstanceRoomsKey, presenceMembersKey } from './keys.ts';
 import type { IPresenceMember, IPresenceStore } from './types.ts';
 
+type TWrite = [name: 'hset' | 'hdel' | 'sadd' | 'srem', ...args: string[]];
+
 export interface IRedisPresenceOptions {
   /** The connection to run commands on (the bus's publisher); undefined while there is none. */
   client: () => TRedisClient | undefined;
@@ -21,6 +23,11 @@ export interface IRedisPresenceOptions {
 export class RedisPresenceStore implements IPresenceStore {
   /** Members of this instance per room, so the room set is trimmed when the last one leaves. */
   private readonly localCounts = new Map<string, number>();
+  private readonly queued: Array<{
+    command: TWrite;
+    resolve(value: unknown): void;
+    reject(error: unknown): void;
+  }> = [];
 
   constructor(private readonly opts: IRedisPresenceOptions) {}
 
@@ -45,11 +52,8 @@ export class RedisPresenceStore implements IPresenceStore {
     const value = JSON.stringify({ s: this.opts.serverId, u: member.userId, i: member.info });
     const count = this.localCounts.get(room) ?? 0;
     this.localCounts.set(room, count + 1);
-    const [added] = await Promise.all([
-      redis.hset(presenceMembersKey(room), member.clientId, value),
-      count === 0 ? redis.sadd(presenceInstanceRoomsKey(this.opts.serverId), room) : undefined,
-    ]);
-    return added === 1;
+    if (count === 0) this.write(redis, ['sadd', presenceInstanceRoomsKey(this.opts.serverId), room]);
+    return (await this.write(redis, ['hset', presenceMembersKey(room), member.clientId, value])) === 1;
   }
 
   async remove(room: string, clientId: string): Promise<boolean> {
@@ -57,11 +61,41 @@ export class RedisPresenceStore implements IPresenceStore {
     const count = (this.localCounts.get(room) ?? 1) - 1;
     if (count > 0) this.localCounts.set(room, count);
     else this.localCounts.delete(room);
-    const [removed] = await Promise.all([
-      redis.hdel(presenceMembersKey(room), clientId),
-      count <= 0 ? redis.srem(presenceInstanceRoomsKey(this.opts.serverId), room) : undefined,
-    ]);
-    return removed === 1;
+    if (count <= 0) this.write(redis, ['srem', presenceInstanceRoomsKey(this.opts.serverId), room]);
+    return (await this.write(redis, ['hdel', presenceMembersKey(room), clientId])) === 1;
+  }
+
+  /**
+   * Queues a write; the writes of one turn go out as one pipeline (one socket write for a crowd
+   * of joins instead of one per command), in the order they were made. On Redis Cluster, where a
+   * pipeline must stay in one slot, each write is sent on its own (still in order per node).
+   */
+  private write(redis: TRedisClient, command: TWrite): Promise<unknown> {
+    if (redis.isCluster) {
+      const [name, ...args] = command;
+      return (redis as unknown as Record<string, (...a: string[]) => Promise<unknown>>)[name]!(...args);
+    }
+    return new Promise((resolve, reject) => {
+      this.queued.push({ command, resolve, reject });
+      if (this.queued.length === 1) setImmediate(() => this.flush(redis));
+    });
+  }
+
+  private flush(redis: TRedisClient): void {
+    const batch = this.queued.splice(0);
+    const pipeline = redis.pipeline(batch.map((entry) => entry.command));
+    pipeline.exec().then(
+      (results) => {
+        batch.forEach((entry, n) => {
+          const [error, value] = results?.[n] ?? [new Error('no result'), undefined];
+          if (error) entry.reject(error);
+          else entry.resolve(value);
+        });
+      },
+      (error: unknown) => {
+        for (const entry of batch) entry.reject(error);
+      },
+    );
   }
 
   async list(room: string): Promise<IPresenceMember[]> {
