@@ -83,6 +83,7 @@ export class RedisPresenceStore implements IPresenceStore {
 
   private flush(redis: TRedisClient): void {
     const batch = this.queued.splice(0);
+    if (batch.length === 0) return;
     const pipeline = redis.pipeline(batch.map((entry) => entry.command));
     pipeline.exec().then(
       (results) => {
@@ -100,6 +101,8 @@ export class RedisPresenceStore implements IPresenceStore {
 
   async list(room: string): Promise<IPresenceMember[]> {
     const redis = this.redis();
+    // Writes still queued go first, so a read sees every join and leave made before it.
+    if (this.queued.length > 0) this.flush(redis);
     const fields = await redis.hgetall(presenceMembersKey(room));
     const entries = Object.entries(fields).flatMap(([clientId, raw]) => {
       const entry = decodeEntry(clientId, raw);

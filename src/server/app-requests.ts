@@ -46,12 +46,7 @@ export class AppRequests<M extends object = AnyRecord> {
       );
       return;
     }
-    const pending = client.pendingRequests ?? 0;
-    if (pending >= limiter.limits.maxPendingRequests) {
-      const text = `At most ${limiter.limits.maxPendingRequests} requests may be in progress at once`;
-      limiter.refuseRequest(client, WebSocketErrorCodes.TOO_MANY_PENDING, text, id);
-      return;
-    }
+    if (!limiter.mayStartRequest(client, id)) return;
     if (!messageHandler) {
       reply(client, WebSocketEvents.REPLY, undefined, id);
       return;
@@ -61,7 +56,7 @@ export class AppRequests<M extends object = AnyRecord> {
       this.answer(client, id, outcome);
       return;
     }
-    client.pendingRequests = pending + 1;
+    client.pendingRequests = (client.pendingRequests ?? 0) + 1;
     outcome.then((settled) => {
       client.pendingRequests = (client.pendingRequests ?? 1) - 1;
       if (this.opts.isConnected(client)) this.answer(client, id, settled);

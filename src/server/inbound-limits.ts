@@ -1,4 +1,9 @@
-import { WebSocketCloseCodes, WebSocketEvents, WebSocketLimits } from '../common/constants.ts';
+import {
+  WebSocketCloseCodes,
+  WebSocketErrorCodes,
+  WebSocketEvents,
+  WebSocketLimits,
+} from '../common/constants.ts';
 import type { IWebSocketClient, IWebSocketLimitsOptions } from '../common/types.ts';
 import type { ServerCounters } from '../metrics/counters.ts';
 import type { TSystemReply } from './local-delivery.ts';
@@ -156,6 +161,18 @@ export class InboundLimiter {
     } else if (admission === Admission.CLOSE) {
       this.tellAndClose(client, code, message, id);
     }
+  }
+
+  /**
+   * True when the client may start one more request (`maxPendingRequests`); otherwise refuses it
+   * with `TOO_MANY_PENDING` (and the request's id) and returns false. The caller counts it in
+   * `client.pendingRequests` while it runs.
+   */
+  mayStartRequest(client: IWebSocketClient<object>, id?: string): boolean {
+    if ((client.pendingRequests ?? 0) < this.limits.maxPendingRequests) return true;
+    const text = `At most ${this.limits.maxPendingRequests} requests may be in progress at once`;
+    this.refuseRequest(client, WebSocketErrorCodes.TOO_MANY_PENDING, text, id);
+    return false;
   }
 
   /** Counts a refused request (room or pending limit) and answers it; every refused request is answered. */

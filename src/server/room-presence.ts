@@ -101,13 +101,8 @@ export class RoomPresence<M extends object = AnyRecord> {
     const room = this.checkRoom(client, data, WebSocketEvents.PRESENCE, id);
     if (room === undefined) return;
     const { limiter, reply } = this.opts;
-    const pending = client.pendingRequests ?? 0;
-    if (pending >= limiter.limits.maxPendingRequests) {
-      const text = `At most ${limiter.limits.maxPendingRequests} requests may be in progress at once`;
-      limiter.refuseRequest(client, WebSocketErrorCodes.TOO_MANY_PENDING, text, id);
-      return;
-    }
-    client.pendingRequests = pending + 1;
+    if (!limiter.mayStartRequest(client, id)) return;
+    client.pendingRequests = (client.pendingRequests ?? 0) + 1;
     try {
       const members = await this.members(room);
       if (this.opts.registry.get(client.id) === client) {

@@ -84,8 +84,10 @@ export class ServerCommands<M extends object = AnyRecord> {
     this.collecting.set(requestId, entry);
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      // Redis counts our own subscription among the receivers.
-      entry.expected = (await publishCommand(pub, { from: this.opts.serverId, command, requestId })) - 1;
+      const receivers = await publishCommand(pub, { from: this.opts.serverId, command, requestId });
+      // Redis counts our own subscription among the receivers. On a Redis Cluster it counts only
+      // the subscribers of the node that took the PUBLISH, so there the whole `wait` is waited.
+      entry.expected = pub.isCluster ? Number.POSITIVE_INFINITY : receivers - 1;
       if (entry.answers < entry.expected) {
         await Promise.race([finished, new Promise<void>((resolve) => (timer = setTimeout(resolve, wait)))]);
       }

@@ -398,7 +398,7 @@ export class WebSocketServerHelper<
       }
       this.roomHistory?.stop();
       this.acks.stop();
-      await this.roomPresence?.stop();
+      if (this.roomPresence) await this.roomPresence.stop(); // no extra turn when presence is off
       await this.bus.stop();
     })();
     return this.shuttingDown;

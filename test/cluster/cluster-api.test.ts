@@ -29,10 +29,10 @@ const clients = new Set<RoomcastClient>();
 
 beforeAll(async () => {
   redis = await RedisServer.start();
-});
+}, 20_000);
 afterAll(async () => {
   await redis.stop();
-});
+}, 20_000);
 afterEach(async () => {
   for (const client of clients) client.close();
   clients.clear();
@@ -42,7 +42,7 @@ afterEach(async () => {
   }
   processes.clear();
   await flushRedis();
-});
+}, 20_000);
 
 async function flushRedis(): Promise<void> {
   const proc = Bun.spawn(['redis-cli', '-p', String(redis.port), 'FLUSHALL'], { stdout: 'ignore' });

@@ -63,12 +63,12 @@ describe('on a Redis Cluster: every instance is connected through RedisClusterHe
       expect(server.helper.getStats().bus).toBeDefined();
     }
     // Each node lists only its own connections: the three subscribers (three
-    // patterns and ws:broadcast each) sit on one or more nodes of the cluster.
+    // patterns and ws:broadcast, ws:command, ws:instance:<id> each) sit on one or more nodes of the cluster.
     const subscribers: string[] = [];
     for (const port of cluster.livePorts) {
       const node = new Redis({ host: '127.0.0.1', port });
       const list = String(await node.call('CLIENT', 'LIST'));
-      subscribers.push(...list.split('\n').filter((line) => / sub=1 psub=3 /.test(line)));
+      subscribers.push(...list.split('\n').filter((line) => / sub=3 psub=3 /.test(line)));
       await node.quit();
     }
     expect(subscribers.length).toBe(servers.length);
