@@ -15,6 +15,7 @@ import { Admission, frameBytes, type InboundLimiter } from './inbound-limits.ts'
 import type { TSystemReply } from './local-delivery.ts';
 import type { RoomRequests } from './room-requests.ts';
 import type { SessionManager } from './session-manager.ts';
+import type { TSystemRequest } from './system-requests.ts';
 
 export interface IInboundRouterOptions<A extends object, M extends object> {
   sessions: SessionManager<A, M>;
@@ -23,7 +24,7 @@ export interface IInboundRouterOptions<A extends object, M extends object> {
   /** Application frames with an `id`: answered with what `messageHandler` returns. */
   requests: AppRequests<M>;
   /** System requests added by other features (presence, acknowledgements), by event name. */
-  systemRequests?: ReadonlyMap<string, (client: IWebSocketClient<M>, data: unknown, id?: string) => void>;
+  systemRequests?: ReadonlyMap<string, TSystemRequest<M>>;
   logger: ILogger;
   messageHandler?: TWebSocketMessageHandler;
   reply: TSystemReply<M>;

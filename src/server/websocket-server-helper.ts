@@ -9,7 +9,6 @@ import {
   WebSocketCloseCodes,
   WebSocketDefaults,
   WebSocketErrorCodes,
-  WebSocketEvents,
   WebSocketMessageTypes,
 } from '../common/constants.ts';
 import { createConsoleLogger } from '../common/logger.ts';
@@ -56,6 +55,7 @@ import {
   validateCommand,
 } from './server-commands.ts';
 import { SessionManager } from './session-manager.ts';
+import { clusterSystemRequests } from './system-requests.ts';
 
 /** Default wait for a client's acknowledgement (`sendToClient({ ack: true })`), ms. */
 const ACK_TIMEOUT = 5_000;
@@ -229,7 +229,6 @@ export class WebSocketServerHelper<
       logger: this.logger,
       bus: redisBus,
     });
-    const acks = this.acks;
     this.sessions = new SessionManager<AuthDataType, MetadataType>({
       registry: this.registry,
       logger: this.logger,
@@ -264,32 +263,7 @@ export class WebSocketServerHelper<
         delivery: this.delivery,
         reply,
       }),
-      systemRequests: new Map([
-        [
-          WebSocketEvents.ACK,
-          (client: IWebSocketClient<MetadataType>, _data: unknown, id?: string) =>
-            acks.acknowledge(client, id),
-        ],
-        ...(presence
-          ? ([
-              [
-                WebSocketEvents.PRESENCE,
-                (client: IWebSocketClient<MetadataType>, data: unknown, id?: string) =>
-                  void presence.handleRequest(client, data, id),
-              ],
-              [
-                WebSocketEvents.PRESENCE_SUBSCRIBE,
-                (client: IWebSocketClient<MetadataType>, data: unknown, id?: string) =>
-                  presence.handleSubscription(client, data, id, true),
-              ],
-              [
-                WebSocketEvents.PRESENCE_UNSUBSCRIBE,
-                (client: IWebSocketClient<MetadataType>, data: unknown, id?: string) =>
-                  presence.handleSubscription(client, data, id, false),
-              ],
-            ] as const)
-          : []),
-      ]),
+      systemRequests: clusterSystemRequests(this.acks, presence, reply),
       requests: new AppRequests<MetadataType>({
         messageHandler: opts.messageHandler,
         logger: this.logger,
@@ -760,7 +734,7 @@ export class WebSocketServerHelper<
   /**
    * Every member of a presence room on every instance (`{ clientId, userId?, info? }`), read
    * from Redis in Redis mode (members of instances whose liveness expired are left out).
-   * Throws when `presenceFn` is off or does not give the room presence; rejects when Redis cannot be read.
+   * Rejects when `presenceFn` is off or does not give the room presence, and when Redis cannot be read.
    */
   async presence(opts: { room: string }): Promise<IPresenceMember[]> {
     return this.presenceRoom(opts?.room).members(opts.room);
