@@ -37,6 +37,15 @@ export {
   type IMetricsSources,
   PrometheusMetrics,
 } from './metrics/prometheus.ts';
+export { MemoryPresenceStore } from './presence/memory-store.ts';
+export { RedisPresenceStore } from './presence/redis-store.ts';
+export type {
+  IPresenceMember,
+  IPresenceStats,
+  IPresenceStore,
+  TPresenceFn,
+  TPresenceInfoFn,
+} from './presence/types.ts';
 export {
   DefaultRedisHelper,
   type IDefaultRedisHelperOptions,
@@ -45,6 +54,7 @@ export {
 export { type IRedisClusterHelperOptions, RedisClusterHelper } from './redis/redis-cluster-helper.ts';
 export { type IRedisHelperOptions, RedisHelper } from './redis/redis-helper.ts';
 export { waitForRedisReady } from './redis/wait-ready.ts';
+export { type TAckErrorCode, WebSocketAckError } from './server/acknowledgements.ts';
 export {
   ConnectionRateLimiter,
   connectionRateRefusedResponse,
@@ -58,6 +68,8 @@ export {
   type TAllowedOrigins,
   type TOriginCheck,
 } from './server/origin-policy.ts';
+export { WebSocketRequestError } from './server/request-error.ts';
 export { isValidRoomName } from './server/room-names.ts';
+export type { ICommandResult } from './server/server-commands.ts';
 export { type ISendOptions, WebSocketServerHelper } from './server/websocket-server-helper.ts';
 export { executePromiseWithLimit, type IExecutePromiseWithLimitOptions } from './utils/promise.ts';

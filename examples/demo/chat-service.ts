@@ -11,7 +11,7 @@ import type {
   TWebSocketValidateRoomFn,
   WebSocketServerHelper,
 } from '../../src/index.ts';
-import type { IMember, IPresenceStore } from './presence.ts';
+import type { IInstanceCounter } from './instances.ts';
 import {
   chatRoomHistory,
   DemoEvents,
@@ -21,25 +21,31 @@ import {
   isRoomName,
 } from './protocol.ts';
 
+/** The `info` each presence member carries (see `presenceInfo`). */
+interface IMemberInfo {
+  name: string;
+  instance: string;
+}
+
 const NAME_PATTERN = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,23}$/u;
 const MAX_TEXT_LENGTH = 500;
 
 interface ILocalClient {
   name: string;
-  /** Rooms this client is listed in (presence), as last synchronised. */
+  /** Rooms whose member list this client's page was last told about. */
   listed: Set<string>;
 }
 
 export interface IChatServiceOptions {
   /** Resolved on use: the helper exists only once the application listens. */
   helper: () => WebSocketServerHelper;
-  presence: IPresenceStore;
+  instances: IInstanceCounter;
   logger: ILogger;
 }
 
 export class ChatService {
   private readonly clients = new Map<string, ILocalClient>();
-  // Presence changes run one at a time, so updates reach the rooms in the order they happened.
+  // Member-list updates run one at a time, so they reach the rooms in the order they happened.
   private queue: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: IChatServiceOptions) {}
@@ -55,6 +61,15 @@ export class ChatService {
    * page that reconnects gets what it missed (the SDK re-joins with its last position).
    */
   readonly historyPolicy: THistoryFn = chatRoomHistory;
+
+  /** Every chat room keeps presence (roomcast's own, on every instance). */
+  readonly presencePolicy = ({ room }: { room: string }): boolean => isRoomName(room);
+
+  /** What a member shows of itself: its name and the instance it is connected to. */
+  readonly presenceInfo = ({ metadata }: { metadata?: { name?: unknown } }): IMemberInfo => ({
+    name: typeof metadata?.name === 'string' ? metadata.name : 'anonymous',
+    instance: shortId(this.opts.helper().serverId),
+  });
 
   /** Any well-formed room name may be joined; rooms are created on first use. */
   readonly validateRooms: TWebSocketValidateRoomFn = ({ rooms }) => rooms.filter(isRoomName);
@@ -80,8 +95,7 @@ export class ChatService {
       case DemoEvents.CHAT:
         this.chat(clientId, message.data);
         return;
-      // The protocol has no hook for joins and leaves, so the page says when its rooms changed
-      // and the server compares its presence list with the helper's actual memberships.
+      // The page says when its rooms changed; the server then sends the rooms' member lists.
       case DemoEvents.ROOMS_CHANGED:
         return this.enqueue(() => this.syncRooms(clientId));
       default:
@@ -89,20 +103,14 @@ export class ChatService {
     }
   };
 
-  /** Once the server listens: this instance joins the presence store under its helper's id. */
+  /** Once the server listens: this instance is counted under its helper's id. */
   async start(): Promise<void> {
-    await this.opts.presence.start(this.opts.helper().serverId);
+    await this.opts.instances.start(this.opts.helper().serverId);
   }
 
-  /**
-   * Before the sockets close: takes this instance's clients off every member
-   * list (the other instances' pages see them leave) and leaves the store.
-   */
+  /** Before the sockets close (the helper's shutdown removes its members from presence itself). */
   async stop(): Promise<void> {
-    await this.enqueue(async () => {
-      for (const clientId of [...this.clients.keys()]) await this.unlist(clientId);
-    });
-    await this.opts.presence.close();
+    await this.opts.instances.close();
   }
 
   /** Figures for the status panel. */
@@ -120,7 +128,7 @@ export class ChatService {
     for (const client of helper.getClients().values()) if (client.encrypted) encryptedClients++;
     return {
       instanceId: shortId(helper.serverId),
-      instances: await this.opts.presence.instanceCount(),
+      instances: await this.opts.instances.count(),
       clients: stats.clients,
       users: stats.users,
       // Every client has a private room named after its id; those are not chat rooms.
@@ -157,24 +165,21 @@ export class ChatService {
     helper.send({ destination: room, payload: { topic: DemoEvents.CHAT, data: message } });
   }
 
-  /** Lists the client in the rooms it is in now, and unlists it from rooms it left. */
+  /** Sends the member list of each room the client entered or left since the last time. */
   private async syncRooms(clientId: string): Promise<void> {
     const helper = this.opts.helper();
     const local = this.clients.get(clientId);
     const client = helper.getClients({ id: clientId });
     if (!local || !client) return;
-    const current = new Set([...client.rooms].filter((room) => room !== clientId));
-    const member: IMember = { clientId, name: local.name, instanceId: helper.serverId };
+    const current = new Set([...client.rooms].filter(isRoomName));
     for (const room of current) {
       if (local.listed.has(room)) continue;
       local.listed.add(room);
-      await this.opts.presence.add(room, member);
       await this.publishPresence(room, { name: local.name, action: 'joined' });
     }
     for (const room of [...local.listed]) {
       if (current.has(room)) continue;
       local.listed.delete(room);
-      await this.opts.presence.remove(room, clientId);
       await this.publishPresence(room, { name: local.name, action: 'left' });
     }
   }
@@ -183,18 +188,16 @@ export class ChatService {
     const local = this.clients.get(clientId);
     if (!local) return;
     this.clients.delete(clientId);
-    for (const room of local.listed) {
-      await this.opts.presence.remove(room, clientId);
-      await this.publishPresence(room, { name: local.name, action: 'left' });
-    }
+    for (const room of local.listed) await this.publishPresence(room, { name: local.name, action: 'left' });
   }
 
   private async publishPresence(room: string, change: IPresenceUpdate['change']): Promise<void> {
-    const members = await this.opts.presence.list(room);
+    // roomcast's presence: every member on every instance (the instance's liveness checked).
+    const members = await this.opts.helper().presence({ room });
     const update: IPresenceUpdate = {
       room,
       members: members
-        .map(({ name, instanceId }) => ({ name, instance: shortId(instanceId) }))
+        .map((member) => member.info as IMemberInfo)
         .sort((a, b) => a.name.localeCompare(b.name)),
       change,
     };
@@ -203,7 +206,7 @@ export class ChatService {
 
   private enqueue(task: () => Promise<void>): Promise<void> {
     const run = this.queue.then(task).catch((error: unknown) => {
-      this.opts.logger.error('presence update failed', error);
+      this.opts.logger.error('member list update failed', error);
     });
     this.queue = run;
     return run;

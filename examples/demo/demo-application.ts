@@ -18,8 +18,8 @@ import {
 import { ChatComponent, DemoBindingKeys } from './chat-component.ts';
 import { ChatService } from './chat-service.ts';
 import { type IDemoConfig, redisOptionsFromUrl } from './config.ts';
+import { type IInstanceCounter, LocalInstances, RedisInstances } from './instances.ts';
 import { buildPage } from './page.ts';
-import { type IPresenceStore, LocalPresence, RedisPresence } from './presence.ts';
 
 /** How long start() waits for Redis before giving up with a clear error. */
 const REDIS_CONNECT_TIMEOUT_MS = 5_000;
@@ -40,8 +40,8 @@ export class DemoApplication extends BaseApplication {
   }
 
   override async preConfigure(): Promise<void> {
-    const presence = await this.setupRedis();
-    const chat = new ChatService({ helper: () => this.websocket, presence, logger: this.logger });
+    const instances = await this.setupRedis();
+    const chat = new ChatService({ helper: () => this.websocket, instances, logger: this.logger });
     this.bind<ChatService>({ key: DemoBindingKeys.CHAT_SERVICE }).toValue(chat);
 
     this.bind<Partial<IWebSocketServerOptions>>({ key: WebSocketBindingKeys.SERVER_OPTIONS }).toValue({
@@ -53,6 +53,9 @@ export class DemoApplication extends BaseApplication {
     this.bind({ key: WebSocketBindingKeys.AUTHENTICATE_HANDLER }).toValue(chat.authenticate);
     this.bind({ key: WebSocketBindingKeys.VALIDATE_ROOM_HANDLER }).toValue(chat.validateRooms);
     this.bind({ key: WebSocketBindingKeys.HISTORY_HANDLER }).toValue(chat.historyPolicy);
+    // Who is in each chat room, on every instance (kept in Redis when there is one).
+    this.bind({ key: WebSocketBindingKeys.PRESENCE_HANDLER }).toValue(chat.presencePolicy);
+    this.bind({ key: WebSocketBindingKeys.PRESENCE_INFO_HANDLER }).toValue(chat.presenceInfo);
     this.bind({ key: WebSocketBindingKeys.CLIENT_CONNECTED_HANDLER }).toValue(chat.onConnected);
     this.bind({ key: WebSocketBindingKeys.MESSAGE_HANDLER }).toValue(chat.onMessage);
 
@@ -81,10 +84,10 @@ export class DemoApplication extends BaseApplication {
     await this.redis?.disconnect();
   }
 
-  /** With REDIS_URL: connect, hand the connection to the component, keep presence in Redis. */
-  private async setupRedis(): Promise<IPresenceStore> {
+  /** With REDIS_URL: connect, hand the connection to the component, count instances in Redis. */
+  private async setupRedis(): Promise<IInstanceCounter> {
     const url = this.config.redisUrl;
-    if (!url) return new LocalPresence();
+    if (!url) return new LocalInstances();
     this.redis = new RedisHelper({
       name: 'demo',
       ...redisOptionsFromUrl(url),
@@ -99,7 +102,7 @@ export class DemoApplication extends BaseApplication {
       throw new Error(`[demo] cannot reach Redis at ${url.host}: ${(error as Error).message}`);
     }
     this.bind({ key: WebSocketBindingKeys.REDIS_CONNECTION }).toValue(this.redis);
-    return new RedisPresence(this.redis.getClient());
+    return new RedisInstances(this.redis.getClient());
   }
 
   private async setupRoutes(chat: ChatService): Promise<void> {

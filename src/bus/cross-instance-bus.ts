@@ -7,6 +7,7 @@ import { isCluster, publishOn, pubSubKindOf, type TPubSubKind } from '../redis/p
 import { closeRedisClient, type TRedisClient, waitForRedisReady } from '../redis/wait-ready.ts';
 import type { IMembershipListener } from '../server/client-registry.ts';
 import { ChannelSubscriptions } from './channel-subscriptions.ts';
+import { isCommandChannel } from './commands.ts';
 import { channelFor, decodeEnvelope, encodeEnvelope } from './envelope.ts';
 import { pingShardSubscribers, reportMixedFleet, shardedSubscriber } from './sharded-pubsub.ts';
 
@@ -189,7 +190,10 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     try {
       // waitForRedisReady connects a duplicate that is still in `wait`.
       await Promise.all([waitForRedisReady(pub, timeout), waitForRedisReady(sub, timeout)]);
-      sub.on('message', (_channel: string, raw: string) => this.receive(raw));
+      // The command channels have their own listener (bus/commands.ts).
+      sub.on('message', (channel: string, raw: string) => {
+        if (!isCommandChannel(channel)) this.receive(raw);
+      });
       const channels = this.channels;
       if (this.pubSub === 'sharded') {
         // ioredis re-subscribes each shard's channels itself when a shard's subscriber is replaced.
@@ -259,6 +263,11 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
 
   publisher(): TRedisClient | undefined {
     return this.pub;
+  }
+
+  /** The subscribing connection (server commands subscribe their channels on it too). */
+  subscriber(): TRedisClient | undefined {
+    return this.sub;
   }
 
   barrier(rooms: readonly string[]): Promise<void> {

@@ -7,12 +7,14 @@ import { HISTORY_EVENT, HistoryRequests } from './history-requests.ts';
 import { type IResolvedClientOptions, resolveClientOptions } from './options.ts';
 import { Outbox } from './outbox.ts';
 import { RoomPositions } from './positions.ts';
+import { REPLY_EVENT, Requests } from './requests.ts';
 import { RoomRequests } from './room-requests.ts';
 import type {
   ICloseInfo,
   IConnectedInfo,
   IHistoryOptions,
   IHistoryResult,
+  IPresenceResult,
   IPublicationInfo,
   IRoomcastClientOptions,
   IRoomRecovery,
@@ -72,6 +74,7 @@ export class RoomcastClient<
   In extends object = TEventMap,
   Out extends object = In,
   Auth extends object = TEventMap,
+  Replies extends object = TEventMap,
 > {
   /** Resolves with the first connection; rejects if the client stops before it gets one. */
   readonly ready: Promise<IConnectedInfo>;
@@ -84,6 +87,9 @@ export class RoomcastClient<
   readonly #rooms: RoomRequests;
   readonly #positions: RoomPositions;
   readonly #history: HistoryRequests;
+  readonly #requests = new Requests();
+  /** Presence rooms whose join/leave events were asked for; asked again after each re-join. */
+  readonly #presenceRooms = new Set<string>();
   #url: string;
   /** Sockets opened so far (the URL picker's `attempt`). */
   #attempts = 0;
@@ -114,7 +120,12 @@ export class RoomcastClient<
       (room) => this.#rooms.repair(room),
     );
     const { requestTimeout } = this.#options;
-    this.#rooms = new RoomRequests(requestTimeout, (error) => this.#report(error), this.#positions);
+    this.#rooms = new RoomRequests(
+      requestTimeout,
+      (error) => this.#report(error),
+      this.#positions,
+      (granted) => this.#resubscribePresence(granted),
+    );
     this.#history = new HistoryRequests(requestTimeout);
     this.ready = this.#nextConnection();
     if (this.#options.autoConnect) this.#start('connecting');
@@ -208,6 +219,92 @@ export class RoomcastClient<
       ),
     );
     return false;
+  }
+
+  /**
+   * Sends an app event as a request and resolves with what the server's `messageHandler`
+   * returned for it (`ws:reply`). Rejects with `SERVER_ERROR` (the server's code in
+   * `serverCode`: the application's `WebSocketRequestError` code, `INTERNAL`,
+   * `TOO_MANY_PENDING`...), `REQUEST_TIMEOUT` (default `requestTimeout`), `CONNECTION_LOST`
+   * (sent, then the connection dropped: it is not sent again) or `CLOSED`. Sent at once
+   * when connected, otherwise on the next connection. Any number may be in flight.
+   */
+  request<K extends TOutgoingName<Out>>(
+    event: K extends TSystemEventName ? never : K,
+    data?: Out[K],
+    options: { timeout?: number } = {},
+  ): Promise<K extends keyof Replies ? Replies[K] : unknown> {
+    if (typeof event !== 'string' || event === '' || RESERVED_EVENTS.has(event) || event.startsWith('ws:')) {
+      return Promise.reject(
+        new TypeError(`[roomcast] cannot request "${String(event)}": not an app event name`),
+      );
+    }
+    return this.#systemRequest(event, data, REPLY_EVENT, options.timeout) as Promise<
+      K extends keyof Replies ? Replies[K] : unknown
+    >;
+  }
+
+  #systemRequest(event: string, data: unknown, answer: string, timeout?: number): Promise<unknown> {
+    if (this.#halted)
+      return Promise.reject(new RoomcastClientError('CLOSED', `"${event}" on a closed client`));
+    const ms = timeout ?? this.#options.requestTimeout;
+    if (!Number.isFinite(ms) || ms <= 0) {
+      return Promise.reject(new RangeError('[roomcast] a request timeout must be a positive number of ms'));
+    }
+    return this.#requests.request(event, data, ms, answer);
+  }
+
+  // ---------------------------------------------------------------- presence
+
+  /**
+   * Every member of a presence room (on every server instance) and their counts. Needs
+   * membership of the room; a refusal rejects with `SERVER_ERROR` and `serverCode`
+   * `NOT_IN_ROOM`, `PRESENCE_UNAVAILABLE` (no presence for that room, or Redis down) or `INVALID_REQUEST`.
+   */
+  presence(room: string, options: { timeout?: number } = {}): Promise<IPresenceResult> {
+    return this.#systemRequest(
+      'ws:presence',
+      { room },
+      'ws:presence',
+      options.timeout,
+    ) as Promise<IPresenceResult>;
+  }
+
+  /** `{ clients, users }` of a presence room (same rules as `presence()`). */
+  async presenceStats(
+    room: string,
+    options: { timeout?: number } = {},
+  ): Promise<{ clients: number; users: number }> {
+    const { clients, users } = await this.presence(room, options);
+    return { clients, users };
+  }
+
+  /**
+   * Asks for the `ws:presence:join` / `ws:presence:leave` events of a presence room this
+   * client is in (listen with `on()`); renewed after every reconnect once the room is re-joined.
+   * Same refusals as `presence()`.
+   */
+  async subscribePresence(room: string): Promise<void> {
+    await this.#systemRequest('ws:presence:subscribe', { room }, 'ws:presence:subscribe');
+    this.#presenceRooms.add(room);
+  }
+
+  async unsubscribePresence(room: string): Promise<void> {
+    this.#presenceRooms.delete(room);
+    await this.#systemRequest('ws:presence:unsubscribe', { room }, 'ws:presence:unsubscribe');
+  }
+
+  #resubscribePresence(granted: string[]): void {
+    for (const room of granted) {
+      if (!this.#presenceRooms.has(room)) continue;
+      this.#systemRequest('ws:presence:subscribe', { room }, 'ws:presence:subscribe').catch((error) =>
+        this.#report(
+          error instanceof RoomcastClientError
+            ? error
+            : new RoomcastClientError('SERVER_ERROR', messageOf(error), error),
+        ),
+      );
+    }
   }
 
   // ------------------------------------------------------------------- rooms
@@ -406,8 +503,15 @@ export class RoomcastClient<
         if (!this.#history.settle(id, event, data))
           this.#report(new RoomcastClientError('BAD_FRAME', `unexpected ${event} answer`, frame));
         return;
+      case REPLY_EVENT:
+      case 'ws:presence':
+      case 'ws:presence:subscribe':
+      case 'ws:presence:unsubscribe':
+        // One that came after its timeout is dropped.
+        this.#requests.settle(id, event, data);
+        return;
       case 'error': {
-        if (this.#history.settle(id, event, data)) return;
+        if (this.#history.settle(id, event, data) || this.#requests.settle(id, event, data)) return;
         const message = isRecord(data) && typeof data.message === 'string' ? data.message : 'server error';
         this.#report(new RoomcastClientError('SERVER_ERROR', message, data));
         return;
@@ -422,9 +526,19 @@ export class RoomcastClient<
         // its answer to ours (with our id) needs nothing.
         if (frame.id === undefined) void this.#refresh(socket);
         return;
-      default:
-        this.#dispatch(event, data, frame.position);
+      default: {
+        const { ran, pending } = this.#dispatch(event, data, frame.position);
+        // Acknowledged once every listener returned (and what they returned settled); with no
+        // listener nothing handled it, so no acknowledgement (the server times out).
+        const { ack } = frame;
+        if (ack !== undefined && ran > 0) {
+          const done = () =>
+            this.#socket === socket && this.#write(socket, encodeFrame('ws:ack', undefined, ack));
+          if (pending.length === 0) done();
+          else Promise.allSettled(pending).then(done);
+        }
         return;
+      }
     }
     this.#report(new RoomcastClientError('BAD_FRAME', `ignored "${event}" inside an encrypted frame`, frame));
   }
@@ -467,6 +581,7 @@ export class RoomcastClient<
     // Rooms first, then what was queued; both before the application hears about the connection.
     this.#rooms.resume(send);
     this.#history.resume(send);
+    this.#requests.resume(send);
     this.#outbox.flush(send);
     this.#setState('connected');
     this.#settleWaiters(info);
@@ -517,6 +632,7 @@ export class RoomcastClient<
     this.#rooms.suspend();
     this.#positions.suspend();
     this.#history.suspend();
+    this.#requests.suspend();
     return this.#current === 'connected';
   }
 
@@ -580,6 +696,7 @@ export class RoomcastClient<
     this.#setState('disconnected', { close });
     this.#rooms.failAll(error);
     this.#history.failAll(error);
+    this.#requests.failAll(error);
     this.#settleWaiters(undefined, error);
   }
 
@@ -593,6 +710,7 @@ export class RoomcastClient<
     if (this.#halted) {
       return Promise.reject(new RoomcastClientError('CLOSED', `${verb}() on a closed client`));
     }
+    if (verb === 'leave') for (const room of list) this.#presenceRooms.delete(room);
     return list.length === 0 ? Promise.resolve([]) : this.#rooms.request(verb, list);
   }
 
@@ -647,8 +765,12 @@ export class RoomcastClient<
     }
   }
 
-  #dispatch(event: string, data: unknown, publication?: IPublicationInfo): void {
-    this.#listeners.dispatch(event, data, (error) => this.#listenerFailed(event, error), publication);
+  #dispatch(
+    event: string,
+    data: unknown,
+    publication?: IPublicationInfo,
+  ): { ran: number; pending: unknown[] } {
+    return this.#listeners.dispatch(event, data, (error) => this.#listenerFailed(event, error), publication);
   }
 
   #listenerFailed(event: string, error: unknown): void {
@@ -677,6 +799,7 @@ export function createClient<
   In extends object = TEventMap,
   Out extends object = In,
   Auth extends object = TEventMap,
->(url: TUrlSource, options?: IRoomcastClientOptions<Auth>): RoomcastClient<In, Out, Auth> {
-  return new RoomcastClient<In, Out, Auth>(url, options);
+  Replies extends object = TEventMap,
+>(url: TUrlSource, options?: IRoomcastClientOptions<Auth>): RoomcastClient<In, Out, Auth, Replies> {
+  return new RoomcastClient<In, Out, Auth, Replies>(url, options);
 }

@@ -1,5 +1,5 @@
 /** `extra`: the publication's position, for events of history rooms. */
-type TListener = (data: unknown, extra?: unknown) => void;
+type TListener = (data: unknown, extra?: unknown) => unknown;
 
 interface IEntry {
   listener: TListener;
@@ -31,17 +31,28 @@ export class Listeners {
     return this.#byEvent.has(event);
   }
 
-  /** Calls every listener of `event`; a throwing listener is handed to `onThrow` and the rest still run. */
-  dispatch(event: string, data: unknown, onThrow: (error: unknown) => void, extra?: unknown): void {
+  /**
+   * Calls every listener of `event`; a throwing listener is handed to `onThrow` and the rest
+   * still run. Returns how many listeners ran and the promises they returned.
+   */
+  dispatch(
+    event: string,
+    data: unknown,
+    onThrow: (error: unknown) => void,
+    extra?: unknown,
+  ): { ran: number; pending: unknown[] } {
     const entries = this.#byEvent.get(event);
-    if (!entries) return;
+    const pending: unknown[] = [];
+    if (!entries) return { ran: 0, pending };
     for (const entry of [...entries]) {
       if (entry.once) this.remove(event, entry.listener);
       try {
-        entry.listener(data, extra);
+        const result = entry.listener(data, extra) as unknown;
+        if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') pending.push(result);
       } catch (error) {
         onThrow(error);
       }
     }
+    return { ran: entries.length, pending };
   }
 }

@@ -7,6 +7,8 @@ export interface IFrame {
   id?: string;
   /** Set on publications of rooms that keep a history. */
   position?: IPublicationInfo;
+  /** The server waits for `{ event: 'ws:ack', id: ack }` once the listeners have handled it. */
+  ack?: string;
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
@@ -44,6 +46,7 @@ export function decodeFrame(raw: unknown): IFrame | string {
   }
   const frame: IFrame = { event: value.event, data: value.data };
   if (typeof value.id === 'string') frame.id = value.id;
+  if (typeof value.ack === 'string') frame.ack = value.ack;
   const position = typeof value.room === 'string' && asPosition(value);
   if (position) frame.position = { room: value.room as string, ...position };
   return frame;

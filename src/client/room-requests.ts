@@ -45,10 +45,19 @@ export class RoomRequests {
   readonly #report: (error: RoomcastClientError) => void;
   readonly #positions: RoomPositions;
 
-  constructor(timeout: number, report: (error: RoomcastClientError) => void, positions: RoomPositions) {
+  readonly #onRejoined?: (granted: string[]) => void;
+
+  constructor(
+    timeout: number,
+    report: (error: RoomcastClientError) => void,
+    positions: RoomPositions,
+    /** Told which rooms a re-join after a reconnect granted (presence subscriptions follow them). */
+    onRejoined?: (granted: string[]) => void,
+  ) {
     this.#timeout = timeout;
     this.#report = report;
     this.#positions = positions;
+    this.#onRejoined = onRejoined;
   }
 
   /** Resolves with the rooms the server actually granted (join) or left (leave). */
@@ -154,6 +163,7 @@ export class RoomRequests {
   }
 
   #checkRejoin(asked: string[], granted: string[]): void {
+    this.#onRejoined?.(granted);
     const grantedSet = new Set(granted);
     const denied = asked.filter((room) => !grantedSet.has(room));
     if (denied.length === 0) return;

@@ -68,8 +68,10 @@ export type TClientErrorCode =
   | 'REFUSED'
   /** `reconnect.maxAttempts` consecutive attempts failed. */
   | 'RECONNECT_EXHAUSTED'
-  /** A join/leave got no acknowledgement within `requestTimeout`. */
+  /** A join/leave, history or `request()` got no answer within its timeout. */
   | 'REQUEST_TIMEOUT'
+  /** A `request()` was sent, then the connection dropped before its answer (it is not re-sent). */
+  | 'CONNECTION_LOST'
   /** Rooms the server granted before were not granted again after a reconnect. */
   | 'REJOIN_DENIED'
   /** The client was closed while the operation was pending. */
@@ -124,7 +126,12 @@ export type TServerErrorCode =
   | 'HISTORY_UNAVAILABLE'
   | 'UNRECOVERABLE_POSITION'
   | 'TOO_MANY_REQUESTS'
-  | 'INTERNAL';
+  | 'TOO_MANY_PENDING'
+  | 'PRESENCE_UNAVAILABLE'
+  | 'RATE_LIMITED'
+  | 'INTERNAL'
+  // An application's own code, from a `WebSocketRequestError`.
+  | (string & {});
 
 /** Where a room's stream stands: `offset` of its last publication (0 when none) in history `epoch`. */
 export interface IStreamPosition {
@@ -216,11 +223,38 @@ export interface IRoomcastClientOptions<Auth extends object = TEventMap> {
   onRecovery?: (recovery: IRoomRecovery) => void;
 }
 
+/** One connection in a presence room. */
+export interface IPresenceMember {
+  clientId: string;
+  userId?: string;
+  /** What the server's `presenceInfoFn` exposes of that client. */
+  info?: unknown;
+}
+
+/** A presence room's members on every instance, with their counts. */
+export interface IPresenceResult {
+  room: string;
+  members: IPresenceMember[];
+  /** Connections. */
+  clients: number;
+  /** Distinct user ids. */
+  users: number;
+}
+
+/** `ws:presence:join` / `ws:presence:leave`: who entered or left a presence room you subscribed to. */
+export interface IPresenceEvent extends IPresenceMember {
+  room: string;
+}
+
 /** Events the client raises itself; they share the reserved names of the protocol. */
 export interface IClientSystemEvents {
   connected: IConnectedInfo;
   disconnect: IDisconnectInfo;
   error: RoomcastClientError;
+  /** A member entered a presence room this client subscribed to (`subscribePresence`). */
+  'ws:presence:join': IPresenceEvent;
+  /** A member left it (also when its server instance died, after the presence TTL). */
+  'ws:presence:leave': IPresenceEvent;
 }
 
 /** App events (reserved names removed) plus the client's own events. */

@@ -46,6 +46,25 @@ export class WebSocketEvents {
    */
   static readonly REFRESH = 'ws:refresh';
 
+  /**
+   * The server's answer to an application frame that carried an `id` (a request):
+   * `{ event: 'ws:reply', data: <what messageHandler returned>, id }`. A failed request is
+   * answered with `error` and the same id instead (see docs/cluster.md).
+   */
+  static readonly REPLY = 'ws:reply';
+  /** A client's acknowledgement of a server frame that asked for one (`{ event: 'ws:ack', id }`). */
+  static readonly ACK = 'ws:ack';
+  /** A client's request for a presence room's members (`{ room }` → `{ room, members, clients, users }`). */
+  static readonly PRESENCE = 'ws:presence';
+  /** A client's opt-in (`{ room }`) to the join/leave events of a presence room it is in. */
+  static readonly PRESENCE_SUBSCRIBE = 'ws:presence:subscribe';
+  /** A client's opt-out of those events. */
+  static readonly PRESENCE_UNSUBSCRIBE = 'ws:presence:unsubscribe';
+  /** A member entered a presence room (`{ room, clientId, userId?, info? }`), once per change. */
+  static readonly PRESENCE_JOIN = 'ws:presence:join';
+  /** A member left a presence room (also when its instance died), once per change. */
+  static readonly PRESENCE_LEAVE = 'ws:presence:leave';
+
   /** True for the eight system events and for any name under `SYSTEM_PREFIX`. */
   static isReserved(value: string): boolean {
     return WebSocketEvents.SCHEME_SET.has(value) || value.startsWith(WebSocketEvents.SYSTEM_PREFIX);
@@ -160,6 +179,16 @@ export class WebSocketHistoryDefaults {
   static readonly META_TTL = 24 * 60 * 60 * 1000;
 }
 
+/** Defaults of presence (see docs/cluster.md). */
+export class WebSocketPresenceDefaults {
+  /**
+   * How long (ms) an instance's presence members stay valid after its last heartbeat (sent every
+   * third of it): a SIGKILLed instance's members vanish from `presence()` within this, and their
+   * leave events follow within another third.
+   */
+  static readonly TTL = 30_000;
+}
+
 export class WebSocketMessageTypes {
   static readonly CLIENT = 'client';
   static readonly USER = 'user';
@@ -246,6 +275,8 @@ export class WebSocketErrorCodes {
   static readonly UNRECOVERABLE_POSITION = 'UNRECOVERABLE_POSITION';
   /** Too many `ws:history` requests of one client in flight at once. */
   static readonly TOO_MANY_REQUESTS = 'TOO_MANY_REQUESTS';
+  /** The room keeps no presence, or presence cannot be read right now (Redis down). */
+  static readonly PRESENCE_UNAVAILABLE = 'PRESENCE_UNAVAILABLE';
   /** A server-side handler failed; no detail of the failure is sent. */
   static readonly INTERNAL = 'INTERNAL';
 }

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { THistoryFn } from '../history/types.ts';
 import type { IMetricsOptions } from '../metrics/prometheus.ts';
+import type { TPresenceFn, TPresenceInfoFn } from '../presence/types.ts';
 import type { TWebSocketClientState, TWebSocketMessageType } from './constants.ts';
 
 export type ValueOrPromise<T> = T | Promise<T>;
@@ -158,11 +159,16 @@ export type TWebSocketClientDisconnectedFn = (opts: {
   userId?: string;
 }) => ValueOrPromise<void>;
 
+/**
+ * Receives every application frame. For a frame that carried an `id` (a request), what it
+ * returns or resolves to answers the client (`ws:reply`); a throw answers with an `error`
+ * (`WebSocketRequestError` picks the code and message, anything else is `INTERNAL`).
+ */
 export type TWebSocketMessageHandler = (opts: {
   clientId: string;
   userId?: string;
   message: IWebSocketMessage;
-}) => ValueOrPromise<void>;
+}) => ValueOrPromise<unknown>;
 
 export type TWebSocketOutboundTransformer<
   DataType = unknown,
@@ -245,6 +251,15 @@ export interface IWebSocketServerOptions<
    * Without it nothing changes. Must agree with the emitters' `historyFn`.
    */
   historyFn?: THistoryFn;
+  /**
+   * Which rooms keep presence (who is in them, on every instance, with join/leave events);
+   * see docs/cluster.md. Without it nothing changes.
+   */
+  presenceFn?: TPresenceFn;
+  /** What a presence member exposes of its client (`info`); default nothing. */
+  presenceInfoFn?: TPresenceInfoFn<MetadataType>;
+  /** Liveness TTL of an instance's presence members in Redis (ms). Default 30 000. */
+  presenceTtl?: number;
 }
 
 /** Each field: a positive number, or `false` to turn that limit off; omitted → the default. */

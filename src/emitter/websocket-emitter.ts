@@ -1,3 +1,4 @@
+import { publishCommand, type TCommand } from '../bus/commands.ts';
 import { channelFor, encodeEnvelope, envelopeHead } from '../bus/envelope.ts';
 import {
   type TWebSocketMessageType,
@@ -26,6 +27,7 @@ import {
   waitForRedisReady,
 } from '../redis/wait-ready.ts';
 import { isValidRoomName } from '../server/room-names.ts';
+import { validateCloseCode, validateCommand } from '../server/server-commands.ts';
 import { serializeData } from '../utils/json.ts';
 
 const PREFIX = '[WebSocketEmitter]';
@@ -161,6 +163,49 @@ export class WebSocketEmitter {
     if (!isValidRoomName(opts?.room)) throw new Error(`${PREFIX} removeHistory needs a valid room name`);
     this.readyClient();
     await this.historyStore.remove(opts.room);
+  }
+
+  // ---------------------------------------------------------- server commands
+  // Fire-and-forget over `ws:command`: each resolves once Redis took the command, to the number
+  // of server instances it was handed to (the emitter has no subscriber to collect counts on).
+
+  /** Closes a client, or every connection of a user, wherever connected (code 1000 or 3000-4999; default 1000). */
+  async disconnect(opts: {
+    clientId?: string;
+    userId?: string;
+    code?: number;
+    reason?: string;
+  }): Promise<{ instances: number }> {
+    const prefix = `${PREFIX} disconnect():`;
+    const { target } = validateCommand(prefix, opts, false);
+    const code = validateCloseCode(prefix, opts.code);
+    const reason = String(opts.reason ?? 'Disconnected by the server').slice(0, 120);
+    return this.command({ kind: 'disconnect', target, code, reason });
+  }
+
+  /** Makes a client, or every connection of a user, join rooms (room-name rules apply; no `validateRoomFn`). */
+  async joinRooms(opts: {
+    clientId?: string;
+    userId?: string;
+    rooms: string[];
+  }): Promise<{ instances: number }> {
+    const { target, rooms } = validateCommand(`${PREFIX} joinRooms():`, opts, true);
+    return this.command({ kind: 'join', target, rooms });
+  }
+
+  /** Makes a client, or every connection of a user, leave rooms. */
+  async leaveRooms(opts: {
+    clientId?: string;
+    userId?: string;
+    rooms: string[];
+  }): Promise<{ instances: number }> {
+    const { target, rooms } = validateCommand(`${PREFIX} leaveRooms():`, opts, true);
+    return this.command({ kind: 'leave', target, rooms });
+  }
+
+  private async command(command: TCommand): Promise<{ instances: number }> {
+    const instances = await publishCommand(this.readyClient(), { from: WebSocketEmitter.SERVER_ID, command });
+    return { instances };
   }
 
   async broadcast(opts: { event: string; data: unknown; exclude?: string[] }): Promise<void> {

@@ -33,7 +33,15 @@ export type TClientGroup<M extends object> =
  * a client's own id room is answered from `clients` (its membership lives in
  * `client.rooms`; the socket is subscribed to its id topic from open).
  */
+/** What happened to a client's membership of a room. */
+export type TMembershipChange = 'join' | 'leave' | 'remove';
+
 export class ClientRegistry<MetadataType extends object = AnyRecord> {
+  /**
+   * Told of every membership change of a named room (not a client's own id room); set only
+   * when presence is on, so without it a join costs nothing more.
+   */
+  onMembership?: (client: IWebSocketClient<MetadataType>, room: string, change: TMembershipChange) => void;
   readonly clients = new Map<string, IWebSocketClient<MetadataType>>();
   private readonly users = new Map<
     string,
@@ -93,6 +101,7 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
     members.add(client);
     this.opened(room);
     if (!client.encrypted) client.socket.subscribe(room);
+    this.onMembership?.(client, room, 'join');
     return true;
   }
 
@@ -103,6 +112,7 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
     else this.dropRoomMember(room, client);
     this.closed(room);
     if (!client.encrypted) client.socket.unsubscribe(room);
+    if (room !== client.id) this.onMembership?.(client, room, 'leave');
     return true;
   }
 
@@ -122,7 +132,10 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
     this.clients.delete(client.id);
     for (const room of client.rooms) {
       if (room === client.id) this.ownRooms--;
-      else this.dropRoomMember(room, client);
+      else {
+        this.dropRoomMember(room, client);
+        this.onMembership?.(client, room, 'remove');
+      }
       this.closed(room);
     }
     if (this.listener && client.state === WebSocketClientStates.AUTHENTICATED) {

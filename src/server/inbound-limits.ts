@@ -1,4 +1,9 @@
-import { WebSocketCloseCodes, WebSocketEvents, WebSocketLimits } from '../common/constants.ts';
+import {
+  WebSocketCloseCodes,
+  WebSocketErrorCodes,
+  WebSocketEvents,
+  WebSocketLimits,
+} from '../common/constants.ts';
 import type { IWebSocketClient, IWebSocketLimitsOptions } from '../common/types.ts';
 import type { ServerCounters } from '../metrics/counters.ts';
 import type { TSystemReply } from './local-delivery.ts';
@@ -115,8 +120,8 @@ export class InboundLimiter {
     const { messagesPerSecond, messageBurst, bytesPerSecond, bytesBurst } = this.limits;
     const elapsed = (now - (client.tokensAt ?? now)) / 1000;
     client.tokensAt = now;
-    let frames = Math.min(messageBurst, (client.frameTokens ?? messageBurst) + elapsed * messagesPerSecond);
-    let budget = Math.min(bytesBurst, (client.byteTokens ?? bytesBurst) + elapsed * bytesPerSecond);
+    let frames = refill(client.frameTokens, messageBurst, messagesPerSecond, elapsed);
+    let budget = refill(client.byteTokens, bytesBurst, bytesPerSecond, elapsed);
     if (frames >= 1 && budget >= bytes) {
       frames -= 1;
       budget -= bytes;
@@ -158,6 +163,18 @@ export class InboundLimiter {
     }
   }
 
+  /**
+   * True when the client may start one more request (`maxPendingRequests`); otherwise refuses it
+   * with `TOO_MANY_PENDING` (and the request's id) and returns false. The caller counts it in
+   * `client.pendingRequests` while it runs.
+   */
+  mayStartRequest(client: IWebSocketClient<object>, id?: string): boolean {
+    if ((client.pendingRequests ?? 0) < this.limits.maxPendingRequests) return true;
+    const text = `At most ${this.limits.maxPendingRequests} requests may be in progress at once`;
+    this.refuseRequest(client, WebSocketErrorCodes.TOO_MANY_PENDING, text, id);
+    return false;
+  }
+
   /** Counts a refused request (room or pending limit) and answers it; every refused request is answered. */
   refuseRequest(client: IWebSocketClient<object>, code: string, message: string, id?: string): void {
     this.counters.countRefusal(code);
@@ -183,6 +200,15 @@ export class InboundLimiter {
     this.reply(client, WebSocketEvents.ERROR, { message, code, closeCode }, id);
     this.close(client, closeCode, 'Limit exceeded');
   }
+}
+
+/**
+ * A bucket after `elapsed` seconds. A limit that is off (`Infinity`) stays full: `0 * Infinity`
+ * would be NaN and refuse every frame when only the other rate is on.
+ */
+function refill(tokens: number | undefined, burst: number, rate: number, elapsed: number): number {
+  if (rate === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
+  return Math.min(burst, (tokens ?? burst) + elapsed * rate);
 }
 
 /** UTF-8 size of a text frame (what the client actually sent), or the byte length of a binary one. */

@@ -10,16 +10,22 @@ import type {
 import type { ServerCounters } from '../metrics/counters.ts';
 import { isPlainObject, parseJsonSafely } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
+import type { AppRequests } from './app-requests.ts';
 import type { HistoryRequests } from './history-requests.ts';
 import { Admission, frameBytes, type InboundLimiter } from './inbound-limits.ts';
 import type { TSystemReply } from './local-delivery.ts';
 import type { RoomRequests } from './room-requests.ts';
 import type { SessionManager } from './session-manager.ts';
+import type { TSystemRequest } from './system-requests.ts';
 
 export interface IInboundRouterOptions<A extends object, M extends object> {
   sessions: SessionManager<A, M>;
   rooms: RoomRequests<M>;
   history: HistoryRequests<M>;
+  /** Application frames with an `id`: answered with what `messageHandler` returns. */
+  requests: AppRequests<M>;
+  /** System requests added by other features (presence, acknowledgements), by event name. */
+  systemRequests?: ReadonlyMap<string, TSystemRequest<M>>;
   logger: ILogger;
   messageHandler?: TWebSocketMessageHandler;
   reply: TSystemReply<M>;
@@ -91,6 +97,11 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
         this.settleInBackground(this.opts.history.handle(client, message.data, message.id), 'ws:history');
         return;
     }
+    const system = this.opts.systemRequests?.get(event);
+    if (system) {
+      system(client, message.data, message.id);
+      return;
+    }
     if (WebSocketEvents.isReserved(event)) {
       this.error(
         client,
@@ -98,6 +109,10 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
         `"${event}" is a reserved system event`,
         message.id,
       );
+      return;
+    }
+    if (message.id !== undefined) {
+      this.opts.requests.handle(client, message, message.id);
       return;
     }
     fireAndLog(this.opts.logger, 'messageHandler', this.opts.messageHandler, {

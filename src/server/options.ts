@@ -1,5 +1,5 @@
 import { SUBSCRIPTION_MODES, type TSubscriptionMode } from '../bus/cross-instance-bus.ts';
-import { WebSocketDefaults, WebSocketLimits } from '../common/constants.ts';
+import { WebSocketDefaults, WebSocketLimits, WebSocketPresenceDefaults } from '../common/constants.ts';
 import type { IWebSocketServerOptions } from '../common/types.ts';
 import { isRedisConnection } from '../redis/wait-ready.ts';
 import { type IResolvedLimits, resolveLimits } from './inbound-limits.ts';
@@ -27,6 +27,7 @@ export interface IResolvedServerSettings {
   tokenRefreshLead: number;
   /** Undefined: the bus picks (`pattern`, or `rooms` with sharded Pub/Sub). */
   subscriptionMode?: TSubscriptionMode;
+  presenceTtl: number;
 }
 
 /** Validates the constructor options and fills in the documented defaults. Throws on misconfiguration. */
@@ -65,6 +66,8 @@ export function resolveServerOptions<A extends object, M extends object>(
     'outboundTransformer',
     'handshakeFn',
     'historyFn',
+    'presenceFn',
+    'presenceInfoFn',
   ] as const) {
     if (opts[name] !== undefined && typeof opts[name] !== 'function') {
       throw new Error(`${PREFIX} ${name} must be a function`);
@@ -98,5 +101,6 @@ export function resolveServerOptions<A extends object, M extends object>(
     requireEncryption: opts.requireEncryption === true,
     limits: resolveLimits(opts.limits),
     tokenRefreshLead: positive('tokenRefreshLead', opts.tokenRefreshLead, WebSocketLimits.TOKEN_REFRESH_LEAD),
+    presenceTtl: positive('presenceTtl', opts.presenceTtl, WebSocketPresenceDefaults.TTL),
   };
 }

@@ -50,13 +50,8 @@ export class RoomRequests<M extends object = AnyRecord> {
     }
     let allowed: string[] = [];
     if (validateRoomFn && requested.length > 0) {
-      const pending = client.pendingRequests ?? 0;
-      if (pending >= limiter.limits.maxPendingRequests) {
-        const text = `At most ${limiter.limits.maxPendingRequests} requests may be in progress at once`;
-        limiter.refuseRequest(client, WebSocketErrorCodes.TOO_MANY_PENDING, text, id);
-        return;
-      }
-      client.pendingRequests = pending + 1;
+      if (!limiter.mayStartRequest(client, id)) return;
+      client.pendingRequests = (client.pendingRequests ?? 0) + 1;
       const outcome = await settle(validateRoomFn, {
         clientId: client.id,
         userId: client.userId,

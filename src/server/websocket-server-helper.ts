@@ -28,8 +28,13 @@ import { HistoryError } from '../history/errors.ts';
 import type { IHistoryOptions, IHistoryResult } from '../history/query.ts';
 import { ServerCounters } from '../metrics/counters.ts';
 import { PrometheusMetrics } from '../metrics/prometheus.ts';
+import { MemoryPresenceStore } from '../presence/memory-store.ts';
+import { RedisPresenceStore } from '../presence/redis-store.ts';
+import { type IPresenceMember, type IPresenceStats, presenceStats } from '../presence/types.ts';
 import { encodeFrame, frameFromJson, serializeData } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
+import { Acknowledgements } from './acknowledgements.ts';
+import { AppRequests } from './app-requests.ts';
 import { createBunWebSocketHandler, resolveBunConfig } from './bun-handler.ts';
 import { ClientRegistry } from './client-registry.ts';
 import { closeGradually, type IShutdownOptions, resolveDrain } from './drain.ts';
@@ -42,13 +47,29 @@ import { type IResolvedServerSettings, resolveServerOptions } from './options.ts
 import { RoomRecovery } from './recovery.ts';
 import { deliverPositionedMessage, RoomHistory } from './room-history.ts';
 import { isValidRoomName } from './room-names.ts';
+import { RoomPresence } from './room-presence.ts';
 import { RoomRequests } from './room-requests.ts';
+import {
+  type ICommandResult,
+  ServerCommands,
+  validateCloseCode,
+  validateCommand,
+} from './server-commands.ts';
 import { SessionManager } from './session-manager.ts';
+import { clusterSystemRequests } from './system-requests.ts';
+
+/** Default wait for a client's acknowledgement (`sendToClient({ ack: true })`), ms. */
+const ACK_TIMEOUT = 5_000;
 
 export interface ISendOptions<T = unknown> {
-  /** A client id or a room name; omit to broadcast. */
-  destination?: string;
+  /**
+   * A client id or a room name; `{ userId }` for every connection of that user on every
+   * instance; omit to broadcast.
+   */
+  destination?: string | { userId: string };
   payload: { topic: string; data: T };
+  /** Client ids that must not receive it, wherever they are connected (not for history rooms). */
+  exclude?: string[];
   doLog?: boolean;
   cb?: () => void;
 }
@@ -84,6 +105,10 @@ export class WebSocketServerHelper<
   /** Only with `historyFn`: rooms without history never reach it. */
   private readonly roomHistory?: RoomHistory<MetadataType>;
   private readonly recovery?: RoomRecovery<MetadataType>;
+  private readonly acks: Acknowledgements<MetadataType>;
+  private readonly commands: ServerCommands<MetadataType>;
+  /** Only with `presenceFn`. */
+  private readonly roomPresence?: RoomPresence<MetadataType>;
   private readonly bunConfig;
   private bunHandler?: IBunWebSocketHandler;
   private configured?: Promise<void>;
@@ -173,6 +198,52 @@ export class WebSocketServerHelper<
           counters: this.counters,
         })
       : undefined;
+    if (opts.presenceFn) {
+      this.roomPresence = new RoomPresence<MetadataType>({
+        presenceFn: opts.presenceFn,
+        presenceInfoFn: opts.presenceInfoFn,
+        store: redisBus
+          ? new RedisPresenceStore({
+              client: () => redisBus.publisher(),
+              serverId: this.serverId,
+              ttl: this.settings.presenceTtl,
+            })
+          : new MemoryPresenceStore(),
+        registry: this.registry,
+        delivery: this.delivery,
+        publish: (topic, event, data) =>
+          this.bus.publish({
+            serverId: this.serverId,
+            type: WebSocketMessageTypes.ROOM,
+            target: topic,
+            event,
+            data,
+          }),
+        reply,
+        limiter,
+        logger: this.logger,
+        ttl: this.settings.presenceTtl,
+      });
+      this.registry.onMembership = this.roomPresence.onMembership;
+    }
+    const presence = this.roomPresence;
+    this.acks = new Acknowledgements<MetadataType>({
+      registry: this.registry,
+      write: (client, frame) => this.delivery.write(client, frame),
+      relay: redisBus
+        ? (clientId, event, data, ackId, timeout) =>
+            this.commands.relay(clientId, event, data, ackId, timeout)
+        : undefined,
+      answer: (from, ackId) => this.commands.answerAck(from, ackId),
+    });
+    this.commands = new ServerCommands<MetadataType>({
+      serverId: this.serverId,
+      registry: this.registry,
+      close: (client, code, reason) => this.sessions.close(client, code, reason),
+      acks: this.acks,
+      logger: this.logger,
+      bus: redisBus,
+    });
     this.sessions = new SessionManager<AuthDataType, MetadataType>({
       registry: this.registry,
       logger: this.logger,
@@ -208,6 +279,14 @@ export class WebSocketServerHelper<
         delivery: this.delivery,
         reply,
       }),
+      systemRequests: clusterSystemRequests(this.acks, presence, reply),
+      requests: new AppRequests<MetadataType>({
+        messageHandler: opts.messageHandler,
+        logger: this.logger,
+        reply,
+        limiter,
+        isConnected: (client) => this.registry.get(client.id) === client,
+      }),
       logger: this.logger,
       messageHandler: opts.messageHandler,
       reply,
@@ -235,6 +314,8 @@ export class WebSocketServerHelper<
     this.configured ??= (async () => {
       try {
         await this.bus.start();
+        await this.commands.start();
+        await this.roomPresence?.start();
       } catch (error) {
         this.configured = undefined; // allow a retry
         throw error;
@@ -306,6 +387,8 @@ export class WebSocketServerHelper<
         this.sessions.close(client, WebSocketCloseCodes.GOING_AWAY, 'Server shutting down');
       }
       this.roomHistory?.stop();
+      this.acks.stop();
+      if (this.roomPresence) await this.roomPresence.stop(); // no extra turn when presence is off
       await this.bus.stop();
     })();
     return this.shuttingDown;
@@ -442,10 +525,41 @@ export class WebSocketServerHelper<
 
   // ------------------------------------------------------------ local delivery
 
-  sendToClient(opts: { clientId: string; event: string; data: unknown; doLog?: boolean }): void {
+  sendToClient(opts: { clientId: string; event: string; data: unknown; doLog?: boolean; ack?: false }): void;
+  /**
+   * With `ack: true`: resolves once the client's SDK listeners for `event` have returned (their
+   * promises settled), also when the client is connected to another instance; rejects with a
+   * `WebSocketAckError` (`ACK_TIMEOUT` after `timeout`, default 5 000 ms; `NOT_DELIVERED`).
+   */
+  sendToClient(opts: {
+    clientId: string;
+    event: string;
+    data: unknown;
+    doLog?: boolean;
+    ack: true;
+    timeout?: number;
+  }): Promise<void>;
+  sendToClient(opts: {
+    clientId: string;
+    event: string;
+    data: unknown;
+    doLog?: boolean;
+    ack?: boolean;
+    timeout?: number;
+  }): void | Promise<void> {
+    if (opts.doLog) this.logger.info(`sent "${opts.event}" to client ${opts.clientId}`);
+    if (opts.ack === true) {
+      if (this.shuttingDown) return Promise.reject(new Error('[WebSocketServerHelper] shut down'));
+      const timeout = opts.timeout ?? ACK_TIMEOUT;
+      if (typeof timeout !== 'number' || !(timeout > 0)) {
+        return Promise.reject(
+          new Error('[WebSocketServerHelper] sendToClient(): timeout must be a positive number'),
+        );
+      }
+      return this.acks.send(opts.clientId, opts.event, opts.data, timeout);
+    }
     if (this.shuttingDown) return;
     this.delivery.toClient(opts.clientId, opts.event, opts.data);
-    if (opts.doLog) this.logger.info(`sent "${opts.event}" to client ${opts.clientId}`);
   }
 
   sendToUser(opts: { userId: string; event: string; data: unknown; exclude?: string[] }): void {
@@ -471,7 +585,27 @@ export class WebSocketServerHelper<
    * without one, every authenticated client everywhere. Never throws because of
    * Redis: while it is unreachable, remote delivery is skipped.
    */
-  send<T = unknown>(opts: ISendOptions<T>): void {
+  send<T = unknown>(opts: ISendOptions<T> & { ack?: false }): void;
+  /**
+   * To one client id with `ack: true`: the same as `sendToClient({ ack: true })` (resolves when
+   * the client acknowledged, wherever it is connected; rejects with a `WebSocketAckError`).
+   */
+  send<T = unknown>(
+    opts: ISendOptions<T> & { destination: string; ack: true; timeout?: number },
+  ): Promise<void>;
+  send<T = unknown>(opts: ISendOptions<T> & { ack?: boolean; timeout?: number }): void | Promise<void> {
+    if (opts.ack === true) {
+      const event = opts.payload?.topic;
+      if (typeof opts.destination !== 'string' || typeof event !== 'string' || event.length === 0) {
+        return Promise.reject(
+          new Error(
+            '[WebSocketServerHelper] send() with ack needs a client id destination and payload.topic',
+          ),
+        );
+      }
+      const { destination: clientId, payload, timeout } = opts;
+      return this.sendToClient({ clientId, event, data: payload.data, ack: true, timeout });
+    }
     if (this.shuttingDown) return;
     const { destination, payload } = opts;
     const event = payload?.topic;
@@ -479,8 +613,17 @@ export class WebSocketServerHelper<
       throw new Error('[WebSocketServerHelper] send() needs payload.topic (a non-empty string)');
     }
     const data = payload.data;
+    const exclude = readExclude(opts.exclude);
     // Serialize the payload once; the local frame and the Redis envelope share it.
     const dataJson = serializeData(data);
+    if (typeof destination === 'object' && destination !== null) {
+      this.sendToUserEverywhere(destination.userId, event, data, dataJson, exclude);
+      this.afterSend(opts, event, `user ${destination.userId}`);
+      return;
+    }
+    if (exclude && destination !== undefined && this.roomHistory?.policyFor(destination)) {
+      throw new Error('[WebSocketServerHelper] send(): exclude is not supported for rooms that keep history');
+    }
     if (
       this.roomHistory &&
       destination !== undefined &&
@@ -492,28 +635,149 @@ export class WebSocketServerHelper<
       return;
     }
     const frame = frameFromJson(event, dataJson);
+    const excluded = exclude ? { exclude } : {};
     if (destination === undefined) {
-      this.delivery.toAll(event, data, undefined, frame);
+      this.delivery.toAll(event, data, exclude, frame);
       this.bus.publish(
-        { serverId: this.serverId, type: WebSocketMessageTypes.BROADCAST, event, data },
+        { serverId: this.serverId, type: WebSocketMessageTypes.BROADCAST, event, data, ...excluded },
         dataJson,
       );
     } else {
-      if (this.registry.get(destination)) this.delivery.toClient(destination, event, data, frame);
-      else this.delivery.toRoom(destination, event, data, undefined, frame);
+      if (this.registry.get(destination)) {
+        if (!exclude?.includes(destination)) this.delivery.toClient(destination, event, data, frame);
+      } else this.delivery.toRoom(destination, event, data, exclude, frame);
       // Every authenticated client is in its own id room, so a room message
       // reaches a client id on whichever instance holds it.
       this.bus.publish(
-        { serverId: this.serverId, type: WebSocketMessageTypes.ROOM, target: destination, event, data },
+        {
+          serverId: this.serverId,
+          type: WebSocketMessageTypes.ROOM,
+          target: destination,
+          event,
+          data,
+          ...excluded,
+        },
         dataJson,
       );
     }
     this.afterSend(opts, event, destination);
   }
 
+  /** Every connection of a user: the local ones, then a user message for the other instances. */
+  private sendToUserEverywhere(
+    userId: unknown,
+    event: string,
+    data: unknown,
+    dataJson: string | undefined,
+    exclude: string[] | undefined,
+  ): void {
+    if (typeof userId !== 'string' || userId.length === 0) {
+      throw new Error('[WebSocketServerHelper] send(): destination.userId must be a non-empty string');
+    }
+    this.delivery.toUser(userId, event, data, exclude);
+    this.bus.publish(
+      {
+        serverId: this.serverId,
+        type: WebSocketMessageTypes.USER,
+        target: userId,
+        event,
+        data,
+        ...(exclude ? { exclude } : {}),
+      },
+      dataJson,
+    );
+  }
+
   private afterSend(opts: ISendOptions<unknown>, event: string, destination: string | undefined): void {
     if (opts.doLog) this.logger.info(`send "${event}" to ${destination ?? 'everyone'}`);
     if (opts.cb) setImmediate(() => fireAndLog(this.logger, 'send() callback', opts.cb, undefined));
+  }
+
+  // ---------------------------------------------------------- server commands
+
+  /**
+   * Closes a client, or every connection of a user, on every instance, with `code` (1000 or
+   * 3000-4999; default 1000) and `reason`. Resolves once the other instances reported how many
+   * connections they closed, or after `wait` ms (default 1 000): see `ICommandResult`.
+   */
+  disconnect(opts: {
+    clientId?: string;
+    userId?: string;
+    code?: number;
+    reason?: string;
+    wait?: number;
+  }): Promise<ICommandResult> {
+    const prefix = '[WebSocketServerHelper] disconnect():';
+    try {
+      const { target } = validateCommand(prefix, opts, false);
+      const code = validateCloseCode(prefix, opts.code);
+      const reason = String(opts.reason ?? 'Disconnected by the server').slice(0, 120);
+      return this.commands.run({ kind: 'disconnect', target, code, reason }, opts.wait);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Makes a client, or every connection of a user, join `rooms` on every instance. The room
+   * name rules apply (invalid names throw); `validateRoomFn` is not called (it checks clients'
+   * own requests) and `limits.maxRoomsPerClient` does not apply. Resolves like `disconnect()`.
+   */
+  joinRooms(opts: {
+    clientId?: string;
+    userId?: string;
+    rooms: string[];
+    wait?: number;
+  }): Promise<ICommandResult> {
+    return this.roomCommand('join', opts);
+  }
+
+  /** Makes a client, or every connection of a user, leave `rooms` on every instance (its own id room stays). */
+  leaveRooms(opts: {
+    clientId?: string;
+    userId?: string;
+    rooms: string[];
+    wait?: number;
+  }): Promise<ICommandResult> {
+    return this.roomCommand('leave', opts);
+  }
+
+  private roomCommand(
+    kind: 'join' | 'leave',
+    opts: { clientId?: string; userId?: string; rooms: string[]; wait?: number },
+  ): Promise<ICommandResult> {
+    try {
+      const { target, rooms } = validateCommand(`[WebSocketServerHelper] ${kind}Rooms():`, opts, true);
+      return this.commands.run({ kind, target, rooms }, opts.wait);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  // ----------------------------------------------------------------- presence
+
+  /**
+   * Every member of a presence room on every instance (`{ clientId, userId?, info? }`), read
+   * from Redis in Redis mode (members of instances whose liveness expired are left out).
+   * Rejects when `presenceFn` is off or does not give the room presence, and when Redis cannot be read.
+   */
+  async presence(opts: { room: string }): Promise<IPresenceMember[]> {
+    return this.presenceRoom(opts?.room).members(opts.room);
+  }
+
+  /** `{ clients, users }` of a presence room on every instance (same rules as `presence()`). */
+  async presenceStats(opts: { room: string }): Promise<IPresenceStats> {
+    return presenceStats(await this.presence(opts));
+  }
+
+  private presenceRoom(room: string): RoomPresence<MetadataType> {
+    this.assertRoomName(room);
+    const presence = this.roomPresence;
+    if (!presence) throw new Error('[WebSocketServerHelper] presence() needs the presenceFn option');
+    if (!presence.isPresenceRoom(room)) {
+      throw new Error(`[WebSocketServerHelper] room ${JSON.stringify(room)} keeps no presence (presenceFn)`);
+    }
+    return presence;
   }
 
   // ------------------------------------------------------------------ history
@@ -572,4 +836,13 @@ export class WebSocketServerHelper<
       );
     }
   }
+}
+
+/** `exclude` of `send()`: undefined when empty; anything but an array of strings is a programming error. */
+function readExclude(exclude: unknown): string[] | undefined {
+  if (exclude === undefined) return undefined;
+  if (!Array.isArray(exclude) || !exclude.every((id) => typeof id === 'string')) {
+    throw new Error('[WebSocketServerHelper] send(): exclude must be an array of client ids');
+  }
+  return exclude.length > 0 ? exclude : undefined;
 }

@@ -153,7 +153,9 @@ describe('demo in Chromium', () => {
     // The instance comes back on the same port; Grace's page reconnects and recovers from Redis.
     await demo({ REDIS_URL: redis.url, PORT: new URL(second.url).port });
     await grace.locator('#connection[data-state="connected"]').waitFor({ timeout: 20_000 });
-    await grace.locator('#messages li.system', { hasText: 'Back in sync' }).waitFor();
+    // Under load a second recovery (a gap repair while live traffic resumes) may add another line;
+    // the exact message list below is the proof that nothing was lost or repeated.
+    await grace.locator('#messages li.system', { hasText: 'Back in sync' }).first().waitFor();
     await say(ada, 'after the restart');
     await expectMessage(grace, 'after the restart');
     // Every message exactly once, in order: no gap, no duplicate.

@@ -96,12 +96,16 @@ function fleetSuite(pubSub: TPubSubKind): void {
         await node.quit();
       }
       if (pubSub === 'classic') {
-        // Each node lists only its own connections: the three subscribers (three
-        // patterns and ws:broadcast each) sit on one or more nodes of the cluster.
-        expect(lines.filter((line) => / sub=1 psub=3 /.test(line)).length).toBe(servers.length);
+        // Each node lists only its own connections: the three subscribers (three patterns, and
+        // ws:broadcast, ws:command, ws:instance:<id> each) sit on one or more nodes of the cluster.
+        expect(lines.filter((line) => / sub=3 psub=3 /.test(line)).length).toBe(servers.length);
       } else {
-        // No pattern and no classic subscription anywhere; ws:broadcast is a shard channel on its owner.
-        expect(lines.filter((line) => / psub=[1-9]/.test(line) || / sub=[1-9]/.test(line))).toEqual([]);
+        // No pattern anywhere, and no classic subscription but the server-command channels
+        // (ws:command, ws:instance:<id>: one subscriber per instance); ws:broadcast is a shard
+        // channel on its owner.
+        expect(lines.filter((line) => / psub=[1-9]/.test(line))).toEqual([]);
+        expect(lines.filter((line) => / sub=[1-9]/.test(line)).length).toBe(servers.length);
+        expect(lines.filter((line) => / sub=[1-9]/.test(line) && !/ sub=2 /.test(line))).toEqual([]);
         const owner = new Redis({ host: '127.0.0.1', port: await cluster.masterForKey('ws:broadcast') });
         const reply = (await owner.call('PUBSUB', 'SHARDNUMSUB', 'ws:broadcast')) as [string, number];
         expect(Number(reply[1])).toBe(servers.length);

@@ -84,7 +84,7 @@ function failoverSuite(pubSub: TPubSubKind): void {
       await node.quit();
       const line = list
         .split('\n')
-        .find((l) => l.includes(`name=ioredis-cluster(subscriber):${name} `) && / sub=1 psub=3 /.test(l));
+        .find((l) => l.includes(`name=ioredis-cluster(subscriber):${name} `) && / sub=3 psub=3 /.test(l));
       const id = line && /(?:^| )id=(\d+)/.exec(line)?.[1];
       if (id) return { port, id };
     }

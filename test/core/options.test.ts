@@ -7,7 +7,7 @@ import {
 } from '../../src/core/websocket/options.ts';
 
 describe('WebSocketBindingKeys', () => {
-  test('the eleven keys carry exactly the documented strings', () => {
+  test('the thirteen keys carry exactly the documented strings', () => {
     expect(Object.fromEntries(Object.entries(WebSocketBindingKeys))).toEqual({
       SERVER_OPTIONS: '@app/websocket/server-options',
       REDIS_CONNECTION: '@app/websocket/redis-connection',
@@ -19,6 +19,8 @@ describe('WebSocketBindingKeys', () => {
       OUTBOUND_TRANSFORMER: '@app/websocket/outbound-transformer',
       HANDSHAKE_HANDLER: '@app/websocket/handshake-handler',
       HISTORY_HANDLER: '@app/websocket/history-handler',
+      PRESENCE_HANDLER: '@app/websocket/presence-handler',
+      PRESENCE_INFO_HANDLER: '@app/websocket/presence-info-handler',
       WEBSOCKET_INSTANCE: '@app/websocket/instance',
     });
   });

@@ -218,14 +218,16 @@ describe('Redis outage under traffic', () => {
     figure('redis-outage.duplicates', onA.duplicates() + onB.duplicates());
     expect(replayed).toBeLessThanOrEqual(OUTAGES_MS.length * 3);
 
-    // Both instances re-subscribed on their new connections: ws:broadcast plus the three patterns each.
+    // Both instances re-subscribed on their new connections: ws:broadcast, ws:command and their own
+    // ws:instance:<id> channel, plus the three patterns each.
     spy = new Redis({ host: '127.0.0.1', port: redisServer.port, lazyConnect: true });
     await spy.connect();
     const connections = String(await spy.call('CLIENT', 'LIST'))
       .trim()
       .split('\n');
-    expect(connections.filter((line) => / sub=1 psub=3 /.test(line)).length).toBe(2);
+    expect(connections.filter((line) => / sub=3 psub=3 /.test(line)).length).toBe(2);
     expect(await spy.call('PUBSUB', 'NUMSUB', 'ws:broadcast')).toEqual(['ws:broadcast', 2]);
+    expect(await spy.call('PUBSUB', 'NUMSUB', 'ws:command')).toEqual(['ws:command', 2]);
     // The outage was reported as warnings, never as errors thrown at callers.
     expect(loggerA.lines.every((line) => line.level !== 'error')).toBe(true);
 

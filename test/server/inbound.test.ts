@@ -78,7 +78,18 @@ describe('inbound frames', () => {
     client.close();
   });
 
-  test.each(['connected', 'disconnect', 'error', 'encrypted', 'ws:presence', 'ws:anything'])(
+  test('ws:presence is a system request: answered by the server (no presenceFn here), never by messageHandler', async () => {
+    const client = await TestClient.authenticated(server.url);
+    const before = handled.length;
+    client.send({ event: 'ws:presence', data: { room: 'r' }, id: 'p' });
+    const error = await client.next('error');
+    expect(error.data.code).toBe('PRESENCE_UNAVAILABLE');
+    expect(error.id).toBe('p');
+    expect(handled.length).toBe(before);
+    client.close();
+  });
+
+  test.each(['connected', 'disconnect', 'error', 'encrypted', 'ws:presence-x', 'ws:anything'])(
     'the reserved event "%s" never reaches messageHandler',
     async (event) => {
       const client = await TestClient.authenticated(server.url);

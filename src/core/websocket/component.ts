@@ -12,6 +12,7 @@ import type {
   TWebSocketValidateRoomFn,
 } from '../../common/types.ts';
 import type { THistoryFn } from '../../history/types.ts';
+import type { TPresenceFn, TPresenceInfoFn } from '../../presence/types.ts';
 import { ConnectionRateLimiter, connectionRateRefusedResponse } from '../../server/connection-rate.ts';
 import { createOriginCheck, type TOriginCheck } from '../../server/origin-policy.ts';
 import { WebSocketServerHelper } from '../../server/websocket-server-helper.ts';
@@ -120,6 +121,8 @@ export class WebSocketComponent implements IComponent {
       outboundTransformer: optional<TWebSocketOutboundTransformer>(WebSocketBindingKeys.OUTBOUND_TRANSFORMER),
       handshakeFn: optional<TWebSocketHandshakeFn>(WebSocketBindingKeys.HANDSHAKE_HANDLER),
       historyFn: optional<THistoryFn>(WebSocketBindingKeys.HISTORY_HANDLER),
+      presenceFn: optional<TPresenceFn>(WebSocketBindingKeys.PRESENCE_HANDLER),
+      presenceInfoFn: optional<TPresenceInfoFn>(WebSocketBindingKeys.PRESENCE_INFO_HANDLER),
       logger: app.logger,
     };
     // The helper tells "not given" (single-instance mode, which it logs) from "given but

@@ -19,6 +19,10 @@ export class WebSocketBindingKeys {
   static readonly HANDSHAKE_HANDLER = '@app/websocket/handshake-handler';
   /** `THistoryFn`: which rooms keep a history (see docs/recovery.md). Optional: without it, none. */
   static readonly HISTORY_HANDLER = '@app/websocket/history-handler';
+  /** `TPresenceFn`: which rooms keep presence (see docs/cluster.md). Optional: without it, none. */
+  static readonly PRESENCE_HANDLER = '@app/websocket/presence-handler';
+  /** `TPresenceInfoFn`: what a presence member exposes of its client. Optional. */
+  static readonly PRESENCE_INFO_HANDLER = '@app/websocket/presence-info-handler';
   /** The running `WebSocketServerHelper`; bound by the component once the server listens. */
   static readonly WEBSOCKET_INSTANCE = '@app/websocket/instance';
 }

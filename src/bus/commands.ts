@@ -1,0 +1,159 @@
+import type { TRedisClient } from '../redis/wait-ready.ts';
+import { isPlainObject, parseJsonSafely } from '../utils/json.ts';
+
+/**
+ * Server commands and acknowledgements between instances (and from emitters). Two kinds of
+ * channel, both plain SUBSCRIBEs on the bus's subscriber connection:
+ * - `ws:command`: every instance listens; a command names its targets (a client or a user),
+ *   the instances holding them act, the others ignore it.
+ * - `ws:instance:<serverId>`: one per instance, for answers meant only for it (a command's
+ *   count, an acknowledgement of a message it sent to a client held elsewhere).
+ */
+export const COMMAND_CHANNEL = 'ws:command';
+export const INSTANCE_CHANNEL_PREFIX = 'ws:instance:';
+
+export function instanceChannel(serverId: string): string {
+  return INSTANCE_CHANNEL_PREFIX + serverId;
+}
+
+/** True for the channels this module owns (the bus's envelope decoder must not see them). */
+export function isCommandChannel(channel: string): boolean {
+  return channel === COMMAND_CHANNEL || channel.startsWith(INSTANCE_CHANNEL_PREFIX);
+}
+
+/** Whom a command acts on: one connection, or every connection of a user. */
+export type TCommandTarget =
+  | { clientId: string; userId?: undefined }
+  | { userId: string; clientId?: undefined };
+
+export type TCommand =
+  | { kind: 'disconnect'; target: TCommandTarget; code: number; reason: string }
+  | { kind: 'join' | 'leave'; target: TCommandTarget; rooms: string[] }
+  /** A message for one client that asks for its acknowledgement, to be answered to `replyTo`. */
+  | { kind: 'deliver'; clientId: string; event: string; data?: unknown; ackId: string; timeout: number };
+
+/** What travels on `ws:command`: the command, who sent it and where (and whether) to answer. */
+export interface ICommandMessage {
+  from: string;
+  command: TCommand;
+  /** Set when the sender waits for counts: each instance answers `{ requestId, count }` on its channel. */
+  requestId?: string;
+}
+
+/** What travels on `ws:instance:<id>`. */
+export type TInstanceMessage =
+  | { kind: 'count'; requestId: string; count: number }
+  | { kind: 'ack'; ackId: string };
+
+export function encodeCommand(message: ICommandMessage): string {
+  return JSON.stringify(message);
+}
+
+function isTarget(value: unknown): value is TCommandTarget {
+  if (!isPlainObject(value)) return false;
+  const { clientId, userId } = value;
+  const one = (id: unknown) => typeof id === 'string' && id.length > 0;
+  return (one(clientId) && userId === undefined) || (one(userId) && clientId === undefined);
+}
+
+/** A well-formed command message, or undefined (anything else on the channel is dropped). */
+export function decodeCommand(raw: string): ICommandMessage | undefined {
+  let parsed: unknown;
+  try {
+    parsed = parseJsonSafely(raw);
+  } catch {
+    return undefined;
+  }
+  if (!isPlainObject(parsed) || typeof parsed.from !== 'string' || !isPlainObject(parsed.command))
+    return undefined;
+  const command = parsed.command;
+  const requestId = typeof parsed.requestId === 'string' ? parsed.requestId : undefined;
+  const base = { from: parsed.from, ...(requestId ? { requestId } : {}) };
+  switch (command.kind) {
+    case 'disconnect':
+      if (!isTarget(command.target) || typeof command.code !== 'number' || typeof command.reason !== 'string')
+        return undefined;
+      return {
+        ...base,
+        command: { kind: 'disconnect', target: command.target, code: command.code, reason: command.reason },
+      };
+    case 'join':
+    case 'leave':
+      if (!isTarget(command.target) || !Array.isArray(command.rooms)) return undefined;
+      if (!command.rooms.every((room) => typeof room === 'string')) return undefined;
+      return {
+        ...base,
+        command: { kind: command.kind, target: command.target, rooms: command.rooms as string[] },
+      };
+    case 'deliver':
+      if (
+        typeof command.clientId !== 'string' ||
+        typeof command.event !== 'string' ||
+        typeof command.ackId !== 'string' ||
+        typeof command.timeout !== 'number'
+      )
+        return undefined;
+      return {
+        ...base,
+        command: {
+          kind: 'deliver',
+          clientId: command.clientId,
+          event: command.event,
+          data: command.data,
+          ackId: command.ackId,
+          timeout: command.timeout,
+        },
+      };
+    default:
+      return undefined;
+  }
+}
+
+export function decodeInstanceMessage(raw: string): TInstanceMessage | undefined {
+  let parsed: unknown;
+  try {
+    parsed = parseJsonSafely(raw);
+  } catch {
+    return undefined;
+  }
+  if (!isPlainObject(parsed)) return undefined;
+  if (parsed.kind === 'count' && typeof parsed.requestId === 'string' && Number.isSafeInteger(parsed.count)) {
+    return { kind: 'count', requestId: parsed.requestId, count: parsed.count as number };
+  }
+  if (parsed.kind === 'ack' && typeof parsed.ackId === 'string') return { kind: 'ack', ackId: parsed.ackId };
+  return undefined;
+}
+
+/** Publishes a command; resolves to the number of subscribers (instances) Redis handed it to. */
+export async function publishCommand(client: TRedisClient, message: ICommandMessage): Promise<number> {
+  return await client.publish(COMMAND_CHANNEL, encodeCommand(message));
+}
+
+export interface ICommandListenerOptions {
+  serverId: string;
+  onCommand: (message: ICommandMessage) => void;
+  onInstanceMessage: (message: TInstanceMessage) => void;
+}
+
+/**
+ * Subscribes the command and instance channels on the bus's subscriber connection and hands
+ * what arrives to the callbacks, again after every reconnect.
+ */
+export async function listenForCommands(sub: TRedisClient, opts: ICommandListenerOptions): Promise<void> {
+  const own = instanceChannel(opts.serverId);
+  sub.on('message', (channel: string, raw: string) => {
+    if (channel === COMMAND_CHANNEL) {
+      const message = decodeCommand(raw);
+      if (message) opts.onCommand(message);
+    } else if (channel === own) {
+      const message = decodeInstanceMessage(raw);
+      if (message) opts.onInstanceMessage(message);
+    }
+  });
+  await sub.subscribe(COMMAND_CHANNEL, own);
+  // In `rooms` mode the subscriber does not re-subscribe by itself after a reconnect (the bus
+  // restores its own channels): subscribe these two again on every `ready` (idempotent otherwise).
+  sub.on('ready', () => {
+    sub.subscribe(COMMAND_CHANNEL, own).catch(() => {});
+  });
+}

@@ -1,0 +1,50 @@
+/** One connection in a presence room, as `presence()` returns it. */
+export interface IPresenceMember {
+  clientId: string;
+  userId?: string;
+  /** What `presenceInfoFn` chose to expose of the client (absent without it). */
+  info?: unknown;
+}
+
+/** Counts of a presence room: connections, and distinct user ids among them. */
+export interface IPresenceStats {
+  clients: number;
+  users: number;
+}
+
+/** Which rooms keep presence: called once per (client, room) join; only `true` turns it on. */
+export type TPresenceFn = (opts: { room: string }) => boolean;
+
+/** The part of a client exposed in presence (keep secrets out: every member of the room can read it). */
+export type TPresenceInfoFn<MetadataType extends object = Record<string, unknown>> = (opts: {
+  clientId: string;
+  userId?: string;
+  metadata?: MetadataType;
+  room: string;
+}) => unknown;
+
+/**
+ * Where presence lives: in memory (one instance) or in Redis (every instance). `add` and
+ * `remove` resolve to whether they changed anything, so each change is announced exactly once.
+ */
+export interface IPresenceStore {
+  /** Starts the instance's liveness heartbeat (Redis) and waits for the first beat. */
+  start(): Promise<void>;
+  add(room: string, member: IPresenceMember): Promise<boolean>;
+  remove(room: string, clientId: string): Promise<boolean>;
+  /** Every live member, on every instance. */
+  list(room: string): Promise<IPresenceMember[]>;
+  /**
+   * Removes the members of instances whose liveness expired, calling `gone` once per member
+   * removed (by whichever instance removed it: exactly one).
+   */
+  sweep(gone: (room: string, member: IPresenceMember) => void): Promise<void>;
+  /** Stops the heartbeat and removes this instance's liveness (its members are removed one by one before). */
+  stop(): Promise<void>;
+}
+
+export function presenceStats(members: readonly IPresenceMember[]): IPresenceStats {
+  const users = new Set<string>();
+  for (const member of members) if (member.userId !== undefined) users.add(member.userId);
+  return { clients: members.length, users: users.size };
+}
