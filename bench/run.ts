@@ -19,6 +19,7 @@ import {
   startServer,
   stopAll,
 } from './lib/procs.ts';
+import { MISSED, recoveryPhase } from './lib/recovery.ts';
 import { writeOutputs } from './lib/report.ts';
 import {
   type IMemorySample,
@@ -40,11 +41,15 @@ const SCALES = (argValue('--scales') ?? process.env.BENCH_SCALES ?? '1000,5000,1
   .split(',')
   .map(Number)
   .filter((n) => Number.isInteger(n) && n >= 10);
-const KINDS = (argValue('--kinds') ?? 'raw,helper,socketio').split(',') as TServerKind[];
+const KINDS = (argValue('--kinds') ?? 'raw,raw-seeds,helper,helper-metrics,helper-history,ignis,socketio').split(
+  ',',
+) as TServerKind[];
 /** Writes docs/benchmarks.* only for a full run (or when asked). */
 const WRITE_DOCS =
   process.argv.includes('--docs') ||
-  (argValue('--scales') === undefined && !process.argv.includes('--encrypted-only'));
+  (argValue('--scales') === undefined &&
+    !process.argv.includes('--encrypted-only') &&
+    !process.argv.includes('--recovery-only'));
 /** Time budget per throughput workload; fewer messages are sent when a server is slow. */
 const WORKLOAD_MS = Number(argValue('--workload-ms') ?? 4_000);
 /** Socket.IO is an order of magnitude slower: a shorter budget keeps the run within five minutes. */
@@ -68,6 +73,16 @@ const ENCRYPTED_CLIENTS = Number(argValue('--encrypted-clients') ?? 1_000);
 const ENCRYPTED_MESSAGES = 50;
 /** Only the encrypted comparison (a short run; no per-scale workloads). */
 const ENCRYPTED_ONLY = process.argv.includes('--encrypted-only');
+/** The recovery phase (roomcast history vs Socket.IO connection state recovery): clients, 0 to skip. */
+const RECOVERY_CLIENTS = Number(argValue('--recovery-clients') ?? 1_000);
+/** Only the recovery phase. */
+const RECOVERY_ONLY = process.argv.includes('--recovery-only');
+/** No per-scale workloads: only one of the separate comparisons. */
+const NO_SCALES = ENCRYPTED_ONLY || RECOVERY_ONLY;
+/** roomcast's history recovery, and Socket.IO's connection state recovery when Socket.IO is benchmarked. */
+const RECOVERY_KINDS: TServerKind[] = KINDS.includes('socketio')
+  ? ['helper-history', 'socketio-csr']
+  : ['helper-history'];
 
 interface IThroughputSpec {
   workload: TWorkload;
@@ -164,6 +179,10 @@ function record(result: IWorkloadResult): void {
   const parts = [`${result.kind.padEnd(8)} ${result.workload.padEnd(12)} @${result.clients}`];
   if (result.cpuUsPerDelivery !== undefined)
     parts.push(`${result.cpuUsPerDelivery.toFixed(4)} µs CPU/delivery`);
+  if (result.workload === 'recover-100')
+    parts.push(
+      `all recovered in ${Math.round(result.wallMs ?? 0)} ms, server CPU ${Math.round((result.serverCpuUs ?? 0) / 1000)} ms`,
+    );
   if (result.deliveriesPerSec !== undefined)
     parts.push(`${Math.round(result.deliveriesPerSec).toLocaleString('en-US')} deliveries/s`);
   if (result.connectsPerSec !== undefined) parts.push(`${Math.round(result.connectsPerSec)} connects/s`);
@@ -338,7 +357,7 @@ async function throughput(
   const totals = new Map<IContext, IMeasure>();
   for (let rep = 0; rep < reps; rep++) {
     for (const ctx of ctxs) {
-      if (!ctx.alive) continue;
+      if (!ctx.alive || !ctx.workloads.includes(spec.workload)) continue;
       const memberships = everyone(ctx);
       let exclude: string | undefined;
       if (spec.mode === 'room-exclude') {
@@ -399,7 +418,7 @@ async function throughput(
 }
 
 async function paced(ctx: IContext): Promise<void> {
-  if (!ctx.alive) return;
+  if (!ctx.alive || !ctx.workloads.includes('paced')) return;
   try {
     const perProcess = Math.min(LATENCY_ROOM_MAX, ctx.clients) / 2;
     const memberships = ctx.pair.map((client) => ({ client, from: 0, to: perProcess }));
@@ -522,6 +541,26 @@ const WORKLOAD_ORDER: TWorkload[] = [
   'paced',
 ];
 const ENCRYPTED_WORKLOADS: TWorkload[] = ['encrypted-64', 'encrypted-64-baseline'];
+
+/**
+ * What each kind runs at every scale. The variants run only what they are compared on (and the
+ * connect phase, which also sets their clients up): the second floor its memory and connect rate,
+ * metrics on its fan-out and connect rate, history its cross-instance send(), Ignis the plain
+ * workloads of issue 14 item 5.
+ */
+const WORKLOADS_OF: Record<TServerKind, TWorkload[]> = {
+  raw: WORKLOAD_ORDER,
+  helper: WORKLOAD_ORDER,
+  socketio: WORKLOAD_ORDER,
+  'raw-seeds': ['connect'],
+  'helper-metrics': ['connect', 'fanout-64'],
+  'helper-history': ['connect', 'cross-64'],
+  ignis: ['connect', 'fanout-64', 'exclude-64'],
+  'socketio-csr': [],
+};
+/** Kinds whose workloads need a second instance. */
+const twoInstances = (kind: TServerKind) =>
+  WORKLOADS_OF[kind].includes('cross-64') || WORKLOADS_OF[kind].includes('paced');
 
 function markRest(
   kind: TServerKind,
@@ -678,7 +717,7 @@ async function connectPhase(ctxs: IContext[], reps: number): Promise<void> {
 
 /** The second client process leaves A and connects its half to B. */
 async function splitAcrossInstances(ctx: IContext): Promise<void> {
-  if (!ctx.alive) return;
+  if (!ctx.alive || !ctx.workloads.includes('cross-64')) return;
   try {
     must(await ctx.pair[1]!.call({ cmd: 'close' }), 'close');
     await settleClients(ctx.a, ctx.halves[0]);
@@ -779,17 +818,17 @@ async function runGroup(
     for (const kind of kinds) {
       const [a, b] = await Promise.all([
         startServer(kind, 'A', redisPort, limit),
-        startServer(kind, 'B', redisPort, limit),
+        twoInstances(kind) ? startServer(kind, 'B', redisPort, limit) : undefined,
       ]);
       ctxs.push({
         kind,
         clients,
         a,
-        b,
+        b: b ?? a,
         pair: pairs.get(kind)!,
         halves: [Math.ceil(clients / 2), Math.floor(clients / 2)],
         alive: true,
-        workloads: WORKLOAD_ORDER,
+        workloads: WORKLOADS_OF[kind],
       });
     }
     await connectPhase(ctxs, reps === 1 ? 1 : CONNECT_REPS);
@@ -801,11 +840,11 @@ async function runGroup(
     for (const ctx of ctxs) await paced(ctx);
   } catch (error) {
     log(`error: ${error instanceof Error ? error.stack : String(error)}`);
-    for (const kind of kinds) markRest(kind, clients, `not run: ${String(error)}`);
+    for (const kind of kinds) markRest(kind, clients, `not run: ${String(error)}`, WORKLOADS_OF[kind]);
   } finally {
     for (const ctx of ctxs) {
       await closeAll(ctx.pair).catch(() => {});
-      await Promise.all([ctx.a.stop(), ctx.b.stop()]);
+      await Promise.all([...new Set([ctx.a, ctx.b])].map((s) => s.stop()));
     }
   }
 }
@@ -875,20 +914,23 @@ async function main(): Promise<number> {
     log(`skipping the encrypted comparison: the open-file limit is ${limit}`);
     encryptedComparisonOn = false;
   }
-  const pairKinds = new Set<TServerKind>(ENCRYPTED_ONLY ? [] : KINDS);
+  if (RECOVERY_ONLY) encryptedComparisonOn = false;
+  const pairKinds = new Set<TServerKind>(NO_SCALES ? [] : KINDS);
   if (encryptedComparisonOn) for (const kind of ['helper', 'ignis'] as const) pairKinds.add(kind);
   for (const kind of pairKinds) {
     pairs.set(kind, await Promise.all([startClient(`${kind}-0`), startClient(`${kind}-1`)]));
   }
   // Raw Bun and the helper take turns (their ratios are the tight targets); Socket.IO runs alone.
   const interleaved: TServerKind[] = KINDS.filter((k) => k !== 'socketio');
-  for (const clients of ENCRYPTED_ONLY ? [] : scales) {
+  for (const clients of NO_SCALES ? [] : scales) {
     const groups: TServerKind[][] = [interleaved, KINDS.filter((k) => k === 'socketio')].filter(
       (g) => g.length > 0,
     );
     for (const group of groups) {
       if (pastDeadline()) {
-        for (const kind of group) markRest(kind, clients, 'not run: the run passed its deadline');
+        for (const kind of group) {
+          markRest(kind, clients, 'not run: the run passed its deadline', WORKLOADS_OF[kind]);
+        }
         continue;
       }
       await runGroup(group, clients, redis.port, limit, pairs, group.includes('socketio') ? 1 : REPS);
@@ -904,6 +946,25 @@ async function main(): Promise<number> {
     }
   }
   for (const pair of pairs.values()) await Promise.all(pair.map((c) => c.stop()));
+  const recoveryOn = RECOVERY_CLIENTS > 0 && !ENCRYPTED_ONLY;
+  if (recoveryOn) {
+    if (pastDeadline()) {
+      for (const kind of RECOVERY_KINDS) {
+        record({
+          kind,
+          clients: RECOVERY_CLIENTS,
+          workload: 'recover-100',
+          status: 'FAILED',
+          error: 'not run: the run passed its deadline',
+        });
+      }
+    } else {
+      log(`--- recovery: ${RECOVERY_CLIENTS} clients reconnecting at once, each recovering ${MISSED} messages`);
+      for (const result of await recoveryPhase(RECOVERY_CLIENTS, redis.port, limit, RECOVERY_KINDS)) {
+        record(result);
+      }
+    }
+  }
 
   info.loadAverageAtEnd = loadAverage();
   const run: IRunResult = {
@@ -915,7 +976,7 @@ async function main(): Promise<number> {
       process.argv.length > 2 ? `bun run bench/run.ts ${process.argv.slice(2).join(' ')}` : 'npm run bench',
     machine: info,
     config: {
-      scales: ENCRYPTED_ONLY ? [] : scales,
+      scales: NO_SCALES ? [] : scales,
       encryptedClients: encryptedComparisonOn ? ENCRYPTED_CLIENTS : 0,
       encryptedMessages: ENCRYPTED_MESSAGES,
       skippedScales,
@@ -924,6 +985,7 @@ async function main(): Promise<number> {
       pacedMessages: PACED_MESSAGES,
       clientProcesses: 2,
       repetitions: REPS,
+      recoveryClients: recoveryOn ? RECOVERY_CLIENTS : 0,
     },
     results,
     targets: [],

@@ -7,7 +7,7 @@
 import { ECDH } from '../../src/crypto/ecdh.ts';
 import { Histogram } from '../lib/histogram.ts';
 import type { TClientCommand, TClientReply, TCountMode } from '../lib/ipc.ts';
-import { framePrefix, nowMs, type TServerKind } from '../lib/shared.ts';
+import { framePrefix, nowMs, protocolOf, type TProtocol } from '../lib/shared.ts';
 
 interface ISock {
   ws: WebSocket;
@@ -27,7 +27,8 @@ const ENCRYPTED_PREFIX = '{"event":"encrypted","data":';
 /** Sockets per process that decrypt and check order in the encrypted workload. */
 const DECRYPT_SAMPLE = 4;
 
-let kind: TServerKind = 'raw';
+/** The protocol of the kind under test (a variant speaks its base server's protocol). */
+let kind: TProtocol = 'raw';
 let prefix = framePrefix(kind);
 let socks: ISock[] = [];
 let mode: TCountMode = 'plain';
@@ -197,7 +198,7 @@ async function connectOne(url: string, index: number, tag: string, encrypted: bo
 }
 
 async function connect(cmd: Extract<TClientCommand, { cmd: 'connect' }>): Promise<TClientReply> {
-  kind = cmd.kind;
+  kind = protocolOf(cmd.kind);
   prefix = framePrefix(kind);
   const started = performance.now();
   const made: ISock[] = new Array(cmd.count);

@@ -4,7 +4,7 @@
 
 import type { Subprocess } from 'bun';
 import type { TClientCommand, TClientReply } from './ipc.ts';
-import type { ICpuSample, IMemorySample, TServerKind } from './shared.ts';
+import { type ICpuSample, type IMemorySample, protocolOf, serverOf, type TServerKind } from './shared.ts';
 
 const BENCH_DIR = new URL('..', import.meta.url).pathname;
 const live = new Set<Subprocess>();
@@ -179,11 +179,12 @@ export async function startServer(
         `--cpu-prof-name=${kind}-${instance}-${Date.now()}.cpuprofile`,
       ]
     : [];
-  if (profileDir && kind !== 'socketio') profile.push('--cpu-prof-interval=250');
-  const argv =
-    kind === 'socketio'
-      ? ['node', '--expose-gc', ...profile, `${BENCH_DIR}servers/socketio.mjs`]
-      : [process.execPath, ...profile, `${BENCH_DIR}servers/${kind}.ts`];
+  const socketIo = protocolOf(kind) === 'socketio';
+  if (profileDir && !socketIo) profile.push('--cpu-prof-interval=250');
+  const { file, env } = serverOf(kind);
+  const argv = socketIo
+    ? ['node', '--expose-gc', ...profile, `${BENCH_DIR}servers/${file}`]
+    : [process.execPath, ...profile, `${BENCH_DIR}servers/${file}`];
   const proc = track(
     Bun.spawn(withFileLimit(argv, limit), {
       stdout: 'pipe',
@@ -193,6 +194,7 @@ export async function startServer(
         BENCH_PARENT_PID: String(process.pid),
         BENCH_REDIS_PORT: String(redisPort),
         BENCH_INSTANCE: instance,
+        ...env,
       },
     }),
   );
@@ -213,9 +215,8 @@ export async function startServer(
     kind,
     instance,
     port,
-    url:
-      kind === 'socketio'
-        ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`
+    url: socketIo
+      ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`
         : `ws://127.0.0.1:${port}/ws`,
     proc,
     cpu: () => call('/ctl/cpu') as Promise<ICpuSample>,

@@ -12,6 +12,10 @@ const KIND_LABEL: Record<TServerKind, string> = {
   helper: 'roomcast helper',
   socketio: 'Socket.IO 4',
   ignis: 'Ignis 0.0.7',
+  'raw-seeds': 'raw Bun, four topics',
+  'helper-metrics': 'helper, metrics on',
+  'helper-history': 'helper, history room',
+  'socketio-csr': 'Socket.IO 4, connection state recovery',
 };
 const WORKLOAD_LABEL: Record<TWorkload, string> = {
   connect: 'connect + authenticate',
@@ -23,6 +27,7 @@ const WORKLOAD_LABEL: Record<TWorkload, string> = {
   paced: 'paced cross-instance, 1 message / 2 ms',
   'encrypted-64': 'encrypted room fan-out (AES-256-GCM, every client), 64 B',
   'encrypted-64-baseline': 'the same room fan-out with encryption off, 64 B',
+  'recover-100': 'clients reconnecting at once, each recovering 100 missed messages',
 };
 
 // ------------------------------------------------------------------ lookups
@@ -671,6 +676,10 @@ const COLORS: Record<TServerKind, string> = {
   helper: '#2563eb',
   socketio: '#d97706',
   ignis: '#7c3aed',
+  'raw-seeds': '#9ca3af',
+  'helper-metrics': '#0891b2',
+  'helper-history': '#059669',
+  'socketio-csr': '#b45309',
 };
 const esc = (s: string) => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 

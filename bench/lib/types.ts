@@ -12,7 +12,9 @@ export type TWorkload =
   | 'cross-64'
   | 'paced'
   | 'encrypted-64'
-  | 'encrypted-64-baseline';
+  | 'encrypted-64-baseline'
+  /** The recovery phase: N clients reconnect at once, each recovering 100 missed messages. */
+  | 'recover-100';
 
 export interface IWorkloadResult {
   kind: TServerKind;
@@ -100,6 +102,8 @@ export interface IRunResult {
     pacedMessages: number;
     clientProcesses: number;
     repetitions: number;
+    /** Clients of the recovery phase (each recovers 100 missed messages); 0 or absent when it did not run. */
+    recoveryClients?: number;
   };
   results: IWorkloadResult[];
   targets: ITargetCheck[];
