@@ -41,9 +41,9 @@ const SCALES = (argValue('--scales') ?? process.env.BENCH_SCALES ?? '1000,5000,1
   .split(',')
   .map(Number)
   .filter((n) => Number.isInteger(n) && n >= 10);
-const KINDS = (argValue('--kinds') ?? 'raw,raw-seeds,helper,helper-metrics,helper-history,ignis,socketio').split(
-  ',',
-) as TServerKind[];
+const KINDS = (
+  argValue('--kinds') ?? 'raw,raw-seeds,helper,helper-metrics,helper-history,ignis,socketio'
+).split(',') as TServerKind[];
 /** Writes docs/benchmarks.* only for a full run (or when asked). */
 const WRITE_DOCS =
   process.argv.includes('--docs') ||
@@ -959,7 +959,9 @@ async function main(): Promise<number> {
         });
       }
     } else {
-      log(`--- recovery: ${RECOVERY_CLIENTS} clients reconnecting at once, each recovering ${MISSED} messages`);
+      log(
+        `--- recovery: ${RECOVERY_CLIENTS} clients reconnecting at once, each recovering ${MISSED} messages`,
+      );
       for (const result of await recoveryPhase(RECOVERY_CLIENTS, redis.port, limit, RECOVERY_KINDS)) {
         record(result);
       }

@@ -217,7 +217,7 @@ export async function startServer(
     port,
     url: socketIo
       ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`
-        : `ws://127.0.0.1:${port}/ws`,
+      : `ws://127.0.0.1:${port}/ws`,
     proc,
     cpu: () => call('/ctl/cpu') as Promise<ICpuSample>,
     memory: () => call('/ctl/memory', { method: 'POST' }) as Promise<IMemorySample>,

@@ -156,11 +156,22 @@ async function settle(server: IServerProc, expected: number): Promise<void> {
 }
 
 async function publish(server: IServerProc, seq: number, count: number): Promise<void> {
-  await server.post('/ctl/publish', { mode: 'send', room: ROOM, count, size: SIZE, seq } satisfies IPublishRequest);
+  await server.post('/ctl/publish', {
+    mode: 'send',
+    room: ROOM,
+    count,
+    size: SIZE,
+    seq,
+  } satisfies IPublishRequest);
 }
 
 /** One system: connect and join N clients, one message they all see, all drop, 100 missed, all recover. */
-async function recoverOnce(kind: TServerKind, count: number, redisPort: number, limit: number): Promise<IWorkloadResult> {
+async function recoverOnce(
+  kind: TServerKind,
+  count: number,
+  redisPort: number,
+  limit: number,
+): Promise<IWorkloadResult> {
   const socketIo = kind === 'socketio-csr';
   const server = await startServer(kind, 'A', redisPort, limit);
   const clients = Array.from({ length: count }, (_, i) => new RecoveringClient(socketIo, i));
