@@ -509,6 +509,8 @@ function describeMiss(run: IRunResult, t: ITargetCheck): string | undefined {
     'socketio-fanout': floorBound('fanout-64'),
     memory: memoryReason(run, worst.clients),
     'memory-seeds': seedsMemoryReason(run, worst.clients),
+    'metrics-fanout': `${spreadText(run, worst.clients, t.id)}With \`metrics: true\` the fan-out path is the same code: the helper keeps its running totals (one increment per message, not per recipient) whether metrics are on or off, and the Prometheus registry only reads them when scraped (nothing scrapes during the run). What metrics add is on the connect and inbound paths: an authentication-duration histogram observation per connection and the byte count of every inbound frame.`,
+    'history-send': `${spreadText(run, worst.clients, t.id)}What a history room adds per message, not per recipient: the sending instance runs the publish script in Redis (\`EVAL\`: the next offset, \`XADD\` to the room's stream, \`PUBLISH\`) instead of a bare \`PUBLISH\`, and then delivers the message to its own clients only when Pub/Sub brings it back, parsing the envelope and serializing the data again as the other instance does (the room without history delivers locally at once from the object it has). Redis's own CPU for the script is not in the figure.`,
     'connect-rate': connectReason(),
     'paced-p99': pacedReason(),
   };
@@ -558,6 +560,15 @@ function memoryReason(run: IRunResult, clients: number): string {
     "Part of what lies outside the heap is Bun's native pub/sub: four topic subscriptions per client against the floor's one (the client id, the broadcast topic and the two default rooms), one of them a topic of its own per client; the documents promise that every client is subscribed to its own id topic on connect, so it stays. The rest is memory the engine and the allocator hold outside the counted heap for the helper's per-client objects. [subscription-cost.md](subscription-cost.md) (`npm run bench:probe`) measures what each kind of subscription costs on its own.",
     `The 1.25× limit leaves ${int(rawB * 0.25)} bytes per connection for all of that. The floor stores nothing per client in JavaScript; a helper that keeps a record per client (which its API needs: \`getClients\`, rooms, users, heartbeat) and subscribes the documented topics cannot fit in that margin, even after the reductions listed in the profiling notes.`,
   ].join(' ');
+}
+
+/** The repetition spread of an alternating CPU target, as a sentence, or nothing. */
+function spreadText(run: IRunResult, clients: number, id: string): string {
+  const sides = CPU_TARGET_WORKLOAD[id];
+  const spread = sides ? repSpread(run, clients, sides) : null;
+  return spread
+    ? `The ${spread.n} alternating repetitions at that scale gave ratios from ${fmtRatio(spread.min)} to ${fmtRatio(spread.max)}. `
+    : '';
 }
 
 /** The helper against the second floor: raw Bun with the same four subscriptions per socket. */
@@ -726,7 +737,7 @@ function recoverySection(run: IRunResult): string[] {
     `${int(n)} clients join one room and all receive one message (so each has a position), then all drop; 100 messages of 64 bytes are sent to the room; then all ${int(n)} reconnect at the same moment and ask to recover. Measured from the first reconnect until every client has its answer and all 100 messages, each exactly once and in order (checked by sequence number; a client not told it recovered fails the run), and the server's CPU over that time. The clients run in the orchestrator process.`,
     '',
     "- **roomcast** (`helper, history room`): Redis mode, `historyFn` on the room; each client authenticates again and sends `join` with `since: { room: { offset, epoch } }`; the answer carries `recovered: { room: true }` and the 100 publications are read from the room's Redis stream.",
-    "- **Socket.IO 4** (`connectionStateRecovery: {}` with its default in-memory adapter, one instance: the Redis adapter does not support it): each client sends the session id and last offset it was given in its CONNECT packet's auth (`{ pid, offset }`, as `socket.io-client` does); the server answers with the same `pid` (recovered) and replays the packets it kept in its own memory. By default a recovered Socket.IO session skips the middlewares, so the `auth` check does not run again.",
+    "- **Socket.IO 4** (`connectionStateRecovery: {}`, defaults kept, with its default in-memory adapter on one instance: the Pub/Sub Redis adapter of the other Socket.IO figures does not support connection state recovery): each client sends the session id and last offset it was given in its CONNECT packet's auth (`{ pid, offset }`, as `socket.io-client` does); the server answers with the same `pid` (recovered) and replays the packets it kept in its own memory. By default a recovered Socket.IO session skips the middlewares, so the `auth` check does not run again.",
     '',
     markdownTable(
       ['', ...kinds.map((k) => KIND_LABEL[k]), 'Socket.IO ÷ helper'],
