@@ -6,6 +6,8 @@
 //   helper-history: roomcast with `historyFn` on the room (Redis mode), `join` with `since`;
 //   socketio-csr:   Socket.IO 4 with its in-memory adapter and `connectionStateRecovery`, the
 //                   CONNECT packet carrying `{ pid, offset }` as socket.io-client sends it.
+// And a baseline (workload `reconnect`, kind helper): the same N reconnecting at once to a room
+// without history, each only authenticating and joining, so the cost of reconnecting itself shows.
 // The clients live in the orchestrator process (Bun's WebSocket client): one object per
 // connection is fine at this size, and both systems are driven by the same loop.
 
@@ -173,6 +175,9 @@ async function recoverOnce(
   limit: number,
 ): Promise<IWorkloadResult> {
   const socketIo = kind === 'socketio-csr';
+  // The baseline: a plain helper, whose clients rejoin without asking for anything.
+  const recover = kind !== 'helper';
+  const workload = recover ? 'recover-100' : 'reconnect';
   const server = await startServer(kind, 'A', redisPort, limit);
   const clients = Array.from({ length: count }, (_, i) => new RecoveringClient(socketIo, i));
   try {
@@ -190,19 +195,19 @@ async function recoverOnce(
     const t0 = performance.now();
     await Promise.all(
       clients.map(async (c) => {
-        await c.open(server.url, true);
-        await c.until(1 + MISSED);
+        await c.open(server.url, recover);
+        if (recover) await c.until(1 + MISSED);
       }),
     );
     const wallMs = performance.now() - t0;
     const used = (await cpuUs(server)) - before;
-    const notRecovered = clients.filter((c) => c.recovered !== true).length;
+    const notRecovered = recover ? clients.filter((c) => c.recovered !== true).length : 0;
     const problems = clients.reduce((n, c) => n + c.problems, 0);
     if (notRecovered > 0 || problems > 0) {
       return {
         kind,
         clients: count,
-        workload: 'recover-100',
+        workload,
         status: 'FAILED',
         error: `${notRecovered} clients not recovered, ${problems} frames missing, repeated or out of order`,
       };
@@ -210,20 +215,20 @@ async function recoverOnce(
     return {
       kind,
       clients: count,
-      workload: 'recover-100',
+      workload,
       status: 'ok',
-      messages: MISSED,
+      ...(recover
+        ? { messages: MISSED, deliveries: MISSED * count, cpuUsPerDelivery: used / (MISSED * count) }
+        : {}),
       members: count,
-      deliveries: MISSED * count,
       serverCpuUs: used,
-      cpuUsPerDelivery: used / (MISSED * count),
       wallMs,
     };
   } catch (error) {
     return {
       kind,
       clients: count,
-      workload: 'recover-100',
+      workload,
       status: 'FAILED',
       error: error instanceof Error ? error.message : String(error),
     };
@@ -238,7 +243,7 @@ export async function recoveryPhase(
   count: number,
   redisPort: number,
   limit: number,
-  kinds: TServerKind[] = ['helper-history', 'socketio-csr'],
+  kinds: TServerKind[] = ['helper-history', 'helper', 'socketio-csr'],
 ): Promise<IWorkloadResult[]> {
   const results: IWorkloadResult[] = [];
   for (const kind of kinds) results.push(await recoverOnce(kind, count, redisPort, limit));

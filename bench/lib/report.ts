@@ -28,6 +28,7 @@ const WORKLOAD_LABEL: Record<TWorkload, string> = {
   'encrypted-64': 'encrypted room fan-out (AES-256-GCM, every client), 64 B',
   'encrypted-64-baseline': 'the same room fan-out with encryption off, 64 B',
   'recover-100': 'clients reconnecting at once, each recovering 100 missed messages',
+  reconnect: 'the same clients reconnecting at once to a room without history',
 };
 
 // ------------------------------------------------------------------ lookups
@@ -714,6 +715,8 @@ function recoverySection(run: IRunResult): string[] {
   const kinds: TServerKind[] = ['helper-history', 'socketio-csr'];
   const show = (kind: TServerKind, metric: TMetric, format: (v: number) => string) =>
     figure(run, kind, n, 'recover-100', metric, format);
+  const baseline = (metric: TMetric, format: (v: number) => string) =>
+    figure(run, 'helper', n, 'reconnect', metric, format);
   const rows: Array<[string, TMetric, (v: number) => string]> = [
     ['time until every client has recovered (ms)', (r) => r.wallMs, int],
     [
@@ -736,15 +739,17 @@ function recoverySection(run: IRunResult): string[] {
     '',
     `${int(n)} clients join one room and all receive one message (so each has a position), then all drop; 100 messages of 64 bytes are sent to the room; then all ${int(n)} reconnect at the same moment and ask to recover. Measured from the first reconnect until every client has its answer and all 100 messages, each exactly once and in order (checked by sequence number; a client not told it recovered fails the run), and the server's CPU over that time. The clients run in the orchestrator process.`,
     '',
+    '- **Baseline**: the same clients on the helper without history reconnecting at once and rejoining the room (authenticate and `join` only, nothing to recover): what reconnecting itself costs.',
     "- **roomcast** (`helper, history room`): Redis mode, `historyFn` on the room; each client authenticates again and sends `join` with `since: { room: { offset, epoch } }`; the answer carries `recovered: { room: true }` and the 100 publications are read from the room's Redis stream.",
     "- **Socket.IO 4** (`connectionStateRecovery: {}`, defaults kept, with its default in-memory adapter on one instance: the Pub/Sub Redis adapter of the other Socket.IO figures does not support connection state recovery): each client sends the session id and last offset it was given in its CONNECT packet's auth (`{ pid, offset }`, as `socket.io-client` does); the server answers with the same `pid` (recovered) and replays the packets it kept in its own memory. By default a recovered Socket.IO session skips the middlewares, so the `auth` check does not run again.",
     '',
     markdownTable(
-      ['', ...kinds.map((k) => KIND_LABEL[k]), 'Socket.IO ÷ helper'],
+      ['', ...kinds.map((k) => KIND_LABEL[k]), 'Socket.IO ÷ helper', 'baseline: helper, plain reconnect'],
       rows.map(([label, metric, format]) => [
         label,
         ...kinds.map((k) => show(k, metric, format)),
         quotient(metric),
+        baseline(metric, format),
       ]),
     ),
   ];

@@ -14,7 +14,9 @@ export type TWorkload =
   | 'encrypted-64'
   | 'encrypted-64-baseline'
   /** The recovery phase: N clients reconnect at once, each recovering 100 missed messages. */
-  | 'recover-100';
+  | 'recover-100'
+  /** Its baseline: the same clients reconnecting at once to a room without history (join only). */
+  | 'reconnect';
 
 export interface IWorkloadResult {
   kind: TServerKind;
