@@ -225,7 +225,10 @@ async function checkClean(
     const problems = (kind === 'ignis' ? checked : ([...checked, 'encryptedOutOfOrder'] as const))
       .filter((k) => (r[k] ?? 0) > 0)
       .map((k) => `${k}=${r[k]}`);
-    if (!r.ok || problems.length > 0) throw new WorkloadFailure(`${what}: ${problems.join(' ') || r.error}`);
+    if (!r.ok || problems.length > 0) {
+      const detail = r.firstAnomaly ? ` (behind=${r.behind ?? 0}; first: ${r.firstAnomaly})` : '';
+      throw new WorkloadFailure(`${what}: ${problems.join(' ') || r.error}${detail}`);
+    }
   }
   return reports;
 }
