@@ -789,7 +789,7 @@ function markdown(run: IRunResult): string {
   if (run.results.some((r) => r.kind === 'ignis' && r.workload !== 'encrypted-64')) {
     lines.push('');
     lines.push(
-      'The per-scale tables also have a column for **upstream Ignis 0.0.7** (`@venizia/ignis-helpers`, its `WebSocketServerHelper` on Bun with its defaults and the same Redis, the project this one replaces) on connect + authenticate, memory, plain room fan-out and fan-out excluding the sender (`sendToRoom` with `exclude`); its other cells read —.',
+      "The per-scale tables also have a column for **upstream Ignis 0.0.7** (`@venizia/ignis-helpers`, its `WebSocketServerHelper` on Bun with its defaults and the same Redis, the project this one replaces; its `info` and `debug` logging silenced, as the helper's is here, since it logs every connection and disconnection) on connect + authenticate, memory, plain room fan-out and fan-out excluding the sender (`sendToRoom` with `exclude`); its other cells read —.",
     );
   }
   if (run.config.encryptedClients > 0) {
