@@ -14,6 +14,7 @@ import {
   type IClientProc,
   type IServerProc,
   killAll,
+  settleClients as settleServerClients,
   startClient,
   startRedis,
   startServer,
@@ -521,18 +522,9 @@ async function closeAll(pair: IClientProc[]): Promise<void> {
   await Promise.all(pair.map((c) => c.call({ cmd: 'close' })));
 }
 
-/** Waits until a server reports `expected` clients (closing sockets are forgotten asynchronously). */
-async function settleClients(server: IServerProc, expected: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const res = await fetch(`http://127.0.0.1:${server.port}/ctl/stats`);
-    const { clients } = (await res.json()) as { clients: number };
-    if (clients === expected) return;
-    if (Date.now() > deadline)
-      throw new WorkloadFailure(`server holds ${clients} clients, expected ${expected}`);
-    await Bun.sleep(20);
-  }
-}
+/** Waits until a server reports `expected` clients; a timeout fails the workload. */
+const settleClients = (server: IServerProc, expected: number) =>
+  settleServerClients(server, expected, (message) => new WorkloadFailure(message));
 
 const WORKLOAD_ORDER: TWorkload[] = [
   'connect',

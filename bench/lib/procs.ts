@@ -306,3 +306,22 @@ export async function startClient(name: string): Promise<IClientProc> {
     },
   };
 }
+
+/**
+ * Waits until a server reports `expected` clients (closing sockets are forgotten asynchronously);
+ * past ten seconds throws what `failure` makes of the message.
+ */
+export async function settleClients(
+  server: IServerProc,
+  expected: number,
+  failure: (message: string) => Error = (message) => new Error(message),
+): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const res = await fetch(`http://127.0.0.1:${server.port}/ctl/stats`);
+    const { clients } = (await res.json()) as { clients: number };
+    if (clients === expected) return;
+    if (Date.now() > deadline) throw failure(`server holds ${clients} clients, expected ${expected}`);
+    await Bun.sleep(20);
+  }
+}

@@ -11,7 +11,7 @@
 // The clients live in the orchestrator process (Bun's WebSocket client): one object per
 // connection is fine at this size, and both systems are driven by the same loop.
 
-import { type IServerProc, startServer } from './procs.ts';
+import { type IServerProc, settleClients, startServer } from './procs.ts';
 import { EVENT, type IPublishRequest, ROOM, type TServerKind } from './shared.ts';
 import type { IWorkloadResult } from './types.ts';
 
@@ -146,17 +146,6 @@ async function cpuUs(server: IServerProc): Promise<number> {
   return user + system;
 }
 
-async function settle(server: IServerProc, expected: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const res = await fetch(`http://127.0.0.1:${server.port}/ctl/stats`);
-    const { clients } = (await res.json()) as { clients: number };
-    if (clients === expected) return;
-    if (Date.now() > deadline) throw new Error(`server holds ${clients} clients, expected ${expected}`);
-    await Bun.sleep(20);
-  }
-}
-
 async function publish(server: IServerProc, seq: number, count: number): Promise<void> {
   await server.post('/ctl/publish', {
     mode: 'send',
@@ -188,7 +177,7 @@ async function recoverOnce(
     await publish(server, 0, 1);
     await Promise.all(clients.map((c) => c.until(1)));
     await Promise.all(clients.map((c) => c.close()));
-    await settle(server, 0);
+    await settleClients(server, 0);
     await publish(server, 1, MISSED);
     await Bun.sleep(200);
     const before = await cpuUs(server);
