@@ -14,6 +14,7 @@ import {
   type IClientProc,
   type IServerProc,
   killAll,
+  redisCpuUs,
   settleClients as settleServerClients,
   startClient,
   startRedis,
@@ -140,6 +141,8 @@ const SPECS: Record<string, IThroughputSpec> = {
 // ------------------------------------------------------------------ plumbing
 
 const startedAt = Date.now();
+/** The run's redis-server, for its own CPU time (set once it has started). */
+let redisPort = 0;
 const results: IWorkloadResult[] = [];
 const failures: string[] = [];
 
@@ -157,6 +160,12 @@ class WorkloadFailure extends Error {}
 function must(reply: TClientReply, what: string): TClientReply {
   if (!reply.ok) throw new WorkloadFailure(`${what}: ${reply.error ?? 'failed'}`);
   return reply;
+}
+
+/** The CPU time (user + system) of each server. */
+async function cpuEach(servers: IServerProc[]): Promise<number[]> {
+  const samples = await Promise.all(servers.map((s) => s.cpu()));
+  return samples.map((s) => s.user + s.system);
 }
 
 async function cpuTotal(servers: IServerProc[]): Promise<number> {
@@ -261,6 +270,9 @@ interface IMeasure {
   wallMs: number;
   /** CPU µs per delivery of each repetition, to show the spread. */
   perRep: number[];
+  /** The CPU time of each accounted server, and Redis's. */
+  byInstance: number[];
+  redisUs: number;
   /** Encrypted workloads: frames the sampled sockets decrypted, and how many of them came out of order. */
   decrypted: number;
   reordered: number;
@@ -292,7 +304,8 @@ async function throughputOnce(
   const timeBudgetMs = (trigger.kind === 'socketio' ? SOCKETIO_WORKLOAD_MS : WORKLOAD_MS) / reps;
   const batch = Math.max(1, Math.min(64, Math.floor(spec.perRound / members)));
   const systemBefore = await cpuSystem(accounted);
-  const cpuBefore = await cpuTotal(accounted);
+  const instancesBefore = await cpuEach(accounted);
+  const redisBefore = redisCpuUs(redisPort);
   const t0 = performance.now();
   let sent = 0;
   let rounds = 0;
@@ -318,7 +331,9 @@ async function throughputOnce(
     if (spec.messages === undefined && performance.now() - t0 > timeBudgetMs && rounds >= 3) break;
   }
   const wallMs = performance.now() - t0;
-  const cpuUs = (await cpuTotal(accounted)) - cpuBefore;
+  const redisUs = redisCpuUs(redisPort) - redisBefore;
+  const byInstance = (await cpuEach(accounted)).map((us, i) => us - instancesBefore[i]!);
+  const cpuUs = byInstance.reduce((a, b) => a + b, 0);
   const systemUs = (await cpuSystem(accounted)) - systemBefore;
   const reports = await checkClean(memberships, spec.workload, trigger.kind);
   const sum = (key: 'decrypted' | 'encryptedOutOfOrder') => reports.reduce((n, r) => n + (r[key] ?? 0), 0);
@@ -329,6 +344,8 @@ async function throughputOnce(
     systemUs,
     wallMs,
     perRep: [cpuUs / (sent * members)],
+    byInstance,
+    redisUs,
     decrypted: sum('decrypted'),
     reordered: sum('encryptedOutOfOrder'),
   };
@@ -388,6 +405,8 @@ async function throughput(
                 systemUs: sum.systemUs + m.systemUs,
                 wallMs: sum.wallMs + m.wallMs,
                 perRep: [...sum.perRep, ...m.perRep],
+                byInstance: sum.byInstance.map((us, i) => us + m.byInstance[i]!),
+                redisUs: sum.redisUs + m.redisUs,
                 decrypted: sum.decrypted + m.decrypted,
                 reordered: sum.reordered + m.reordered,
               }
@@ -411,6 +430,8 @@ async function throughput(
       deliveries,
       serverCpuUs: m.cpuUs,
       serverSystemShare: m.systemUs / m.cpuUs,
+      ...(crossInstance ? { serverCpuUsByInstance: m.byInstance } : {}),
+      redisCpuUs: m.redisUs,
       cpuUsPerDelivery: m.cpuUs / deliveries,
       deliveriesPerSec: deliveries / (m.wallMs / 1000),
       wallMs: m.wallMs,
@@ -897,6 +918,7 @@ async function main(): Promise<number> {
   });
 
   const redis = await startRedis();
+  redisPort = redis.port;
   log(`redis-server on port ${redis.port}`);
   // Each kind has its own pair of client processes, so two kinds can hold their clients at once.
   const pairs = new Map<TServerKind, IClientProc[]>();

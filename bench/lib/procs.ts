@@ -325,3 +325,11 @@ export async function settleClients(
     await Bun.sleep(20);
   }
 }
+
+/** Redis's own CPU time (user + system, µs) so far, from `INFO cpu`: what no server figure counts. */
+export function redisCpuUs(port: number): number {
+  const info = Bun.spawnSync(['redis-cli', '-p', String(port), 'INFO', 'cpu']).stdout.toString();
+  const seconds = (name: string) =>
+    Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+  return (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1e6;
+}

@@ -640,6 +640,15 @@ const quotientOf =
   (run: IRunResult, n: number) =>
     fmtRatio(ratio(run, n, workload, metric, over, under));
 const cpuPerConnection: TMetric = (r) => r.cpuUsPerConnection;
+/** One instance's share of a cross-instance workload's CPU, per delivered message. */
+const onInstance =
+  (i: number): TMetric =>
+  (r) => {
+    const us = r.serverCpuUsByInstance?.[i];
+    return us === undefined || !r.deliveries ? undefined : us / r.deliveries;
+  };
+const redisPerDelivery: TMetric = (r) =>
+  r.redisCpuUs === undefined || !r.deliveries ? undefined : r.redisCpuUs / r.deliveries;
 const deliveriesPerSec: TMetric = (r) => r.deliveriesPerSec;
 
 /** The variants of the floor and the helper that run beside them (issues 10, 13 and 14). */
@@ -690,6 +699,21 @@ const VARIANT_ROWS: IVariantRow[] = [
   },
   { label: '— history ÷ without', cell: quotientOf('cross-64', cpuPerDelivery, 'helper-history', 'helper') },
   {
+    label: '— of which the sending instance A, without / with history',
+    cell: (run, n) =>
+      `${value('helper', 'cross-64', onInstance(0), us)(run, n)} / ${value('helper-history', 'cross-64', onInstance(0), us)(run, n)}`,
+  },
+  {
+    label: '— of which instance B, without / with history',
+    cell: (run, n) =>
+      `${value('helper', 'cross-64', onInstance(1), us)(run, n)} / ${value('helper-history', 'cross-64', onInstance(1), us)(run, n)}`,
+  },
+  {
+    label: "Redis's own CPU µs / delivered msg (not in the figures above), without / with history",
+    cell: (run, n) =>
+      `${value('helper', 'cross-64', redisPerDelivery, us)(run, n)} / ${value('helper-history', 'cross-64', redisPerDelivery, us)(run, n)}`,
+  },
+  {
     label: 'cross-instance send() 64 B, delivered msgs/s: history room',
     cell: value('helper-history', 'cross-64', deliveriesPerSec, int),
   },
@@ -700,7 +724,7 @@ function variantsSection(run: IRunResult): string[] {
   return [
     '## The second floor, metrics and history (same run)',
     '',
-    "Variants that take their turn beside raw Bun and the helper in the same repetitions: **raw Bun, four topics** is the floor with every socket also subscribed to its own id and the two default rooms (`ws-default`, `ws-notification`), the four subscriptions the seeds promise; **`metrics: true`** is the helper with its Prometheus registry on (nothing scrapes it during the run); **history room** is the helper with `historyFn` keeping the benchmark room's history (1,000 publications, ten minutes) in Redis, so every `send()` gets its position from the publish script and every instance, the sender included, delivers it when Pub/Sub brings it back. Redis's own CPU is not counted in any figure.",
+    "Variants that take their turn beside raw Bun and the helper in the same repetitions: **raw Bun, four topics** is the floor with every socket also subscribed to its own id and the two default rooms (`ws-default`, `ws-notification`), the four subscriptions the seeds promise; **`metrics: true`** is the helper with its Prometheus registry on (nothing scrapes it during the run); **history room** is the helper with `historyFn` keeping the benchmark room's history (1,000 publications, ten minutes) in Redis, so every `send()` gets its position from the publish script and every instance, the sender included, delivers it when Pub/Sub brings it back. Redis's own CPU (`INFO cpu`) is in no server figure; one row shows it per delivered message for the cross-instance `send()`.",
     '',
     markdownTable(
       ['', ...run.config.scales.map((n) => `${int(n)} clients`)],

@@ -33,6 +33,10 @@ export interface IWorkloadResult {
   deliveries?: number;
   /** CPU time (user + system) of the server process(es), from process.cpuUsage() inside them. */
   serverCpuUs?: number;
+  /** Cross-instance workloads: that CPU time of each instance (A, the sender, then B). */
+  serverCpuUsByInstance?: number[];
+  /** Throughput workloads: redis-server's own CPU time over the workload (not in serverCpuUs). */
+  redisCpuUs?: number;
   /** Share of that CPU time spent in the kernel (socket writes on loopback land there). */
   serverSystemShare?: number;
   cpuUsPerDelivery?: number;
