@@ -825,6 +825,9 @@ function markdown(run: IRunResult): string {
   lines.push('');
   lines.push(status);
   lines.push('');
+  // What failed, as the run reported it: the reader must not have to find the console log.
+  for (const failure of run.failures) lines.push(`- FAILED: ${failure.replaceAll('|', '\\|')}`);
+  if (run.failures.length > 0) lines.push('');
   lines.push('![Server CPU per delivered message and the targets](benchmarks.svg)');
   lines.push('');
   lines.push('## Machine and command');
