@@ -141,8 +141,21 @@ const SPECS: Record<string, IThroughputSpec> = {
 // ------------------------------------------------------------------ plumbing
 
 const startedAt = Date.now();
-/** The run's redis-server, for its own CPU time (set once it has started). */
-let redisPort = 0;
+/**
+ * One redis-server per server kind. The helper, its variants and Ignis publish on the same channel
+ * names (the benchmark room's), so on one shared Redis a kind's cross-instance messages reached the
+ * other kinds' servers and their clients (late frames of another kind's repetition, and CPU spent
+ * outside the measured kind). Each kind gets its own, started on first use.
+ */
+const redisOfKind = new Map<TServerKind, Promise<number>>();
+function redisFor(kind: TServerKind): Promise<number> {
+  let port = redisOfKind.get(kind);
+  if (port === undefined) {
+    port = startRedis().then((redis) => redis.port);
+    redisOfKind.set(kind, port);
+  }
+  return port;
+}
 const results: IWorkloadResult[] = [];
 const failures: string[] = [];
 
@@ -305,6 +318,7 @@ async function throughputOnce(
   const batch = Math.max(1, Math.min(64, Math.floor(spec.perRound / members)));
   const systemBefore = await cpuSystem(accounted);
   const instancesBefore = await cpuEach(accounted);
+  const redisPort = await redisFor(trigger.kind);
   const redisBefore = redisCpuUs(redisPort);
   const t0 = performance.now();
   let sent = 0;
@@ -760,7 +774,6 @@ async function splitAcrossInstances(ctx: IContext): Promise<void> {
  * alternating between them; then the helper's same fan-out with encryption off.
  */
 async function encryptedComparison(
-  redisPort: number,
   limit: number,
   pairs: Map<TServerKind, IClientProc[]>,
   reps: number,
@@ -772,7 +785,7 @@ async function encryptedComparison(
   const ctxs: IContext[] = [];
   try {
     for (const kind of ['helper', 'ignis'] as const) {
-      const a = await startServer(kind, 'A', redisPort, limit);
+      const a = await startServer(kind, 'A', await redisFor(kind), limit);
       const halves: [number, number] = [Math.ceil(clients / 2), Math.floor(clients / 2)];
       ctxs.push({
         kind,
@@ -823,7 +836,6 @@ async function encryptedComparison(
 async function runGroup(
   kinds: TServerKind[],
   clients: number,
-  redisPort: number,
   limit: number,
   pairs: Map<TServerKind, IClientProc[]>,
   reps: number,
@@ -833,8 +845,8 @@ async function runGroup(
   try {
     for (const kind of kinds) {
       const [a, b] = await Promise.all([
-        startServer(kind, 'A', redisPort, limit),
-        twoInstances(kind) ? startServer(kind, 'B', redisPort, limit) : undefined,
+        redisFor(kind).then((port) => startServer(kind, 'A', port, limit)),
+        twoInstances(kind) ? redisFor(kind).then((port) => startServer(kind, 'B', port, limit)) : undefined,
       ]);
       ctxs.push({
         kind,
@@ -918,7 +930,6 @@ async function main(): Promise<number> {
   });
 
   const redis = await startRedis();
-  redisPort = redis.port;
   log(`redis-server on port ${redis.port}`);
   // Each kind has its own pair of client processes, so two kinds can hold their clients at once.
   const pairs = new Map<TServerKind, IClientProc[]>();
@@ -950,7 +961,7 @@ async function main(): Promise<number> {
         }
         continue;
       }
-      await runGroup(group, clients, redis.port, limit, pairs, group.includes('socketio') ? 1 : REPS);
+      await runGroup(group, clients, limit, pairs, group.includes('socketio') ? 1 : REPS);
     }
   }
   if (encryptedComparisonOn) {
@@ -959,7 +970,7 @@ async function main(): Promise<number> {
         markRest(kind, ENCRYPTED_CLIENTS, 'not run: the run passed its deadline', ENCRYPTED_WORKLOADS);
       }
     } else {
-      await encryptedComparison(redis.port, limit, pairs, REPS);
+      await encryptedComparison(limit, pairs, REPS);
     }
   }
   for (const pair of pairs.values()) await Promise.all(pair.map((c) => c.stop()));
