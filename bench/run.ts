@@ -14,11 +14,14 @@ import {
   type IClientProc,
   type IServerProc,
   killAll,
+  redisCpuUs,
+  settleClients as settleServerClients,
   startClient,
   startRedis,
   startServer,
   stopAll,
 } from './lib/procs.ts';
+import { MISSED, recoveryPhase } from './lib/recovery.ts';
 import { writeOutputs } from './lib/report.ts';
 import {
   type IMemorySample,
@@ -40,11 +43,15 @@ const SCALES = (argValue('--scales') ?? process.env.BENCH_SCALES ?? '1000,5000,1
   .split(',')
   .map(Number)
   .filter((n) => Number.isInteger(n) && n >= 10);
-const KINDS = (argValue('--kinds') ?? 'raw,helper,socketio').split(',') as TServerKind[];
+const KINDS = (
+  argValue('--kinds') ?? 'raw,raw-seeds,helper,helper-metrics,helper-history,ignis,socketio'
+).split(',') as TServerKind[];
 /** Writes docs/benchmarks.* only for a full run (or when asked). */
 const WRITE_DOCS =
   process.argv.includes('--docs') ||
-  (argValue('--scales') === undefined && !process.argv.includes('--encrypted-only'));
+  (argValue('--scales') === undefined &&
+    !process.argv.includes('--encrypted-only') &&
+    !process.argv.includes('--recovery-only'));
 /** Time budget per throughput workload; fewer messages are sent when a server is slow. */
 const WORKLOAD_MS = Number(argValue('--workload-ms') ?? 4_000);
 /** Socket.IO is an order of magnitude slower: a shorter budget keeps the run within five minutes. */
@@ -68,6 +75,16 @@ const ENCRYPTED_CLIENTS = Number(argValue('--encrypted-clients') ?? 1_000);
 const ENCRYPTED_MESSAGES = 50;
 /** Only the encrypted comparison (a short run; no per-scale workloads). */
 const ENCRYPTED_ONLY = process.argv.includes('--encrypted-only');
+/** The recovery phase (roomcast history vs Socket.IO connection state recovery): clients, 0 to skip. */
+const RECOVERY_CLIENTS = Number(argValue('--recovery-clients') ?? 1_000);
+/** Only the recovery phase. */
+const RECOVERY_ONLY = process.argv.includes('--recovery-only');
+/** No per-scale workloads: only one of the separate comparisons. */
+const NO_SCALES = ENCRYPTED_ONLY || RECOVERY_ONLY;
+/** roomcast's history recovery, and Socket.IO's connection state recovery when Socket.IO is benchmarked. */
+const RECOVERY_KINDS: TServerKind[] = KINDS.includes('socketio')
+  ? ['helper-history', 'helper', 'socketio-csr']
+  : ['helper-history', 'helper'];
 
 interface IThroughputSpec {
   workload: TWorkload;
@@ -124,6 +141,21 @@ const SPECS: Record<string, IThroughputSpec> = {
 // ------------------------------------------------------------------ plumbing
 
 const startedAt = Date.now();
+/**
+ * One redis-server per server kind. The helper, its variants and Ignis publish on the same channel
+ * names (the benchmark room's), so on one shared Redis a kind's cross-instance messages reached the
+ * other kinds' servers and their clients (late frames of another kind's repetition, and CPU spent
+ * outside the measured kind). Each kind gets its own, started on first use.
+ */
+const redisOfKind = new Map<TServerKind, Promise<number>>();
+function redisFor(kind: TServerKind): Promise<number> {
+  let port = redisOfKind.get(kind);
+  if (port === undefined) {
+    port = startRedis().then((redis) => redis.port);
+    redisOfKind.set(kind, port);
+  }
+  return port;
+}
 const results: IWorkloadResult[] = [];
 const failures: string[] = [];
 
@@ -141,6 +173,12 @@ class WorkloadFailure extends Error {}
 function must(reply: TClientReply, what: string): TClientReply {
   if (!reply.ok) throw new WorkloadFailure(`${what}: ${reply.error ?? 'failed'}`);
   return reply;
+}
+
+/** The CPU time (user + system) of each server. */
+async function cpuEach(servers: IServerProc[]): Promise<number[]> {
+  const samples = await Promise.all(servers.map((s) => s.cpu()));
+  return samples.map((s) => s.user + s.system);
 }
 
 async function cpuTotal(servers: IServerProc[]): Promise<number> {
@@ -164,6 +202,10 @@ function record(result: IWorkloadResult): void {
   const parts = [`${result.kind.padEnd(8)} ${result.workload.padEnd(12)} @${result.clients}`];
   if (result.cpuUsPerDelivery !== undefined)
     parts.push(`${result.cpuUsPerDelivery.toFixed(4)} µs CPU/delivery`);
+  if (result.workload === 'recover-100' || result.workload === 'reconnect')
+    parts.push(
+      `all done in ${Math.round(result.wallMs ?? 0)} ms, server CPU ${Math.round((result.serverCpuUs ?? 0) / 1000)} ms`,
+    );
   if (result.deliveriesPerSec !== undefined)
     parts.push(`${Math.round(result.deliveriesPerSec).toLocaleString('en-US')} deliveries/s`);
   if (result.connectsPerSec !== undefined) parts.push(`${Math.round(result.connectsPerSec)} connects/s`);
@@ -206,7 +248,10 @@ async function checkClean(
     const problems = (kind === 'ignis' ? checked : ([...checked, 'encryptedOutOfOrder'] as const))
       .filter((k) => (r[k] ?? 0) > 0)
       .map((k) => `${k}=${r[k]}`);
-    if (!r.ok || problems.length > 0) throw new WorkloadFailure(`${what}: ${problems.join(' ') || r.error}`);
+    if (!r.ok || problems.length > 0) {
+      const detail = r.firstAnomaly ? ` (behind=${r.behind ?? 0}; first: ${r.firstAnomaly})` : '';
+      throw new WorkloadFailure(`${what}: ${problems.join(' ') || r.error}${detail}`);
+    }
   }
   return reports;
 }
@@ -238,6 +283,9 @@ interface IMeasure {
   wallMs: number;
   /** CPU µs per delivery of each repetition, to show the spread. */
   perRep: number[];
+  /** The CPU time of each accounted server, and Redis's. */
+  byInstance: number[];
+  redisUs: number;
   /** Encrypted workloads: frames the sampled sockets decrypted, and how many of them came out of order. */
   decrypted: number;
   reordered: number;
@@ -269,7 +317,9 @@ async function throughputOnce(
   const timeBudgetMs = (trigger.kind === 'socketio' ? SOCKETIO_WORKLOAD_MS : WORKLOAD_MS) / reps;
   const batch = Math.max(1, Math.min(64, Math.floor(spec.perRound / members)));
   const systemBefore = await cpuSystem(accounted);
-  const cpuBefore = await cpuTotal(accounted);
+  const instancesBefore = await cpuEach(accounted);
+  const redisPort = await redisFor(trigger.kind);
+  const redisBefore = redisCpuUs(redisPort);
   const t0 = performance.now();
   let sent = 0;
   let rounds = 0;
@@ -295,7 +345,9 @@ async function throughputOnce(
     if (spec.messages === undefined && performance.now() - t0 > timeBudgetMs && rounds >= 3) break;
   }
   const wallMs = performance.now() - t0;
-  const cpuUs = (await cpuTotal(accounted)) - cpuBefore;
+  const redisUs = redisCpuUs(redisPort) - redisBefore;
+  const byInstance = (await cpuEach(accounted)).map((us, i) => us - instancesBefore[i]!);
+  const cpuUs = byInstance.reduce((a, b) => a + b, 0);
   const systemUs = (await cpuSystem(accounted)) - systemBefore;
   const reports = await checkClean(memberships, spec.workload, trigger.kind);
   const sum = (key: 'decrypted' | 'encryptedOutOfOrder') => reports.reduce((n, r) => n + (r[key] ?? 0), 0);
@@ -306,6 +358,8 @@ async function throughputOnce(
     systemUs,
     wallMs,
     perRep: [cpuUs / (sent * members)],
+    byInstance,
+    redisUs,
     decrypted: sum('decrypted'),
     reordered: sum('encryptedOutOfOrder'),
   };
@@ -338,7 +392,7 @@ async function throughput(
   const totals = new Map<IContext, IMeasure>();
   for (let rep = 0; rep < reps; rep++) {
     for (const ctx of ctxs) {
-      if (!ctx.alive) continue;
+      if (!ctx.alive || !ctx.workloads.includes(spec.workload)) continue;
       const memberships = everyone(ctx);
       let exclude: string | undefined;
       if (spec.mode === 'room-exclude') {
@@ -365,6 +419,8 @@ async function throughput(
                 systemUs: sum.systemUs + m.systemUs,
                 wallMs: sum.wallMs + m.wallMs,
                 perRep: [...sum.perRep, ...m.perRep],
+                byInstance: sum.byInstance.map((us, i) => us + m.byInstance[i]!),
+                redisUs: sum.redisUs + m.redisUs,
                 decrypted: sum.decrypted + m.decrypted,
                 reordered: sum.reordered + m.reordered,
               }
@@ -388,6 +444,8 @@ async function throughput(
       deliveries,
       serverCpuUs: m.cpuUs,
       serverSystemShare: m.systemUs / m.cpuUs,
+      ...(crossInstance ? { serverCpuUsByInstance: m.byInstance } : {}),
+      redisCpuUs: m.redisUs,
       cpuUsPerDelivery: m.cpuUs / deliveries,
       deliveriesPerSec: deliveries / (m.wallMs / 1000),
       wallMs: m.wallMs,
@@ -399,7 +457,7 @@ async function throughput(
 }
 
 async function paced(ctx: IContext): Promise<void> {
-  if (!ctx.alive) return;
+  if (!ctx.alive || !ctx.workloads.includes('paced')) return;
   try {
     const perProcess = Math.min(LATENCY_ROOM_MAX, ctx.clients) / 2;
     const memberships = ctx.pair.map((client) => ({ client, from: 0, to: perProcess }));
@@ -499,18 +557,9 @@ async function closeAll(pair: IClientProc[]): Promise<void> {
   await Promise.all(pair.map((c) => c.call({ cmd: 'close' })));
 }
 
-/** Waits until a server reports `expected` clients (closing sockets are forgotten asynchronously). */
-async function settleClients(server: IServerProc, expected: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const res = await fetch(`http://127.0.0.1:${server.port}/ctl/stats`);
-    const { clients } = (await res.json()) as { clients: number };
-    if (clients === expected) return;
-    if (Date.now() > deadline)
-      throw new WorkloadFailure(`server holds ${clients} clients, expected ${expected}`);
-    await Bun.sleep(20);
-  }
-}
+/** Waits until a server reports `expected` clients; a timeout fails the workload. */
+const settleClients = (server: IServerProc, expected: number) =>
+  settleServerClients(server, expected, (message) => new WorkloadFailure(message));
 
 const WORKLOAD_ORDER: TWorkload[] = [
   'connect',
@@ -522,6 +571,26 @@ const WORKLOAD_ORDER: TWorkload[] = [
   'paced',
 ];
 const ENCRYPTED_WORKLOADS: TWorkload[] = ['encrypted-64', 'encrypted-64-baseline'];
+
+/**
+ * What each kind runs at every scale. The variants run only what they are compared on (and the
+ * connect phase, which also sets their clients up): the second floor its memory and connect rate,
+ * metrics on its fan-out and connect rate, history its cross-instance send(), Ignis the plain
+ * workloads of issue 14 item 5.
+ */
+const WORKLOADS_OF: Record<TServerKind, TWorkload[]> = {
+  raw: WORKLOAD_ORDER,
+  helper: WORKLOAD_ORDER,
+  socketio: WORKLOAD_ORDER,
+  'raw-seeds': ['connect'],
+  'helper-metrics': ['connect', 'fanout-64'],
+  'helper-history': ['connect', 'cross-64'],
+  ignis: ['connect', 'fanout-64', 'exclude-64'],
+  'socketio-csr': [],
+};
+/** Kinds whose workloads need a second instance. */
+const twoInstances = (kind: TServerKind) =>
+  WORKLOADS_OF[kind].includes('cross-64') || WORKLOADS_OF[kind].includes('paced');
 
 function markRest(
   kind: TServerKind,
@@ -678,7 +747,7 @@ async function connectPhase(ctxs: IContext[], reps: number): Promise<void> {
 
 /** The second client process leaves A and connects its half to B. */
 async function splitAcrossInstances(ctx: IContext): Promise<void> {
-  if (!ctx.alive) return;
+  if (!ctx.alive || !ctx.workloads.includes('cross-64')) return;
   try {
     must(await ctx.pair[1]!.call({ cmd: 'close' }), 'close');
     await settleClients(ctx.a, ctx.halves[0]);
@@ -705,7 +774,6 @@ async function splitAcrossInstances(ctx: IContext): Promise<void> {
  * alternating between them; then the helper's same fan-out with encryption off.
  */
 async function encryptedComparison(
-  redisPort: number,
   limit: number,
   pairs: Map<TServerKind, IClientProc[]>,
   reps: number,
@@ -717,7 +785,7 @@ async function encryptedComparison(
   const ctxs: IContext[] = [];
   try {
     for (const kind of ['helper', 'ignis'] as const) {
-      const a = await startServer(kind, 'A', redisPort, limit);
+      const a = await startServer(kind, 'A', await redisFor(kind), limit);
       const halves: [number, number] = [Math.ceil(clients / 2), Math.floor(clients / 2)];
       ctxs.push({
         kind,
@@ -768,7 +836,6 @@ async function encryptedComparison(
 async function runGroup(
   kinds: TServerKind[],
   clients: number,
-  redisPort: number,
   limit: number,
   pairs: Map<TServerKind, IClientProc[]>,
   reps: number,
@@ -778,18 +845,18 @@ async function runGroup(
   try {
     for (const kind of kinds) {
       const [a, b] = await Promise.all([
-        startServer(kind, 'A', redisPort, limit),
-        startServer(kind, 'B', redisPort, limit),
+        redisFor(kind).then((port) => startServer(kind, 'A', port, limit)),
+        twoInstances(kind) ? redisFor(kind).then((port) => startServer(kind, 'B', port, limit)) : undefined,
       ]);
       ctxs.push({
         kind,
         clients,
         a,
-        b,
+        b: b ?? a,
         pair: pairs.get(kind)!,
         halves: [Math.ceil(clients / 2), Math.floor(clients / 2)],
         alive: true,
-        workloads: WORKLOAD_ORDER,
+        workloads: WORKLOADS_OF[kind],
       });
     }
     await connectPhase(ctxs, reps === 1 ? 1 : CONNECT_REPS);
@@ -801,11 +868,11 @@ async function runGroup(
     for (const ctx of ctxs) await paced(ctx);
   } catch (error) {
     log(`error: ${error instanceof Error ? error.stack : String(error)}`);
-    for (const kind of kinds) markRest(kind, clients, `not run: ${String(error)}`);
+    for (const kind of kinds) markRest(kind, clients, `not run: ${String(error)}`, WORKLOADS_OF[kind]);
   } finally {
     for (const ctx of ctxs) {
       await closeAll(ctx.pair).catch(() => {});
-      await Promise.all([ctx.a.stop(), ctx.b.stop()]);
+      await Promise.all([...new Set([ctx.a, ctx.b])].map((s) => s.stop()));
     }
   }
 }
@@ -875,23 +942,26 @@ async function main(): Promise<number> {
     log(`skipping the encrypted comparison: the open-file limit is ${limit}`);
     encryptedComparisonOn = false;
   }
-  const pairKinds = new Set<TServerKind>(ENCRYPTED_ONLY ? [] : KINDS);
+  if (RECOVERY_ONLY) encryptedComparisonOn = false;
+  const pairKinds = new Set<TServerKind>(NO_SCALES ? [] : KINDS);
   if (encryptedComparisonOn) for (const kind of ['helper', 'ignis'] as const) pairKinds.add(kind);
   for (const kind of pairKinds) {
     pairs.set(kind, await Promise.all([startClient(`${kind}-0`), startClient(`${kind}-1`)]));
   }
   // Raw Bun and the helper take turns (their ratios are the tight targets); Socket.IO runs alone.
   const interleaved: TServerKind[] = KINDS.filter((k) => k !== 'socketio');
-  for (const clients of ENCRYPTED_ONLY ? [] : scales) {
+  for (const clients of NO_SCALES ? [] : scales) {
     const groups: TServerKind[][] = [interleaved, KINDS.filter((k) => k === 'socketio')].filter(
       (g) => g.length > 0,
     );
     for (const group of groups) {
       if (pastDeadline()) {
-        for (const kind of group) markRest(kind, clients, 'not run: the run passed its deadline');
+        for (const kind of group) {
+          markRest(kind, clients, 'not run: the run passed its deadline', WORKLOADS_OF[kind]);
+        }
         continue;
       }
-      await runGroup(group, clients, redis.port, limit, pairs, group.includes('socketio') ? 1 : REPS);
+      await runGroup(group, clients, limit, pairs, group.includes('socketio') ? 1 : REPS);
     }
   }
   if (encryptedComparisonOn) {
@@ -900,10 +970,31 @@ async function main(): Promise<number> {
         markRest(kind, ENCRYPTED_CLIENTS, 'not run: the run passed its deadline', ENCRYPTED_WORKLOADS);
       }
     } else {
-      await encryptedComparison(redis.port, limit, pairs, REPS);
+      await encryptedComparison(limit, pairs, REPS);
     }
   }
   for (const pair of pairs.values()) await Promise.all(pair.map((c) => c.stop()));
+  const recoveryOn = RECOVERY_CLIENTS > 0 && !ENCRYPTED_ONLY;
+  if (recoveryOn) {
+    if (pastDeadline()) {
+      for (const kind of RECOVERY_KINDS) {
+        record({
+          kind,
+          clients: RECOVERY_CLIENTS,
+          workload: kind === 'helper' ? 'reconnect' : 'recover-100',
+          status: 'FAILED',
+          error: 'not run: the run passed its deadline',
+        });
+      }
+    } else {
+      log(
+        `--- recovery: ${RECOVERY_CLIENTS} clients reconnecting at once, each recovering ${MISSED} messages`,
+      );
+      for (const result of await recoveryPhase(RECOVERY_CLIENTS, redis.port, limit, RECOVERY_KINDS)) {
+        record(result);
+      }
+    }
+  }
 
   info.loadAverageAtEnd = loadAverage();
   const run: IRunResult = {
@@ -915,7 +1006,7 @@ async function main(): Promise<number> {
       process.argv.length > 2 ? `bun run bench/run.ts ${process.argv.slice(2).join(' ')}` : 'npm run bench',
     machine: info,
     config: {
-      scales: ENCRYPTED_ONLY ? [] : scales,
+      scales: NO_SCALES ? [] : scales,
       encryptedClients: encryptedComparisonOn ? ENCRYPTED_CLIENTS : 0,
       encryptedMessages: ENCRYPTED_MESSAGES,
       skippedScales,
@@ -924,6 +1015,7 @@ async function main(): Promise<number> {
       pacedMessages: PACED_MESSAGES,
       clientProcesses: 2,
       repetitions: REPS,
+      recoveryClients: recoveryOn ? RECOVERY_CLIENTS : 0,
     },
     results,
     targets: [],

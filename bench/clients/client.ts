@@ -7,7 +7,7 @@
 import { ECDH } from '../../src/crypto/ecdh.ts';
 import { Histogram } from '../lib/histogram.ts';
 import type { TClientCommand, TClientReply, TCountMode } from '../lib/ipc.ts';
-import { framePrefix, nowMs, type TServerKind } from '../lib/shared.ts';
+import { framePrefix, nowMs, protocolOf, type TProtocol } from '../lib/shared.ts';
 
 interface ISock {
   ws: WebSocket;
@@ -27,7 +27,8 @@ const ENCRYPTED_PREFIX = '{"event":"encrypted","data":';
 /** Sockets per process that decrypt and check order in the encrypted workload. */
 const DECRYPT_SAMPLE = 4;
 
-let kind: TServerKind = 'raw';
+/** The protocol of the kind under test (a variant speaks its base server's protocol). */
+let kind: TProtocol = 'raw';
 let prefix = framePrefix(kind);
 let socks: ISock[] = [];
 let mode: TCountMode = 'plain';
@@ -41,6 +42,7 @@ const counters = {
   stray: 0,
   malformed: 0,
   outOfOrder: 0,
+  behind: 0,
   closed: 0,
   decryptErrors: 0,
   encryptedOutOfOrder: 0,
@@ -85,11 +87,20 @@ function onFrame(sock: ISock, text: string): void {
     seq = seq * 10 + c - 48;
     c = text.charCodeAt(++i);
   }
-  if (seq !== sock.next) counters.outOfOrder++;
+  if (seq !== sock.next) outOfOrder(sock, seq, text);
   sock.next = seq + 1;
   // `,"t":` follows the sequence number.
   if (mode === 'latency') histogram.record(nowMs() - Number.parseFloat(text.slice(i + 5, i + 32)));
   if (sock.next === upto) arrive();
+}
+
+/** The first anomaly of a workload, kept so a FAILED line can say what happened. */
+let firstAnomaly: string | undefined;
+
+function outOfOrder(sock: ISock, seq: number, text: string): void {
+  counters.outOfOrder++;
+  if (seq < sock.next) counters.behind++;
+  firstAnomaly ??= `socket ${sock.index} expected ${sock.next}, got ${seq}: ${text.slice(0, 60)}…${text.slice(-90)}`;
 }
 
 function arrive(): void {
@@ -197,7 +208,7 @@ async function connectOne(url: string, index: number, tag: string, encrypted: bo
 }
 
 async function connect(cmd: Extract<TClientCommand, { cmd: 'connect' }>): Promise<TClientReply> {
-  kind = cmd.kind;
+  kind = protocolOf(cmd.kind);
   prefix = framePrefix(kind);
   const started = performance.now();
   const made: ISock[] = new Array(cmd.count);
@@ -268,6 +279,7 @@ function arm(cmd: Extract<TClientCommand, { cmd: 'arm' }>): TClientReply {
   counting = true;
   histogram.reset();
   for (const key of Object.keys(counters) as Array<keyof typeof counters>) counters[key] = 0;
+  firstAnomaly = undefined;
   return { ok: true, members };
 }
 
@@ -295,7 +307,7 @@ function awaitUpto(cmd: Extract<TClientCommand, { cmd: 'await' }>): Promise<TCli
 
 async function report(): Promise<TClientReply> {
   await Promise.all(socks.map((s) => s.decryptChain));
-  const reply: TClientReply = { ok: true, ...counters };
+  const reply: TClientReply = { ok: true, ...counters, firstAnomaly };
   if (mode === 'latency') reply.histogram = histogram.snapshot();
   counting = false;
   return reply;

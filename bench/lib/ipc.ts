@@ -49,6 +49,10 @@ export interface IReportReply {
   malformed: number;
   /** Sequence gaps, repeats or reorderings. */
   outOfOrder: number;
+  /** Of those, frames whose sequence number was below the next expected one (a repeat or a late frame). */
+  behind: number;
+  /** The first such anomaly of the workload, described (socket, expected and received numbers, the frame's start). */
+  firstAnomaly?: string;
   /** Sockets that closed during the workload. */
   closed: number;
   /** Sampled encrypted frames that failed to decrypt. */

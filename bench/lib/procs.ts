@@ -4,7 +4,7 @@
 
 import type { Subprocess } from 'bun';
 import type { TClientCommand, TClientReply } from './ipc.ts';
-import type { ICpuSample, IMemorySample, TServerKind } from './shared.ts';
+import { type ICpuSample, type IMemorySample, protocolOf, serverOf, type TServerKind } from './shared.ts';
 
 const BENCH_DIR = new URL('..', import.meta.url).pathname;
 const live = new Set<Subprocess>();
@@ -179,11 +179,12 @@ export async function startServer(
         `--cpu-prof-name=${kind}-${instance}-${Date.now()}.cpuprofile`,
       ]
     : [];
-  if (profileDir && kind !== 'socketio') profile.push('--cpu-prof-interval=250');
-  const argv =
-    kind === 'socketio'
-      ? ['node', '--expose-gc', ...profile, `${BENCH_DIR}servers/socketio.mjs`]
-      : [process.execPath, ...profile, `${BENCH_DIR}servers/${kind}.ts`];
+  const socketIo = protocolOf(kind) === 'socketio';
+  if (profileDir && !socketIo) profile.push('--cpu-prof-interval=250');
+  const { file, env } = serverOf(kind);
+  const argv = socketIo
+    ? ['node', '--expose-gc', ...profile, `${BENCH_DIR}servers/${file}`]
+    : [process.execPath, ...profile, `${BENCH_DIR}servers/${file}`];
   const proc = track(
     Bun.spawn(withFileLimit(argv, limit), {
       stdout: 'pipe',
@@ -193,6 +194,7 @@ export async function startServer(
         BENCH_PARENT_PID: String(process.pid),
         BENCH_REDIS_PORT: String(redisPort),
         BENCH_INSTANCE: instance,
+        ...env,
       },
     }),
   );
@@ -213,10 +215,9 @@ export async function startServer(
     kind,
     instance,
     port,
-    url:
-      kind === 'socketio'
-        ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`
-        : `ws://127.0.0.1:${port}/ws`,
+    url: socketIo
+      ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`
+      : `ws://127.0.0.1:${port}/ws`,
     proc,
     cpu: () => call('/ctl/cpu') as Promise<ICpuSample>,
     memory: () => call('/ctl/memory', { method: 'POST' }) as Promise<IMemorySample>,
@@ -304,4 +305,31 @@ export async function startClient(name: string): Promise<IClientProc> {
       if (!exited) proc.kill('SIGKILL');
     },
   };
+}
+
+/**
+ * Waits until a server reports `expected` clients (closing sockets are forgotten asynchronously);
+ * past ten seconds throws what `failure` makes of the message.
+ */
+export async function settleClients(
+  server: IServerProc,
+  expected: number,
+  failure: (message: string) => Error = (message) => new Error(message),
+): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const res = await fetch(`http://127.0.0.1:${server.port}/ctl/stats`);
+    const { clients } = (await res.json()) as { clients: number };
+    if (clients === expected) return;
+    if (Date.now() > deadline) throw failure(`server holds ${clients} clients, expected ${expected}`);
+    await Bun.sleep(20);
+  }
+}
+
+/** Redis's own CPU time (user + system, µs) so far, from `INFO cpu`: what no server figure counts. */
+export function redisCpuUs(port: number): number {
+  const info = Bun.spawnSync(['redis-cli', '-p', String(port), 'INFO', 'cpu']).stdout.toString();
+  const seconds = (name: string) =>
+    Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+  return (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1e6;
 }

@@ -12,6 +12,10 @@ const KIND_LABEL: Record<TServerKind, string> = {
   helper: 'roomcast helper',
   socketio: 'Socket.IO 4',
   ignis: 'Ignis 0.0.7',
+  'raw-seeds': 'raw Bun, four topics',
+  'helper-metrics': 'helper, metrics on',
+  'helper-history': 'helper, history room',
+  'socketio-csr': 'Socket.IO 4, connection state recovery',
 };
 const WORKLOAD_LABEL: Record<TWorkload, string> = {
   connect: 'connect + authenticate',
@@ -23,6 +27,8 @@ const WORKLOAD_LABEL: Record<TWorkload, string> = {
   paced: 'paced cross-instance, 1 message / 2 ms',
   'encrypted-64': 'encrypted room fan-out (AES-256-GCM, every client), 64 B',
   'encrypted-64-baseline': 'the same room fan-out with encryption off, 64 B',
+  'recover-100': 'clients reconnecting at once, each recovering 100 missed messages',
+  reconnect: 'the same clients reconnecting at once to a room without history',
 };
 
 // ------------------------------------------------------------------ lookups
@@ -149,6 +155,31 @@ const TARGETS: ITargetSpec[] = [
     limit: 10,
     unit: '×',
     value: (run, n) => ratio(run, n, 'fanout-4k', cpuPerDelivery, 'socketio', 'helper'),
+  },
+  {
+    id: 'memory-seeds',
+    label: 'resident memory per authenticated connection, helper ÷ raw Bun subscribing the four seed topics',
+    op: '<=',
+    limit: 1.25,
+    unit: '×',
+    value: (run, n) => ratio(run, n, 'connect', memory, 'helper', 'raw-seeds'),
+  },
+  {
+    id: 'metrics-fanout',
+    label: 'room fan-out 64 B: server CPU per delivered message, helper with `metrics: true` ÷ without',
+    op: '<=',
+    limit: 1.03,
+    unit: '×',
+    value: (run, n) => ratio(run, n, 'fanout-64', cpuPerDelivery, 'helper-metrics', 'helper'),
+  },
+  {
+    id: 'history-send',
+    label:
+      'cross-instance send() 64 B: server CPU per delivered message, history room ÷ room without history',
+    op: '<=',
+    limit: 1.2,
+    unit: '×',
+    value: (run, n) => ratio(run, n, 'cross-64', cpuPerDelivery, 'helper-history', 'helper'),
   },
   {
     id: 'encrypted-vs-ignis',
@@ -326,12 +357,23 @@ function tableRows(run: IRunResult, clients: number): string[][] {
     cell(run, 'raw', clients, row),
     cell(run, 'helper', clients, row),
     cell(run, 'socketio', clients, row),
+    cell(run, 'ignis', clients, row),
     row.noRatio ? '' : fmtRatio(ratio(run, clients, row.workload, row.metric, 'helper', 'raw')),
     row.noRatio ? '' : fmtRatio(ratio(run, clients, row.workload, row.metric, 'socketio', 'helper')),
+    row.noRatio ? '' : fmtRatio(ratio(run, clients, row.workload, row.metric, 'ignis', 'helper')),
   ]);
 }
 
-const HEADER = ['', 'raw Bun', 'helper', 'Socket.IO', 'helper ÷ raw', 'Socket.IO ÷ helper'];
+const HEADER = [
+  '',
+  'raw Bun',
+  'helper',
+  'Socket.IO',
+  'Ignis 0.0.7',
+  'helper ÷ raw',
+  'Socket.IO ÷ helper',
+  'Ignis ÷ helper',
+];
 
 const ENCRYPTED_HEADER = [
   '',
@@ -467,11 +509,14 @@ function describeMiss(run: IRunResult, t: ITargetCheck): string | undefined {
     'socketio-fanout-4k': floorBound('fanout-4k'),
     'socketio-fanout': floorBound('fanout-64'),
     memory: memoryReason(run, worst.clients),
+    'memory-seeds': seedsMemoryReason(run, worst.clients),
+    'metrics-fanout': `${spreadText(run, worst.clients, t.id)}With \`metrics: true\` the fan-out path is the same code: the helper keeps its running totals (one increment per message, not per recipient) whether metrics are on or off, and the Prometheus registry only reads them when scraped (nothing scrapes during the run). What metrics add is on the connect and inbound paths: an authentication-duration histogram observation per connection and the byte count of every inbound frame.`,
+    'history-send': `${spreadText(run, worst.clients, t.id)}What a history room adds per message, not per recipient: the sending instance runs the publish script in Redis (\`EVAL\`: the next offset, \`XADD\` to the room's stream, \`PUBLISH\`) instead of a bare \`PUBLISH\`, and then delivers the message to its own clients only when Pub/Sub brings it back, parsing the envelope and serializing the data again as the other instance does (the room without history delivers locally at once from the object it has). Redis's own CPU for the script is not in the figure.`,
     'connect-rate': connectReason(),
     'paced-p99': pacedReason(),
   };
-  const workload = CPU_TARGET_WORKLOAD[t.id];
-  const spread = workload ? repSpread(run, worst.clients, workload) : null;
+  const sides = CPU_TARGET_WORKLOAD[t.id];
+  const spread = sides ? repSpread(run, worst.clients, sides) : null;
   const reason =
     reasons[t.id] ??
     (spread
@@ -480,21 +525,24 @@ function describeMiss(run: IRunResult, t: ITargetCheck): string | undefined {
   return `- **${t.label}**: worst ${targetValue(t, worst).replaceAll('**', '')} at ${at} (${by}; limit ${t.op} ${t.limit}${t.unit === 'ms' ? ' ms' : '×'}). ${reason}`;
 }
 
-const CPU_TARGET_WORKLOAD: Record<string, TWorkload> = {
-  'fanout-64-cpu': 'fanout-64',
-  'fanout-4k-cpu': 'fanout-4k',
-  'exclude-cpu': 'exclude-64',
-  'cross-cpu': 'cross-64',
+/** The CPU targets whose two sides alternate repetition by repetition: workload, over, under. */
+const CPU_TARGET_WORKLOAD: Record<string, [TWorkload, TServerKind, TServerKind]> = {
+  'fanout-64-cpu': ['fanout-64', 'helper', 'raw'],
+  'fanout-4k-cpu': ['fanout-4k', 'helper', 'raw'],
+  'exclude-cpu': ['exclude-64', 'helper', 'raw'],
+  'cross-cpu': ['cross-64', 'helper', 'raw'],
+  'metrics-fanout': ['fanout-64', 'helper-metrics', 'helper'],
+  'history-send': ['cross-64', 'helper-history', 'helper'],
 };
 
-/** helper ÷ raw for each repetition (they alternate, so repetition i of each ran back to back). */
+/** over ÷ under for each repetition (they alternate, so repetition i of each ran back to back). */
 function repSpread(
   run: IRunResult,
   clients: number,
-  workload: TWorkload,
+  [workload, over, under]: [TWorkload, TServerKind, TServerKind],
 ): { min: number; max: number; n: number } | null {
-  const a = find(run, 'helper', clients, workload)?.cpuUsPerDeliveryByRep;
-  const b = find(run, 'raw', clients, workload)?.cpuUsPerDeliveryByRep;
+  const a = find(run, over, clients, workload)?.cpuUsPerDeliveryByRep;
+  const b = find(run, under, clients, workload)?.cpuUsPerDeliveryByRep;
   if (!a || !b || a.length !== b.length || a.length < 2) return null;
   const ratios = a.map((x, i) => x / b[i]!);
   return { min: Math.min(...ratios), max: Math.max(...ratios), n: ratios.length };
@@ -512,6 +560,31 @@ function memoryReason(run: IRunResult, clients: number): string {
     `The floor keeps ${int(rawB)} bytes per connection (Bun's socket and its JavaScript wrapper); the helper keeps ${int(helperB)}: ${int(heapExtra)} more on the JavaScript heap (the client record, its \`Set\` of rooms, entries in the client and user maps) and ${int(nativeExtra)} more outside it.`,
     "Part of what lies outside the heap is Bun's native pub/sub: four topic subscriptions per client against the floor's one (the client id, the broadcast topic and the two default rooms), one of them a topic of its own per client; the documents promise that every client is subscribed to its own id topic on connect, so it stays. The rest is memory the engine and the allocator hold outside the counted heap for the helper's per-client objects. [subscription-cost.md](subscription-cost.md) (`npm run bench:probe`) measures what each kind of subscription costs on its own.",
     `The 1.25× limit leaves ${int(rawB * 0.25)} bytes per connection for all of that. The floor stores nothing per client in JavaScript; a helper that keeps a record per client (which its API needs: \`getClients\`, rooms, users, heartbeat) and subscribes the documented topics cannot fit in that margin, even after the reductions listed in the profiling notes.`,
+  ].join(' ');
+}
+
+/** The repetition spread of an alternating CPU target, as a sentence, or nothing. */
+function spreadText(run: IRunResult, clients: number, id: string): string {
+  const sides = CPU_TARGET_WORKLOAD[id];
+  const spread = sides ? repSpread(run, clients, sides) : null;
+  return spread
+    ? `The ${spread.n} alternating repetitions at that scale gave ratios from ${fmtRatio(spread.min)} to ${fmtRatio(spread.max)}. `
+    : '';
+}
+
+/** The helper against the second floor: raw Bun with the same four subscriptions per socket. */
+function seedsMemoryReason(run: IRunResult, clients: number): string {
+  const raw = find(run, 'raw', clients, 'connect');
+  const seeds = find(run, 'raw-seeds', clients, 'connect');
+  const helper = find(run, 'helper', clients, 'connect');
+  if (!ok(raw) || !ok(seeds) || !ok(helper)) return '';
+  const seedsB = seeds.memoryPerConnectionBytes!;
+  const helperB = helper.memoryPerConnectionBytes!;
+  const heapExtra = (helper.heapPerConnectionBytes ?? 0) - (seeds.heapPerConnectionBytes ?? 0);
+  return [
+    `Raw Bun keeps ${int(raw.memoryPerConnectionBytes!)} bytes per connection with one topic and ${int(seedsB)} with the four the seeds promise (${int(seedsB - raw.memoryPerConnectionBytes!)} for the three extra subscriptions, one of them a topic of its own per socket);`,
+    `the helper keeps ${int(helperB)}, ${int(helperB - seedsB)} more than that floor: ${int(heapExtra)} on the JavaScript heap (the client record, its \`Set\` of rooms, entries in the client and user maps) and ${int(helperB - seedsB - heapExtra)} outside it.`,
+    `The 1.25× limit leaves ${int(seedsB * 0.25)} bytes. Resident-set growth over one connect round is noisy on a shared machine (compare the scales).`,
   ].join(' ');
 }
 
@@ -535,6 +608,175 @@ function connectReps(run: IRunResult): number {
     run.results.find((r) => r.workload === 'connect' && r.kind !== 'socketio' && r.status === 'ok')
       ?.repetitions ?? 1
   );
+}
+
+/** One figure of one kind at one scale, formatted, or why there is none. */
+function figure(
+  run: IRunResult,
+  kind: TServerKind,
+  n: number,
+  workload: TWorkload,
+  metric: TMetric,
+  format: (n: number) => string,
+): string {
+  const r = find(run, kind, n, workload);
+  if (!r) return '—';
+  if (r.status !== 'ok') return 'FAILED';
+  const v = metric(r);
+  return v === undefined ? '—' : format(v);
+}
+
+interface IVariantRow {
+  label: string;
+  cell: (run: IRunResult, clients: number) => string;
+}
+
+const value =
+  (kind: TServerKind, workload: TWorkload, metric: TMetric, format: (n: number) => string) =>
+  (run: IRunResult, n: number) =>
+    figure(run, kind, n, workload, metric, format);
+const quotientOf =
+  (workload: TWorkload, metric: TMetric, over: TServerKind, under: TServerKind) =>
+  (run: IRunResult, n: number) =>
+    fmtRatio(ratio(run, n, workload, metric, over, under));
+const cpuPerConnection: TMetric = (r) => r.cpuUsPerConnection;
+/** One instance's share of a cross-instance workload's CPU, per delivered message. */
+const onInstance =
+  (i: number): TMetric =>
+  (r) => {
+    const us = r.serverCpuUsByInstance?.[i];
+    return us === undefined || !r.deliveries ? undefined : us / r.deliveries;
+  };
+const redisPerDelivery: TMetric = (r) =>
+  r.redisCpuUs === undefined || !r.deliveries ? undefined : r.redisCpuUs / r.deliveries;
+const deliveriesPerSec: TMetric = (r) => r.deliveriesPerSec;
+
+/** The variants of the floor and the helper that run beside them (issues 10, 13 and 14). */
+const VARIANT_ROWS: IVariantRow[] = [
+  {
+    label: 'memory per connection (bytes RSS): raw Bun, one topic',
+    cell: value('raw', 'connect', memory, int),
+  },
+  {
+    label: 'memory per connection (bytes RSS): raw Bun, the four seed topics',
+    cell: value('raw-seeds', 'connect', memory, int),
+  },
+  { label: 'memory per connection (bytes RSS): helper', cell: value('helper', 'connect', memory, int) },
+  { label: '— helper ÷ four-topic floor', cell: quotientOf('connect', memory, 'helper', 'raw-seeds') },
+  {
+    label: 'connect + auth rate (connections/s): raw Bun, four topics',
+    cell: value('raw-seeds', 'connect', connectRate, int),
+  },
+  { label: '— helper ÷ four-topic floor', cell: quotientOf('connect', connectRate, 'helper', 'raw-seeds') },
+  {
+    label: 'room fan-out 64 B, CPU µs / delivered msg: helper, metrics off',
+    cell: value('helper', 'fanout-64', cpuPerDelivery, us),
+  },
+  {
+    label: 'room fan-out 64 B, CPU µs / delivered msg: helper, `metrics: true`',
+    cell: value('helper-metrics', 'fanout-64', cpuPerDelivery, us),
+  },
+  { label: '— metrics on ÷ off', cell: quotientOf('fanout-64', cpuPerDelivery, 'helper-metrics', 'helper') },
+  {
+    label: 'connect + auth rate (connections/s): helper, `metrics: true`',
+    cell: value('helper-metrics', 'connect', connectRate, int),
+  },
+  {
+    label: '— metrics on ÷ off (rate)',
+    cell: quotientOf('connect', connectRate, 'helper-metrics', 'helper'),
+  },
+  {
+    label: '— metrics on ÷ off (server CPU per connection)',
+    cell: quotientOf('connect', cpuPerConnection, 'helper-metrics', 'helper'),
+  },
+  {
+    label: 'cross-instance send() 64 B, CPU µs / delivered msg (A+B): room without history',
+    cell: value('helper', 'cross-64', cpuPerDelivery, us),
+  },
+  {
+    label: 'cross-instance send() 64 B, CPU µs / delivered msg (A+B): history room',
+    cell: value('helper-history', 'cross-64', cpuPerDelivery, us),
+  },
+  { label: '— history ÷ without', cell: quotientOf('cross-64', cpuPerDelivery, 'helper-history', 'helper') },
+  {
+    label: '— of which the sending instance A, without / with history',
+    cell: (run, n) =>
+      `${value('helper', 'cross-64', onInstance(0), us)(run, n)} / ${value('helper-history', 'cross-64', onInstance(0), us)(run, n)}`,
+  },
+  {
+    label: '— of which instance B, without / with history',
+    cell: (run, n) =>
+      `${value('helper', 'cross-64', onInstance(1), us)(run, n)} / ${value('helper-history', 'cross-64', onInstance(1), us)(run, n)}`,
+  },
+  {
+    label: "Redis's own CPU µs / delivered msg (not in the figures above), without / with history",
+    cell: (run, n) =>
+      `${value('helper', 'cross-64', redisPerDelivery, us)(run, n)} / ${value('helper-history', 'cross-64', redisPerDelivery, us)(run, n)}`,
+  },
+  {
+    label: 'cross-instance send() 64 B, delivered msgs/s: history room',
+    cell: value('helper-history', 'cross-64', deliveriesPerSec, int),
+  },
+];
+
+function variantsSection(run: IRunResult): string[] {
+  if (!run.results.some((r) => ['raw-seeds', 'helper-metrics', 'helper-history'].includes(r.kind))) return [];
+  return [
+    '## The second floor, metrics and history (same run)',
+    '',
+    "Variants that take their turn beside raw Bun and the helper in the same repetitions: **raw Bun, four topics** is the floor with every socket also subscribed to its own id and the two default rooms (`ws-default`, `ws-notification`), the four subscriptions the seeds promise; **`metrics: true`** is the helper with its Prometheus registry on (nothing scrapes it during the run); **history room** is the helper with `historyFn` keeping the benchmark room's history (1,000 publications, ten minutes) in Redis, so every `send()` gets its position from the publish script and every instance, the sender included, delivers it when Pub/Sub brings it back. Redis's own CPU (`INFO cpu`) is in no server figure; one row shows it per delivered message for the cross-instance `send()`.",
+    '',
+    markdownTable(
+      ['', ...run.config.scales.map((n) => `${int(n)} clients`)],
+      VARIANT_ROWS.map((row) => [row.label, ...run.config.scales.map((n) => row.cell(run, n))]),
+    ),
+  ];
+}
+
+function recoverySection(run: IRunResult): string[] {
+  const n = run.config.recoveryClients ?? 0;
+  if (n === 0) return [];
+  const kinds: TServerKind[] = ['helper-history', 'socketio-csr'];
+  const show = (kind: TServerKind, metric: TMetric, format: (v: number) => string) =>
+    figure(run, kind, n, 'recover-100', metric, format);
+  const baseline = (metric: TMetric, format: (v: number) => string) =>
+    figure(run, 'helper', n, 'reconnect', metric, format);
+  const rows: Array<[string, TMetric, (v: number) => string]> = [
+    ['time until every client has recovered (ms)', (r) => r.wallMs, int],
+    [
+      'server CPU over that time (ms)',
+      (r) => (r.serverCpuUs === undefined ? undefined : r.serverCpuUs / 1000),
+      int,
+    ],
+    ['server CPU per recovered message (µs)', cpuPerDelivery, us],
+  ];
+  const quotient = (metric: TMetric) => {
+    const a = find(run, 'socketio-csr', n, 'recover-100');
+    const b = find(run, 'helper-history', n, 'recover-100');
+    if (!ok(a) || !ok(b)) return '—';
+    const x = metric(a);
+    const y = metric(b);
+    return x === undefined || y === undefined || y === 0 ? '—' : fmtRatio(x / y);
+  };
+  return [
+    `## Recovery: ${int(n)} clients reconnecting at once, each recovering 100 missed messages`,
+    '',
+    `${int(n)} clients join one room and all receive one message (so each has a position), then all drop; 100 messages of 64 bytes are sent to the room; then all ${int(n)} reconnect at the same moment and ask to recover. Measured from the first reconnect until every client has its answer and all 100 messages, each exactly once and in order (checked by sequence number; a client not told it recovered fails the run), and the server's CPU over that time. The clients run in the orchestrator process.`,
+    '',
+    '- **Baseline**: the same clients on the helper without history reconnecting at once and rejoining the room (authenticate and `join` only, nothing to recover): what reconnecting itself costs.',
+    "- **roomcast** (`helper, history room`): Redis mode, `historyFn` on the room; each client authenticates again and sends `join` with `since: { room: { offset, epoch } }`; the answer carries `recovered: { room: true }` and the 100 publications are read from the room's Redis stream.",
+    "- **Socket.IO 4** (`connectionStateRecovery: {}`, defaults kept, with its default in-memory adapter on one instance: the Pub/Sub Redis adapter of the other Socket.IO figures does not support connection state recovery): each client sends the session id and last offset it was given in its CONNECT packet's auth (`{ pid, offset }`, as `socket.io-client` does); the server answers with the same `pid` (recovered) and replays the packets it kept in its own memory. By default a recovered Socket.IO session skips the middlewares, so the `auth` check does not run again.",
+    '',
+    markdownTable(
+      ['', ...kinds.map((k) => KIND_LABEL[k]), 'Socket.IO ÷ helper', 'baseline: helper, plain reconnect'],
+      rows.map(([label, metric, format]) => [
+        label,
+        ...kinds.map((k) => show(k, metric, format)),
+        quotient(metric),
+        baseline(metric, format),
+      ]),
+    ),
+  ];
 }
 
 function encryptedSection(run: IRunResult): string[] {
@@ -566,8 +808,14 @@ function markdown(run: IRunResult): string {
   lines.push('# Benchmarks');
   lines.push('');
   lines.push(
-    "Generated by `npm run bench` from `docs/benchmarks.json` (the same run); nothing here is typed in by hand. Three servers under test, measured in the same run on the same machine: **raw Bun** (the floor: `Bun.serve`, `ws.subscribe`, `server.publish`, a minimal `authenticate` message and the smallest Redis relay), **roomcast's `WebSocketServerHelper`** with its defaults (except a 10-minute `heartbeatTimeout`: the load clients send no heartbeats), and **Socket.IO 4** on Node with the Redis adapter (`transports: ['websocket']`).",
+    "Generated by `npm run bench` from `docs/benchmarks.json` (the same run); nothing here is typed in by hand. The servers under test, measured in the same run on the same machine: **raw Bun** (the floor: `Bun.serve`, `ws.subscribe`, `server.publish`, a minimal `authenticate` message and the smallest Redis relay), **roomcast's `WebSocketServerHelper`** with its defaults (except a 10-minute `heartbeatTimeout`: the load clients send no heartbeats), and **Socket.IO 4** on Node with the Redis adapter (`transports: ['websocket']`).",
   );
+  if (run.results.some((r) => r.kind === 'ignis' && r.workload !== 'encrypted-64')) {
+    lines.push('');
+    lines.push(
+      "The per-scale tables also have a column for **upstream Ignis 0.0.7** (`@venizia/ignis-helpers`, its `WebSocketServerHelper` on Bun with its defaults and the same Redis, the project this one replaces; its `info` and `debug` logging silenced, as the helper's is here, since it logs every connection and disconnection) on connect + authenticate, memory, plain room fan-out and fan-out excluding the sender (`sendToRoom` with `exclude`); its other cells read —.",
+    );
+  }
   if (run.config.encryptedClients > 0) {
     lines.push('');
     lines.push(
@@ -577,6 +825,9 @@ function markdown(run: IRunResult): string {
   lines.push('');
   lines.push(status);
   lines.push('');
+  // What failed, as the run reported it: the reader must not have to find the console log.
+  for (const failure of run.failures) lines.push(`- FAILED: ${failure.replaceAll('|', '\\|')}`);
+  if (run.failures.length > 0) lines.push('');
   lines.push('![Server CPU per delivered message and the targets](benchmarks.svg)');
   lines.push('');
   lines.push('## Machine and command');
@@ -596,6 +847,9 @@ function markdown(run: IRunResult): string {
   lines.push(
     `- \`${run.command}\` — started ${run.startedAt}, took ${fixed(run.durationMs / 1000, 0)} s (dependency install excluded)`,
   );
+  lines.push(
+    `- Other agents' work shared the ${m.nproc} cores during this run (the load average above), so single figures are noisy; ratios of kinds that alternate within each repetition are the robust ones. Re-run with the command above on a quieter machine to check them.`,
+  );
   if (run.config.skippedScales.length > 0) {
     for (const s of run.config.skippedScales) lines.push(`- ${int(s.clients)} clients not run: ${s.reason}`);
   }
@@ -611,8 +865,8 @@ function markdown(run: IRunResult): string {
           t.label,
           `${t.op} ${t.limit}${t.unit === 'ms' ? ' ms' : '×'}`,
           ...t.values.map((v) => {
-            const workload = CPU_TARGET_WORKLOAD[t.id];
-            const spread = workload && v.value !== null ? repSpread(run, v.clients, workload) : null;
+            const sides = CPU_TARGET_WORKLOAD[t.id];
+            const spread = sides && v.value !== null ? repSpread(run, v.clients, sides) : null;
             return spread
               ? `${targetValue(t, v)}<br><sub>reps ${fmtRatio(spread.min)}–${fmtRatio(spread.max)}</sub>`
               : targetValue(t, v);
@@ -632,6 +886,10 @@ function markdown(run: IRunResult): string {
   lines.push(PROFILE_NOTES);
   lines.push('');
   if (run.config.encryptedClients > 0) lines.push(...encryptedSection(run), '');
+  const variants = variantsSection(run);
+  if (variants.length > 0) lines.push(...variants, '');
+  const recovery = recoverySection(run);
+  if (recovery.length > 0) lines.push(...recovery, '');
   for (const clients of run.config.scales) {
     lines.push(`## ${int(clients)} authenticated clients`);
     lines.push('');
@@ -645,9 +903,9 @@ function markdown(run: IRunResult): string {
       `- Every server under test runs in its own process, with a second instance beside it sharing one \`redis-server\` that the run starts on a free port. Clients run in ${run.config.clientProcesses} other Bun processes per server kind (Bun's own WebSocket client), all on 127.0.0.1.`,
       '- **Server CPU** is `process.cpuUsage()` (user + system) read inside the server process through an HTTP control endpoint before and after each workload; for cross-instance workloads the two instances are added up. Redis and the clients are not counted. It is divided by the deliveries: messages × clients that had to receive each.',
       '- **Every delivery is checked**: each message carries a sequence number that every receiving socket checks (a prefix test and a digit loop, no `JSON.parse`); a gap, repeat, reorder, stray frame (the excluded sender receiving), malformed frame or closed socket makes the workload FAILED. Encrypted frames are counted, and four sockets per client process decrypt theirs and check the order inside.',
-      `- **Flow control**: messages go out in rounds (a few thousand to fifty thousand deliveries each); the next round starts when every socket has received the last one, so nothing piles up in socket buffers and no message is dropped by a backpressure limit. Delivered messages per second is end to end, round trips of the control channel included. Raw Bun and the helper take turns: each throughput workload is run ${run.config.repetitions} times, alternating between them, and the totals are used, so load from other processes on the shared machine affects both alike. Socket.IO runs once per workload, with fewer messages (each workload is bounded in time).`,
+      `- **Flow control**: messages go out in rounds (a few thousand to fifty thousand deliveries each); the next round starts when every socket has received the last one, so nothing piles up in socket buffers and no message is dropped by a backpressure limit. Delivered messages per second is end to end, round trips of the control channel included. Raw Bun, the helper, their variants and Ignis take turns: each throughput workload is run ${run.config.repetitions} times, alternating between them, and the totals are used, so load from other processes on the shared machine affects them alike. Socket.IO runs once per workload, with fewer messages (each workload is bounded in time).`,
       "- **Memory** is the growth of the server's resident set size (after three full garbage collections) from before to after connecting and authenticating every client, divided by the clients. A 50-client warm-up (connect, join, 200 messages, close) runs first so compiling the code paths is not counted.",
-      `- **Connect + authenticate rate**: both client processes open their half of the connections, 64 at a time each, and each waits for the authentication answer (\`connected\`, or Socket.IO's CONNECT acknowledgement carrying the \`auth\` payload checked by a middleware). For raw Bun and the helper the rate and the CPU per connection are totals over ${connectReps(run)} rounds in which they take turns to close and reconnect every client; memory comes from the first round.`,
+      `- **Connect + authenticate rate**: both client processes open their half of the connections, 64 at a time each, and each waits for the authentication answer (\`connected\`, or Socket.IO's CONNECT acknowledgement carrying the \`auth\` payload checked by a middleware). For every kind but Socket.IO the rate and the CPU per connection are totals over ${connectReps(run)} rounds in which they take turns to close and reconnect every client; memory comes from the first round.`,
       '- **Socket.IO client check**: the load generator speaks Engine.IO v4 / Socket.IO v5 itself (one client object per connection would make the clients the bottleneck); in every run one official `socket.io-client` joins the warm-up and must receive the same 200 messages in order, or the run fails.',
       `- **Rooms**: clients join with a \`join\` request the server validates (\`validateRoomFn\` for the helper, an acknowledged \`join\` event for Socket.IO). Single-instance workloads use each server's local-only API (\`sendToRoom\`, \`broadcast\`, \`server.publish\`, \`io.local\`); cross-instance workloads use the one that also reaches the other instances (\`helper.send()\`, \`io.to(room).emit()\`, a Redis \`PUBLISH\` beside \`server.publish\` for raw Bun). Excluding the sender is \`exclude: [id]\` for the helper, \`ws.publish()\` from the sender's socket for raw Bun and \`socket.to(room)\` for Socket.IO.`,
       `- **Paced latency**: instance A sends one 64-byte message every ${run.config.pacedIntervalMs} ms (${run.config.pacedMessages} in all) with \`send()\` to a room of ${run.config.latencyRoomMembers} clients, half on each instance, while every other client stays connected. Latency is the receive time minus the send time stamped into the message (both \`performance.timeOrigin + performance.now()\`, same machine), for every delivery, in 10 µs buckets.`,
@@ -671,6 +929,10 @@ const COLORS: Record<TServerKind, string> = {
   helper: '#2563eb',
   socketio: '#d97706',
   ignis: '#7c3aed',
+  'raw-seeds': '#9ca3af',
+  'helper-metrics': '#0891b2',
+  'helper-history': '#059669',
+  'socketio-csr': '#b45309',
 };
 const esc = (s: string) => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 

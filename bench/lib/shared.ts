@@ -1,7 +1,47 @@
 // Definitions shared by the orchestrator, the servers under test and the client processes.
 
-/** `ignis`: upstream Ignis 0.0.7, run in the encrypted fan-out comparison. */
-export type TServerKind = 'raw' | 'helper' | 'socketio' | 'ignis';
+/**
+ * `ignis`: upstream Ignis 0.0.7. The variants run the same server file with one switch:
+ * `raw-seeds` is the floor subscribing the four topics the seeds promise (client id, broadcast,
+ * the two default rooms); `helper-metrics` is the helper with `metrics: true`; `helper-history`
+ * is the helper with `historyFn` keeping history for the benchmark room; `socketio-csr` is
+ * Socket.IO with its in-memory adapter and `connectionStateRecovery` (the recovery phase only).
+ */
+export type TServerKind =
+  | 'raw'
+  | 'raw-seeds'
+  | 'helper'
+  | 'helper-metrics'
+  | 'helper-history'
+  | 'socketio'
+  | 'socketio-csr'
+  | 'ignis';
+
+/** The wire protocol a kind speaks, which is what a client process needs to know. */
+export type TProtocol = 'raw' | 'socketio' | 'ignis';
+
+export function protocolOf(kind: TServerKind): TProtocol {
+  if (kind === 'socketio' || kind === 'socketio-csr') return 'socketio';
+  return kind === 'ignis' ? 'ignis' : 'raw';
+}
+
+/** The server file of a kind, and the environment switch of a variant. */
+export function serverOf(kind: TServerKind): { file: string; env: Record<string, string> } {
+  switch (kind) {
+    case 'raw-seeds':
+      return { file: 'raw.ts', env: { BENCH_RAW_SEED_TOPICS: '1' } };
+    case 'helper-metrics':
+      return { file: 'helper.ts', env: { BENCH_METRICS: '1' } };
+    case 'helper-history':
+      return { file: 'helper.ts', env: { BENCH_HISTORY: '1' } };
+    case 'socketio':
+      return { file: 'socketio.mjs', env: {} };
+    case 'socketio-csr':
+      return { file: 'socketio.mjs', env: { BENCH_CSR: '1' } };
+    default:
+      return { file: `${kind}.ts`, env: {} };
+  }
+}
 
 /** The room every client joins for the fan-out workloads. */
 export const ROOM = 'bench';
@@ -46,7 +86,7 @@ export interface IMemorySample {
 
 /** What a frame starts with, up to the first digit of the sequence number. */
 export function framePrefix(kind: TServerKind): string {
-  return kind === 'socketio' ? `42["${EVENT}",{"s":` : `{"event":"${EVENT}","data":{"s":`;
+  return protocolOf(kind) === 'socketio' ? `42["${EVENT}",{"s":` : `{"event":"${EVENT}","data":{"s":`;
 }
 
 const padCache = new Map<number, string>();

@@ -12,7 +12,11 @@ export type TWorkload =
   | 'cross-64'
   | 'paced'
   | 'encrypted-64'
-  | 'encrypted-64-baseline';
+  | 'encrypted-64-baseline'
+  /** The recovery phase: N clients reconnect at once, each recovering 100 missed messages. */
+  | 'recover-100'
+  /** Its baseline: the same clients reconnecting at once to a room without history (join only). */
+  | 'reconnect';
 
 export interface IWorkloadResult {
   kind: TServerKind;
@@ -29,6 +33,10 @@ export interface IWorkloadResult {
   deliveries?: number;
   /** CPU time (user + system) of the server process(es), from process.cpuUsage() inside them. */
   serverCpuUs?: number;
+  /** Cross-instance workloads: that CPU time of each instance (A, the sender, then B). */
+  serverCpuUsByInstance?: number[];
+  /** Throughput workloads: redis-server's own CPU time over the workload (not in serverCpuUs). */
+  redisCpuUs?: number;
   /** Share of that CPU time spent in the kernel (socket writes on loopback land there). */
   serverSystemShare?: number;
   cpuUsPerDelivery?: number;
@@ -100,6 +108,8 @@ export interface IRunResult {
     pacedMessages: number;
     clientProcesses: number;
     repetitions: number;
+    /** Clients of the recovery phase (each recovers 100 missed messages); 0 or absent when it did not run. */
+    recoveryClients?: number;
   };
   results: IWorkloadResult[];
   targets: ITargetCheck[];

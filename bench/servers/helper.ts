@@ -6,7 +6,14 @@
 import { ECDH } from '../../src/crypto/ecdh-native.ts';
 import { RedisHelper } from '../../src/redis/redis-helper.ts';
 import { WebSocketServerHelper } from '../../src/server/websocket-server-helper.ts';
+import { ROOM } from '../lib/shared.ts';
 import { serveHelper } from './helper-api.ts';
+
+// Variants of the same server, one switch each (see serverOf in lib/shared.ts):
+// BENCH_METRICS=1 turns `metrics` on (kind helper-metrics); BENCH_HISTORY=1 keeps history
+// for the benchmark room (kind helper-history): 1,000 publications, ten minutes.
+const METRICS = process.env.BENCH_METRICS === '1';
+const HISTORY = process.env.BENCH_HISTORY === '1';
 
 interface IAuthData {
   token?: string;
@@ -53,6 +60,10 @@ const helper: WebSocketServerHelper<IAuthData, IMetadata> = new WebSocketServerH
   }),
   logger,
   heartbeatTimeout: 600_000,
+  ...(METRICS ? { metrics: true } : {}),
+  ...(HISTORY
+    ? { historyFn: ({ room }: { room: string }) => (room === ROOM ? { size: 1_000, ttl: 600_000 } : null) }
+    : {}),
   authenticateFn: (data) => {
     if (data.token !== 'ok') return null;
     if (data.key === undefined) return { userId: data.user };

@@ -78,6 +78,13 @@ const helper = new WebSocketServerHelper<IAuthData, IMetadata>({
     return { event: 'encrypted', data: await ecdh.encrypt({ message, secret }) };
   },
 });
+// Ignis logs every connection and disconnection at `info` (winston: the console and log files).
+// roomcast's server here runs with `info` and `debug` silenced through its `logger` option; Ignis's
+// helper takes no logger, so the same is done on the prototype of its logger class (every Ignis
+// logger in this process). Warnings and errors still go out.
+const ignisLogger = Object.getPrototypeOf(helper.getLogger()) as Record<'info' | 'debug', unknown>;
+ignisLogger.info = () => {};
+ignisLogger.debug = () => {};
 await helper.configure();
 
 serveHelper(server, helper, () => (helper.getClients() as Map<string, unknown>).size);

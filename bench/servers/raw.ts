@@ -17,6 +17,13 @@ const CHANNEL_PREFIX = 'raw:';
 const instance = process.env.BENCH_INSTANCE ?? 'A';
 const redisPort = Number(process.env.BENCH_REDIS_PORT);
 
+/**
+ * The second floor (kind `raw-seeds`): besides the broadcast topic each socket also subscribes
+ * its own id and the two default rooms, the four topics the seeds promise every client.
+ */
+const SEED_TOPICS = process.env.BENCH_RAW_SEED_TOPICS === '1';
+const DEFAULT_ROOMS = ['ws-default', 'ws-notification'];
+
 const sockets = new Map<string, ServerWebSocket<ISocketData>>();
 const pub = new Redis({ host: '127.0.0.1', port: redisPort });
 const sub = new Redis({ host: '127.0.0.1', port: redisPort });
@@ -58,6 +65,10 @@ const server = Bun.serve<ISocketData>({
         ws.data.authed = true;
         sockets.set(ws.data.id, ws);
         ws.subscribe(ALL);
+        if (SEED_TOPICS) {
+          ws.subscribe(ws.data.id);
+          for (const room of DEFAULT_ROOMS) ws.subscribe(room);
+        }
         ws.send(JSON.stringify({ event: 'connected', data: { id: ws.data.id } }));
         return;
       }

@@ -75,12 +75,15 @@ const httpServer = createServer(async (req, res) => {
   }
 });
 
-const pub = new Redis({ host: '127.0.0.1', port: redisPort });
-const sub = pub.duplicate();
+// BENCH_CSR=1 (kind socketio-csr, the recovery phase): connection state recovery, which
+// Socket.IO offers with its default in-memory adapter (a single instance), not the Redis one.
+const CSR = process.env.BENCH_CSR === '1';
+const pub = CSR ? undefined : new Redis({ host: '127.0.0.1', port: redisPort });
+const sub = pub?.duplicate();
 const io = new Server(httpServer, {
   transports: ['websocket'],
   serveClient: false,
-  adapter: createAdapter(pub, sub),
+  ...(CSR ? { connectionStateRecovery: {} } : { adapter: createAdapter(pub, sub) }),
 });
 
 io.use((socket, next) => {
@@ -148,7 +151,7 @@ if (parent) {
   }, 1_000).unref();
 }
 
-await Promise.all([pub.ping(), sub.ping()]);
+if (pub && sub) await Promise.all([pub.ping(), sub.ping()]);
 httpServer.listen(0, '127.0.0.1', () => {
   console.log(`READY ${httpServer.address().port}`);
 });
