@@ -8,7 +8,7 @@ import type {
 } from '../common/types.ts';
 import { settleSoon, type TCallbackOutcome } from '../utils/safe-call.ts';
 import type { InboundLimiter } from './inbound-limits.ts';
-import type { TSystemReply } from './local-delivery.ts';
+import { replyError, type TSystemReply } from './local-delivery.ts';
 import { WebSocketRequestError } from './request-error.ts';
 
 /** Longest request id accepted; a longer one is refused with INVALID_REQUEST (it is echoed back). */
@@ -77,15 +77,10 @@ export class AppRequests<M extends object = AnyRecord> {
     }
     const { error } = outcome as { ok: false; error: unknown };
     if (error instanceof WebSocketRequestError) {
-      reply(client, WebSocketEvents.ERROR, { message: error.message, code: error.code }, id);
+      replyError(reply, client, error.code, error.message, id);
       return;
     }
     logger.error(`messageHandler failed for client ${client.id}`, error);
-    reply(
-      client,
-      WebSocketEvents.ERROR,
-      { message: 'The request failed', code: WebSocketErrorCodes.INTERNAL },
-      id,
-    );
+    replyError(reply, client, WebSocketErrorCodes.INTERNAL, 'The request failed', id);
   }
 }

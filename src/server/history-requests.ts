@@ -8,7 +8,7 @@ import type { AnyRecord, IWebSocketClient } from '../common/types.ts';
 import { HistoryError } from '../history/errors.ts';
 import { historyReplyJson, queryHistory } from '../history/query.ts';
 import { frameFromJson, isPlainObject } from '../utils/json.ts';
-import type { LocalDelivery, TSystemReply } from './local-delivery.ts';
+import { type LocalDelivery, replyError, type TSystemReply } from './local-delivery.ts';
 import type { RoomHistory } from './room-history.ts';
 
 export interface IHistoryRequestOptions<M extends object> {
@@ -31,7 +31,7 @@ export class HistoryRequests<M extends object = AnyRecord> {
 
   async handle(client: IWebSocketClient<M>, data: unknown, id: string | undefined): Promise<void> {
     const refuse = (code: string, message: string): void =>
-      this.opts.reply(client, WebSocketEvents.ERROR, { message, code }, id);
+      replyError(this.opts.reply, client, code, message, id);
     if (!isPlainObject(data) || typeof data.room !== 'string') {
       refuse(WebSocketErrorCodes.INVALID_REQUEST, `${PREFIX} expects { room, since?, limit?, reverse? }`);
       return;

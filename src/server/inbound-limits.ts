@@ -1,12 +1,7 @@
-import {
-  WebSocketCloseCodes,
-  WebSocketErrorCodes,
-  WebSocketEvents,
-  WebSocketLimits,
-} from '../common/constants.ts';
+import { WebSocketCloseCodes, WebSocketErrorCodes, WebSocketLimits } from '../common/constants.ts';
 import type { IWebSocketClient, IWebSocketLimitsOptions } from '../common/types.ts';
 import type { ServerCounters } from '../metrics/counters.ts';
-import type { TSystemReply } from './local-delivery.ts';
+import { replyError, type TSystemReply } from './local-delivery.ts';
 
 const PREFIX = '[WebSocketServerHelper]';
 
@@ -157,7 +152,7 @@ export class InboundLimiter {
   ): void {
     this.counters.countRefusal(code);
     if (admission === Admission.REFUSE_AND_TELL) {
-      this.reply(client, WebSocketEvents.ERROR, { message, code }, id);
+      replyError(this.reply, client, code, message, id);
     } else if (admission === Admission.CLOSE) {
       this.tellAndClose(client, code, message, id);
     }
@@ -179,7 +174,7 @@ export class InboundLimiter {
   refuseRequest(client: IWebSocketClient<object>, code: string, message: string, id?: string): void {
     this.counters.countRefusal(code);
     if (this.refused(client) === Admission.CLOSE) this.tellAndClose(client, code, message, id);
-    else this.reply(client, WebSocketEvents.ERROR, { message, code }, id);
+    else replyError(this.reply, client, code, message, id);
   }
 
   /**
@@ -197,7 +192,7 @@ export class InboundLimiter {
 
   private tellAndClose(client: IWebSocketClient<object>, code: string, message: string, id?: string): void {
     const closeCode = WebSocketCloseCodes.LIMIT_EXCEEDED;
-    this.reply(client, WebSocketEvents.ERROR, { message, code, closeCode }, id);
+    replyError(this.reply, client, code, message, id, closeCode);
     this.close(client, closeCode, 'Limit exceeded');
   }
 }

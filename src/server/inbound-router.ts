@@ -13,7 +13,7 @@ import { fireAndLog } from '../utils/safe-call.ts';
 import type { AppRequests } from './app-requests.ts';
 import type { HistoryRequests } from './history-requests.ts';
 import { Admission, frameBytes, type InboundLimiter } from './inbound-limits.ts';
-import type { TSystemReply } from './local-delivery.ts';
+import { replyError, type TSystemReply } from './local-delivery.ts';
 import type { RoomRequests } from './room-requests.ts';
 import type { SessionManager } from './session-manager.ts';
 import type { TSystemRequest } from './system-requests.ts';
@@ -159,7 +159,7 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
   }
 
   private error(client: IWebSocketClient<M>, code: string, message: string, id?: string): void {
-    this.opts.reply(client, WebSocketEvents.ERROR, { message, code }, id);
+    replyError(this.opts.reply, client, code, message, id);
   }
 
   private settleInBackground(work: Promise<void> | undefined, label: string): void {

@@ -1,4 +1,4 @@
-import { WebSocketClientStates, WebSocketDefaults } from '../common/constants.ts';
+import { WebSocketClientStates, WebSocketDefaults, WebSocketEvents } from '../common/constants.ts';
 import { clientFields } from '../common/log.ts';
 import type {
   AnyRecord,
@@ -29,6 +29,26 @@ export type TSystemReply<M extends object> = (
   data: unknown,
   id?: string,
 ) => void;
+
+/**
+ * Answers a refused frame or request with an `error` frame `{ message, code, closeCode? }`
+ * (`id` echoes the request; `closeCode` when the server closes right after).
+ */
+export function replyError<M extends object>(
+  reply: TSystemReply<M>,
+  client: Client<M>,
+  code: string,
+  message: string,
+  id?: string,
+  closeCode?: number,
+): void {
+  reply(
+    client,
+    WebSocketEvents.ERROR,
+    closeCode === undefined ? { message, code } : { message, code, closeCode },
+    id,
+  );
+}
 
 export interface ILocalDeliveryOptions<M extends object> {
   server: IBunServer;

@@ -13,7 +13,7 @@ import type {
 import type { ServerCounters } from '../metrics/counters.ts';
 import { parseJsonSafely } from '../utils/json.ts';
 import type { ClientRegistry } from './client-registry.ts';
-import type { LocalDelivery, TSystemReply } from './local-delivery.ts';
+import { type LocalDelivery, replyError, type TSystemReply } from './local-delivery.ts';
 import type { ILivePublication, RoomHistory } from './room-history.ts';
 
 type Client<M extends object> = IWebSocketClient<M>;
@@ -101,15 +101,8 @@ export class RoomRecovery<M extends object = AnyRecord> {
     if (plans.length === 0) return undefined;
     const busy = this.inFlight.get(client) ?? 0;
     if (busy + plans.length > WebSocketLimits.MAX_RECOVERING_ROOMS) {
-      this.opts.reply(
-        client,
-        WebSocketEvents.ERROR,
-        {
-          message: `at most ${WebSocketLimits.MAX_RECOVERING_ROOMS} history rooms may be joined at once; retry when the pending joins are answered`,
-          code: WebSocketErrorCodes.TOO_MANY_ROOMS,
-        },
-        id,
-      );
+      const text = `at most ${WebSocketLimits.MAX_RECOVERING_ROOMS} history rooms may be joined at once; retry when the pending joins are answered`;
+      replyError(this.opts.reply, client, WebSocketErrorCodes.TOO_MANY_ROOMS, text, id);
       return Promise.resolve();
     }
     return this.recover(client, rooms, plans, since, id, busy);

@@ -10,7 +10,7 @@ import {
 import { isPlainObject } from '../utils/json.ts';
 import type { ClientRegistry, TMembershipChange } from './client-registry.ts';
 import type { InboundLimiter } from './inbound-limits.ts';
-import type { LocalDelivery, TSystemReply } from './local-delivery.ts';
+import { type LocalDelivery, replyError, type TSystemReply } from './local-delivery.ts';
 import { isValidRoomName } from './room-names.ts';
 
 /** The internal topic (and bus room) that carries a presence room's join/leave events to its subscribers. */
@@ -231,7 +231,7 @@ export class RoomPresence<M extends object = AnyRecord> {
   }
 
   private refuse(client: IWebSocketClient<M>, code: string, message: string, id?: string): void {
-    this.opts.reply(client, WebSocketEvents.ERROR, { message, code }, id);
+    replyError(this.opts.reply, client, code, message, id);
   }
 
   /** Rate-limited: an outage must not flood the log with one line per join. */

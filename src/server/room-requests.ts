@@ -7,7 +7,7 @@ import { isPlainObject } from '../utils/json.ts';
 import { settle } from '../utils/safe-call.ts';
 import type { ClientRegistry } from './client-registry.ts';
 import type { InboundLimiter } from './inbound-limits.ts';
-import type { TSystemReply } from './local-delivery.ts';
+import { replyError, type TSystemReply } from './local-delivery.ts';
 import { notRecoveredReply, type RoomRecovery } from './recovery.ts';
 import { sanitizeRoomList } from './room-names.ts';
 
@@ -37,15 +37,8 @@ export class RoomRequests<M extends object = AnyRecord> {
     const since = readSinceMap((data as { since?: unknown }).since);
     const { validateRoomFn, registry, logger, reply, limiter, recovery } = this.opts;
     if (since === null) {
-      reply(
-        client,
-        WebSocketEvents.ERROR,
-        {
-          message: 'join since expects { [room]: { offset: integer >= 0, epoch: string (1..64 chars) } }',
-          code: WebSocketErrorCodes.INVALID_REQUEST,
-        },
-        id,
-      );
+      const text = 'join since expects { [room]: { offset: integer >= 0, epoch: string (1..64 chars) } }';
+      replyError(reply, client, WebSocketErrorCodes.INVALID_REQUEST, text, id);
       return;
     }
     let allowed: string[] = [];
@@ -113,7 +106,7 @@ export class RoomRequests<M extends object = AnyRecord> {
     id: string | undefined,
   ): string[] | undefined {
     const refuse = (code: string, message: string): undefined => {
-      this.opts.reply(client, WebSocketEvents.ERROR, { message, code }, id);
+      replyError(this.opts.reply, client, code, message, id);
       return undefined;
     };
     const rooms = isPlainObject(data) ? data.rooms : undefined;

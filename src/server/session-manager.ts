@@ -20,7 +20,7 @@ import { isPlainObject } from '../utils/json.ts';
 import { fireAndLog, settle, settleSoon, type TCallbackOutcome } from '../utils/safe-call.ts';
 import type { ClientRegistry } from './client-registry.ts';
 import { DeadlineQueue, type IDeadline } from './deadline-queue.ts';
-import type { TSystemReply } from './local-delivery.ts';
+import { replyError, type TSystemReply } from './local-delivery.ts';
 import { readExpiry, TokenRefresh } from './token-refresh.ts';
 
 /** `WebSocket.OPEN` */
@@ -120,31 +120,24 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
   authenticate(client: IWebSocketClient<M>, data: unknown, requestId?: string): Promise<void> | undefined {
     const { reply } = this.opts;
     if (client.state === WebSocketClientStates.AUTHENTICATED) {
-      reply(
+      replyError(
+        reply,
         client,
-        WebSocketEvents.ERROR,
-        { message: 'Already authenticated', code: WebSocketErrorCodes.ALREADY_AUTHENTICATED },
+        WebSocketErrorCodes.ALREADY_AUTHENTICATED,
+        'Already authenticated',
         requestId,
       );
       return;
     }
     if (client.state === WebSocketClientStates.AUTHENTICATING) {
-      reply(
-        client,
-        WebSocketEvents.ERROR,
-        { message: 'Authentication already in progress', code: WebSocketErrorCodes.ALREADY_AUTHENTICATED },
-        requestId,
-      );
+      const text = 'Authentication already in progress';
+      replyError(reply, client, WebSocketErrorCodes.ALREADY_AUTHENTICATED, text, requestId);
       return;
     }
     if (client.state !== WebSocketClientStates.UNAUTHORIZED) return;
     if (data !== undefined && !isPlainObject(data)) {
-      reply(
-        client,
-        WebSocketEvents.ERROR,
-        { message: 'authenticate data must be an object', code: WebSocketErrorCodes.INVALID_REQUEST },
-        requestId,
-      );
+      const text = 'authenticate data must be an object';
+      replyError(reply, client, WebSocketErrorCodes.INVALID_REQUEST, text, requestId);
       return;
     }
     const payload = (data ?? {}) as A;
@@ -323,7 +316,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
       code === WebSocketCloseCodes.ENCRYPTION_REQUIRED
         ? WebSocketErrorCodes.ENCRYPTION_REQUIRED
         : WebSocketErrorCodes.AUTH_FAILED;
-    this.opts.reply(client, WebSocketEvents.ERROR, { message, code: errorCode, closeCode: code }, requestId);
+    replyError(this.opts.reply, client, errorCode, message, requestId, code);
     this.close(client, code, message);
   }
 

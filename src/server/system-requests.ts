@@ -1,7 +1,7 @@
 import { WebSocketErrorCodes, WebSocketEvents } from '../common/constants.ts';
 import type { IWebSocketClient } from '../common/types.ts';
 import type { Acknowledgements } from './acknowledgements.ts';
-import type { TSystemReply } from './local-delivery.ts';
+import { replyError, type TSystemReply } from './local-delivery.ts';
 import type { RoomPresence } from './room-presence.ts';
 
 export type TSystemRequest<M extends object> = (
@@ -20,12 +20,7 @@ export function clusterSystemRequests<M extends object>(
   reply: TSystemReply<M>,
 ): Map<string, TSystemRequest<M>> {
   const unavailable: TSystemRequest<M> = (client, _data, id) =>
-    reply(
-      client,
-      WebSocketEvents.ERROR,
-      { message: 'This server keeps no presence', code: WebSocketErrorCodes.PRESENCE_UNAVAILABLE },
-      id,
-    );
+    replyError(reply, client, WebSocketErrorCodes.PRESENCE_UNAVAILABLE, 'This server keeps no presence', id);
   return new Map<string, TSystemRequest<M>>([
     [WebSocketEvents.ACK, (client, _data, id) => acks.acknowledge(client, id)],
     [

@@ -9,7 +9,7 @@ import type { AnyRecord, ILogger, IWebSocketClient, TWebSocketAuthenticateFn } f
 import type { ServerCounters } from '../metrics/counters.ts';
 import { isPlainObject } from '../utils/json.ts';
 import { settle } from '../utils/safe-call.ts';
-import type { TSystemReply } from './local-delivery.ts';
+import { replyError, type TSystemReply } from './local-delivery.ts';
 
 export interface ITokenRefreshOptions<A extends object, M extends object> {
   logger: ILogger;
@@ -96,25 +96,13 @@ export class TokenRefresh<A extends object = AnyRecord, M extends object = AnyRe
   async refresh(client: IWebSocketClient<M>, data: unknown, id?: string): Promise<void> {
     const { reply, logger } = this.opts;
     if (!isPlainObject(data)) {
-      reply(
-        client,
-        WebSocketEvents.ERROR,
-        {
-          message: 'ws:refresh expects the new credentials as an object',
-          code: WebSocketErrorCodes.INVALID_REQUEST,
-        },
-        id,
-      );
+      const text = 'ws:refresh expects the new credentials as an object';
+      replyError(reply, client, WebSocketErrorCodes.INVALID_REQUEST, text, id);
       return;
     }
     const entry = this.tracked.get(client);
     if (entry?.refreshing) {
-      reply(
-        client,
-        WebSocketEvents.ERROR,
-        { message: 'A refresh is already in progress', code: WebSocketErrorCodes.TOO_MANY_PENDING },
-        id,
-      );
+      replyError(reply, client, WebSocketErrorCodes.TOO_MANY_PENDING, 'A refresh is already in progress', id);
       return;
     }
     if (entry) entry.refreshing = true;
@@ -190,7 +178,7 @@ export class TokenRefresh<A extends object = AnyRecord, M extends object = AnyRe
       `${message}: closing client ${client.id}`,
       clientFields(client, { code: closeCode }),
     );
-    this.opts.reply(client, WebSocketEvents.ERROR, { message, code, closeCode }, id);
+    replyError(this.opts.reply, client, code, message, id, closeCode);
     this.opts.close(client, closeCode, message);
   }
 }
