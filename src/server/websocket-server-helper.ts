@@ -674,7 +674,8 @@ export class WebSocketServerHelper<
     if (typeof userId !== 'string' || userId.length === 0) {
       throw new Error('[WebSocketServerHelper] send(): destination.userId must be a non-empty string');
     }
-    this.delivery.toUser(userId, event, data, exclude);
+    // The frame is built from the JSON the envelope carries too: the payload is serialized once.
+    this.delivery.toUser(userId, event, data, exclude, frameFromJson(event, dataJson));
     this.bus.publish(
       {
         serverId: this.serverId,
