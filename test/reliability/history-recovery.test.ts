@@ -13,6 +13,7 @@ import type {
 import { silentLogger } from '../../src/common/logger.ts';
 import { WebSocketEmitter } from '../../src/emitter/websocket-emitter.ts';
 import { RedisHelper } from '../../src/redis/redis-helper.ts';
+import { spawnInstance } from '../support/child-instance.ts';
 import { figure, watchProcessErrors } from '../support/figures.ts';
 import { freePort, RedisServer } from '../support/redis-server.ts';
 import { eventually } from '../support/server.ts';
@@ -70,18 +71,7 @@ async function startInstance(opts: { redis?: RedisServer; port?: number } = {}):
   const port = opts.port ?? (await freePort());
   const env: Record<string, string> = { ...process.env, PORT: String(port) } as Record<string, string>;
   if (opts.redis) env.REDIS_PORT = String(opts.redis.port);
-  const proc = Bun.spawn([process.execPath, 'run', FIXTURE], { env, stdout: 'pipe', stderr: 'inherit' });
-  processes.add(proc);
-  const reader = proc.stdout.getReader();
-  let output = '';
-  const deadline = Date.now() + 10_000;
-  while (!output.includes('ready')) {
-    const chunk = await Promise.race([reader.read(), Bun.sleep(deadline - Date.now()).then(() => null)]);
-    if (!chunk || chunk.done) throw new Error(`instance on ${port} did not start: ${output}`);
-    output += new TextDecoder().decode(chunk.value);
-  }
-  reader.releaseLock();
-  return { port, url: `ws://127.0.0.1:${port}/ws`, http: `http://127.0.0.1:${port}`, proc };
+  return await spawnInstance({ fixture: FIXTURE, port, env, processes });
 }
 
 async function kill(instance: IInstance): Promise<void> {
