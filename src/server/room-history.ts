@@ -75,18 +75,21 @@ export class RoomHistory<M extends object = AnyRecord> {
   }
 
   /**
-   * `send()` to a room: false when the room keeps no history (the caller delivers as usual);
-   * true when it was handled here. Over Redis a publication that cannot get a position
-   * (Redis down) is dropped and counted in the bus stats.
+   * `send()` to a room that keeps history (`policy` from `policyFor`). Over Redis a publication
+   * that cannot get a position (Redis down) is dropped and counted in the bus stats.
    */
-  publish(room: string, event: string, data: unknown, dataJson: string | undefined): boolean {
-    const policy = this.policyFor(room);
-    if (!policy) return false;
+  publish(
+    room: string,
+    policy: IResolvedHistoryPolicy,
+    event: string,
+    data: unknown,
+    dataJson: string | undefined,
+  ): void {
     if (this.opts.counters) this.opts.counters.historyPublished++;
     if (this.memory) {
       const { offset, epoch } = this.memory.append(room, policy, event, dataJson);
       this.deliver(room, event, data, dataJson, offset, epoch);
-      return true;
+      return;
     }
     const redis = this.opts.redis!;
     const head = envelopeHead({
@@ -103,7 +106,6 @@ export class RoomHistory<M extends object = AnyRecord> {
         if (!notReady) this.logFailure(room, error);
       },
     );
-    return true;
   }
 
   /** A history room's retained publications and position (the helper's `history()`). */

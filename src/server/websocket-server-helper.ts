@@ -621,17 +621,20 @@ export class WebSocketServerHelper<
       this.afterSend(opts, event, `user ${destination.userId}`);
       return;
     }
-    if (exclude && destination !== undefined && this.roomHistory?.policyFor(destination)) {
-      throw new Error('[WebSocketServerHelper] send(): exclude is not supported for rooms that keep history');
-    }
-    if (
-      this.roomHistory &&
-      destination !== undefined &&
-      !this.registry.get(destination) &&
-      this.roomHistory.publish(destination, event, data, dataJson)
-    ) {
-      // A history room: positioned (and, over Redis, delivered when Pub/Sub brings it back).
-      this.afterSend(opts, event, destination);
+    // A room (not a local client id) that keeps history: its policy is asked once per send().
+    const historyPolicy =
+      this.roomHistory && destination !== undefined && !this.registry.get(destination)
+        ? this.roomHistory.policyFor(destination)
+        : undefined;
+    if (historyPolicy) {
+      if (exclude) {
+        throw new Error(
+          '[WebSocketServerHelper] send(): exclude is not supported for rooms that keep history',
+        );
+      }
+      // Positioned (and, over Redis, delivered when Pub/Sub brings it back).
+      this.roomHistory!.publish(destination!, historyPolicy, event, data, dataJson);
+      this.afterSend(opts, event, destination!);
       return;
     }
     const frame = frameFromJson(event, dataJson);

@@ -219,6 +219,24 @@ describe('single-instance history', () => {
     client.close();
   });
 
+  test('send() with exclude: refused for a history room; a plain room is delivered, historyFn asked once per send', async () => {
+    const asked: string[] = [];
+    const countingHistoryFn = (opts: { room: string }) => {
+      asked.push(opts.room);
+      return historyFn(opts);
+    };
+    const { url, helper } = await serve({ validateRoomFn: allowAll, historyFn: countingHistoryFn });
+    const { client } = await joined(url, ['plain']);
+    asked.length = 0;
+    expect(() =>
+      helper.send({ destination: 'h-a', payload: { topic: 'msg', data: 1 }, exclude: ['someone'] }),
+    ).toThrow('exclude is not supported for rooms that keep history');
+    helper.send({ destination: 'plain', payload: { topic: 'plain-msg', data: 2 }, exclude: ['someone'] });
+    expect(asked).toEqual(['h-a', 'plain']);
+    await client.until(() => client.all('plain-msg').length === 1);
+    client.close();
+  });
+
   test('sendToRoom in a history room: delivered without position and not stored', async () => {
     const { url, helper } = await serve({ validateRoomFn: allowAll, historyFn });
     const { client } = await joined(url, ['h-a']);
