@@ -56,7 +56,10 @@ export interface ICapacityResult {
   heldByInstance: number[];
   /** Connections that failed, closed or were not held, plus messages lost, repeated or not understood. */
   errors: number;
+  /** Wall time until every client process had all its sockets authenticated and joined. */
   connectMs: number;
+  /** Each instance's CPU time over that, per connection it holds (upgrade, authenticate, join). */
+  connectCpuUsPerConnection: number[];
   /** RSS after connecting minus RSS before (both after a full GC), per connection, per instance. */
   rssBeforeBytes: number[];
   rssAfterBytes: number[];

@@ -30,7 +30,7 @@ export function capacityRows(results: ICapacityResult[]): string[][] {
       `${int(r.held)} (${r.heldByInstance.map(int).join(' + ')})`,
       String(r.errors),
       r.rssPerConnectionBytes.map(int).join(' / '),
-      `${ms(r.connectMs / 1000)} s`,
+      `${ms(r.connectMs / 1000)} s (server CPU ${r.connectCpuUsPerConnection.map(int).join(' / ')} µs per connection)`,
       `${int(f.delivered)} of ${int(f.expected)}, last after ${ms(f.lastMs)} ms (p50 ${ms(f.p50Ms)} ms; server CPU ${f.serverCpuMs.map(ms).join(' / ')} ms)`,
       `${p.messages} × every ${int(p.intervalMs)} ms: p50 ${ms(p.p50Ms)} / p99 ${ms(p.p99Ms)} / max ${ms(p.maxMs)} ms, ${int(p.delivered)} of ${int(p.expected)}`,
     ];

@@ -33,6 +33,8 @@ export interface ICapacityScenario {
   clientProcesses: number;
   pacedMessages: number;
   pacedIntervalMs: number;
+  /** Last byte of the first loopback source address (127.0.0.N): each scenario has its own. */
+  firstSourceAddress: number;
 }
 
 /** What a server process needs beside its clients (Redis connections, the listener, stdio, …). */
@@ -60,8 +62,22 @@ export function capacityScenarios(opts: {
   // share the receive work over the cores.
   const processes = (n: number) => Math.max(2, Math.ceil(n / 13_000));
   return [
-    { name: 'one', instances: 1, connections: one, clientProcesses: processes(one), ...paced(one) },
-    { name: 'three', instances: 3, connections: three, clientProcesses: processes(three), ...paced(three) },
+    {
+      name: 'one',
+      instances: 1,
+      connections: one,
+      clientProcesses: processes(one),
+      firstSourceAddress: 2,
+      ...paced(one),
+    },
+    {
+      name: 'three',
+      instances: 3,
+      connections: three,
+      clientProcesses: processes(three),
+      firstSourceAddress: 20,
+      ...paced(three),
+    },
   ];
 }
 
@@ -155,9 +171,14 @@ async function deliver(
   return { replies, delivered, anomalies, error: replies.find((r) => !r.ok)?.error };
 }
 
-/** Source addresses of client process p: two of its own, so no two processes share one's ports. */
-function sourceAddresses(p: number): string[] {
-  return [`127.0.0.${2 + 2 * p}`, `127.0.0.${3 + 2 * p}`];
+/**
+ * Source addresses of client process p: two of its own, so no two processes share one's ports.
+ * A bound source port stays taken while its connection is in TIME_WAIT (60 s), so the servers
+ * close first at the end (TIME_WAIT then lands on their side) and each scenario has its own range.
+ */
+function sourceAddresses(scenario: ICapacityScenario, p: number): string[] {
+  const first = scenario.firstSourceAddress + 2 * p;
+  return [`127.0.0.${first}`, `127.0.0.${first + 1}`];
 }
 
 export async function capacityScenario(
@@ -172,12 +193,15 @@ export async function capacityScenario(
     status: 'FAILED',
     instances: scenario.instances,
     clientProcesses: scenario.clientProcesses,
-    sourceAddresses: Array.from({ length: scenario.clientProcesses }, (_, p) => sourceAddresses(p)).flat(),
+    sourceAddresses: Array.from({ length: scenario.clientProcesses }, (_, p) =>
+      sourceAddresses(scenario, p),
+    ).flat(),
     target: scenario.connections,
     held: 0,
     heldByInstance: [],
     errors: 0,
     connectMs: 0,
+    connectCpuUsPerConnection: [],
     rssBeforeBytes: [],
     rssAfterBytes: [],
     rssPerConnectionBytes: [],
@@ -210,7 +234,7 @@ export async function capacityScenario(
         cmd: 'connect',
         ports,
         count: WARM_UP_CONNECTIONS,
-        localAddresses: sourceAddresses(0),
+        localAddresses: sourceAddresses(scenario, 0),
         concurrency: 16,
         tag: 'w',
         room: ROOM,
@@ -227,6 +251,7 @@ export async function capacityScenario(
     log(
       `capacity ${scenario.name}: connecting ${scenario.connections} clients to ${scenario.instances} instance(s) from ${scenario.clientProcesses} processes`,
     );
+    const connectCpuBefore = await Promise.all(servers.map((s) => s.cpu()));
     const t0 = performance.now();
     const shares = clients.map(
       (_, p) =>
@@ -240,7 +265,7 @@ export async function capacityScenario(
             cmd: 'connect',
             ports,
             count: shares[p]!,
-            localAddresses: sourceAddresses(p),
+            localAddresses: sourceAddresses(scenario, p),
             concurrency: CONNECT_CONCURRENCY,
             tag: String(p),
             room: ROOM,
@@ -250,11 +275,17 @@ export async function capacityScenario(
       ),
     );
     result.connectMs = performance.now() - t0;
+    const connectCpuAfter = await Promise.all(servers.map((s) => s.cpu()));
     const connected = connects.reduce((n, r) => n + (r.connected ?? 0), 0);
     const failed = connects.reduce((n, r) => n + (r.failed ?? 0), 0);
     result.heldByInstance = await settleTotal(servers, connected);
     result.held = result.heldByInstance.reduce((a, b) => a + b, 0);
     result.errors = failed + Math.abs(scenario.connections - result.held);
+    result.connectCpuUsPerConnection = connectCpuAfter.map(
+      (c, i) =>
+        (c.user + c.system - connectCpuBefore[i]!.user - connectCpuBefore[i]!.system) /
+        Math.max(1, result.heldByInstance[i]!),
+    );
     const failure = connects.find((r) => !r.ok);
     log(
       `capacity ${scenario.name}: ${result.held} held (${result.heldByInstance.join(' + ')}), ${failed} failed, in ${Math.round(result.connectMs)} ms${failure ? `; first error: ${failure.error}` : ''}`,
@@ -317,9 +348,10 @@ export async function capacityScenario(
         : String(error);
   } finally {
     clearTimeout(deadline);
-    await Promise.all(clients.map((c) => c.call({ cmd: 'close' }, 10_000)));
-    for (const c of clients) c.proc.kill('SIGKILL');
+    // Servers first: the side that closes keeps the TIME_WAIT, and the clients' source ports stay free.
     await Promise.all(servers.map((s) => s.stop()));
+    for (const c of clients) c.proc.kill('SIGKILL');
+    await Promise.all(clients.map((c) => c.proc.exited));
     result.wallMs = performance.now() - started;
   }
   log(`capacity ${scenario.name}: ${describe(result)}`);
@@ -337,6 +369,7 @@ export function describe(r: ICapacityResult): string {
   if (r.status !== 'ok') return `FAILED: ${r.error}`;
   return [
     `${r.held.toLocaleString('en-US')} held on ${r.instances} instance(s), ${r.errors} errors`,
+    `connect ${(r.connectMs / 1000).toFixed(1)} s (server CPU ${r.connectCpuUsPerConnection.map((us) => us.toFixed(0)).join(' / ')} µs/conn)`,
     `RSS/conn ${r.rssPerConnectionBytes.map(kb).join(' / ')}`,
     `one message to all: ${r.fanout?.delivered} delivered, last after ${r.fanout?.lastMs.toFixed(1)} ms (server CPU ${r.fanout?.serverCpuMs.map((ms) => ms.toFixed(1)).join(' / ')} ms)`,
     `paced (${r.paced?.messages} × every ${r.paced?.intervalMs} ms): p50 ${r.paced?.p50Ms.toFixed(1)} p99 ${r.paced?.p99Ms.toFixed(1)} max ${r.paced?.maxMs.toFixed(1)} ms, ${r.paced?.delivered} of ${r.paced?.expected} delivered`,
