@@ -73,6 +73,8 @@ export interface ICapacityResult {
     p50Ms: number;
     /** CPU time of each instance from before the send until every client had it (control requests included). */
     serverCpuMs: number[];
+    /** The kernel's share of that CPU time (loopback socket writes land there). */
+    serverSystemShare: number[];
   };
   /** One message every `intervalMs` from instance A to the room, latency of every delivery. */
   paced?: {

@@ -31,7 +31,7 @@ export function capacityRows(results: ICapacityResult[]): string[][] {
       String(r.errors),
       r.rssPerConnectionBytes.map(int).join(' / '),
       `${ms(r.connectMs / 1000)} s (server CPU ${r.connectCpuUsPerConnection.map(int).join(' / ')} µs per connection)`,
-      `${int(f.delivered)} of ${int(f.expected)}, last after ${ms(f.lastMs)} ms (p50 ${ms(f.p50Ms)} ms; server CPU ${f.serverCpuMs.map(ms).join(' / ')} ms)`,
+      `${int(f.delivered)} of ${int(f.expected)}, last after ${ms(f.lastMs)} ms (p50 ${ms(f.p50Ms)} ms; server CPU ${f.serverCpuMs.map(ms).join(' / ')} ms, kernel ${f.serverSystemShare.map((x) => `${Math.round(x * 100)} %`).join(' / ')})`,
       `${p.messages} × every ${int(p.intervalMs)} ms: p50 ${ms(p.p50Ms)} / p99 ${ms(p.p99Ms)} / max ${ms(p.maxMs)} ms, ${int(p.delivered)} of ${int(p.expected)}`,
     ];
   });

@@ -313,6 +313,11 @@ export async function capacityScenario(
       serverCpuMs: cpuAfter.map(
         (c, i) => (c.user + c.system - cpuBefore[i]!.user - cpuBefore[i]!.system) / 1000,
       ),
+      serverSystemShare: cpuAfter.map(
+        (c, i) =>
+          (c.system - cpuBefore[i]!.system) /
+          Math.max(1, c.user + c.system - cpuBefore[i]!.user - cpuBefore[i]!.system),
+      ),
     };
     result.errors += Math.abs(connected - one.delivered) + one.anomalies;
 
@@ -371,7 +376,7 @@ export function describe(r: ICapacityResult): string {
     `${r.held.toLocaleString('en-US')} held on ${r.instances} instance(s), ${r.errors} errors`,
     `connect ${(r.connectMs / 1000).toFixed(1)} s (server CPU ${r.connectCpuUsPerConnection.map((us) => us.toFixed(0)).join(' / ')} µs/conn)`,
     `RSS/conn ${r.rssPerConnectionBytes.map(kb).join(' / ')}`,
-    `one message to all: ${r.fanout?.delivered} delivered, last after ${r.fanout?.lastMs.toFixed(1)} ms (server CPU ${r.fanout?.serverCpuMs.map((ms) => ms.toFixed(1)).join(' / ')} ms)`,
+    `one message to all: ${r.fanout?.delivered} delivered, last after ${r.fanout?.lastMs.toFixed(1)} ms (server CPU ${r.fanout?.serverCpuMs.map((ms) => ms.toFixed(1)).join(' / ')} ms, kernel ${r.fanout?.serverSystemShare.map((x) => `${Math.round(x * 100)} %`).join(' / ')})`,
     `paced (${r.paced?.messages} × every ${r.paced?.intervalMs} ms): p50 ${r.paced?.p50Ms.toFixed(1)} p99 ${r.paced?.p99Ms.toFixed(1)} max ${r.paced?.maxMs.toFixed(1)} ms, ${r.paced?.delivered} of ${r.paced?.expected} delivered`,
   ].join('; ');
 }
