@@ -99,6 +99,8 @@ export async function scalingRun(
     }),
   );
   const sockets: WebSocket[] = [];
+  const emitterRedis = redis.emitterConnection(mode);
+  const emitter = new WebSocketEmitter({ redisConnection: emitterRedis, logger: silentLogger });
   try {
     // Clients: instance i holds one member of each room in [i*250, (i+1)*250).
     const received = new Array(INSTANCES).fill(0) as number[];
@@ -123,8 +125,6 @@ export async function scalingRun(
         }),
       );
     }
-    const emitterRedis = redis.emitterConnection(mode);
-    const emitter = new WebSocketEmitter({ redisConnection: emitterRedis, logger: silentLogger });
     await emitter.configure();
 
     const stats = () =>
@@ -173,8 +173,6 @@ export async function scalingRun(
       (s, i) => (s.cpuUs - before[i]!.cpuUs - idleUsPerSecond[i]! * elapsed) / Math.max(1, received[i]!),
     );
     const mean = (values: number[]) => Number((values.reduce((a, b) => a + b, 0) / values.length).toFixed(1));
-    await emitter.shutdown();
-    await emitterRedis.disconnect();
     return {
       mode,
       pubSub: topology === 'cluster' ? (mode === 'pattern' ? 'classic' : 'sharded') : 'single node',
@@ -192,6 +190,8 @@ export async function scalingRun(
       ),
     };
   } finally {
+    await emitter.shutdown().catch(() => {});
+    await emitterRedis.disconnect().catch(() => {});
     for (const ws of sockets) ws.close();
     for (const { proc } of procs) proc.kill('SIGKILL');
     await Promise.all(procs.map(({ proc }) => proc.exited));
