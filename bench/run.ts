@@ -7,6 +7,7 @@
 // the run exits non-zero.
 
 import { cpus, loadavg, totalmem } from 'node:os';
+import { capacityPhase, capacityScenarios } from './capacity/run.ts';
 import { summarize } from './lib/histogram.ts';
 import type { TClientReply } from './lib/ipc.ts';
 import {
@@ -31,6 +32,7 @@ import {
   type TServerKind,
 } from './lib/shared.ts';
 import type { IMachine, IRunResult, IWorkloadResult, TWorkload } from './lib/types.ts';
+import { scalingPhase } from './scaling/run.ts';
 
 // ------------------------------------------------------------------ settings
 
@@ -51,13 +53,16 @@ const WRITE_DOCS =
   process.argv.includes('--docs') ||
   (argValue('--scales') === undefined &&
     !process.argv.includes('--encrypted-only') &&
-    !process.argv.includes('--recovery-only'));
+    !process.argv.includes('--recovery-only') &&
+    !process.argv.includes('--capacity-only') &&
+    !process.argv.includes('--scaling-only'));
 /** Time budget per throughput workload; fewer messages are sent when a server is slow. */
 const WORKLOAD_MS = Number(argValue('--workload-ms') ?? 4_000);
 /** Socket.IO is an order of magnitude slower: a shorter budget keeps the run within five minutes. */
 const SOCKETIO_WORKLOAD_MS = Math.round(WORKLOAD_MS * 0.6);
 /** The whole run is abandoned (FAILED) past this. */
-const DEADLINE_MS = Number(argValue('--deadline-ms') ?? 9 * 60_000);
+/** 18 minutes: the per-scale workloads take about 10, the capacity and scaling phases about 5 more. */
+const DEADLINE_MS = Number(argValue('--deadline-ms') ?? 18 * 60_000);
 const PROFILE_DIR = argValue('--profile');
 if (PROFILE_DIR) process.env.BENCH_PROFILE_DIR = PROFILE_DIR;
 const PACED_INTERVAL_MS = 2;
@@ -80,7 +85,18 @@ const RECOVERY_CLIENTS = Number(argValue('--recovery-clients') ?? 1_000);
 /** Only the recovery phase. */
 const RECOVERY_ONLY = process.argv.includes('--recovery-only');
 /** No per-scale workloads: only one of the separate comparisons. */
-const NO_SCALES = ENCRYPTED_ONLY || RECOVERY_ONLY;
+/** The capacity phase (bench/capacity/): 19,500 connections on one instance, 50,000 on three. */
+const CAPACITY_ONLY = process.argv.includes('--capacity-only');
+/** The scaling phase (bench/scaling/): pattern vs rooms mode, one Redis vs a 3-master cluster. */
+const SCALING_ONLY = process.argv.includes('--scaling-only');
+/** Alternating rounds of the four scaling configurations, and messages per run. */
+const SCALING_ROUNDS = Number(argValue('--scaling-rounds') ?? 5);
+const SCALING_MESSAGES = Number(argValue('--scaling-messages') ?? 8_000);
+/** Connections of the capacity phase's two scenarios (one instance, three instances). */
+const CAPACITY_SIZES = (argValue('--capacity-sizes') ?? '19500,50000').split(',').map(Number);
+const NO_SCALES = ENCRYPTED_ONLY || RECOVERY_ONLY || CAPACITY_ONLY || SCALING_ONLY;
+const CAPACITY_ON = CAPACITY_ONLY || (!NO_SCALES && !process.argv.includes('--no-capacity'));
+const SCALING_ON = SCALING_ONLY || (!NO_SCALES && !process.argv.includes('--no-scaling'));
 /** roomcast's history recovery, and Socket.IO's connection state recovery when Socket.IO is benchmarked. */
 const RECOVERY_KINDS: TServerKind[] = KINDS.includes('socketio')
   ? ['helper-history', 'helper', 'socketio-csr']
@@ -879,6 +895,22 @@ async function runGroup(
 
 // ------------------------------------------------------------------- the run
 
+/** A phase of its own (capacity, scaling): skipped past the deadline; a throw is a failure, not the end. */
+async function separatePhase<T>(name: string, run: () => Promise<T>): Promise<T | undefined> {
+  if (pastDeadline()) {
+    failures.push(`${name}: not run: the run passed its deadline`);
+    return undefined;
+  }
+  log(`--- ${name}`);
+  try {
+    return await run();
+  } catch (error) {
+    failures.push(`${name}: ${error instanceof Error ? error.message : String(error)}`);
+    log(`error: ${error instanceof Error ? error.stack : String(error)}`);
+    return undefined;
+  }
+}
+
 function machine(limit: number): IMachine {
   const sh = (cmd: string) => Bun.spawnSync(['sh', '-c', cmd]).stdout.toString().trim();
   const model = /model name\s*:\s*(.+)/.exec(sh('cat /proc/cpuinfo'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
@@ -942,7 +974,7 @@ async function main(): Promise<number> {
     log(`skipping the encrypted comparison: the open-file limit is ${limit}`);
     encryptedComparisonOn = false;
   }
-  if (RECOVERY_ONLY) encryptedComparisonOn = false;
+  if (NO_SCALES && !ENCRYPTED_ONLY) encryptedComparisonOn = false;
   const pairKinds = new Set<TServerKind>(NO_SCALES ? [] : KINDS);
   if (encryptedComparisonOn) for (const kind of ['helper', 'ignis'] as const) pairKinds.add(kind);
   for (const kind of pairKinds) {
@@ -974,7 +1006,7 @@ async function main(): Promise<number> {
     }
   }
   for (const pair of pairs.values()) await Promise.all(pair.map((c) => c.stop()));
-  const recoveryOn = RECOVERY_CLIENTS > 0 && !ENCRYPTED_ONLY;
+  const recoveryOn = RECOVERY_CLIENTS > 0 && (!NO_SCALES || RECOVERY_ONLY);
   if (recoveryOn) {
     if (pastDeadline()) {
       for (const kind of RECOVERY_KINDS) {
@@ -994,6 +1026,23 @@ async function main(): Promise<number> {
         record(result);
       }
     }
+  }
+
+  // The capacity and scaling phases, each alone on the machine (their processes are their own).
+  const capacity = CAPACITY_ON
+    ? await separatePhase('capacity', () =>
+        capacityPhase(capacityScenarios({ one: CAPACITY_SIZES[0], three: CAPACITY_SIZES[1] }), log),
+      )
+    : undefined;
+  for (const r of capacity ?? []) if (r.status !== 'ok') failures.push(`capacity ${r.name}: ${r.error}`);
+  const scaling = SCALING_ON
+    ? await separatePhase('scaling', () => scalingPhase(SCALING_ROUNDS, SCALING_MESSAGES, 4_000, log))
+    : undefined;
+  for (const r of scaling ?? []) {
+    if (r.delivered !== r.messages)
+      failures.push(
+        `scaling ${r.mode} ${r.pubSub} round ${r.round}: ${r.delivered} of ${r.messages} delivered`,
+      );
   }
 
   info.loadAverageAtEnd = loadAverage();
@@ -1018,6 +1067,8 @@ async function main(): Promise<number> {
       recoveryClients: recoveryOn ? RECOVERY_CLIENTS : 0,
     },
     results,
+    ...(capacity ? { capacity } : {}),
+    ...(scaling ? { scaling } : {}),
     targets: [],
     failures,
   };

@@ -1,4 +1,4 @@
-// A fixed-bucket latency histogram: 10 µs buckets up to 200 ms, plus an exact
+// A fixed-bucket latency histogram: 10 µs buckets up to 200 ms (or wider ones), plus an exact
 // maximum. Cheap to record into and to merge across client processes.
 
 const BUCKET_MS = 0.01;
@@ -10,6 +10,8 @@ export interface IHistogramSnapshot {
   count: number;
   maxMs: number;
   sumMs: number;
+  /** Bucket width, when not the default 10 µs. */
+  bucketMs?: number;
 }
 
 export class Histogram {
@@ -18,9 +20,12 @@ export class Histogram {
   maxMs = 0;
   sumMs = 0;
 
+  /** Wider buckets (e.g. 0.1 ms, up to 2 s) for latencies past 200 ms. */
+  constructor(private readonly bucketMs = BUCKET_MS) {}
+
   record(ms: number): void {
     const value = Math.max(ms, 0);
-    const bucket = Math.min(BUCKETS, Math.floor(value / BUCKET_MS));
+    const bucket = Math.min(BUCKETS, Math.floor(value / this.bucketMs));
     this.counts[bucket] = (this.counts[bucket] ?? 0) + 1;
     this.count++;
     this.sumMs += value;
@@ -33,7 +38,9 @@ export class Histogram {
       const n = this.counts[i] ?? 0;
       if (n > 0) buckets.push([i, n]);
     }
-    return { buckets, count: this.count, maxMs: this.maxMs, sumMs: this.sumMs };
+    const snap: IHistogramSnapshot = { buckets, count: this.count, maxMs: this.maxMs, sumMs: this.sumMs };
+    if (this.bucketMs !== BUCKET_MS) snap.bucketMs = this.bucketMs;
+    return snap;
   }
 
   reset(): void {
@@ -58,6 +65,7 @@ export function summarize(snapshots: IHistogramSnapshot[]): ILatencySummary {
   let count = 0;
   let maxMs = 0;
   let sumMs = 0;
+  const bucketMs = snapshots[0]?.bucketMs ?? BUCKET_MS;
   for (const snap of snapshots) {
     for (const [bucket, n] of snap.buckets) merged.set(bucket, (merged.get(bucket) ?? 0) + n);
     count += snap.count;
@@ -70,7 +78,7 @@ export function summarize(snapshots: IHistogramSnapshot[]): ILatencySummary {
     let seen = 0;
     for (const [bucket, n] of ordered) {
       seen += n;
-      if (seen >= rank) return Math.min((bucket + 1) * BUCKET_MS, maxMs);
+      if (seen >= rank) return Math.min((bucket + 1) * bucketMs, maxMs);
     }
     return maxMs;
   };

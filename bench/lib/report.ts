@@ -3,6 +3,14 @@
 
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import {
+  CAPACITY_HEADER,
+  capacityRows,
+  capacitySection,
+  SCALING_HEADER,
+  scalingRows,
+  scalingSection,
+} from '../capacity/report.ts';
 import type { TServerKind } from './shared.ts';
 import type { IRunResult, ITargetCheck, IWorkloadResult, TWorkload } from './types.ts';
 
@@ -890,6 +898,9 @@ function markdown(run: IRunResult): string {
   if (variants.length > 0) lines.push(...variants, '');
   const recovery = recoverySection(run);
   if (recovery.length > 0) lines.push(...recovery, '');
+  for (const section of [capacitySection(run.capacity), scalingSection(run.scaling)]) {
+    if (section.length > 0) lines.push(...section, '');
+  }
   for (const clients of run.config.scales) {
     lines.push(`## ${int(clients)} authenticated clients`);
     lines.push('');
@@ -1089,6 +1100,10 @@ export function printTables(run: IRunResult): void {
     console.log(`\nencrypted fan-out, ${int(run.config.encryptedClients)} clients`);
     console.log(consoleTable(encryptedRows(run), ENCRYPTED_HEADER));
   }
+  if (run.capacity?.length)
+    console.log(`\ncapacity\n${consoleTable(capacityRows(run.capacity), CAPACITY_HEADER)}`);
+  if (run.scaling?.length)
+    console.log(`\nscaling\n${consoleTable(scalingRows(run.scaling), SCALING_HEADER)}`);
   console.log('\nTargets');
   for (const t of run.targets) {
     console.log(

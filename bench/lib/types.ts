@@ -1,5 +1,7 @@
 // The shape of a run's JSON (bench/results/latest.json, docs/benchmarks.json).
 
+import type { ICapacityResult } from '../capacity/protocol.ts';
+import type { IScalingResult } from '../scaling/run.ts';
 import type { ILatencySummary } from './histogram.ts';
 import type { TServerKind } from './shared.ts';
 
@@ -112,6 +114,10 @@ export interface IRunResult {
     recoveryClients?: number;
   };
   results: IWorkloadResult[];
+  /** The capacity phase (bench/capacity/run.ts): connections held on one instance and on three. */
+  capacity?: ICapacityResult[];
+  /** The scaling phase (bench/scaling/run.ts): every run of every configuration, with its round. */
+  scaling?: IScalingResult[];
   targets: ITargetCheck[];
   failures: string[];
 }

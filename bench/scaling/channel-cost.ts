@@ -1,5 +1,6 @@
 // What a `rooms`-mode channel subscription costs Redis: memory and CPU per subscribed channel, and
-// the round trip of one SUBSCRIBE batch, on a fresh single redis-server.
+// the round trip of one SUBSCRIBE batch, and the CPU and rate of unsubscribing them all again (what
+// the last member leaving costs), on a fresh single redis-server.
 //
 //   bun bench/scaling/channel-cost.ts [channels=100000]
 import { Redis } from 'ioredis';
@@ -21,15 +22,16 @@ try {
   const memBefore = await memory();
   const cpuBefore = await cpu();
   const started = performance.now();
-  const batches: Promise<unknown>[] = [];
+  const batches: string[][] = [];
   for (let i = 0; i < CHANNELS; i += 1_000) {
-    const batch = Array.from(
-      { length: Math.min(1_000, CHANNELS - i) },
-      (_, k) => `ws:client:${crypto.randomUUID()}-${i + k}`,
+    batches.push(
+      Array.from(
+        { length: Math.min(1_000, CHANNELS - i) },
+        (_, k) => `ws:client:${crypto.randomUUID()}-${i + k}`,
+      ),
     );
-    batches.push(sub.subscribe(...batch));
   }
-  await Promise.all(batches);
+  await Promise.all(batches.map((batch) => sub.subscribe(...batch)));
   const seconds = (performance.now() - started) / 1000;
   const memAfter = await memory();
   const cpuAfter = await cpu();
@@ -41,6 +43,12 @@ try {
     rtts.push(performance.now() - t);
   }
   rtts.sort((a, b) => a - b);
+  // Leaving: the same channels unsubscribed in batches of 1,000.
+  const leaveCpuBefore = await cpu();
+  const leaveStarted = performance.now();
+  await Promise.all(batches.map((batch) => sub.unsubscribe(...batch)));
+  const leaveSeconds = (performance.now() - leaveStarted) / 1000;
+  const leaveCpuAfter = await cpu();
   console.log(
     JSON.stringify({
       channels: CHANNELS,
@@ -49,6 +57,8 @@ try {
       subscribedChannelsPerSecond: Math.round(CHANNELS / seconds),
       subscribeRoundTripMsMedian: Number(rtts[100]!.toFixed(3)),
       subscribeRoundTripMsP99: Number(rtts[198]!.toFixed(3)),
+      redisCpuUsPerUnsubscribedChannel: Number(((leaveCpuAfter - leaveCpuBefore) / CHANNELS).toFixed(2)),
+      unsubscribedChannelsPerSecond: Math.round(CHANNELS / leaveSeconds),
     }),
   );
   sub.disconnect();
