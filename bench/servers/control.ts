@@ -13,6 +13,13 @@ export interface IServerUnderTest {
   roomMembers?(): number;
 }
 
+/** The part of mimalloc's statistics (in `heapStats()` since Bun 1.3) the heap probe reads. */
+interface IMimallocStats {
+  malloc_normal: { current: number };
+  committed: { current: number };
+  malloc_bins: { block_size: number; current: number }[];
+}
+
 /** Exits when the orchestrator is gone, so a killed run never leaves a server behind. */
 export function watchParent(): void {
   const parent = Number(process.env.BENCH_PARENT_PID);
@@ -74,6 +81,28 @@ export async function control(req: Request, sut: IServerUnderTest): Promise<Resp
       Bun.gc(true);
       const { heapStats } = await import('bun:jsc');
       return Response.json(heapStats().objectTypeCounts);
+    }
+    case '/ctl/heapstats': {
+      // The engine's own accounting after full GCs (as for /ctl/memory): what of the resident size
+      // is the counted heap. A GC frees the 16 KB blocks of the heap back to mimalloc over a few
+      // milliseconds, hence the pauses.
+      await collect();
+      const { heapStats } = await import('bun:jsc');
+      const stats = heapStats() as ReturnType<typeof heapStats> & { mimalloc?: IMimallocStats };
+      return Response.json({
+        rss: process.memoryUsage().rss,
+        heapSize: stats.heapSize,
+        heapCapacity: stats.heapCapacity,
+        extraMemorySize: stats.extraMemorySize,
+        objectCount: stats.objectCount,
+        mallocInUse: stats.mimalloc?.malloc_normal.current,
+        mallocCommitted: stats.mimalloc?.committed.current,
+        // Blocks in use per size class: which sizes a connection's native allocations have.
+        mallocBins: Object.fromEntries(
+          (stats.mimalloc?.malloc_bins ?? []).map((bin) => [String(bin.block_size), bin.current]),
+        ),
+        objectTypeCounts: stats.objectTypeCounts,
+      });
     }
     case '/ctl/stats':
       return Response.json({ clients: sut.clients(), roomMembers: sut.roomMembers?.() });
