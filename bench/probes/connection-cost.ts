@@ -97,12 +97,20 @@ async function round(kind: TServerKind): Promise<IRound> {
     await Promise.all(pair.map((c) => c.call({ cmd: 'close' })));
     await settle(server.port, 0);
     const before = await heap();
+    const threads = async () =>
+      (await (await fetch(`http://127.0.0.1:${server.port}/ctl/threads`)).json()) as Record<string, number>;
+    const threadsBefore = await threads();
     const cpuBefore = await cpu();
     await connect(kind, server.url, halves, 'm');
     const cpuUs = (await cpu()) - cpuBefore;
+    const threadsAfter = await threads();
     await settle(server.port, CLIENTS);
     const after = await heap();
     const perConnection: Record<string, number> = { cpuUs: cpuUs / CLIENTS };
+    // The JavaScript (main) thread against the rest (GC helper threads and others), by name.
+    for (const [name, us] of Object.entries(threadsAfter)) {
+      perConnection[`thread ${name}`] = (us - (threadsBefore[name] ?? 0)) / CLIENTS;
+    }
     for (const [key] of FIGURES) {
       if (key === 'cpuUs') continue;
       perConnection[key] = ((after[key] ?? 0) - (before[key] ?? 0)) / CLIENTS;
@@ -153,7 +161,13 @@ const medianOf = (kind: TServerKind, pick: (r: IRound) => number | undefined) =>
   median(rounds.get(kind)!.map((r) => pick(r) ?? 0));
 console.log(`\n${CLIENTS} clients, median of ${ROUNDS} rounds, per connection:`);
 console.log(['figure', ...KINDS, `${KINDS.at(-1)} − ${floorKind}`].join(' | '));
-for (const [key, label] of FIGURES) {
+const figureKeys = new Set<string>(FIGURES.map(([key]) => key));
+const threadKeys = new Set(
+  KINDS.flatMap((k) => rounds.get(k)!.flatMap((r) => Object.keys(r.perConnection))).filter(
+    (key) => !figureKeys.has(key),
+  ),
+);
+for (const [key, label] of [...FIGURES, ...[...threadKeys].map((k) => [k, `CPU µs, ${k}`] as const)]) {
   const values = KINDS.map((k) => medianOf(k, (r) => r.perConnection[key]));
   console.log([label, ...values.map(fmt), fmt(values.at(-1)! - values[0]!)].join(' | '));
 }
