@@ -56,6 +56,13 @@ export class ClientRecord<MetadataType extends object = AnyRecord> implements IW
     }
     return this.roomSet;
   }
+
+  /** What `JSON.stringify` saw of the plain record before: the public fields, not the internal ones. */
+  toJSON(): IWebSocketClient<MetadataType> {
+    const { id, userId, socket, state, rooms, backpressured, encrypted, connectedAt, lastActivity } = this;
+    const fields = { id, userId, socket, state, rooms, backpressured, encrypted, connectedAt, lastActivity };
+    return this.metadata === undefined ? fields : { ...fields, metadata: this.metadata };
+  }
 }
 
 /** Whether `client` is in `room`, without building a compact record's `Set`. */

@@ -111,3 +111,14 @@ describe('clients only in their default rooms', () => {
     expect(h.getStats()).toMatchObject({ clients: 0, users: 0, rooms: 0 });
   });
 });
+
+test('a client record serializes as before, also while authenticating (no internal fields)', () => {
+  const { server } = setUp();
+  const socket = new FakeSocket('pending');
+  server.attach(socket);
+  helper!.onClientConnect({ clientId: 'pending', socket: socket as never });
+  const json = JSON.parse(JSON.stringify(helper!.getClients({ id: 'pending' }))) as Record<string, unknown>;
+  expect(Object.keys(json).sort()).toEqual(
+    ['backpressured', 'connectedAt', 'encrypted', 'id', 'lastActivity', 'rooms', 'socket', 'state'].sort(),
+  );
+});
