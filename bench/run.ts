@@ -656,6 +656,15 @@ async function officialSocketIoWitness(ctx: IContext): Promise<{ done: () => Pro
   };
 }
 
+/**
+ * Connections of the warm-up. The engine optimizes a function after thousands of calls, on a
+ * compiler thread whose CPU time the server's figure includes: with 50, the helper's connect path
+ * (far more code than the floor's few lines) was still being compiled during the measured connect
+ * round, about 4 µs of compiler-thread CPU per connection at 5,000 clients and more at 1,000
+ * (`bench/probes/connection-cost.ts`). The first 50 of them join, and take the 200 warm-up messages.
+ */
+const WARMUP_CONNECTIONS = 1_000;
+
 /** Warm-up: the same paths once with a few clients, so no measured workload pays for compiling them. */
 async function warmUp(ctx: IContext, encrypted = false): Promise<void> {
   const [client] = ctx.pair;
@@ -665,7 +674,7 @@ async function warmUp(ctx: IContext, encrypted = false): Promise<void> {
       cmd: 'connect',
       kind: ctx.kind,
       url: ctx.a.url,
-      count: 50,
+      count: WARMUP_CONNECTIONS,
       concurrency: 16,
       encrypted,
       tag: 'w',

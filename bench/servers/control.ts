@@ -2,6 +2,7 @@
 // port, under /ctl/. The orchestrator reads CPU time and memory through it and
 // asks the server to emit messages, so every figure comes from inside the process.
 
+import { readdirSync, readFileSync } from 'node:fs';
 import type { ICpuSample, IMemorySample, IPaceRequest, IPublishRequest } from '../lib/shared.ts';
 
 export interface IServerUnderTest {
@@ -11,6 +12,13 @@ export interface IServerUnderTest {
   clients(): number;
   /** Members of the benchmark room, where the server can tell (a join Ignis does not acknowledge). */
   roomMembers?(): number;
+}
+
+/** The part of mimalloc's statistics (in `heapStats()` since Bun 1.3) the heap probe reads. */
+interface IMimallocStats {
+  malloc_normal: { current: number };
+  committed: { current: number };
+  malloc_bins: { block_size: number; current: number }[];
 }
 
 /** Exits when the orchestrator is gone, so a killed run never leaves a server behind. */
@@ -25,6 +33,26 @@ export function watchParent(): void {
     }
   }, 1_000);
   timer.unref();
+}
+
+/**
+ * CPU time (µs) of this process's threads, summed by thread name (`/proc/self/task/<tid>/stat`, 10 ms
+ * ticks): tells the JavaScript thread from the engine's GC helper threads. Linux only; empty elsewhere.
+ */
+function cpuByThread(): Record<string, number> {
+  const byName: Record<string, number> = {};
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+      byName[name] = (byName[name] ?? 0) + ticks * 10_000;
+    }
+  } catch {
+    // not Linux
+  }
+  return byName;
 }
 
 function cpu(): ICpuSample {
@@ -67,6 +95,8 @@ export async function control(req: Request, sut: IServerUnderTest): Promise<Resp
   switch (req.url.slice(at)) {
     case '/ctl/cpu':
       return Response.json(cpu());
+    case '/ctl/threads':
+      return Response.json(cpuByThread());
     case '/ctl/memory':
       return Response.json(await collect());
     case '/ctl/heap': {
@@ -74,6 +104,28 @@ export async function control(req: Request, sut: IServerUnderTest): Promise<Resp
       Bun.gc(true);
       const { heapStats } = await import('bun:jsc');
       return Response.json(heapStats().objectTypeCounts);
+    }
+    case '/ctl/heapstats': {
+      // The engine's own accounting after full GCs (as for /ctl/memory): what of the resident size
+      // is the counted heap. A GC frees the 16 KB blocks of the heap back to mimalloc over a few
+      // milliseconds, hence the pauses.
+      await collect();
+      const { heapStats } = await import('bun:jsc');
+      const stats = heapStats() as ReturnType<typeof heapStats> & { mimalloc?: IMimallocStats };
+      return Response.json({
+        rss: process.memoryUsage().rss,
+        heapSize: stats.heapSize,
+        heapCapacity: stats.heapCapacity,
+        extraMemorySize: stats.extraMemorySize,
+        objectCount: stats.objectCount,
+        mallocInUse: stats.mimalloc?.malloc_normal.current,
+        mallocCommitted: stats.mimalloc?.committed.current,
+        // Blocks in use per size class: which sizes a connection's native allocations have.
+        mallocBins: Object.fromEntries(
+          (stats.mimalloc?.malloc_bins ?? []).map((bin) => [String(bin.block_size), bin.current]),
+        ),
+        objectTypeCounts: stats.objectTypeCounts,
+      });
     }
     case '/ctl/stats':
       return Response.json({ clients: sut.clients(), roomMembers: sut.roomMembers?.() });

@@ -1,5 +1,6 @@
 import { WebSocketClientStates, WebSocketDefaults } from '../common/constants.ts';
 import type { AnyRecord, IWebSocketClient } from '../common/types.ts';
+import { type ClientRecord, isInRoom, roomsOf } from './client-record.ts';
 
 const EMPTY: ReadonlySet<never> = new Set();
 
@@ -28,10 +29,13 @@ export type TClientGroup<M extends object> =
  * Bun topic subscription, so `server.publish(room)` reaches exactly the
  * unencrypted members of the room.
  *
- * Memory per connection is the product's cost, so two common cases take no
- * `Set`: a user with a single connection is indexed by the client itself, and
- * a client's own id room is answered from `clients` (its membership lives in
- * `client.rooms`; the socket is subscribed to its id topic from open).
+ * Memory per connection is the product's cost, so the common cases take no
+ * `Set` and no member entry: a user with a single connection is indexed by the
+ * client itself; a client's own id room is answered from `clients` (the socket
+ * is subscribed to its id topic from open); a client admitted to the default
+ * rooms is counted in them (`implicitMembers`) instead of being listed in their
+ * member sets, and a `ClientRecord` keeps no `Set` of rooms while those are all
+ * its rooms (see client-record.ts).
  */
 /** What happened to a client's membership of a room. */
 export type TMembershipChange = 'join' | 'leave' | 'remove';
@@ -50,6 +54,10 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
   private readonly rooms = new Map<string, Set<IWebSocketClient<MetadataType>>>();
   /** Clients currently in their own id room (counted in `sizes().rooms`). */
   private ownRooms = 0;
+  /** The default rooms, as admitted (`admitToRooms`); their implicit members are counted, not listed. */
+  private defaultRooms: readonly string[] = [];
+  /** Clients in every default room without an entry in the rooms' member sets (`inDefaultRooms`). */
+  private implicitMembers = 0;
   /** Clients that only the outbound transformer may reach. */
   readonly encrypted = new Set<IWebSocketClient<MetadataType>>();
   /** Absent unless the bus subscribes per room: nothing is paid for it otherwise. */
@@ -75,17 +83,53 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
     else if (entry !== client) this.users.set(client.userId, new Set([entry, client]));
   }
 
-  /** Puts a newly authenticated client in its own id room (its socket subscribed to the id topic at open). */
+  /**
+   * Puts a newly authenticated client in the default rooms and its own id room (its socket
+   * subscribed to the id topic at open). A `ClientRecord` is counted in the default rooms rather
+   * than listed, and keeps no `Set`, unless presence watches memberships (it is told of each join).
+   */
+  admitToRooms(client: IWebSocketClient<MetadataType>, defaultRooms: readonly string[]): void {
+    const record = client as Partial<ClientRecord<MetadataType>>;
+    const compact =
+      !this.onMembership &&
+      record.inDefaultRooms === false &&
+      record.roomSet === undefined &&
+      record.implicitRooms === undefined &&
+      (this.implicitMembers === 0 || defaultRooms === this.defaultRooms) &&
+      !defaultRooms.includes(client.id);
+    if (!compact) {
+      for (const room of defaultRooms) this.join(client, room);
+      this.enterOwnRoom(client);
+      return;
+    }
+    this.defaultRooms = defaultRooms;
+    record.inDefaultRooms = true;
+    record.implicitRooms = defaultRooms;
+    this.implicitMembers++;
+    this.ownRooms++;
+    for (const room of defaultRooms) {
+      if (!client.encrypted) client.socket.subscribe(room);
+      this.opened(room);
+    }
+    this.opened(client.id);
+  }
+
+  /** Puts a client in its own id room (its socket subscribed to the id topic at open). */
   enterOwnRoom(client: IWebSocketClient<MetadataType>): void {
-    if (client.rooms.has(client.id)) return;
+    if (isInRoom(client, client.id)) return;
     client.rooms.add(client.id);
     this.ownRooms++;
     this.opened(client.id);
   }
 
+  /** Whether the client is in `room` (for a compact record, without building its `Set`). */
+  isMember(client: IWebSocketClient<MetadataType>, room: string): boolean {
+    return isInRoom(client, room);
+  }
+
   /** Adds the client to a room; returns false when it was already a member. */
   join(client: IWebSocketClient<MetadataType>, room: string): boolean {
-    if (client.rooms.has(room)) return false;
+    if (isInRoom(client, room)) return false;
     if (room === client.id) {
       // Implicit room: no member set. Re-subscribe in case the application had left it.
       this.enterOwnRoom(client);
@@ -107,7 +151,9 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
 
   /** Removes the client from a room; returns false when it was not a member. */
   leave(client: IWebSocketClient<MetadataType>, room: string): boolean {
-    if (!client.rooms.delete(room)) return false;
+    if (!isInRoom(client, room)) return false;
+    if (room !== client.id && this.isImplicitMember(client, room)) this.listInDefaultRooms(client);
+    client.rooms.delete(room);
     if (room === client.id) this.ownRooms--;
     else this.dropRoomMember(room, client);
     this.closed(room);
@@ -121,7 +167,7 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
     if (client.encrypted) return;
     client.encrypted = true;
     this.encrypted.add(client);
-    for (const room of client.rooms) client.socket.unsubscribe(room);
+    for (const room of roomsOf(client)) client.socket.unsubscribe(room);
     client.socket.unsubscribe(WebSocketDefaults.BROADCAST_TOPIC);
     client.socket.unsubscribe(client.id);
   }
@@ -130,13 +176,26 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
   remove(client: IWebSocketClient<MetadataType>): void {
     if (this.clients.get(client.id) !== client) return;
     this.clients.delete(client.id);
-    for (const room of client.rooms) {
-      if (room === client.id) this.ownRooms--;
-      else {
-        this.dropRoomMember(room, client);
-        this.onMembership?.(client, room, 'remove');
+    const record = client as Partial<ClientRecord<MetadataType>>;
+    const implicit = record.inDefaultRooms === true;
+    if (implicit) {
+      record.inDefaultRooms = false;
+      this.implicitMembers--;
+    }
+    if (record.implicitRooms !== undefined) {
+      // Compact: the default rooms and the own id room, nothing to unlist.
+      for (const room of record.implicitRooms) this.closed(room);
+      this.ownRooms--;
+      this.closed(client.id);
+    } else {
+      for (const room of client.rooms) {
+        if (room === client.id) this.ownRooms--;
+        else {
+          if (!implicit || !this.defaultRooms.includes(room)) this.dropRoomMember(room, client);
+          this.onMembership?.(client, room, 'remove');
+        }
+        this.closed(room);
       }
-      this.closed(room);
     }
     if (this.listener && client.state === WebSocketClientStates.AUTHENTICATED) {
       this.listener.clientClosed(client.id);
@@ -159,20 +218,26 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
   roomMembers(room: string): TClientGroup<MetadataType> {
     const members = this.rooms.get(room);
     const owner = this.ownRoomMember(room);
-    if (!owner) return members ?? EMPTY;
+    const implicit = this.implicitMembers > 0 && this.defaultRooms.includes(room);
+    if (!owner && !implicit) return members ?? EMPTY;
+    const group = members ? [...members] : [];
+    if (implicit)
+      for (const client of this.clients.values()) if (this.isImplicitMember(client, room)) group.push(client);
     // Another client can only share an id room if the application granted it.
-    return members ? [...members, owner] : [owner];
+    if (owner) group.push(owner);
+    return group;
   }
 
   /** The client whose own id room `room` is, while it is a member of it. */
   ownRoomMember(room: string): IWebSocketClient<MetadataType> | undefined {
     const client = this.clients.get(room);
-    return client?.rooms.has(room) ? client : undefined;
+    return client && isInRoom(client, room) ? client : undefined;
   }
 
   /** Number of members of a room on this instance, without building the group. */
   roomSize(room: string): number {
-    return (this.rooms.get(room)?.size ?? 0) + (this.ownRoomMember(room) ? 1 : 0);
+    const implicit = this.implicitMembers > 0 && this.defaultRooms.includes(room) ? this.implicitMembers : 0;
+    return (this.rooms.get(room)?.size ?? 0) + implicit + (this.ownRoomMember(room) ? 1 : 0);
   }
 
   userClients(userId: string): TClientGroup<MetadataType> {
@@ -183,11 +248,16 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
 
   /** Sizes of the three indexes (`rooms` includes the id rooms); all zero once every client has gone. */
   sizes(): { clients: number; users: number; rooms: number } {
+    // Default rooms that only implicit members keep open have no member set to count.
+    let unlisted = 0;
+    if (this.implicitMembers > 0) {
+      for (const room of new Set(this.defaultRooms)) if (!this.rooms.has(room)) unlisted++;
+    }
     // An id room that another client was also granted is already a named room.
     return {
       clients: this.clients.size,
       users: this.users.size,
-      rooms: this.rooms.size + this.ownRooms - this.sharedOwnRooms(),
+      rooms: this.rooms.size + unlisted + this.ownRooms - this.sharedOwnRooms(),
     };
   }
 
@@ -197,6 +267,7 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
     this.rooms.clear();
     this.encrypted.clear();
     this.ownRooms = 0;
+    this.implicitMembers = 0;
   }
 
   /** Id rooms that also have a member set (the application granted them to other clients); normally none. */
@@ -215,6 +286,32 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
   /** After a member was removed: the last one closes it. */
   private closed(room: string): void {
     if (this.listener && this.roomSize(room) === 0) this.listener.roomClosed(room);
+  }
+
+  /** Whether the client is counted in `room` as an implicit member of the default rooms. */
+  private isImplicitMember(client: IWebSocketClient<MetadataType>, room: string): boolean {
+    return (
+      (client as Partial<ClientRecord<MetadataType>>).inDefaultRooms === true &&
+      this.defaultRooms.includes(room)
+    );
+  }
+
+  /**
+   * Turns an implicit member of the default rooms into a listed one (it is about to leave one of
+   * them): from now on its default rooms are ordinary rooms.
+   */
+  private listInDefaultRooms(client: IWebSocketClient<MetadataType>): void {
+    (client as Partial<ClientRecord<MetadataType>>).inDefaultRooms = false;
+    this.implicitMembers--;
+    for (const room of this.defaultRooms) {
+      if (!isInRoom(client, room)) continue;
+      let members = this.rooms.get(room);
+      if (!members) {
+        members = new Set();
+        this.rooms.set(room, members);
+      }
+      members.add(client);
+    }
   }
 
   private dropRoomMember(room: string, client: IWebSocketClient<MetadataType>): void {

@@ -235,7 +235,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
     const [walk, check] =
       this.registry.roomSize(room) < this.registry.encrypted.size
         ? [this.registry.roomMembers(room), (c: Client<M>) => c.encrypted]
-        : [this.registry.encrypted, (c: Client<M>) => c.rooms.has(room)];
+        : [this.registry.encrypted, (c: Client<M>) => this.registry.isMember(c, room)];
     for (const client of walk) {
       if (check(client) && !exclude?.includes(client.id)) targets.push(client);
     }

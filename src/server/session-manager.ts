@@ -18,10 +18,16 @@ import type {
 import type { ServerCounters } from '../metrics/counters.ts';
 import { isPlainObject } from '../utils/json.ts';
 import { fireAndLog, settle, settleSoon, type TCallbackOutcome } from '../utils/safe-call.ts';
+import { ClientRecord } from './client-record.ts';
 import type { ClientRegistry } from './client-registry.ts';
 import { DeadlineQueue, type IDeadline } from './deadline-queue.ts';
 import { replyError, type TSystemReply } from './local-delivery.ts';
 import { readExpiry, TokenRefresh } from './token-refresh.ts';
+
+/** Where a client keeps its pending authentication deadline (a `ClientRecord` declares it). */
+interface IDeadlineHolder<M extends object> {
+  authDeadline?: IDeadline<IWebSocketClient<M>>;
+}
 
 /** `WebSocket.OPEN` */
 const OPEN = 1;
@@ -50,8 +56,6 @@ export interface ISessionOptions<A extends object, M extends object> {
  * AUTHENTICATED → DISCONNECTED, with the auth timers that bound each step.
  */
 export class SessionManager<A extends object = AnyRecord, M extends object = AnyRecord> {
-  /** The pending deadline of each client that has not authenticated yet. */
-  private readonly deadlines = new Map<string, IDeadline<IWebSocketClient<M>>>();
   /** `authTimeout` from open until `authenticate` arrives. */
   private readonly awaitingAuth: DeadlineQueue<IWebSocketClient<M>>;
   /** `authTimeout * 3` from `authenticate` until admitted: bounds a hung `authenticateFn` / `handshakeFn`. */
@@ -80,7 +84,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
 
   /** Number of pending auth deadlines (zero once every client has authenticated or gone). */
   get pendingTimers(): number {
-    return this.deadlines.size;
+    return this.awaitingAuth.size + this.authenticating.size;
   }
 
   open(clientId: string, socket: IWebSocket): IWebSocketClient<M> {
@@ -95,17 +99,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
       this.close(existing, WebSocketCloseCodes.GOING_AWAY, 'Replaced by a new connection');
       this.disconnect(existing);
     }
-    const now = Date.now();
-    const client: IWebSocketClient<M> = {
-      id: clientId,
-      socket,
-      state: WebSocketClientStates.UNAUTHORIZED,
-      rooms: new Set(),
-      backpressured: false,
-      encrypted: false,
-      connectedAt: now,
-      lastActivity: now,
-    };
+    const client = new ClientRecord<M>(clientId, socket, Date.now());
     registry.add(client);
     this.opts.counters.connectionsOpened++;
     socket.subscribe(clientId);
@@ -207,7 +201,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
 
   /** Forgets a closed client. Safe to call more than once. */
   disconnect(client: IWebSocketClient<M>): void {
-    this.clearDeadline(client.id);
+    this.clearDeadline(client);
     this.refresh.forget(client);
     const wasAuthenticated = client.state === WebSocketClientStates.AUTHENTICATED;
     this.opts.registry.remove(client);
@@ -235,7 +229,6 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     this.refresh.clear();
     this.awaitingAuth.clear();
     this.authenticating.clear();
-    this.deadlines.clear();
   }
 
   private async handshake(
@@ -274,7 +267,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     expiresAt: number | undefined,
   ): void {
     const { registry, reply } = this.opts;
-    this.clearDeadline(client.id);
+    this.clearDeadline(client);
     client.state = WebSocketClientStates.AUTHENTICATED;
     this.opts.counters.authAccepted++;
     this.opts.counters.authenticated++;
@@ -284,11 +277,10 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     if (handshake) this.opts.enableEncryption(client);
     registry.indexUser(client);
     this.opts.subscribeBroadcast(client);
-    for (const room of this.opts.defaultRooms) registry.join(client, room);
-    registry.enterOwnRoom(client);
+    registry.admitToRooms(client, this.opts.defaultRooms);
     this.opts.logger.debug(`client ${client.id} authenticated`, clientFields(client));
 
-    const connected: Record<string, unknown> = { id: client.id, userId, time: new Date().toISOString() };
+    const connected: Record<string, unknown> = { id: client.id, userId, time: this.isoNow() };
     if (expiresAt !== undefined) {
       connected.expiresAt = expiresAt;
       this.refresh.track(client, expiresAt);
@@ -311,7 +303,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     message: string,
     requestId: string | undefined,
   ): void {
-    this.clearDeadline(client.id);
+    this.clearDeadline(client);
     const errorCode =
       code === WebSocketCloseCodes.ENCRYPTION_REQUIRED
         ? WebSocketErrorCodes.ENCRYPTION_REQUIRED
@@ -320,25 +312,39 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     this.close(client, code, message);
   }
 
-  /** Replaces the client's deadline with one from `queue`. */
+  /** The current time as ISO 8601, formatted once per millisecond (clients connecting together share it). */
+  private isoNow(): string {
+    const now = Date.now();
+    if (now !== this.isoAt) {
+      this.isoAt = now;
+      this.iso = new Date(now).toISOString();
+    }
+    return this.iso;
+  }
+  private isoAt = 0;
+  private iso = '';
+
+  /** Replaces the client's deadline with one from `queue` (the record holds it: no map per client). */
   private arm(client: IWebSocketClient<M>, queue: DeadlineQueue<IWebSocketClient<M>>): void {
-    this.clearDeadline(client.id);
-    this.deadlines.set(client.id, queue.add(client));
+    this.clearDeadline(client);
+    (client as IDeadlineHolder<M>).authDeadline = queue.add(client);
   }
 
   /** Closes the client with 4001 if it is still in `state` when its deadline passes. */
   private expire(client: IWebSocketClient<M>, state: IWebSocketClient['state']): void {
-    if (this.deadlines.get(client.id)?.item === client) this.deadlines.delete(client.id);
+    const holder = client as IDeadlineHolder<M>;
+    if (holder.authDeadline?.item === client) holder.authDeadline = undefined;
     if (this.isCurrent(client) && client.state === state) {
       this.opts.counters.authTimeouts++;
       this.close(client, WebSocketCloseCodes.AUTH_TIMEOUT, 'Authentication timeout');
     }
   }
 
-  private clearDeadline(clientId: string): void {
-    const deadline = this.deadlines.get(clientId);
+  private clearDeadline(client: IWebSocketClient<M>): void {
+    const holder = client as IDeadlineHolder<M>;
+    const deadline = holder.authDeadline;
     if (deadline === undefined) return;
-    this.deadlines.delete(clientId);
+    holder.authDeadline = undefined;
     deadline.queue.cancel(deadline);
   }
 
