@@ -256,6 +256,29 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     return true;
   }
 
+  /**
+   * The channel and envelope `publish` would send, for a caller that sends it itself inside a
+   * script (presence writes); undefined while the publisher is not ready (counted as dropped).
+   */
+  encode(message: IRedisSocketMessage, dataJson?: string): { channel: string; message: string } | undefined {
+    if (this.pub?.status !== 'ready') {
+      this.stats.droppedWhileDisconnected++;
+      return undefined;
+    }
+    const stamped = this.opts.onLatency ? { ...message, sentAt: Date.now() } : message;
+    this.stats.published++;
+    return { channel: channelFor(message.type, message.target), message: encodeEnvelope(stamped, dataJson) };
+  }
+
+  /** Publishes an envelope made by `encode` (never throws). */
+  publishEncoded(channel: string, message: string): void {
+    const pub = this.pub;
+    if (pub?.status !== 'ready') return;
+    publishOn(this.pubSub, pub, channel, message).catch((error: unknown) => {
+      this.opts.logger.warn('Redis publish failed', describe(error), logFields({ channel }));
+    });
+  }
+
   /** Both connections ready: messages can cross instances. */
   get connected(): boolean {
     return this.pub?.status === 'ready' && this.sub?.status === 'ready';

@@ -207,8 +207,16 @@ export class WebSocketServerHelper<
               client: () => redisBus.publisher(),
               serverId: this.serverId,
               ttl: this.settings.presenceTtl,
+              publish: (event) => redisBus.publishEncoded(event.channel, event.message),
             })
           : new MemoryPresenceStore(),
+        encodeEvent: redisBus
+          ? (topic, event, data, dataJson) =>
+              redisBus.encode(
+                { serverId: this.serverId, type: WebSocketMessageTypes.ROOM, target: topic, event, data },
+                dataJson,
+              )
+          : undefined,
         registry: this.registry,
         delivery: this.delivery,
         publish: (topic, event, data) =>
