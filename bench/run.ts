@@ -31,6 +31,7 @@ import {
   type TServerKind,
 } from './lib/shared.ts';
 import type { IMachine, IRunResult, IWorkloadResult, TWorkload } from './lib/types.ts';
+import { CLUSTER_API_SETTINGS, clusterApiPhase, type IClusterApiResult } from './phases/cluster-api.ts';
 
 // ------------------------------------------------------------------ settings
 
@@ -51,7 +52,8 @@ const WRITE_DOCS =
   process.argv.includes('--docs') ||
   (argValue('--scales') === undefined &&
     !process.argv.includes('--encrypted-only') &&
-    !process.argv.includes('--recovery-only'));
+    !process.argv.includes('--recovery-only') &&
+    !process.argv.includes('--cluster-api-only'));
 /** Time budget per throughput workload; fewer messages are sent when a server is slow. */
 const WORKLOAD_MS = Number(argValue('--workload-ms') ?? 4_000);
 /** Socket.IO is an order of magnitude slower: a shorter budget keeps the run within five minutes. */
@@ -79,8 +81,12 @@ const ENCRYPTED_ONLY = process.argv.includes('--encrypted-only');
 const RECOVERY_CLIENTS = Number(argValue('--recovery-clients') ?? 1_000);
 /** Only the recovery phase. */
 const RECOVERY_ONLY = process.argv.includes('--recovery-only');
+/** The cluster-API phase (bench/phases/cluster-api.ts): clients per join round, 0 to skip. */
+const CLUSTER_API_CLIENTS = Number(argValue('--cluster-api-clients') ?? 2_000);
+/** Only the cluster-API phase. */
+const CLUSTER_API_ONLY = process.argv.includes('--cluster-api-only');
 /** No per-scale workloads: only one of the separate comparisons. */
-const NO_SCALES = ENCRYPTED_ONLY || RECOVERY_ONLY;
+const NO_SCALES = ENCRYPTED_ONLY || RECOVERY_ONLY || CLUSTER_API_ONLY;
 /** roomcast's history recovery, and Socket.IO's connection state recovery when Socket.IO is benchmarked. */
 const RECOVERY_KINDS: TServerKind[] = KINDS.includes('socketio')
   ? ['helper-history', 'helper', 'socketio-csr']
@@ -942,7 +948,7 @@ async function main(): Promise<number> {
     log(`skipping the encrypted comparison: the open-file limit is ${limit}`);
     encryptedComparisonOn = false;
   }
-  if (RECOVERY_ONLY) encryptedComparisonOn = false;
+  if (RECOVERY_ONLY || CLUSTER_API_ONLY) encryptedComparisonOn = false;
   const pairKinds = new Set<TServerKind>(NO_SCALES ? [] : KINDS);
   if (encryptedComparisonOn) for (const kind of ['helper', 'ignis'] as const) pairKinds.add(kind);
   for (const kind of pairKinds) {
@@ -974,7 +980,7 @@ async function main(): Promise<number> {
     }
   }
   for (const pair of pairs.values()) await Promise.all(pair.map((c) => c.stop()));
-  const recoveryOn = RECOVERY_CLIENTS > 0 && !ENCRYPTED_ONLY;
+  const recoveryOn = RECOVERY_CLIENTS > 0 && !ENCRYPTED_ONLY && !CLUSTER_API_ONLY;
   if (recoveryOn) {
     if (pastDeadline()) {
       for (const kind of RECOVERY_KINDS) {
@@ -992,6 +998,26 @@ async function main(): Promise<number> {
       );
       for (const result of await recoveryPhase(RECOVERY_CLIENTS, redis.port, limit, RECOVERY_KINDS)) {
         record(result);
+      }
+    }
+  }
+
+  let clusterApi: IClusterApiResult | undefined;
+  if (CLUSTER_API_CLIENTS > 0 && !ENCRYPTED_ONLY && !RECOVERY_ONLY) {
+    if (pastDeadline()) failures.push('cluster-api: not run, the run passed its deadline');
+    else {
+      log(
+        `--- cluster API: join rate presence on/off (${CLUSTER_API_CLIENTS} clients), presence(), requests`,
+      );
+      try {
+        clusterApi = await clusterApiPhase({
+          ...CLUSTER_API_SETTINGS,
+          redisPort: redis.port,
+          clients: CLUSTER_API_CLIENTS,
+        });
+        log(`cluster API: join rate presence on / off ${clusterApi.joinRatio.toFixed(2)}×`);
+      } catch (error) {
+        failures.push(`cluster-api: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
   }
@@ -1020,6 +1046,7 @@ async function main(): Promise<number> {
     results,
     targets: [],
     failures,
+    ...(clusterApi ? { clusterApi } : {}),
   };
   await writeOutputs(run, { docs: WRITE_DOCS });
   log(`done in ${(run.durationMs / 1000).toFixed(1)} s: ${run.status}`);

@@ -3,6 +3,7 @@
 
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { clusterApiSection } from '../phases/cluster-api.ts';
 import type { TServerKind } from './shared.ts';
 import type { IRunResult, ITargetCheck, IWorkloadResult, TWorkload } from './types.ts';
 
@@ -890,6 +891,7 @@ function markdown(run: IRunResult): string {
   if (variants.length > 0) lines.push(...variants, '');
   const recovery = recoverySection(run);
   if (recovery.length > 0) lines.push(...recovery, '');
+  if (run.clusterApi) lines.push(...clusterApiSection(run.clusterApi), '');
   for (const clients of run.config.scales) {
     lines.push(`## ${int(clients)} authenticated clients`);
     lines.push('');
@@ -1081,6 +1083,7 @@ async function write(path: string, text: string): Promise<void> {
 }
 
 export function printTables(run: IRunResult): void {
+  if (run.clusterApi) console.log(`\n${clusterApiSection(run.clusterApi).join('\n')}`);
   for (const clients of run.config.scales) {
     console.log(`\n${int(clients)} authenticated clients`);
     console.log(consoleTable(tableRows(run, clients)));

@@ -1,5 +1,6 @@
 // The shape of a run's JSON (bench/results/latest.json, docs/benchmarks.json).
 
+import type { IClusterApiResult } from '../phases/cluster-api.ts';
 import type { ILatencySummary } from './histogram.ts';
 import type { TServerKind } from './shared.ts';
 
@@ -114,4 +115,6 @@ export interface IRunResult {
   results: IWorkloadResult[];
   targets: ITargetCheck[];
   failures: string[];
+  /** The cluster-API phase (bench/phases/cluster-api.ts), when it ran. */
+  clusterApi?: IClusterApiResult;
 }

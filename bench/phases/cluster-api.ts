@@ -5,7 +5,9 @@
 // redis-server; the orchestrator reads one JSON line back. Ratios matter, not absolutes:
 //   join rate: two helpers in Redis mode, identical but for `presenceFn` (the joined room keeps
 //   presence; the default rooms every client is put in do not), take turns; each round connects, authenticates and joins N clients, CONNECT_BATCH
-//   at a time, then closes them. The target is the median on/off ratio of the same run.
+//   at a time, then closes them. The target is the median on/off ratio of the same run. A third
+//   helper, taking turns with them, has presence on and one client subscribed to the room's
+//   join/leave events, so every join is also published and delivered (no target, shown for cost).
 
 import { silentLogger } from '../../src/common/logger.ts';
 import type { IWebSocketServerOptions } from '../../src/common/types.ts';
@@ -33,12 +35,23 @@ export interface IClusterApiResult {
   /** Connect + authenticate + join per second, one figure per round. */
   joinOff: number[];
   joinOn: number[];
+  /** Presence on and one client (kept connected) subscribed to the room's join/leave events. */
+  joinWatched: number[];
   /** Median on / median off. */
   joinRatio: number;
   presenceMs: { median: number; p95: number };
   /** Request/response round trips per second. */
   requests: { oneConnection100InFlight: number; oneConnection1InFlight: number; manyConnections: number };
 }
+
+/** What `npm run bench` measures besides the clients per round (`--cluster-api-clients`). */
+export const CLUSTER_API_SETTINGS: Omit<IClusterApiSettings, 'redisPort' | 'clients'> = {
+  rounds: 5,
+  presenceMembers: 10_000,
+  presenceReads: 30,
+  requestMs: 2_000,
+  requestConnections: 1_000,
+};
 
 /** The target: joins with presence on at least this fraction of the rate with it off (same run). */
 export const PRESENCE_JOIN_TARGET = 0.8;
@@ -76,6 +89,7 @@ export function clusterApiSection(result: IClusterApiResult): string[] {
     '| --- | --- |',
     `| connect + authenticate + join, ${fmt(s.clients)} clients ${CONNECT_BATCH} at a time, Redis mode, presence off (median of ${s.rounds} rounds) | ${fmt(median(result.joinOff))} /s <br><sub>rounds ${result.joinOff.map(fmt).join(', ')}</sub> |`,
     `| same, presence on (alternating with off) | ${fmt(median(result.joinOn))} /s <br><sub>rounds ${result.joinOn.map(fmt).join(', ')}</sub> |`,
+    `| same, presence on and one member subscribed to the room's join/leave events (every join published and delivered) | ${fmt(median(result.joinWatched))} /s (${(median(result.joinWatched) / median(result.joinOff)).toFixed(2)}× off) <br><sub>rounds ${result.joinWatched.map(fmt).join(', ')}</sub> |`,
     `| \`presence()\` of a ${fmt(s.presenceMembers)}-member room on two instances (median / p95 of ${s.presenceReads} reads) | ${result.presenceMs.median.toFixed(1)} / ${result.presenceMs.p95.toFixed(1)} ms |`,
     `| request/response, 1 connection, 100 in flight | ${fmt(result.requests.oneConnection100InFlight)} /s |`,
     `| request/response, 1 connection, 1 in flight | ${fmt(result.requests.oneConnection1InFlight)} /s |`,
@@ -110,7 +124,13 @@ async function startHelper(
   const redis =
     redisPort === undefined
       ? undefined
-      : new RedisHelper({ name: 'bench', host: '127.0.0.1', port: redisPort, autoConnect: false, logger: silentLogger });
+      : new RedisHelper({
+          name: 'bench',
+          host: '127.0.0.1',
+          port: redisPort,
+          autoConnect: false,
+          logger: silentLogger,
+        });
   const helper = new WebSocketServerHelper({
     identifier: 'bench',
     authenticateFn: () => ({ userId: 'u', metadata: {} }),
@@ -164,19 +184,32 @@ async function connectMany(url: string, count: number, room?: string): Promise<W
 }
 
 /** Closes the sockets and waits until the server has let every one go (presence removals included). */
-async function closeAll(server: IBenchServer, sockets: WebSocket[]): Promise<void> {
+async function closeAll(server: IBenchServer, sockets: WebSocket[], staying = 0): Promise<void> {
   for (const ws of sockets) ws.close();
   const until = Date.now() + 10_000;
-  while (server.helper.getClients().size > 0 && Date.now() < until) await Bun.sleep(20);
+  while (server.helper.getClients().size > staying && Date.now() < until) await Bun.sleep(20);
   await Bun.sleep(100);
 }
 
-async function joinRound(server: IBenchServer, count: number): Promise<number> {
+async function joinRound(server: IBenchServer, count: number, staying = 0): Promise<number> {
   const started = performance.now();
   const sockets = await connectMany(server.url, count, ROOM);
   const perSecond = count / ((performance.now() - started) / 1000);
-  await closeAll(server, sockets);
+  await closeAll(server, sockets, staying);
   return perSecond;
+}
+
+/** A client in the room subscribed to its join/leave events (it stays for every round). */
+async function watchEvents(url: string): Promise<WebSocket> {
+  const ws = await connectJoin(url, ROOM);
+  await new Promise<void>((resolve) => {
+    ws.onmessage = (event) => {
+      if ((JSON.parse(String(event.data)) as { event: string }).event === 'ws:presence:subscribe') resolve();
+    };
+    ws.send(JSON.stringify({ event: 'ws:presence:subscribe', data: { room: ROOM } }));
+  });
+  ws.onmessage = null;
+  return ws;
 }
 
 async function presenceLatency(
@@ -184,7 +217,12 @@ async function presenceLatency(
   members: number,
   reads: number,
 ): Promise<{ median: number; p95: number }> {
-  const connection = new RedisHelper({ name: 'bench-m', host: '127.0.0.1', port: redisPort, logger: silentLogger });
+  const connection = new RedisHelper({
+    name: 'bench-m',
+    host: '127.0.0.1',
+    port: redisPort,
+    logger: silentLogger,
+  });
   const client = connection.getClient();
   const room = `bench-big-${Date.now()}`;
   const stores = ['bench-instance-a', 'bench-instance-b'].map(
@@ -209,14 +247,18 @@ async function presenceLatency(
     const started = performance.now();
     const list = await server.helper.presence({ room });
     times.push(performance.now() - started);
-    if (list.length !== members) throw new Error(`presence(): expected ${members} members, got ${list.length}`);
+    if (list.length !== members)
+      throw new Error(`presence(): expected ${members} members, got ${list.length}`);
   }
   await server.stop();
   await client.del(`ws:presence:{${room}}:members`);
   for (const store of stores) await store.stop();
   await connection.disconnect();
   times.sort((a, b) => a - b);
-  return { median: times[Math.floor(reads / 2)]!, p95: times[Math.min(reads - 1, Math.floor(reads * 0.95))]! };
+  return {
+    median: times[Math.floor(reads / 2)]!,
+    p95: times[Math.min(reads - 1, Math.floor(reads * 0.95))]!,
+  };
 }
 
 async function requestRate(connections: number, inFlight: number, ms: number): Promise<number> {
@@ -257,20 +299,29 @@ async function child(settings: IClusterApiSettings): Promise<IClusterApiResult> 
   });
   await joinRound(off, Math.min(100, settings.clients)); // warm-up of both
   await joinRound(on, Math.min(100, settings.clients));
+  const watched = await startHelper(redisPort, {
+    validateRoomFn: ({ rooms }) => rooms,
+    presenceFn: ({ room }) => room === ROOM,
+  });
+  const watcher = await watchEvents(watched.url);
+  await joinRound(watched, Math.min(100, settings.clients));
   const joinOff: number[] = [];
   const joinOn: number[] = [];
+  const joinWatched: number[] = [];
   for (let r = 0; r < settings.rounds; r++) {
     joinOff.push(await joinRound(off, settings.clients));
     joinOn.push(await joinRound(on, settings.clients));
+    joinWatched.push(await joinRound(watched, settings.clients, 1));
   }
-  await off.stop();
-  await on.stop();
+  watcher.close();
+  for (const server of [off, on, watched]) await server.stop();
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
   const presenceMs = await presenceLatency(redisPort, settings.presenceMembers, settings.presenceReads);
   return {
     settings: shown,
     joinOff,
     joinOn,
+    joinWatched,
     joinRatio: median(joinOn) / median(joinOff),
     presenceMs,
     requests: {

@@ -146,7 +146,11 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   readonly membership?: IMembershipListener;
   readonly roomChannels?: IRoomChannels;
 
+  /** How an envelope this instance published starts (`encodeEnvelope` writes `serverId` first). */
+  private readonly ownPrefix: string;
+
   constructor(private readonly opts: IRedisBusOptions) {
+    this.ownPrefix = `{"serverId":${JSON.stringify(opts.serverId)},`;
     const base = opts.connection.getClient();
     if (!base || typeof base.duplicate !== 'function') {
       throw new Error('[WebSocketServerHelper] redisConnection.getClient() did not return an ioredis client');
@@ -344,6 +348,9 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   }
 
   private receive(raw: string): void {
+    // Our own messages were delivered locally: skip them without parsing (one that may carry a
+    // history offset, delivered from here by every instance, goes through the whole decode).
+    if (raw.startsWith(this.ownPrefix) && !raw.includes('"offset"')) return;
     const decoded = decodeEnvelope(raw);
     if (!decoded.ok) {
       this.stats.malformed++;
