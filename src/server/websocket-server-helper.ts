@@ -237,7 +237,7 @@ export class WebSocketServerHelper<
     const presence = this.roomPresence;
     this.acks = new Acknowledgements<MetadataType>({
       registry: this.registry,
-      write: (client, frame) => this.delivery.write(client, frame),
+      deliver: (client, event, data, frame) => this.delivery.toClient(client.id, event, data, frame),
       relay: redisBus
         ? (clientId, event, data, ackId, timeout) =>
             this.commands.relay(clientId, event, data, ackId, timeout)
