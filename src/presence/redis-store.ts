@@ -216,6 +216,17 @@ export class RedisPresenceStore implements IPresenceStore {
     else await redis.hdel(key, this.opts.serverId);
   }
 
+  async rewatch(rooms: readonly string[]): Promise<void> {
+    if (rooms.length === 0) return;
+    const redis = this.redis();
+    const { serverId } = this.opts;
+    if (redis.isCluster) {
+      await Promise.all(rooms.map((room) => redis.hset(presenceWatchersKey(room), serverId, '1')));
+      return;
+    }
+    await redis.pipeline(rooms.map((room) => ['hset', presenceWatchersKey(room), serverId, '1'])).exec();
+  }
+
   async list(room: string): Promise<IPresenceMember[]> {
     const redis = this.redis();
     // Writes still queued go first, so a read sees every join and leave made before it.

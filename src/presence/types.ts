@@ -47,6 +47,8 @@ export interface IPresenceStore {
    * Redis: events are published only for rooms some instance watches; resolves once stored.
    */
   watch?(room: string, on: boolean): Promise<void>;
+  /** Writes the watches again (every heartbeat): a Redis that lost them, or missed one, has them back. */
+  rewatch?(rooms: readonly string[]): Promise<void>;
   /** Every live member, on every instance. */
   list(room: string): Promise<IPresenceMember[]>;
   /**

@@ -251,6 +251,7 @@ export class RoomPresence<M extends object = AnyRecord> {
     this.sweeping = true;
     try {
       await this.opts.store.sweep((room, member) => this.announce(room, member, false));
+      if (this.watched.size > 0) await this.opts.store.rewatch?.([...this.watched.keys()]);
     } catch (error) {
       this.logFailure('presence heartbeat/sweep failed', error);
     } finally {

@@ -36,11 +36,12 @@ afterEach(async () => {
   crossing.length = 0;
 });
 
-async function instance(): Promise<ITestServer> {
+async function instance(presenceTtl?: number): Promise<ITestServer> {
   const server = await startServer({
     redis: { host: '127.0.0.1', port: redis.port },
     validateRoomFn: ({ rooms }) => rooms,
     presenceFn: ({ room }) => room.startsWith('team'),
+    ...(presenceTtl ? { presenceTtl } : {}),
   });
   servers.push(server);
   return server;
@@ -117,5 +118,21 @@ describe('presence events only for watched rooms (Redis mode)', () => {
     await a.stop();
     servers.splice(servers.indexOf(a), 1);
     expect(await plain.exists(presenceWatchersKey('team-3'))).toBe(0);
+  });
+
+  test('a watch Redis lost is written again on the next heartbeat (every presenceTtl / 3)', async () => {
+    const a = await instance(600);
+    const b = await instance(600);
+    const ann = await member(a, 'ann');
+    await ann.client.join('team-4');
+    await ann.client.subscribePresence('team-4');
+    await plain.del(presenceWatchersKey('team-4'));
+    const until = Date.now() + 2_000;
+    while ((await plain.exists(presenceWatchersKey('team-4'))) === 0 && Date.now() < until)
+      await Bun.sleep(20);
+    expect(await plain.hkeys(presenceWatchersKey('team-4'))).toEqual([a.helper.serverId]);
+    const bob = await member(b, 'bob');
+    await bob.client.join('team-4');
+    await eventually(() => ann.events.length === 1, 2_000, 'bob announced');
   });
 });
