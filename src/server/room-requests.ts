@@ -31,53 +31,16 @@ export interface IRoomRequestOptions<M extends object> {
  */
 export class RoomRequests<M extends object = AnyRecord> {
   /**
-   * A client's room requests still running (a validation or a subscription pending): the next
-   * ones wait behind them, so join / leave / join of one room apply and answer in the order
-   * received. Absent while everything answers synchronously (the common case costs nothing).
+   * A client's room requests not applied yet (a validation or a subscription pending): later
+   * ones are applied after them, so join / leave / join of one room take effect and are answered
+   * in the order received. Validations still run concurrently; only their effects are ordered.
+   * Absent while everything answers synchronously (the common case costs nothing).
    */
-  private readonly inFlight = new WeakMap<IWebSocketClient<M>, Promise<void>>();
+  private readonly unapplied = new WeakMap<IWebSocketClient<M>, Promise<void>>();
 
   constructor(private readonly opts: IRoomRequestOptions<M>) {}
 
   join(client: IWebSocketClient<M>, data: unknown, id?: string): Promise<void> | undefined {
-    return this.inOrder(client, id, () => this.joinNow(client, data, id));
-  }
-
-  leave(client: IWebSocketClient<M>, data: unknown, id?: string): Promise<void> | undefined {
-    return this.inOrder(client, id, () => this.leaveNow(client, data, id));
-  }
-
-  /** Runs `work` now, or after the client's room requests in flight (counted as pending while it waits). */
-  private inOrder(
-    client: IWebSocketClient<M>,
-    id: string | undefined,
-    work: () => Promise<void> | undefined,
-  ): Promise<void> | undefined {
-    const before = this.inFlight.get(client);
-    let running: Promise<void> | undefined;
-    if (before) {
-      // Waiting requests are bounded like running ones (limits.maxPendingRequests).
-      if (!this.opts.limiter.mayStartRequest(client, id)) return undefined;
-      client.pendingRequests = (client.pendingRequests ?? 0) + 1;
-      running = before.then(() => {
-        client.pendingRequests = (client.pendingRequests ?? 1) - 1;
-        if (this.opts.registry.get(client.id) !== client) return undefined; // gone meanwhile
-        return work();
-      });
-    } else {
-      running = work();
-    }
-    if (!running) return undefined;
-    const settled = running.catch(() => {}); // the caller logs the failure; the queue goes on
-    this.inFlight.set(client, settled);
-    void settled.then(() => {
-      if (this.inFlight.get(client) === settled) this.inFlight.delete(client);
-    });
-    return running;
-  }
-
-  /** Synchronous (undefined) when `validateRoomFn` answers at once and nothing has to be waited for. */
-  private joinNow(client: IWebSocketClient<M>, data: unknown, id?: string): Promise<void> | undefined {
     const requested = this.readRooms(client, data, WebSocketEvents.JOIN, id);
     if (!requested) return undefined;
     const since = readSinceMap((data as { since?: unknown }).since);
@@ -87,20 +50,63 @@ export class RoomRequests<M extends object = AnyRecord> {
       replyError(reply, client, WebSocketErrorCodes.INVALID_REQUEST, text, id);
       return undefined;
     }
-    if (!validateRoomFn || requested.length === 0) return this.grant(client, requested, [], since, id);
+    if (!validateRoomFn || requested.length === 0) {
+      const none: [] = [];
+      return this.inOrder(client, id, false, none, (nothing) =>
+        this.grant(client, requested, nothing, since, id),
+      );
+    }
     if (!limiter.mayStartRequest(client, id)) return undefined;
     const outcome = settleSoon(validateRoomFn, {
       clientId: client.id,
       userId: client.userId,
       rooms: requested,
     });
-    if (!(outcome instanceof Promise)) return this.grant(client, requested, outcome, since, id);
+    return this.inOrder(client, id, true, outcome, (settled) =>
+      this.grant(client, requested, settled, since, id),
+    );
+  }
+
+  leave(client: IWebSocketClient<M>, data: unknown, id?: string): Promise<void> | undefined {
+    const requested = this.readRooms(client, data, WebSocketEvents.LEAVE, id);
+    if (!requested) return undefined;
+    return this.inOrder(client, id, false, undefined, () => this.leaveNow(client, requested, id));
+  }
+
+  /**
+   * Applies a request once `ready` (its validation) has settled and the client's earlier room
+   * requests were applied: at once when nothing is pending. A request that waits counts against
+   * `limits.maxPendingRequests` until applied (`admitted`: the limit was checked already, before
+   * its validation started); one refused is answered `TOO_MANY_PENDING` with `id`.
+   */
+  private inOrder<T>(
+    client: IWebSocketClient<M>,
+    id: string | undefined,
+    admitted: boolean,
+    ready: T | Promise<T>,
+    apply: (value: T) => Promise<void> | undefined,
+  ): Promise<void> | undefined {
+    const before = this.unapplied.get(client);
+    if (!before && !(ready instanceof Promise)) return this.track(client, apply(ready));
+    if (!admitted && !this.opts.limiter.mayStartRequest(client, id)) return undefined;
     client.pendingRequests = (client.pendingRequests ?? 0) + 1;
-    return outcome.then((settled) => {
+    const running = Promise.all([before, ready]).then(([, value]) => {
       client.pendingRequests = (client.pendingRequests ?? 1) - 1;
-      if (this.opts.registry.get(client.id) !== client) return undefined; // disconnected while validating
-      return this.grant(client, requested, settled, since, id);
+      if (this.opts.registry.get(client.id) !== client) return undefined; // gone meanwhile
+      return apply(value);
     });
+    return this.track(client, running);
+  }
+
+  /** Records `running` as the client's latest unapplied request (nothing when it is done already). */
+  private track(client: IWebSocketClient<M>, running: Promise<void> | undefined): Promise<void> | undefined {
+    if (!running) return undefined;
+    const settled = running.catch(() => {}); // the caller logs the failure; the order goes on
+    this.unapplied.set(client, settled);
+    void settled.then(() => {
+      if (this.unapplied.get(client) === settled) this.unapplied.delete(client);
+    });
+    return running;
   }
 
   /** Applies what `validateRoomFn` allowed (nothing without it) and answers. */
@@ -146,9 +152,7 @@ export class RoomRequests<M extends object = AnyRecord> {
     });
   }
 
-  private leaveNow(client: IWebSocketClient<M>, data: unknown, id?: string): undefined {
-    const requested = this.readRooms(client, data, WebSocketEvents.LEAVE, id);
-    if (!requested) return undefined;
+  private leaveNow(client: IWebSocketClient<M>, requested: string[], id?: string): undefined {
     // A client may not leave its own id room: direct delivery across instances relies on it.
     const left = requested.filter((room) => room !== client.id && this.opts.registry.leave(client, room));
     this.opts.reply(client, WebSocketEvents.LEAVE, { rooms: left }, id);
