@@ -262,7 +262,8 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
 
   /**
    * The channel and envelope `publish` would send, for a caller that sends it itself inside a
-   * script (presence writes); undefined while the publisher is not ready (counted as dropped).
+   * script (presence writes, which publish only when some instance listens: not counted in
+   * `published`); undefined while the publisher is not ready (counted as dropped).
    */
   encode(message: IRedisSocketMessage, dataJson?: string): { channel: string; message: string } | undefined {
     if (this.pub?.status !== 'ready') {
@@ -270,7 +271,6 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
       return undefined;
     }
     const stamped = this.opts.onLatency ? { ...message, sentAt: Date.now() } : message;
-    this.stats.published++;
     return { channel: channelFor(message.type, message.target), message: encodeEnvelope(stamped, dataJson) };
   }
 
