@@ -7,7 +7,9 @@
 //   presence; the default rooms every client is put in do not), take turns; each round connects, authenticates and joins N clients, CONNECT_BATCH
 //   at a time, then closes them. The target is the median on/off ratio of the same run. A third
 //   helper, taking turns with them, has presence on and one client subscribed to the room's
-//   join/leave events, so every join is also published and delivered (no target, shown for cost).
+//   join/leave events, so every join is also published and delivered (no target, shown for cost;
+//   each side joins a room of its own, and in the default pattern mode the other two helpers
+//   receive and decode the watched side's events too, as the other instances of a fleet would).
 
 import { silentLogger } from '../../src/common/logger.ts';
 import type { IWebSocketServerOptions } from '../../src/common/types.ts';
@@ -56,7 +58,14 @@ export const CLUSTER_API_SETTINGS: Omit<IClusterApiSettings, 'redisPort' | 'clie
 /** The target: joins with presence on at least this fraction of the rate with it off (same run). */
 export const PRESENCE_JOIN_TARGET = 0.8;
 const CONNECT_BATCH = 50;
-const ROOM = 'bench-presence';
+/** The room each side's clients join; one per side, so a watched room's events reach only the watched side. */
+const ROOM = {
+  off: 'bench-presence-off',
+  on: 'bench-presence-on',
+  watched: 'bench-presence-watched',
+} as const;
+type TSide = keyof typeof ROOM;
+const presenceRoom = ({ room }: { room: string }) => room === ROOM.on || room === ROOM.watched;
 
 // ------------------------------------------------------------------ orchestrator side
 
@@ -191,9 +200,9 @@ async function closeAll(server: IBenchServer, sockets: WebSocket[], staying = 0)
   await Bun.sleep(100);
 }
 
-async function joinRound(server: IBenchServer, count: number, staying = 0): Promise<number> {
+async function joinRound(server: IBenchServer, side: TSide, count: number, staying = 0): Promise<number> {
   const started = performance.now();
-  const sockets = await connectMany(server.url, count, ROOM);
+  const sockets = await connectMany(server.url, count, ROOM[side]);
   const perSecond = count / ((performance.now() - started) / 1000);
   await closeAll(server, sockets, staying);
   return perSecond;
@@ -201,12 +210,12 @@ async function joinRound(server: IBenchServer, count: number, staying = 0): Prom
 
 /** A client in the room subscribed to its join/leave events (it stays for every round). */
 async function watchEvents(url: string): Promise<WebSocket> {
-  const ws = await connectJoin(url, ROOM);
+  const ws = await connectJoin(url, ROOM.watched);
   await new Promise<void>((resolve) => {
     ws.onmessage = (event) => {
       if ((JSON.parse(String(event.data)) as { event: string }).event === 'ws:presence:subscribe') resolve();
     };
-    ws.send(JSON.stringify({ event: 'ws:presence:subscribe', data: { room: ROOM } }));
+    ws.send(JSON.stringify({ event: 'ws:presence:subscribe', data: { room: ROOM.watched } }));
   });
   ws.onmessage = null;
   return ws;
@@ -295,23 +304,23 @@ async function child(settings: IClusterApiSettings): Promise<IClusterApiResult> 
   // Presence for the room each client joins, not for the two default rooms every client is put in.
   const on = await startHelper(redisPort, {
     validateRoomFn: ({ rooms }) => rooms,
-    presenceFn: ({ room }) => room === ROOM,
+    presenceFn: presenceRoom,
   });
-  await joinRound(off, Math.min(100, settings.clients)); // warm-up of both
-  await joinRound(on, Math.min(100, settings.clients));
+  await joinRound(off, 'off', Math.min(100, settings.clients)); // warm-up of both
+  await joinRound(on, 'on', Math.min(100, settings.clients));
   const watched = await startHelper(redisPort, {
     validateRoomFn: ({ rooms }) => rooms,
-    presenceFn: ({ room }) => room === ROOM,
+    presenceFn: presenceRoom,
   });
   const watcher = await watchEvents(watched.url);
-  await joinRound(watched, Math.min(100, settings.clients));
+  await joinRound(watched, 'watched', Math.min(100, settings.clients));
   const joinOff: number[] = [];
   const joinOn: number[] = [];
   const joinWatched: number[] = [];
   for (let r = 0; r < settings.rounds; r++) {
-    joinOff.push(await joinRound(off, settings.clients));
-    joinOn.push(await joinRound(on, settings.clients));
-    joinWatched.push(await joinRound(watched, settings.clients, 1));
+    joinOff.push(await joinRound(off, 'off', settings.clients));
+    joinOn.push(await joinRound(on, 'on', settings.clients));
+    joinWatched.push(await joinRound(watched, 'watched', settings.clients, 1));
   }
   watcher.close();
   for (const server of [off, on, watched]) await server.stop();
