@@ -32,6 +32,7 @@ import {
   type TServerKind,
 } from './lib/shared.ts';
 import type { IMachine, IRunResult, IWorkloadResult, TWorkload } from './lib/types.ts';
+import { CLUSTER_API_SETTINGS, clusterApiPhase, type IClusterApiResult } from './phases/cluster-api.ts';
 import { scalingPhase } from './scaling/run.ts';
 
 // ------------------------------------------------------------------ settings
@@ -55,7 +56,8 @@ const WRITE_DOCS =
     !process.argv.includes('--encrypted-only') &&
     !process.argv.includes('--recovery-only') &&
     !process.argv.includes('--capacity-only') &&
-    !process.argv.includes('--scaling-only'));
+    !process.argv.includes('--scaling-only') &&
+    !process.argv.includes('--cluster-api-only'));
 /** Time budget per throughput workload; fewer messages are sent when a server is slow. */
 const WORKLOAD_MS = Number(argValue('--workload-ms') ?? 4_000);
 /** Socket.IO is an order of magnitude slower: a shorter budget keeps the run within five minutes. */
@@ -84,6 +86,10 @@ const ENCRYPTED_ONLY = process.argv.includes('--encrypted-only');
 const RECOVERY_CLIENTS = Number(argValue('--recovery-clients') ?? 1_000);
 /** Only the recovery phase. */
 const RECOVERY_ONLY = process.argv.includes('--recovery-only');
+/** The cluster-API phase (bench/phases/cluster-api.ts): clients per join round, 0 to skip. */
+const CLUSTER_API_CLIENTS = Number(argValue('--cluster-api-clients') ?? 2_000);
+/** Only the cluster-API phase. */
+const CLUSTER_API_ONLY = process.argv.includes('--cluster-api-only');
 /** No per-scale workloads: only one of the separate comparisons. */
 /** The capacity phase (bench/capacity/): 19,500 connections on one instance, 50,000 on three. */
 const CAPACITY_ONLY = process.argv.includes('--capacity-only');
@@ -94,7 +100,7 @@ const SCALING_ROUNDS = Number(argValue('--scaling-rounds') ?? 5);
 const SCALING_MESSAGES = Number(argValue('--scaling-messages') ?? 8_000);
 /** Connections of the capacity phase's two scenarios (one instance, three instances). */
 const CAPACITY_SIZES = (argValue('--capacity-sizes') ?? '19500,50000').split(',').map(Number);
-const NO_SCALES = ENCRYPTED_ONLY || RECOVERY_ONLY || CAPACITY_ONLY || SCALING_ONLY;
+const NO_SCALES = ENCRYPTED_ONLY || RECOVERY_ONLY || CAPACITY_ONLY || SCALING_ONLY || CLUSTER_API_ONLY;
 const CAPACITY_ON = CAPACITY_ONLY || (!NO_SCALES && !process.argv.includes('--no-capacity'));
 const SCALING_ON = SCALING_ONLY || (!NO_SCALES && !process.argv.includes('--no-scaling'));
 /** roomcast's history recovery, and Socket.IO's connection state recovery when Socket.IO is benchmarked. */
@@ -1037,6 +1043,25 @@ async function main(): Promise<number> {
     }
   }
 
+  let clusterApi: IClusterApiResult | undefined;
+  if (CLUSTER_API_CLIENTS > 0 && (!NO_SCALES || CLUSTER_API_ONLY)) {
+    if (pastDeadline()) failures.push('cluster-api: not run, the run passed its deadline');
+    else {
+      log(
+        `--- cluster API: join rate presence on/off (${CLUSTER_API_CLIENTS} clients), presence(), requests`,
+      );
+      try {
+        clusterApi = await clusterApiPhase({
+          ...CLUSTER_API_SETTINGS,
+          redisPort: redis.port,
+          clients: CLUSTER_API_CLIENTS,
+        });
+        log(`cluster API: join rate presence on / off ${clusterApi.joinRatio.toFixed(2)}×`);
+      } catch (error) {
+        failures.push(`cluster-api: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
   // The capacity and scaling phases, each alone on the machine (their processes are their own).
   const capacity = CAPACITY_ON
     ? await separatePhase('capacity', () =>
@@ -1080,6 +1105,7 @@ async function main(): Promise<number> {
     ...(scaling ? { scaling } : {}),
     targets: [],
     failures,
+    ...(clusterApi ? { clusterApi } : {}),
   };
   await writeOutputs(run, { docs: WRITE_DOCS });
   log(`done in ${(run.durationMs / 1000).toFixed(1)} s: ${run.status}`);

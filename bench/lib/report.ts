@@ -11,6 +11,7 @@ import {
   scalingRows,
   scalingSection,
 } from '../capacity/report.ts';
+import { clusterApiSection } from '../phases/cluster-api.ts';
 import type { TServerKind } from './shared.ts';
 import type { IRunResult, ITargetCheck, IWorkloadResult, TWorkload } from './types.ts';
 
@@ -913,6 +914,7 @@ function markdown(run: IRunResult): string {
   for (const section of [capacitySection(run.capacity), scalingSection(run.scaling)]) {
     if (section.length > 0) lines.push(...section, '');
   }
+  if (run.clusterApi) lines.push(...clusterApiSection(run.clusterApi), '');
   for (const clients of run.config.scales) {
     lines.push(`## ${int(clients)} authenticated clients`);
     lines.push('');
@@ -1104,6 +1106,7 @@ async function write(path: string, text: string): Promise<void> {
 }
 
 export function printTables(run: IRunResult): void {
+  if (run.clusterApi) console.log(`\n${clusterApiSection(run.clusterApi).join('\n')}`);
   for (const clients of run.config.scales) {
     console.log(`\n${int(clients)} authenticated clients`);
     console.log(consoleTable(tableRows(run, clients)));

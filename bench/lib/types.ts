@@ -1,6 +1,7 @@
 // The shape of a run's JSON (bench/results/latest.json, docs/benchmarks.json).
 
 import type { ICapacityResult } from '../capacity/protocol.ts';
+import type { IClusterApiResult } from '../phases/cluster-api.ts';
 import type { IScalingResult } from '../scaling/run.ts';
 import type { ILatencySummary } from './histogram.ts';
 import type { TServerKind } from './shared.ts';
@@ -120,4 +121,6 @@ export interface IRunResult {
   scaling?: IScalingResult[];
   targets: ITargetCheck[];
   failures: string[];
+  /** The cluster-API phase (bench/phases/cluster-api.ts), when it ran. */
+  clusterApi?: IClusterApiResult;
 }

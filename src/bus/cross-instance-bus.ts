@@ -146,7 +146,11 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   readonly membership?: IMembershipListener;
   readonly roomChannels?: IRoomChannels;
 
+  /** How an envelope this instance published starts (`encodeEnvelope` writes `serverId` first). */
+  private readonly ownPrefix: string;
+
   constructor(private readonly opts: IRedisBusOptions) {
+    this.ownPrefix = `{"serverId":${JSON.stringify(opts.serverId)},`;
     const base = opts.connection.getClient();
     if (!base || typeof base.duplicate !== 'function') {
       throw new Error('[WebSocketServerHelper] redisConnection.getClient() did not return an ioredis client');
@@ -256,6 +260,29 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     return true;
   }
 
+  /**
+   * The channel and envelope `publish` would send, for a caller that sends it itself inside a
+   * script (presence writes, which publish only when some instance listens: not counted in
+   * `published`); undefined while the publisher is not ready (counted as dropped).
+   */
+  encode(message: IRedisSocketMessage, dataJson?: string): { channel: string; message: string } | undefined {
+    if (this.pub?.status !== 'ready') {
+      this.stats.droppedWhileDisconnected++;
+      return undefined;
+    }
+    const stamped = this.opts.onLatency ? { ...message, sentAt: Date.now() } : message;
+    return { channel: channelFor(message.type, message.target), message: encodeEnvelope(stamped, dataJson) };
+  }
+
+  /** Publishes an envelope made by `encode` (never throws). */
+  publishEncoded(channel: string, message: string): void {
+    const pub = this.pub;
+    if (pub?.status !== 'ready') return;
+    publishOn(this.pubSub, pub, channel, message).catch((error: unknown) => {
+      this.opts.logger.warn('Redis publish failed', describe(error), logFields({ channel }));
+    });
+  }
+
   /** Both connections ready: messages can cross instances. */
   get connected(): boolean {
     return this.pub?.status === 'ready' && this.sub?.status === 'ready';
@@ -321,6 +348,9 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   }
 
   private receive(raw: string): void {
+    // Our own messages were delivered locally: skip them without parsing (one that may carry a
+    // history offset, delivered from here by every instance, goes through the whole decode).
+    if (raw.startsWith(this.ownPrefix) && !raw.includes('"offset"')) return;
     const decoded = decodeEnvelope(raw);
     if (!decoded.ok) {
       this.stats.malformed++;

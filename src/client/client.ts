@@ -513,13 +513,14 @@ export class RoomcastClient<
       case 'error': {
         if (this.#history.settle(id, event, data) || this.#requests.settle(id, event, data)) return;
         const message = isRecord(data) && typeof data.message === 'string' ? data.message : 'server error';
-        this.#report(new RoomcastClientError('SERVER_ERROR', message, data));
+        const error = new RoomcastClientError('SERVER_ERROR', message, data);
+        if (!this.#rooms.refuse(id, error)) this.#report(error);
         return;
       }
       case 'join':
       case 'leave':
         // An answer nobody waits for (one that came after its timeout) is dropped.
-        this.#rooms.acknowledge(event, data);
+        this.#rooms.acknowledge(event, data, id);
         return;
       case 'ws:refresh':
         // The server asks (no id) for fresh credentials before the current ones expire;

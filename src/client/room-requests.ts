@@ -4,6 +4,8 @@ import type { RoomPositions, TSince } from './positions.ts';
 
 /** The server refuses a join/leave that names more rooms than this. */
 export const MAX_ROOMS_PER_REQUEST = 100;
+/** Room requests in flight at once; more wait their turn (the server bounds pending requests at 32 by default). */
+export const MAX_ROOM_REQUESTS_IN_FLIGHT = 16;
 
 type TRoomVerb = 'join' | 'leave';
 
@@ -14,6 +16,9 @@ interface IRoomRequest {
   internal?: boolean;
   /** Positions sent with this join, taken when it goes out. */
   since?: TSince;
+  /** Set when sent on the current connection; the server echoes it in its answer. */
+  id?: string;
+  timer?: ReturnType<typeof setTimeout>;
   resolve(rooms: string[]): void;
   reject(error: RoomcastClientError): void;
 }
@@ -27,18 +32,18 @@ function chunks(rooms: string[]): string[][] {
 }
 
 /**
- * Join/leave requests and their acknowledgements. The server answers each
- * request with the rooms it granted (or left), and may answer concurrent joins
- * out of order. Requests go out one at a time, so each answer belongs to the
- * request in flight without sending ids (which the server would echo): fewer
- * bytes here and on the wire.
+ * Join/leave requests and their acknowledgements. Each request carries an id that the server
+ * echoes, so several can be in flight and be answered in any order; the server applies one
+ * client's room requests in the order it received them, so they go out in call order.
  */
 export class RoomRequests {
   /** Rooms the application joined and the server granted; re-joined after every reconnect. */
   readonly joined = new Set<string>();
+  /** Not sent yet (no connection, or too many in flight). */
   readonly #waiting: IRoomRequest[] = [];
-  #inFlight?: IRoomRequest;
-  #timer?: ReturnType<typeof setTimeout>;
+  /** Sent on the current connection, by id, in the order sent. */
+  readonly #inFlight = new Map<string, IRoomRequest>();
+  #next = 0;
   #send?: (frame: string) => boolean;
 
   readonly #timeout: number;
@@ -100,22 +105,29 @@ export class RoomRequests {
     this.#pump();
   }
 
-  /** Connection lost: the request in flight is sent again after the next `resume`. */
+  /** Connection lost: the requests in flight are sent again (in order) after the next `resume`. */
   suspend(): void {
     this.#send = undefined;
-    clearTimeout(this.#timer);
-    if (this.#inFlight) this.#waiting.unshift(this.#inFlight);
-    this.#inFlight = undefined;
+    const sent = [...this.#inFlight.values()];
+    this.#inFlight.clear();
+    for (const request of sent) {
+      clearTimeout(request.timer);
+      request.id = undefined;
+    }
     // Re-joins are rebuilt from `joined` on resume.
-    const pending = this.#waiting.filter((request) => !request.internal);
+    const pending = [...sent, ...this.#waiting].filter((request) => !request.internal);
     this.#waiting.length = 0;
     this.#waiting.push(...pending);
   }
 
-  /** A `join` / `leave` answer from the server. False when no such request was waiting for one. */
-  acknowledge(verb: TRoomVerb, data: unknown): boolean {
-    const request = this.#inFlight;
-    if (!request || request.verb !== verb) return false;
+  /**
+   * A `join` / `leave` answer from the server, matched by its id (an answer without one, from a
+   * server that does not echo ids, goes to the oldest request of that verb). False when no such
+   * request was waiting for one.
+   */
+  acknowledge(verb: TRoomVerb, data: unknown, id?: string): boolean {
+    const request = this.#take(id, verb);
+    if (!request) return false;
     const rooms = (data as { rooms?: unknown } | undefined)?.rooms;
     const answered = Array.isArray(rooms) ? rooms.filter((room) => typeof room === 'string') : [];
     for (const room of answered) {
@@ -124,9 +136,16 @@ export class RoomRequests {
     }
     if (verb === 'join') this.#positions.joined(answered, data, request.since);
     else this.#positions.forget(answered);
-    clearTimeout(this.#timer);
-    this.#inFlight = undefined;
     request.resolve(answered);
+    this.#pump();
+    return true;
+  }
+
+  /** An `error` frame with the id of a room request: it rejects with the server's code. */
+  refuse(id: string | undefined, error: RoomcastClientError): boolean {
+    const request = id === undefined ? undefined : this.#take(id);
+    if (!request) return false;
+    request.reject(error);
     this.#pump();
     return true;
   }
@@ -138,28 +157,45 @@ export class RoomRequests {
     for (const request of pending) request.reject(error);
   }
 
+  #take(id: string | undefined, verb?: TRoomVerb): IRoomRequest | undefined {
+    let request = id === undefined ? undefined : this.#inFlight.get(id);
+    if (id === undefined && verb) {
+      for (const candidate of this.#inFlight.values()) {
+        if (candidate.verb === verb) {
+          request = candidate;
+          break;
+        }
+      }
+    }
+    if (!request || (verb && request.verb !== verb) || request.id === undefined) return undefined;
+    this.#inFlight.delete(request.id);
+    clearTimeout(request.timer);
+    return request;
+  }
+
   #pump(): void {
-    if (!this.#send || this.#inFlight) return;
-    const request = this.#waiting.shift();
-    if (!request) return;
-    this.#inFlight = request;
-    request.since = request.verb === 'join' ? this.#positions.since(request.rooms) : undefined;
-    const { rooms, since } = request;
-    this.#send(encodeFrame(request.verb, since ? { rooms, since } : { rooms }));
-    this.#timer = setTimeout(() => {
-      if (this.#inFlight !== request) return;
-      this.#inFlight = undefined;
-      request.reject(
-        new RoomcastClientError(
-          'REQUEST_TIMEOUT',
-          `${request.verb} was not answered within ${this.#timeout}ms`,
-          {
-            rooms: request.rooms,
-          },
-        ),
-      );
-      this.#pump();
-    }, this.#timeout);
+    while (this.#send && this.#inFlight.size < MAX_ROOM_REQUESTS_IN_FLIGHT) {
+      const request = this.#waiting.shift();
+      if (!request) return;
+      const id = `r${++this.#next}`;
+      request.id = id;
+      request.since = request.verb === 'join' ? this.#positions.since(request.rooms) : undefined;
+      this.#inFlight.set(id, request);
+      const { rooms, since } = request;
+      this.#send(encodeFrame(request.verb, since ? { rooms, since } : { rooms }, id));
+      request.timer = setTimeout(() => {
+        if (this.#inFlight.get(id) !== request) return;
+        this.#inFlight.delete(id);
+        request.reject(
+          new RoomcastClientError(
+            'REQUEST_TIMEOUT',
+            `${request.verb} was not answered within ${this.#timeout}ms`,
+            { rooms: request.rooms },
+          ),
+        );
+        this.#pump();
+      }, this.#timeout);
+    }
   }
 
   #checkRejoin(asked: string[], granted: string[]): void {

@@ -11,9 +11,22 @@ export const PRESENCE_INSTANCES_KEY = `${PRESENCE_KEY_PREFIX}instances`;
  * history keys do, so the two forms never collide.
  */
 export function presenceMembersKey(room: string): string {
-  const tag =
-    room.includes('{') || room.includes('}') ? `~{${Buffer.from(room).toString('base64url')}}` : `{${room}}`;
-  return `${PRESENCE_KEY_PREFIX}${tag}:members`;
+  return `${PRESENCE_KEY_PREFIX}${roomTag(room)}:members`;
+}
+
+/**
+ * Hash of the instances with local subscribers to a room's join/leave events:
+ * `ws:presence:{<room>}:watchers`, field = instance id. Events are published only while it
+ * exists (same slot as the members hash).
+ */
+export function presenceWatchersKey(room: string): string {
+  return `${PRESENCE_KEY_PREFIX}${roomTag(room)}:watchers`;
+}
+
+function roomTag(room: string): string {
+  return room.includes('{') || room.includes('}')
+    ? `~{${Buffer.from(room).toString('base64url')}}`
+    : `{${room}}`;
 }
 
 /** Set of the rooms an instance has (or had) members in: what a survivor sweeps when it dies. */

@@ -1,9 +1,72 @@
 import type { TRedisClient } from '../redis/wait-ready.ts';
 import { isPlainObject, parseJsonSafely } from '../utils/json.ts';
-import { PRESENCE_INSTANCES_KEY, presenceInstanceRoomsKey, presenceMembersKey } from './keys.ts';
-import type { IPresenceMember, IPresenceStore } from './types.ts';
+import {
+  PRESENCE_INSTANCES_KEY,
+  presenceInstanceRoomsKey,
+  presenceMembersKey,
+  presenceWatchersKey,
+} from './keys.ts';
+import type { IPresenceEvent, IPresenceMember, IPresenceStore } from './types.ts';
 
-type TWrite = [name: 'hset' | 'hdel' | 'sadd' | 'srem', ...args: string[]];
+type TClusterWrite = [name: 'hset' | 'hdel' | 'sadd' | 'srem', ...args: string[]];
+
+/** One queued join or leave (single node). */
+interface IChange {
+  membersKey: string;
+  watchersKey: string;
+  /** The script's arguments for it, in WRITE_SCRIPT's order. */
+  args: [
+    kind: 'add' | 'remove',
+    clientId: string,
+    value: string,
+    room: string,
+    roomSet: '1' | '',
+    channel: string,
+    message: string,
+  ];
+  resolve(changed: boolean): void;
+  reject(error: unknown): void;
+}
+
+const SCRIPT_COMMAND = 'roomcastPresenceWrite';
+const ARGS_PER_CHANGE = 7;
+/** Changes per script call: a crowd of joins is split so no single call holds Redis for long. */
+const MAX_CHANGES_PER_CALL = 256;
+/**
+ * The joins and leaves of one turn in one call. For each: the member's field (HSET / HDEL),
+ * this instance's room set when asked (SADD / SREM), and the PUBLISH of its event only when
+ * the field changed, so each event still goes out exactly once, by the instance whose write
+ * changed something, and only while some instance watches the room's events (its watchers
+ * hash exists). KEYS: the members hash and the watchers hash of each change, then the
+ * instance's room set.
+ * ARGV, per change: 'add' | 'remove', client id, value, room, '1' to touch the room set,
+ * channel, message ('' for no event). Returns 1 / 0 per change.
+ */
+const WRITE_SCRIPT = `
+local n = (#KEYS - 1) / 2
+local roomSet = KEYS[#KEYS]
+local changed = {}
+for i = 1, n do
+  local at = (i - 1) * ${ARGS_PER_CHANGE}
+  local members = KEYS[i * 2 - 1]
+  local done
+  if ARGV[at + 1] == 'add' then
+    done = redis.call('HSET', members, ARGV[at + 2], ARGV[at + 3])
+    if ARGV[at + 5] == '1' then redis.call('SADD', roomSet, ARGV[at + 4]) end
+  else
+    done = redis.call('HDEL', members, ARGV[at + 2])
+    if ARGV[at + 5] == '1' then redis.call('SREM', roomSet, ARGV[at + 4]) end
+  end
+  if done == 1 and ARGV[at + 6] ~= '' and redis.call('EXISTS', KEYS[i * 2]) == 1 then
+    redis.call('PUBLISH', ARGV[at + 6], ARGV[at + 7])
+  end
+  changed[i] = done
+end
+return changed
+`;
+/** Clients the script is defined on (ioredis then runs it by EVALSHA, falling back to EVAL). */
+const scripted = new WeakSet<object>();
+type TScripted = { [SCRIPT_COMMAND]: (numKeys: number, ...args: string[]) => Promise<number[]> };
 
 export interface IRedisPresenceOptions {
   /** The connection to run commands on (the bus's publisher); undefined while there is none. */
@@ -11,6 +74,11 @@ export interface IRedisPresenceOptions {
   serverId: string;
   /** How long an instance's members stay valid after its last heartbeat (ms). */
   ttl: number;
+  /**
+   * Redis Cluster only (where the members hash and the instance's room set live in different
+   * slots, so one script cannot write both): publishes an event after its write changed something.
+   */
+  publish?: (event: IPresenceEvent) => void;
 }
 
 /**
@@ -23,11 +91,7 @@ export interface IRedisPresenceOptions {
 export class RedisPresenceStore implements IPresenceStore {
   /** Members of this instance per room, so the room set is trimmed when the last one leaves. */
   private readonly localCounts = new Map<string, number>();
-  private readonly queued: Array<{
-    command: TWrite;
-    resolve(value: unknown): void;
-    reject(error: unknown): void;
-  }> = [];
+  private queued: IChange[] = [];
 
   constructor(private readonly opts: IRedisPresenceOptions) {}
 
@@ -47,56 +111,120 @@ export class RedisPresenceStore implements IPresenceStore {
     await this.redis().zadd(PRESENCE_INSTANCES_KEY, Date.now() + this.opts.ttl, this.opts.serverId);
   }
 
-  async add(room: string, member: IPresenceMember): Promise<boolean> {
+  async add(room: string, member: IPresenceMember, event?: IPresenceEvent): Promise<boolean> {
     const redis = this.redis();
     const value = JSON.stringify({ s: this.opts.serverId, u: member.userId, i: member.info });
     const count = this.localCounts.get(room) ?? 0;
     this.localCounts.set(room, count + 1);
-    if (count === 0) this.write(redis, ['sadd', presenceInstanceRoomsKey(this.opts.serverId), room]);
-    return (await this.write(redis, ['hset', presenceMembersKey(room), member.clientId, value])) === 1;
+    return this.change(redis, 'add', room, member.clientId, value, count === 0, event);
   }
 
-  async remove(room: string, clientId: string): Promise<boolean> {
+  async remove(room: string, clientId: string, event?: IPresenceEvent): Promise<boolean> {
     const redis = this.redis();
     const count = (this.localCounts.get(room) ?? 1) - 1;
     if (count > 0) this.localCounts.set(room, count);
     else this.localCounts.delete(room);
-    if (count <= 0) this.write(redis, ['srem', presenceInstanceRoomsKey(this.opts.serverId), room]);
-    return (await this.write(redis, ['hdel', presenceMembersKey(room), clientId])) === 1;
+    return this.change(redis, 'remove', room, clientId, '', count <= 0, event);
   }
 
   /**
-   * Queues a write; the writes of one turn go out as one pipeline (one socket write for a crowd
-   * of joins instead of one per command), in the order they were made. On Redis Cluster, where a
-   * pipeline must stay in one slot, each write is sent on its own (still in order per node).
+   * Single node: queued, and the changes of one turn go out in one script call (see
+   * WRITE_SCRIPT) that also publishes their events. Cluster, where the members hash and the
+   * room set live in different slots: the commands one by one (in order per node), then the
+   * event if the write changed something.
    */
-  private write(redis: TRedisClient, command: TWrite): Promise<unknown> {
-    if (redis.isCluster) {
-      const [name, ...args] = command;
-      return (redis as unknown as Record<string, (...a: string[]) => Promise<unknown>>)[name]!(...args);
-    }
+  private change(
+    redis: TRedisClient,
+    kind: 'add' | 'remove',
+    room: string,
+    clientId: string,
+    value: string,
+    touchRoomSet: boolean,
+    event?: IPresenceEvent,
+  ): Promise<boolean> {
+    const membersKey = presenceMembersKey(room);
+    if (redis.isCluster)
+      return this.changeOnCluster(redis, kind, membersKey, room, clientId, value, touchRoomSet, event);
     return new Promise((resolve, reject) => {
-      this.queued.push({ command, resolve, reject });
+      const roomSet = touchRoomSet ? '1' : '';
+      const args: IChange['args'] = [
+        kind,
+        clientId,
+        value,
+        room,
+        roomSet,
+        event?.channel ?? '',
+        event?.message ?? '',
+      ];
+      this.queued.push({ membersKey, watchersKey: presenceWatchersKey(room), args, resolve, reject });
+      // One setImmediate per turn for the whole crowd: no timer per join.
       if (this.queued.length === 1) setImmediate(() => this.flush(redis));
     });
   }
 
+  private async changeOnCluster(
+    redis: TRedisClient,
+    kind: 'add' | 'remove',
+    membersKey: string,
+    room: string,
+    clientId: string,
+    value: string,
+    touchRoomSet: boolean,
+    event?: IPresenceEvent,
+  ): Promise<boolean> {
+    const send = (...command: TClusterWrite) => {
+      const [name, ...args] = command;
+      return (redis as unknown as Record<string, (...a: string[]) => Promise<unknown>>)[name]!(...args);
+    };
+    const add = kind === 'add';
+    if (touchRoomSet) void send(add ? 'sadd' : 'srem', presenceInstanceRoomsKey(this.opts.serverId), room);
+    const changed =
+      (await (add ? send('hset', membersKey, clientId, value) : send('hdel', membersKey, clientId))) === 1;
+    if (changed && event) this.opts.publish?.(event);
+    return changed;
+  }
+
   private flush(redis: TRedisClient): void {
-    const batch = this.queued.splice(0);
+    const batch = this.queued;
     if (batch.length === 0) return;
-    const pipeline = redis.pipeline(batch.map((entry) => entry.command));
-    pipeline.exec().then(
-      (results) => {
-        batch.forEach((entry, n) => {
-          const [error, value] = results?.[n] ?? [new Error('no result'), undefined];
-          if (error) entry.reject(error);
-          else entry.resolve(value);
-        });
-      },
-      (error: unknown) => {
-        for (const entry of batch) entry.reject(error);
-      },
-    );
+    this.queued = [];
+    if (!scripted.has(redis)) {
+      redis.defineCommand(SCRIPT_COMMAND, { lua: WRITE_SCRIPT });
+      scripted.add(redis);
+    }
+    const roomsKey = presenceInstanceRoomsKey(this.opts.serverId);
+    for (let start = 0; start < batch.length; start += MAX_CHANGES_PER_CALL) {
+      const part = batch.slice(start, start + MAX_CHANGES_PER_CALL);
+      const keys = part.flatMap((change) => [change.membersKey, change.watchersKey]);
+      keys.push(roomsKey);
+      const args = part.flatMap((change) => change.args);
+      (redis as unknown as TScripted)[SCRIPT_COMMAND](keys.length, ...keys, ...args).then(
+        (changed) => {
+          for (const [n, change] of part.entries()) change.resolve(changed[n] === 1);
+        },
+        (error: unknown) => {
+          for (const change of part) change.reject(error);
+        },
+      );
+    }
+  }
+
+  async watch(room: string, on: boolean): Promise<void> {
+    const redis = this.redis();
+    const key = presenceWatchersKey(room);
+    if (on) await redis.hset(key, this.opts.serverId, '1');
+    else await redis.hdel(key, this.opts.serverId);
+  }
+
+  async rewatch(rooms: readonly string[]): Promise<void> {
+    if (rooms.length === 0) return;
+    const redis = this.redis();
+    const { serverId } = this.opts;
+    if (redis.isCluster) {
+      await Promise.all(rooms.map((room) => redis.hset(presenceWatchersKey(room), serverId, '1')));
+      return;
+    }
+    await redis.pipeline(rooms.map((room) => ['hset', presenceWatchersKey(room), serverId, '1'])).exec();
   }
 
   async list(room: string): Promise<IPresenceMember[]> {
@@ -132,6 +260,7 @@ export class RedisPresenceStore implements IPresenceStore {
           if (entry?.instance !== instance) continue;
           if ((await redis.hdel(key, clientId)) === 1) gone(room, entry.member);
         }
+        await redis.hdel(presenceWatchersKey(room), instance);
       }
       await redis.del(roomsKey);
       await redis.zrem(PRESENCE_INSTANCES_KEY, instance);

@@ -23,6 +23,12 @@ export type TPresenceInfoFn<MetadataType extends object = Record<string, unknown
   room: string;
 }) => unknown;
 
+/** A join/leave event encoded for Pub/Sub, handed to the store so it goes out with the write. */
+export interface IPresenceEvent {
+  channel: string;
+  message: string;
+}
+
 /**
  * Where presence lives: in memory (one instance) or in Redis (every instance). `add` and
  * `remove` resolve to whether they changed anything, so each change is announced exactly once.
@@ -30,8 +36,19 @@ export type TPresenceInfoFn<MetadataType extends object = Record<string, unknown
 export interface IPresenceStore {
   /** Starts the instance's liveness heartbeat (Redis) and waits for the first beat. */
   start(): Promise<void>;
-  add(room: string, member: IPresenceMember): Promise<boolean>;
-  remove(room: string, clientId: string): Promise<boolean>;
+  /**
+   * `event`, when given, is published to the other instances if and only if the call changed
+   * something (the in-memory store has no other instances and ignores it).
+   */
+  add(room: string, member: IPresenceMember, event?: IPresenceEvent): Promise<boolean>;
+  remove(room: string, clientId: string, event?: IPresenceEvent): Promise<boolean>;
+  /**
+   * This instance has (true) or no longer has (false) local subscribers to the room's events.
+   * Redis: events are published only for rooms some instance watches; resolves once stored.
+   */
+  watch?(room: string, on: boolean): Promise<void>;
+  /** Writes the watches again (every heartbeat): a Redis that lost them, or missed one, has them back. */
+  rewatch?(rooms: readonly string[]): Promise<void>;
   /** Every live member, on every instance. */
   list(room: string): Promise<IPresenceMember[]>;
   /**

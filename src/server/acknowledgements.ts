@@ -38,7 +38,11 @@ interface IRelayed {
 
 export interface IAcknowledgementOptions<M extends object> {
   registry: ClientRegistry<M>;
-  write: (client: IWebSocketClient<M>, frame: string) => void;
+  /**
+   * Delivers the ack frame like any frame to one client: written as is, or (encrypted client)
+   * handed to the outbound transformer as `frame`, so the ack id travels inside the ciphertext.
+   */
+  deliver: (client: IWebSocketClient<M>, event: string, data: unknown, frame: string) => void;
   /** Asks the instance holding a client to deliver (undefined in single-instance mode). */
   relay?: (
     clientId: string,
@@ -68,11 +72,6 @@ export class Acknowledgements<M extends object = AnyRecord> {
   send(clientId: string, event: string, data: unknown, timeout: number): Promise<void> {
     const ackId = crypto.randomUUID();
     const client = this.opts.registry.get(clientId);
-    if (client?.encrypted) {
-      return Promise.reject(
-        new WebSocketAckError('NOT_DELIVERED', 'acknowledgements are not available for encrypted clients'),
-      );
-    }
     // Serialized before waiting, so data that cannot be sent throws at the caller.
     const frame = client ? ackFrame(event, data, ackId) : undefined;
     if (!client && !this.opts.relay) {
@@ -87,7 +86,7 @@ export class Acknowledgements<M extends object = AnyRecord> {
       }, timeout);
       this.waiting.set(ackId, { clientId, resolve, reject, timer });
     });
-    if (client && frame) this.opts.write(client, frame);
+    if (client && frame) this.opts.deliver(client, event, data, frame);
     else {
       this.opts.relay!(clientId, event, data, ackId, timeout).catch(() => {
         this.settle(ackId, new WebSocketAckError('NOT_DELIVERED', 'Redis did not take the message'));
@@ -106,10 +105,10 @@ export class Acknowledgements<M extends object = AnyRecord> {
     timeout: number,
   ): void {
     const client = this.opts.registry.get(clientId);
-    if (!client || client.encrypted || this.relayed.has(ackId)) return;
+    if (!client || this.relayed.has(ackId)) return;
     const timer = setTimeout(() => this.relayed.delete(ackId), Math.min(Math.max(timeout, 1), 600_000));
     this.relayed.set(ackId, { clientId, from, timer });
-    this.opts.write(client, ackFrame(event, data, ackId));
+    this.opts.deliver(client, event, data, ackFrame(event, data, ackId));
   }
 
   /** A `ws:ack` from a client; one for an id it was not sent (or too late) is dropped. */

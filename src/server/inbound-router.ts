@@ -85,7 +85,7 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
         this.settleInBackground(this.opts.rooms.join(client, message.data, message.id), 'join');
         return;
       case WebSocketEvents.LEAVE:
-        this.opts.rooms.leave(client, message.data, message.id);
+        this.settleInBackground(this.opts.rooms.leave(client, message.data, message.id), 'leave');
         return;
       case WebSocketEvents.REFRESH:
         this.settleInBackground(

@@ -1,6 +1,7 @@
 import { WebSocketErrorCodes, WebSocketEvents } from '../common/constants.ts';
 import type { AnyRecord, ILogger, IWebSocketClient } from '../common/types.ts';
 import {
+  type IPresenceEvent,
   type IPresenceMember,
   type IPresenceStore,
   presenceStats,
@@ -15,8 +16,9 @@ import { isValidRoomName } from './room-names.ts';
 
 /** The internal topic (and bus room) that carries a presence room's join/leave events to its subscribers. */
 export function presenceTopic(room: string): string {
-  return `ws:presence-events:${room}`;
+  return `${EVENTS_PREFIX}${room}`;
 }
+const EVENTS_PREFIX = 'ws:presence-events:';
 
 export interface IRoomPresenceOptions<M extends object> {
   presenceFn: TPresenceFn;
@@ -26,6 +28,11 @@ export interface IRoomPresenceOptions<M extends object> {
   delivery: LocalDelivery<M>;
   /** Hands a join/leave event to the other instances (a room message to `presenceTopic(room)`). */
   publish: (topic: string, event: string, data: unknown) => void;
+  /**
+   * Redis only: the same message encoded, given to the store so it is published in the same
+   * round trip as the write (and only if the write changed something). Undefined: not ready.
+   */
+  encodeEvent?: (topic: string, event: string, data: unknown, dataJson: string) => IPresenceEvent | undefined;
   reply: TSystemReply<M>;
   limiter: InboundLimiter;
   logger: ILogger;
@@ -41,6 +48,8 @@ export interface IRoomPresenceOptions<M extends object> {
 export class RoomPresence<M extends object = AnyRecord> {
   /** This instance's presence memberships: client id → room → what was stored. */
   private readonly memberships = new Map<string, Map<string, IPresenceMember>>();
+  /** Rooms whose events have local subscribers: the store was told (Redis publishes only for those). */
+  private readonly watched = new Map<string, Promise<void>>();
   private timer?: ReturnType<typeof setInterval>;
   private sweeping = false;
   private lastFailureLog = 0;
@@ -62,13 +71,20 @@ export class RoomPresence<M extends object = AnyRecord> {
       for (const [room, member] of rooms) removals.push(this.removeMember(room, clientId, member));
     }
     this.memberships.clear();
+    for (const room of [...this.watched.keys()]) this.unwatch(room);
     await Promise.all(removals);
     await this.opts.store.stop().catch(() => {});
   }
 
   /** Called by the registry on every membership change. */
   readonly onMembership = (client: IWebSocketClient<M>, room: string, change: TMembershipChange): void => {
-    if (room === client.id || room.startsWith('ws:')) return;
+    if (room === client.id) return;
+    if (room.startsWith('ws:')) {
+      if (change !== 'join' && room.startsWith(EVENTS_PREFIX) && this.opts.registry.roomSize(room) === 0) {
+        this.unwatch(room.slice(EVENTS_PREFIX.length));
+      }
+      return;
+    }
     if (change === 'join') {
       if (this.isPresenceRoom(room)) this.addMember(client, room);
       return;
@@ -117,13 +133,41 @@ export class RoomPresence<M extends object = AnyRecord> {
   }
 
   /** `ws:presence:subscribe` / `ws:presence:unsubscribe` `{ room }` → `{ room }`. */
-  handleSubscription(client: IWebSocketClient<M>, data: unknown, id: string | undefined, on: boolean): void {
+  async handleSubscription(
+    client: IWebSocketClient<M>,
+    data: unknown,
+    id: string | undefined,
+    on: boolean,
+  ): Promise<void> {
     const event = on ? WebSocketEvents.PRESENCE_SUBSCRIBE : WebSocketEvents.PRESENCE_UNSUBSCRIBE;
     const room = on ? this.checkRoom(client, data, event, id) : this.readRoom(client, data, event, id);
     if (room === undefined) return;
-    if (on) this.opts.registry.join(client, presenceTopic(room));
-    else this.opts.registry.leave(client, presenceTopic(room));
+    if (on) {
+      this.opts.registry.join(client, presenceTopic(room));
+      // The answer waits until the other instances know to publish this room's events.
+      await this.watch(room);
+      if (this.opts.registry.get(client.id) !== client) return;
+    } else this.opts.registry.leave(client, presenceTopic(room));
     this.opts.reply(client, event, { room }, id);
+  }
+
+  /** Marks the room watched by this instance (once while it has local subscribers). */
+  private watch(room: string): Promise<void> {
+    let stored = this.watched.get(room);
+    if (!stored) {
+      stored = (this.opts.store.watch?.(room, true) ?? Promise.resolve()).catch((error: unknown) =>
+        this.logFailure(`presence watch failed (room ${room})`, error),
+      );
+      this.watched.set(room, stored);
+    }
+    return stored;
+  }
+
+  private unwatch(room: string): void {
+    if (!this.watched.delete(room)) return;
+    this.opts.store
+      .watch?.(room, false)
+      .catch((error: unknown) => this.logFailure(`presence unwatch failed (room ${room})`, error));
   }
 
   private addMember(client: IWebSocketClient<M>, room: string): void {
@@ -150,30 +194,53 @@ export class RoomPresence<M extends object = AnyRecord> {
     }
     rooms.set(room, member);
     // Store calls go out in order on one connection, so a quick join + leave is stored (and announced) in order.
-    this.opts.store.add(room, member).then(
-      (added) => {
-        if (added) this.announce(room, member, true);
-      },
-      (error: unknown) => this.logFailure(`presence add failed (room ${room})`, error),
-    );
+    this.changeMember(room, member, true);
   }
 
   private removeMember(room: string, clientId: string, member: IPresenceMember): Promise<void> {
-    return this.opts.store.remove(room, clientId).then(
-      (removed) => {
-        if (removed) this.announce(room, member, false);
+    return this.changeMember(room, member, false, clientId);
+  }
+
+  /**
+   * Writes the change with its event: the store publishes it to the other instances when its
+   * write changed something (one round trip in Redis), and the local subscribers get it then.
+   */
+  private changeMember(
+    room: string,
+    member: IPresenceMember,
+    joined: boolean,
+    clientId = member.clientId,
+  ): Promise<void> {
+    const event = joined ? WebSocketEvents.PRESENCE_JOIN : WebSocketEvents.PRESENCE_LEAVE;
+    const data = { room, ...member };
+    const topic = presenceTopic(room);
+    const { encodeEvent } = this.opts;
+    let encoded: IPresenceEvent | undefined;
+    try {
+      encoded = encodeEvent?.(topic, event, data, JSON.stringify(data));
+    } catch (error) {
+      this.logFailure('presence event not encoded', error);
+    }
+    const { store } = this.opts;
+    const write = joined ? store.add(room, member, encoded) : store.remove(room, clientId, encoded);
+    return write.then(
+      (changed) => {
+        if (changed) this.announce(room, member, joined, encoded === undefined);
       },
-      (error: unknown) => this.logFailure(`presence remove failed (room ${room})`, error),
+      (error: unknown) =>
+        this.logFailure(`presence ${joined ? 'add' : 'remove'} failed (room ${room})`, error),
     );
   }
 
-  private announce(room: string, member: IPresenceMember, joined: boolean): void {
+  /** Local subscribers always; the other instances too unless the store already published it. */
+  private announce(room: string, member: IPresenceMember, joined: boolean, publish = true): void {
     const event = joined ? WebSocketEvents.PRESENCE_JOIN : WebSocketEvents.PRESENCE_LEAVE;
     const data = { room, ...member };
     const topic = presenceTopic(room);
     try {
-      this.opts.delivery.toRoom(topic, event, data);
-      this.opts.publish(topic, event, data);
+      // Most presence rooms have no local subscriber to their events: nothing to encode then.
+      if (this.opts.registry.roomSize(topic) > 0) this.opts.delivery.toRoom(topic, event, data);
+      if (publish) this.opts.publish(topic, event, data);
     } catch (error) {
       this.logFailure('presence event not sent', error);
     }
@@ -184,6 +251,7 @@ export class RoomPresence<M extends object = AnyRecord> {
     this.sweeping = true;
     try {
       await this.opts.store.sweep((room, member) => this.announce(room, member, false));
+      if (this.watched.size > 0) await this.opts.store.rewatch?.([...this.watched.keys()]);
     } catch (error) {
       this.logFailure('presence heartbeat/sweep failed', error);
     } finally {

@@ -3,8 +3,9 @@ import { WebSocketErrorCodes, WebSocketEvents, WebSocketLimits } from '../common
 import { clientFields } from '../common/log.ts';
 import type { AnyRecord, ILogger, IWebSocketClient, TWebSocketValidateRoomFn } from '../common/types.ts';
 import { readSinceMap } from '../history/policy.ts';
+import type { IStreamPosition } from '../history/types.ts';
 import { isPlainObject } from '../utils/json.ts';
-import { settle } from '../utils/safe-call.ts';
+import { settleSoon, type TCallbackOutcome } from '../utils/safe-call.ts';
 import type { ClientRegistry } from './client-registry.ts';
 import type { InboundLimiter } from './inbound-limits.ts';
 import { replyError, type TSystemReply } from './local-delivery.ts';
@@ -29,32 +30,100 @@ export interface IRoomRequestOptions<M extends object> {
  * request is answered with the rooms it actually changed.
  */
 export class RoomRequests<M extends object = AnyRecord> {
+  /**
+   * A client's room requests not applied yet (a validation or a subscription pending): later
+   * ones are applied after them, so join / leave / join of one room take effect and are answered
+   * in the order received. Validations still run concurrently; only their effects are ordered.
+   * Absent while everything answers synchronously (the common case costs nothing).
+   */
+  private readonly unapplied = new WeakMap<IWebSocketClient<M>, Promise<void>>();
+
   constructor(private readonly opts: IRoomRequestOptions<M>) {}
 
-  async join(client: IWebSocketClient<M>, data: unknown, id?: string): Promise<void> {
+  join(client: IWebSocketClient<M>, data: unknown, id?: string): Promise<void> | undefined {
     const requested = this.readRooms(client, data, WebSocketEvents.JOIN, id);
-    if (!requested) return;
+    if (!requested) return undefined;
     const since = readSinceMap((data as { since?: unknown }).since);
-    const { validateRoomFn, registry, logger, reply, limiter, recovery } = this.opts;
+    const { validateRoomFn, reply, limiter } = this.opts;
     if (since === null) {
       const text = 'join since expects { [room]: { offset: integer >= 0, epoch: string (1..64 chars) } }';
       replyError(reply, client, WebSocketErrorCodes.INVALID_REQUEST, text, id);
-      return;
+      return undefined;
     }
-    let allowed: string[] = [];
-    if (validateRoomFn && requested.length > 0) {
-      if (!limiter.mayStartRequest(client, id)) return;
-      client.pendingRequests = (client.pendingRequests ?? 0) + 1;
-      const outcome = await settle(validateRoomFn, {
-        clientId: client.id,
-        userId: client.userId,
-        rooms: requested,
-      });
+    if (!validateRoomFn || requested.length === 0) {
+      const none: [] = [];
+      return this.inOrder(client, id, false, none, (nothing) =>
+        this.grant(client, requested, nothing, since, id),
+      );
+    }
+    if (!limiter.mayStartRequest(client, id)) return undefined;
+    const outcome = settleSoon(validateRoomFn, {
+      clientId: client.id,
+      userId: client.userId,
+      rooms: requested,
+    });
+    return this.inOrder(client, id, true, outcome, (settled) =>
+      this.grant(client, requested, settled, since, id),
+    );
+  }
+
+  leave(client: IWebSocketClient<M>, data: unknown, id?: string): Promise<void> | undefined {
+    const requested = this.readRooms(client, data, WebSocketEvents.LEAVE, id);
+    if (!requested) return undefined;
+    return this.inOrder(client, id, false, undefined, () => this.leaveNow(client, requested, id));
+  }
+
+  /**
+   * Applies a request once `ready` (its validation) has settled and the client's earlier room
+   * requests were applied: at once when nothing is pending. A request that waits counts against
+   * `limits.maxPendingRequests` until applied (`admitted`: the limit was checked already, before
+   * its validation started); one refused is answered `TOO_MANY_PENDING` with `id`.
+   */
+  private inOrder<T>(
+    client: IWebSocketClient<M>,
+    id: string | undefined,
+    admitted: boolean,
+    ready: T | Promise<T>,
+    apply: (value: T) => Promise<void> | undefined,
+  ): Promise<void> | undefined {
+    const before = this.unapplied.get(client);
+    if (!before && !(ready instanceof Promise)) return this.track(client, apply(ready));
+    if (!admitted && !this.opts.limiter.mayStartRequest(client, id)) return undefined;
+    client.pendingRequests = (client.pendingRequests ?? 0) + 1;
+    const running = Promise.all([before, ready]).then(([, value]) => {
       client.pendingRequests = (client.pendingRequests ?? 1) - 1;
+      if (this.opts.registry.get(client.id) !== client) return undefined; // gone meanwhile
+      return apply(value);
+    });
+    return this.track(client, running);
+  }
+
+  /** Records `running` as the client's latest unapplied request (nothing when it is done already). */
+  private track(client: IWebSocketClient<M>, running: Promise<void> | undefined): Promise<void> | undefined {
+    if (!running) return undefined;
+    const settled = running.catch(() => {}); // the caller logs the failure; the order goes on
+    this.unapplied.set(client, settled);
+    void settled.then(() => {
+      if (this.unapplied.get(client) === settled) this.unapplied.delete(client);
+    });
+    return running;
+  }
+
+  /** Applies what `validateRoomFn` allowed (nothing without it) and answers. */
+  private grant(
+    client: IWebSocketClient<M>,
+    requested: string[],
+    outcome: TCallbackOutcome<unknown> | [],
+    since: Map<string, IStreamPosition> | undefined,
+    id?: string,
+  ): Promise<void> | undefined {
+    const { registry, logger, reply, limiter, recovery } = this.opts;
+    let allowed: string[] = [];
+    if (!Array.isArray(outcome)) {
       if (outcome.ok && Array.isArray(outcome.value)) {
         // Only names that were asked for (and passed sanitizing) can be granted.
         const asked = new Set(requested);
-        allowed = outcome.value.filter((room) => asked.has(room));
+        allowed = (outcome.value as unknown[]).filter((room): room is string => asked.has(room as string));
       } else if (!outcome.ok) {
         logger.error(
           `validateRoomFn threw for client ${client.id}; join denied`,
@@ -62,31 +131,32 @@ export class RoomRequests<M extends object = AnyRecord> {
         );
       }
     }
-    if (registry.get(client.id) !== client) return; // disconnected while validating
     if (this.wouldExceedRooms(client, allowed)) {
       const text = `A client may be in at most ${limiter.limits.maxRoomsPerClient} rooms; nothing joined`;
       limiter.refuseRequest(client, WebSocketErrorCodes.ROOM_LIMIT, text, id);
-      return;
+      return undefined;
     }
     const recovering = recovery?.join(client, allowed, since, id);
-    if (recovering) return await recovering;
+    if (recovering) return recovering;
     for (const room of allowed) registry.join(client, room);
     // Anything published after the reply must reach the client, also from other instances:
     // where this instance was not subscribed to a room yet, answer once Redis acknowledged it.
     const subscribed = this.opts.channels?.whenSubscribed(allowed);
-    if (subscribed) {
-      await subscribed;
-      if (registry.get(client.id) !== client) return;
+    const answer = () => reply(client, WebSocketEvents.JOIN, notRecoveredReply(allowed, since), id);
+    if (!subscribed) {
+      answer();
+      return undefined;
     }
-    reply(client, WebSocketEvents.JOIN, notRecoveredReply(allowed, since), id);
+    return subscribed.then(() => {
+      if (registry.get(client.id) === client) answer();
+    });
   }
 
-  leave(client: IWebSocketClient<M>, data: unknown, id?: string): void {
-    const requested = this.readRooms(client, data, WebSocketEvents.LEAVE, id);
-    if (!requested) return;
+  private leaveNow(client: IWebSocketClient<M>, requested: string[], id?: string): undefined {
     // A client may not leave its own id room: direct delivery across instances relies on it.
     const left = requested.filter((room) => room !== client.id && this.opts.registry.leave(client, room));
     this.opts.reply(client, WebSocketEvents.LEAVE, { rooms: left }, id);
+    return undefined;
   }
 
   /** True when joining `rooms` would take the client past `maxRoomsPerClient` (its id room not counted). */

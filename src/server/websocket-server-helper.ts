@@ -207,8 +207,16 @@ export class WebSocketServerHelper<
               client: () => redisBus.publisher(),
               serverId: this.serverId,
               ttl: this.settings.presenceTtl,
+              publish: (event) => redisBus.publishEncoded(event.channel, event.message),
             })
           : new MemoryPresenceStore(),
+        encodeEvent: redisBus
+          ? (topic, event, data, dataJson) =>
+              redisBus.encode(
+                { serverId: this.serverId, type: WebSocketMessageTypes.ROOM, target: topic, event, data },
+                dataJson,
+              )
+          : undefined,
         registry: this.registry,
         delivery: this.delivery,
         publish: (topic, event, data) =>
@@ -229,7 +237,7 @@ export class WebSocketServerHelper<
     const presence = this.roomPresence;
     this.acks = new Acknowledgements<MetadataType>({
       registry: this.registry,
-      write: (client, frame) => this.delivery.write(client, frame),
+      deliver: (client, event, data, frame) => this.delivery.toClient(client.id, event, data, frame),
       relay: redisBus
         ? (clientId, event, data, ackId, timeout) =>
             this.commands.relay(clientId, event, data, ackId, timeout)
