@@ -33,6 +33,15 @@ export interface IRoomChannels {
   /** Keeps a room's channel subscribed while no local member holds it (a recovery's history read). */
   hold(room: string): void;
   release(room: string): void;
+  /**
+   * Holds a connecting client's own channels (client id, id room, user) and `rooms`' channels until
+   * `release()`; `ready` resolves (bounded) once all are subscribed, undefined when they already are.
+   */
+  holdClient(
+    clientId: string,
+    userId: string | undefined,
+    rooms: readonly string[],
+  ): { ready: Promise<void> | undefined; release(): void };
 }
 
 /** Carries messages between instances. */
@@ -180,6 +189,22 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
         },
         hold: (room) => channels.acquire(WebSocketChannels.forRoom({ room })),
         release: (room) => channels.release(WebSocketChannels.forRoom({ room })),
+        holdClient: (clientId, userId, rooms) => {
+          const names = [
+            WebSocketChannels.forClient({ clientId }),
+            WebSocketChannels.forRoom({ room: clientId }),
+          ];
+          if (userId !== undefined) names.push(WebSocketChannels.forUser({ userId }));
+          for (const room of rooms) names.push(WebSocketChannels.forRoom({ room }));
+          for (const name of names) channels.acquire(name);
+          const ready = channels.whenSubscribed(names);
+          return {
+            ready: ready && withBound(ready, SUBSCRIBE_WAIT_BOUND_MS),
+            release: () => {
+              for (const name of names) channels.release(name);
+            },
+          };
+        },
       };
     }
     this.duplicateConnections();

@@ -1,3 +1,4 @@
+import type { IRoomChannels } from '../bus/cross-instance-bus.ts';
 import {
   WebSocketClientStates,
   WebSocketCloseCodes,
@@ -49,6 +50,8 @@ export interface ISessionOptions<A extends object, M extends object> {
   onAuthTimed?: (ms: number) => void;
   enableEncryption: (client: IWebSocketClient<M>) => void;
   subscribeBroadcast: (client: IWebSocketClient<M>) => void;
+  /** `rooms` subscription mode: `connected` waits until the client's own channels are subscribed. */
+  channels?: IRoomChannels;
 }
 
 /**
@@ -190,12 +193,37 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
 
     const user = userId === undefined || userId === null ? undefined : String(userId);
     if (!this.opts.requireEncryption) {
-      this.admit(client, user, metadata, undefined, requestId, expiresAt);
-      return;
+      return this.admitSubscribed(client, user, metadata, undefined, requestId, expiresAt);
     }
     return this.handshake(client, user, payload, requestId).then((handshake) => {
-      if (handshake) this.admit(client, user, metadata, handshake, requestId, expiresAt);
-      else counters.authRefused++;
+      if (handshake) return this.admitSubscribed(client, user, metadata, handshake, requestId, expiresAt);
+      counters.authRefused++;
+    });
+  }
+
+  /**
+   * `admit`, in `rooms` subscription mode once Redis acknowledged the client's own channels (its
+   * id, its id room, its user) and its default rooms: anything another instance sends to the
+   * client after `connected` then reaches it. The channels are held here until the registry holds
+   * them itself; in `pattern` mode, or when all are subscribed already, nothing waits.
+   */
+  private admitSubscribed(
+    client: IWebSocketClient<M>,
+    userId: string | undefined,
+    metadata: M | undefined,
+    handshake: { serverPublicKey: string; salt?: string } | undefined,
+    requestId: string | undefined,
+    expiresAt: number | undefined,
+  ): Promise<void> | undefined {
+    const held = this.opts.channels?.holdClient(client.id, userId, this.opts.defaultRooms);
+    if (!held?.ready) {
+      this.admit(client, userId, metadata, handshake, requestId, expiresAt);
+      held?.release();
+      return;
+    }
+    return held.ready.then(() => {
+      if (this.isCurrent(client)) this.admit(client, userId, metadata, handshake, requestId, expiresAt);
+      held.release();
     });
   }
 

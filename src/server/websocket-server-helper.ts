@@ -270,6 +270,7 @@ export class WebSocketServerHelper<
       subscribeBroadcast: (client) => {
         if (!client.encrypted) client.socket.subscribe(WebSocketDefaults.BROADCAST_TOPIC);
       },
+      channels: this.bus.roomChannels,
     });
     this.router = new InboundRouter<AuthDataType, MetadataType>({
       sessions: this.sessions,

@@ -200,6 +200,43 @@ describe('rooms mode: the join seam', () => {
   }, 20_000);
 });
 
+describe('rooms mode: the connected seam', () => {
+  test('messages sent from another instance the moment `connected` arrives reach the client: to its id, its user and a default room (30 concurrent connections, 40 ms from Redis)', async () => {
+    // As at the join seam: `far` is 40 ms from Redis, A and the emitter are not. Only a
+    // `connected` that waited for the client's own channels makes every first message arrive.
+    const proxy = new DelayProxy(redis.port, 40);
+    const round = crypto.randomUUID().slice(0, 8);
+    const lobby = `lobby-${round}`;
+    const far = await startServer({
+      redis: { host: '127.0.0.1', port: proxy.port },
+      subscriptionMode: 'rooms',
+      defaultRooms: [lobby],
+    });
+    try {
+      const clients = await Promise.all(
+        Array.from({ length: 30 }, async (_, i) => {
+          const client = await TestClient.authenticated(far.url, { token: 'ok', user: `seam-${round}-${i}` });
+          a.helper.send({ destination: client.id, payload: { topic: 'to-id', data: i } });
+          await emitter.toUser({ userId: `seam-${round}-${i}`, event: 'to-user', data: i });
+          return client;
+        }),
+      );
+      a.helper.send({ destination: lobby, payload: { topic: 'to-lobby', data: round } });
+      await Promise.all(
+        clients.map(async (client, i) => {
+          await client.next('to-id', (d) => d === i, 3_000);
+          await client.next('to-user', (d) => d === i, 3_000);
+          await client.next('to-lobby', (d) => d === round, 3_000);
+        }),
+      );
+      for (const client of clients) client.close();
+    } finally {
+      await far.stop();
+      proxy.stop();
+    }
+  }, 20_000);
+});
+
 describe('rooms mode: Redis restarts', () => {
   test('every wanted channel is subscribed again; channels released while down are not', async () => {
     const stays = await joined(b.url, ['restart-room'], 'restart-user');
