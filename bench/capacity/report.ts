@@ -55,7 +55,7 @@ export const CAPACITY_HEADER = [
 export function capacitySection(results: ICapacityResult[] | undefined): string[] {
   if (!results || results.length === 0) return [];
   return [
-    '## Capacity: connections held on one instance and on three',
+    '## Capacity: connections held on one instance and on three, in both subscription modes',
     '',
     table(CAPACITY_HEADER, capacityRows(results)),
     '',
