@@ -60,6 +60,8 @@ export interface ICapacityResult {
   errors: number;
   /** Wall time until every client process had all its sockets authenticated and joined. */
   connectMs: number;
+  /** Sockets each client process had connecting at once. */
+  connectConcurrency: number;
   /** Each instance's CPU time over that, per connection it holds (upgrade, authenticate, join). */
   connectCpuUsPerConnection: number[];
   /** RSS after connecting minus RSS before (both after a full GC), per connection, per instance. */

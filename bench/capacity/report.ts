@@ -34,7 +34,7 @@ export function capacityRows(results: ICapacityResult[]): string[][] {
       r.redisUsedMemoryAfterBytes === undefined
         ? '—'
         : `${int(r.redisBytesPerConnection)} (${ms(r.redisUsedMemoryBeforeBytes / 1e6)} → ${ms(r.redisUsedMemoryAfterBytes / 1e6)} MB; ${int(r.redisChannels)} channels, ${int(r.redisPatterns)} patterns; CPU ${r.redisConnectCpuUsPerConnection.toFixed(1)} µs per connection)`,
-      `${ms(r.connectMs / 1000)} s (server CPU ${r.connectCpuUsPerConnection.map(int).join(' / ')} µs per connection)`,
+      `${ms(r.connectMs / 1000)} s${r.connectConcurrency ? `, ${r.connectConcurrency} in flight per client process` : ''} (server CPU ${r.connectCpuUsPerConnection.map(int).join(' / ')} µs per connection)`,
       `${int(f.delivered)} of ${int(f.expected)}, last after ${ms(f.lastMs)} ms (p50 ${ms(f.p50Ms)} ms; server CPU ${f.serverCpuMs.map(ms).join(' / ')} ms, kernel ${f.serverSystemShare.map((x) => `${Math.round(x * 100)} %`).join(' / ')})`,
       `${p.messages} × every ${int(p.intervalMs)} ms: p50 ${ms(p.p50Ms)} / p99 ${ms(p.p99Ms)} / max ${ms(p.maxMs)} ms, ${int(p.delivered)} of ${int(p.expected)}`,
     ];

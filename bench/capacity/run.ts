@@ -2,7 +2,7 @@
 // helper holds here, at what RSS per connection, and how fast one room message reaches all of them.
 //
 //   bun run bench/capacity/run.ts [--only one|three|three-rooms|one-rooms] [--one N] [--three N]
-//                                 [--paced N] [--interval-ms N] [--no-rooms]
+//                                 [--paced N] [--interval-ms N] [--no-rooms] [--concurrency N]
 //
 // Scenario `one`: about 19,500 connections on ONE instance (a process here may hold at most 20,000
 // open files). Scenario `three`: 50,000 over THREE instances sharing one redis-server, all in one
@@ -44,11 +44,13 @@ export interface ICapacityScenario {
   pacedIntervalMs: number;
   /** Last byte of the first loopback source address (127.0.0.N): each scenario has its own. */
   firstSourceAddress: number;
+  /** Sockets each client process has connecting at once. */
+  concurrency: number;
 }
 
 /** What a server process needs beside its clients (Redis connections, the listener, stdio, …). */
 const SERVER_RESERVE = 400;
-/** Sockets each client process opens at once. */
+/** Sockets each client process opens at once, unless a scenario says otherwise (--concurrency). */
 const CONNECT_CONCURRENCY = 64;
 const WARM_UP_CONNECTIONS = 100;
 const SCENARIO_DEADLINE_MS = 240_000;
@@ -60,6 +62,7 @@ export function capacityScenarios(opts: {
   pacedIntervalMs?: number;
   /** Adds the `'rooms'`-mode scenarios (three-rooms, one-rooms); on unless false. */
   rooms?: boolean;
+  concurrency?: number;
 }): ICapacityScenario[] {
   const one = opts.one ?? 19_500;
   const three = opts.three ?? 50_000;
@@ -85,6 +88,7 @@ export function capacityScenarios(opts: {
     connections,
     clientProcesses: processes(connections),
     firstSourceAddress: first,
+    concurrency: opts.concurrency ?? CONNECT_CONCURRENCY,
     ...paced(connections),
   });
   // Each scenario's source addresses are its own (127.0.0.2–5, 20–27, 40–47, 60–63): ports a
@@ -230,6 +234,7 @@ export async function capacityScenario(
     heldByInstance: [],
     errors: 0,
     connectMs: 0,
+    connectConcurrency: scenario.concurrency,
     connectCpuUsPerConnection: [],
     rssBeforeBytes: [],
     rssAfterBytes: [],
@@ -307,7 +312,7 @@ export async function capacityScenario(
             ports,
             count: shares[p]!,
             localAddresses: sourceAddresses(scenario, p),
-            concurrency: CONNECT_CONCURRENCY,
+            concurrency: scenario.concurrency,
             tag: String(p),
             room: ROOM,
           },
@@ -455,6 +460,7 @@ if (import.meta.main) {
     pacedMessages: num('--paced'),
     pacedIntervalMs: num('--interval-ms'),
     rooms: !process.argv.includes('--no-rooms'),
+    concurrency: num('--concurrency'),
   }).filter((s) => only === undefined || s.name === only);
   const t0 = Date.now();
   const log = (line: string) =>
