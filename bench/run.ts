@@ -91,14 +91,14 @@ const CLUSTER_API_CLIENTS = Number(argValue('--cluster-api-clients') ?? 2_000);
 /** Only the cluster-API phase. */
 const CLUSTER_API_ONLY = process.argv.includes('--cluster-api-only');
 /** No per-scale workloads: only one of the separate comparisons. */
-/** The capacity phase (bench/capacity/): 19,500 connections on one instance, 50,000 on three. */
+/** The capacity phase (bench/capacity/): 19,500 connections on one instance, 50,000 on three, in both subscription modes. */
 const CAPACITY_ONLY = process.argv.includes('--capacity-only');
 /** The scaling phase (bench/scaling/): pattern vs rooms mode, one Redis vs a 3-master cluster. */
 const SCALING_ONLY = process.argv.includes('--scaling-only');
 /** Alternating rounds of the four scaling configurations, and messages per run. */
 const SCALING_ROUNDS = Number(argValue('--scaling-rounds') ?? 5);
 const SCALING_MESSAGES = Number(argValue('--scaling-messages') ?? 8_000);
-/** Connections of the capacity phase's two scenarios (one instance, three instances). */
+/** Connections of the capacity phase's scenarios (one instance, three instances), each run in both subscription modes. */
 const CAPACITY_SIZES = (argValue('--capacity-sizes') ?? '19500,50000').split(',').map(Number);
 const NO_SCALES = ENCRYPTED_ONLY || RECOVERY_ONLY || CAPACITY_ONLY || SCALING_ONLY || CLUSTER_API_ONLY;
 const CAPACITY_ON = CAPACITY_ONLY || (!NO_SCALES && !process.argv.includes('--no-capacity'));

@@ -46,6 +46,8 @@ export interface ICapacityResult {
   name: string;
   status: 'ok' | 'FAILED';
   error?: string;
+  /** The instances' `subscriptionMode`. */
+  mode: 'pattern' | 'rooms';
   instances: number;
   clientProcesses: number;
   /** Loopback source addresses the client sockets bound. */
@@ -58,6 +60,8 @@ export interface ICapacityResult {
   errors: number;
   /** Wall time until every client process had all its sockets authenticated and joined. */
   connectMs: number;
+  /** Sockets each client process had connecting at once. */
+  connectConcurrency: number;
   /** Each instance's CPU time over that, per connection it holds (upgrade, authenticate, join). */
   connectCpuUsPerConnection: number[];
   /** RSS after connecting minus RSS before (both after a full GC), per connection, per instance. */
@@ -65,6 +69,16 @@ export interface ICapacityResult {
   rssAfterBytes: number[];
   rssPerConnectionBytes: number[];
   heapPerConnectionBytes: number[];
+  /** Redis `used_memory` just before connecting and once every connection is held, and the
+   * difference per connection held (its channels in `'rooms'` mode, the instances' buffers). */
+  redisUsedMemoryBeforeBytes: number;
+  redisUsedMemoryAfterBytes: number;
+  redisBytesPerConnection: number;
+  /** Redis CPU time (user + system) over the connects, per connection held. */
+  redisConnectCpuUsPerConnection: number;
+  /** `pubsub_channels` and `pubsub_patterns` once every connection is held. */
+  redisChannels: number;
+  redisPatterns: number;
   /** One 64-byte `send()` from instance A to the room: deliveries counted, and the time until the last. */
   fanout?: {
     expected: number;

@@ -21,16 +21,20 @@ export function capacityRows(results: ICapacityResult[]): string[][] {
         '',
         '',
         '',
+        '',
       ];
     }
     const f = r.fanout!;
     const p = r.paced!;
     return [
-      `${r.name} (${r.instances} instance${r.instances > 1 ? 's' : ''}, ${r.clientProcesses} client processes)`,
+      `${r.name} (\`'${r.mode ?? 'pattern'}'\`, ${r.instances} instance${r.instances > 1 ? 's' : ''}, ${r.clientProcesses} client processes)`,
       `${int(r.held)} (${r.heldByInstance.map(int).join(' + ')})`,
       String(r.errors),
       r.rssPerConnectionBytes.map(int).join(' / '),
-      `${ms(r.connectMs / 1000)} s (server CPU ${r.connectCpuUsPerConnection.map(int).join(' / ')} µs per connection)`,
+      r.redisUsedMemoryAfterBytes === undefined
+        ? '—'
+        : `${int(r.redisBytesPerConnection)} (${ms(r.redisUsedMemoryBeforeBytes / 1e6)} → ${ms(r.redisUsedMemoryAfterBytes / 1e6)} MB; ${int(r.redisChannels)} channels, ${int(r.redisPatterns)} patterns; CPU ${r.redisConnectCpuUsPerConnection.toFixed(1)} µs per connection)`,
+      `${ms(r.connectMs / 1000)} s${r.connectConcurrency ? `, ${r.connectConcurrency} in flight per client process` : ''} (server CPU ${r.connectCpuUsPerConnection.map(int).join(' / ')} µs per connection)`,
       `${int(f.delivered)} of ${int(f.expected)}, last after ${ms(f.lastMs)} ms (p50 ${ms(f.p50Ms)} ms; server CPU ${f.serverCpuMs.map(ms).join(' / ')} ms, kernel ${f.serverSystemShare.map((x) => `${Math.round(x * 100)} %`).join(' / ')})`,
       `${p.messages} × every ${int(p.intervalMs)} ms: p50 ${ms(p.p50Ms)} / p99 ${ms(p.p99Ms)} / max ${ms(p.maxMs)} ms, ${int(p.delivered)} of ${int(p.expected)}`,
     ];
@@ -42,6 +46,7 @@ export const CAPACITY_HEADER = [
   'connections held',
   'errors',
   'RSS per connection, B (per instance)',
+  'Redis memory per connection, B (used_memory before → after; subscriptions; Redis CPU while connecting)',
   'connect + authenticate + join, all',
   'one 64-byte message to all',
   'paced latency (send → every client)',
@@ -50,11 +55,11 @@ export const CAPACITY_HEADER = [
 export function capacitySection(results: ICapacityResult[] | undefined): string[] {
   if (!results || results.length === 0) return [];
   return [
-    '## Capacity: connections held on one instance and on three',
+    '## Capacity: connections held on one instance and on three, in both subscription modes',
     '',
     table(CAPACITY_HEADER, capacityRows(results)),
     '',
-    "`bun run bench/capacity/run.ts` (or this run's capacity phase). Every connection is authenticated and joined to one room, which spans the instances; the three instances share one redis-server (`'pattern'` mode, the default). The load clients run in separate processes, each binding its own loopback source addresses (" +
+    "`bun run bench/capacity/run.ts` (or this run's capacity phase). Every connection is authenticated and joined to one room, which spans the instances; the three instances share one redis-server. `'pattern'` is the default `subscriptionMode`; the `-rooms` scenarios run `'rooms'`, where `connected` waits for the SUBSCRIBE of the client's own channels, so their connect time includes it. Redis memory per connection: `used_memory` once every connection is held minus just before connecting, divided by the connections. The load clients run in separate processes, each binding its own loopback source addresses (" +
       `${[...new Set(results.flatMap((r) => r.sourceAddresses))].join(', ')}` +
       "; Bun's WebSocket client cannot choose one, so they speak WebSocket over `Bun.connect({ localAddress })`). RSS per connection: the instance's RSS after connecting minus before (both after three full GCs, after a 100-client warm-up), divided by the connections it holds. The single message and the paced ones are `send()` from instance A to the room; latency is each client's receive time minus the send time in the message, so it includes the load clients' own receive work on the same cores. Errors count failed, closed or missing connections and lost, repeated or malformed messages: none is allowed.",
   ];

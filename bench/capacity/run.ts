@@ -1,16 +1,20 @@
 // The capacity run (issues 12 and 14): how many concurrent authenticated connections roomcast's
 // helper holds here, at what RSS per connection, and how fast one room message reaches all of them.
 //
-//   bun run bench/capacity/run.ts [--only one|three] [--one N] [--three N] [--paced N] [--interval-ms N]
+//   bun run bench/capacity/run.ts [--only one|three|three-rooms|one-rooms] [--one N] [--three N]
+//                                 [--paced N] [--interval-ms N] [--no-rooms] [--concurrency N]
 //
 // Scenario `one`: about 19,500 connections on ONE instance (a process here may hold at most 20,000
 // open files). Scenario `three`: 50,000 over THREE instances sharing one redis-server, all in one
-// room that spans them. The load clients run in several processes (each well under the file limit),
+// room that spans them. `three-rooms` and `one-rooms`: the same with `subscriptionMode: 'rooms'`
+// (the mode docs/scaling.md recommends at scale), where `connected` waits for the SUBSCRIBE of the
+// client's own channels, so connect time includes that round trip. The load clients run in several processes (each well under the file limit),
 // each binding its own loopback source addresses (127.0.0.2, 127.0.0.3, …). Per scenario: RSS per
 // connection of every instance (RSS after connecting minus before, both after a full GC), the time
 // for one 64-byte `send()` from instance A to reach every member (counted: none lost), and paced
 // latency (one message every --interval-ms, measured at the clients from the send time stamped into
-// the message). Bounded: every scenario gives up past its deadline; every child is killed at the end.
+// the message); Redis's `used_memory` before and after connecting, its channels and patterns, and its
+// CPU time during the connects. Bounded: every scenario gives up past its deadline; every child is killed at the end.
 // `npm run bench` runs the same scenarios as a phase (bench/run.ts --capacity-only / --no-capacity).
 
 import type { Subprocess } from 'bun';
@@ -18,6 +22,7 @@ import { summarize } from '../lib/histogram.ts';
 import {
   fileLimit,
   type IServerProc,
+  redisCpuUs,
   settleClients,
   startRedis,
   startServer,
@@ -26,8 +31,12 @@ import {
 import { type IPaceRequest, type IPublishRequest, ROOM } from '../lib/shared.ts';
 import type { ICapacityReply, ICapacityResult, TCapacityCommand } from './protocol.ts';
 
+export type TCapacityMode = 'pattern' | 'rooms';
+
 export interface ICapacityScenario {
   name: string;
+  /** The instances' `subscriptionMode` (bench/servers/helper.ts, BENCH_SUBSCRIPTION_MODE). */
+  mode: TCapacityMode;
   instances: number;
   connections: number;
   clientProcesses: number;
@@ -35,11 +44,13 @@ export interface ICapacityScenario {
   pacedIntervalMs: number;
   /** Last byte of the first loopback source address (127.0.0.N): each scenario has its own. */
   firstSourceAddress: number;
+  /** Sockets each client process has connecting at once. */
+  concurrency: number;
 }
 
 /** What a server process needs beside its clients (Redis connections, the listener, stdio, …). */
 const SERVER_RESERVE = 400;
-/** Sockets each client process opens at once. */
+/** Sockets each client process opens at once, unless a scenario says otherwise (--concurrency). */
 const CONNECT_CONCURRENCY = 64;
 const WARM_UP_CONNECTIONS = 100;
 const SCENARIO_DEADLINE_MS = 240_000;
@@ -49,6 +60,9 @@ export function capacityScenarios(opts: {
   three?: number;
   pacedMessages?: number;
   pacedIntervalMs?: number;
+  /** Adds the `'rooms'`-mode scenarios (three-rooms, one-rooms); on unless false. */
+  rooms?: boolean;
+  concurrency?: number;
 }): ICapacityScenario[] {
   const one = opts.one ?? 19_500;
   const three = opts.three ?? 50_000;
@@ -61,24 +75,42 @@ export function capacityScenarios(opts: {
   // Client processes of at most ~13,000 sockets: well under the file limit, and several of them
   // share the receive work over the cores.
   const processes = (n: number) => Math.max(2, Math.ceil(n / 13_000));
+  const scenario = (
+    name: string,
+    mode: TCapacityMode,
+    instances: number,
+    connections: number,
+    first: number,
+  ) => ({
+    name,
+    mode,
+    instances,
+    connections,
+    clientProcesses: processes(connections),
+    firstSourceAddress: first,
+    concurrency: opts.concurrency ?? CONNECT_CONCURRENCY,
+    ...paced(connections),
+  });
+  // Each scenario's source addresses are its own (127.0.0.2–5, 20–27, 40–47, 60–63): ports a
+  // scenario leaves in TIME_WAIT never block the next.
   return [
-    {
-      name: 'one',
-      instances: 1,
-      connections: one,
-      clientProcesses: processes(one),
-      firstSourceAddress: 2,
-      ...paced(one),
-    },
-    {
-      name: 'three',
-      instances: 3,
-      connections: three,
-      clientProcesses: processes(three),
-      firstSourceAddress: 20,
-      ...paced(three),
-    },
+    scenario('one', 'pattern', 1, one, 2),
+    scenario('three', 'pattern', 3, three, 20),
+    ...(opts.rooms === false
+      ? []
+      : [scenario('three-rooms', 'rooms', 3, three, 40), scenario('one-rooms', 'rooms', 1, one, 60)]),
   ];
+}
+
+/** Redis's `INFO` fields this run reads: memory in use, channels and patterns subscribed. */
+function redisInfo(port: number): { usedMemory: number; channels: number; patterns: number } {
+  const info = Bun.spawnSync(['redis-cli', '-p', String(port), 'INFO']).stdout.toString();
+  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+  return {
+    usedMemory: field('used_memory'),
+    channels: field('pubsub_channels'),
+    patterns: field('pubsub_patterns'),
+  };
 }
 
 interface IClient {
@@ -191,6 +223,7 @@ export async function capacityScenario(
   const result: ICapacityResult = {
     name: scenario.name,
     status: 'FAILED',
+    mode: scenario.mode,
     instances: scenario.instances,
     clientProcesses: scenario.clientProcesses,
     sourceAddresses: Array.from({ length: scenario.clientProcesses }, (_, p) =>
@@ -201,11 +234,18 @@ export async function capacityScenario(
     heldByInstance: [],
     errors: 0,
     connectMs: 0,
+    connectConcurrency: scenario.concurrency,
     connectCpuUsPerConnection: [],
     rssBeforeBytes: [],
     rssAfterBytes: [],
     rssPerConnectionBytes: [],
     heapPerConnectionBytes: [],
+    redisUsedMemoryBeforeBytes: 0,
+    redisUsedMemoryAfterBytes: 0,
+    redisBytesPerConnection: 0,
+    redisConnectCpuUsPerConnection: 0,
+    redisChannels: 0,
+    redisPatterns: 0,
     wallMs: 0,
   };
   if (perInstance + SERVER_RESERVE > limit) {
@@ -223,7 +263,11 @@ export async function capacityScenario(
   try {
     const redis = await startRedis();
     for (let i = 0; i < scenario.instances; i++) {
-      servers.push(await startServer('helper', String.fromCharCode(65 + i), redis.port, limit));
+      servers.push(
+        await startServer('helper', String.fromCharCode(65 + i), redis.port, limit, {
+          BENCH_SUBSCRIPTION_MODE: scenario.mode,
+        }),
+      );
     }
     const ports = servers.map((s) => s.port);
     for (let p = 0; p < scenario.clientProcesses; p++) clients.push(await startLoadClient(`cap-${p}`));
@@ -248,8 +292,10 @@ export async function capacityScenario(
     for (const s of servers) await settleClients(s, 0);
 
     const before = await Promise.all(servers.map((s) => s.memory()));
+    const redisBefore = redisInfo(redis.port);
+    const redisCpuBefore = redisCpuUs(redis.port);
     log(
-      `capacity ${scenario.name}: connecting ${scenario.connections} clients to ${scenario.instances} instance(s) from ${scenario.clientProcesses} processes`,
+      `capacity ${scenario.name} (${scenario.mode}): connecting ${scenario.connections} clients to ${scenario.instances} instance(s) from ${scenario.clientProcesses} processes`,
     );
     const connectCpuBefore = await Promise.all(servers.map((s) => s.cpu()));
     const t0 = performance.now();
@@ -266,7 +312,7 @@ export async function capacityScenario(
             ports,
             count: shares[p]!,
             localAddresses: sourceAddresses(scenario, p),
-            concurrency: CONNECT_CONCURRENCY,
+            concurrency: scenario.concurrency,
             tag: String(p),
             room: ROOM,
           },
@@ -276,6 +322,7 @@ export async function capacityScenario(
     );
     result.connectMs = performance.now() - t0;
     const connectCpuAfter = await Promise.all(servers.map((s) => s.cpu()));
+    const redisCpuAfter = redisCpuUs(redis.port);
     const connected = connects.reduce((n, r) => n + (r.connected ?? 0), 0);
     const failed = connects.reduce((n, r) => n + (r.failed ?? 0), 0);
     result.heldByInstance = await settleTotal(servers, connected);
@@ -286,6 +333,14 @@ export async function capacityScenario(
         (c.user + c.system - connectCpuBefore[i]!.user - connectCpuBefore[i]!.system) /
         Math.max(1, result.heldByInstance[i]!),
     );
+    const redisAfter = redisInfo(redis.port);
+    result.redisUsedMemoryBeforeBytes = redisBefore.usedMemory;
+    result.redisUsedMemoryAfterBytes = redisAfter.usedMemory;
+    result.redisBytesPerConnection =
+      (redisAfter.usedMemory - redisBefore.usedMemory) / Math.max(1, result.held);
+    result.redisConnectCpuUsPerConnection = (redisCpuAfter - redisCpuBefore) / Math.max(1, result.held);
+    result.redisChannels = redisAfter.channels;
+    result.redisPatterns = redisAfter.patterns;
     const failure = connects.find((r) => !r.ok);
     log(
       `capacity ${scenario.name}: ${result.held} held (${result.heldByInstance.join(' + ')}), ${failed} failed, in ${Math.round(result.connectMs)} ms${failure ? `; first error: ${failure.error}` : ''}`,
@@ -373,9 +428,10 @@ const kb = (bytes: number) => `${Math.round(bytes).toLocaleString('en-US')} B`;
 export function describe(r: ICapacityResult): string {
   if (r.status !== 'ok') return `FAILED: ${r.error}`;
   return [
-    `${r.held.toLocaleString('en-US')} held on ${r.instances} instance(s), ${r.errors} errors`,
+    `${r.held.toLocaleString('en-US')} held on ${r.instances} instance(s) ('${r.mode}'), ${r.errors} errors`,
     `connect ${(r.connectMs / 1000).toFixed(1)} s (server CPU ${r.connectCpuUsPerConnection.map((us) => us.toFixed(0)).join(' / ')} µs/conn)`,
     `RSS/conn ${r.rssPerConnectionBytes.map(kb).join(' / ')}`,
+    `Redis ${kb(r.redisBytesPerConnection)}/conn (${r.redisChannels} channels, ${r.redisPatterns} patterns), CPU ${r.redisConnectCpuUsPerConnection.toFixed(1)} µs/conn during connect`,
     `one message to all: ${r.fanout?.delivered} delivered, last after ${r.fanout?.lastMs.toFixed(1)} ms (server CPU ${r.fanout?.serverCpuMs.map((ms) => ms.toFixed(1)).join(' / ')} ms, kernel ${r.fanout?.serverSystemShare.map((x) => `${Math.round(x * 100)} %`).join(' / ')})`,
     `paced (${r.paced?.messages} × every ${r.paced?.intervalMs} ms): p50 ${r.paced?.p50Ms.toFixed(1)} p99 ${r.paced?.p99Ms.toFixed(1)} max ${r.paced?.maxMs.toFixed(1)} ms, ${r.paced?.delivered} of ${r.paced?.expected} delivered`,
   ].join('; ');
@@ -403,6 +459,8 @@ if (import.meta.main) {
     three: num('--three'),
     pacedMessages: num('--paced'),
     pacedIntervalMs: num('--interval-ms'),
+    rooms: !process.argv.includes('--no-rooms'),
+    concurrency: num('--concurrency'),
   }).filter((s) => only === undefined || s.name === only);
   const t0 = Date.now();
   const log = (line: string) =>

@@ -169,6 +169,8 @@ export async function startServer(
   instance: string,
   redisPort: number,
   limit: number,
+  /** Extra environment for this server (e.g. BENCH_SUBSCRIPTION_MODE for the capacity run). */
+  extraEnv: Record<string, string> = {},
 ): Promise<IServerProc> {
   // BENCH_PROFILE_DIR (run.ts --profile DIR): every server writes a CPU profile there when it exits.
   const profileDir = process.env.BENCH_PROFILE_DIR;
@@ -195,6 +197,7 @@ export async function startServer(
         BENCH_REDIS_PORT: String(redisPort),
         BENCH_INSTANCE: instance,
         ...env,
+        ...extraEnv,
       },
     }),
   );

@@ -14,6 +14,9 @@ import { serveHelper } from './helper-api.ts';
 // for the benchmark room (kind helper-history): 1,000 publications, ten minutes.
 const METRICS = process.env.BENCH_METRICS === '1';
 const HISTORY = process.env.BENCH_HISTORY === '1';
+// BENCH_SUBSCRIPTION_MODE=rooms (the capacity run's rooms scenarios): one Redis channel per room and
+// per client in place of the three patterns; unset keeps the default, 'pattern'.
+const MODE = process.env.BENCH_SUBSCRIPTION_MODE === 'rooms' ? 'rooms' : undefined;
 
 interface IAuthData {
   token?: string;
@@ -60,6 +63,7 @@ const helper: WebSocketServerHelper<IAuthData, IMetadata> = new WebSocketServerH
   }),
   logger,
   heartbeatTimeout: 600_000,
+  ...(MODE ? { subscriptionMode: MODE } : {}),
   ...(METRICS ? { metrics: true } : {}),
   ...(HISTORY
     ? { historyFn: ({ room }: { room: string }) => (room === ROOM ? { size: 1_000, ttl: 600_000 } : null) }
