@@ -24,6 +24,7 @@ import {
   type IServerProc,
   redisCpuUs,
   settleClients,
+  spawnCommandProcess,
   startRedis,
   startServer,
   stopAll,
@@ -118,51 +119,12 @@ interface IClient {
   call(cmd: TCapacityCommand, timeoutMs: number): Promise<ICapacityReply>;
 }
 
-async function startLoadClient(name: string): Promise<IClient> {
-  let pending: ((reply: ICapacityReply) => void) | undefined;
-  const ready = new Promise<void>((resolve) => {
-    pending = () => resolve();
-  });
-  const proc = Bun.spawn([process.execPath, new URL('./client.ts', import.meta.url).pathname], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, BENCH_PARENT_PID: String(process.pid) },
-    serialization: 'json',
-    ipc(message: ICapacityReply) {
-      const resolve = pending;
-      pending = undefined;
-      resolve?.(message);
-    },
-  });
-  await Promise.race([
-    ready,
-    Bun.sleep(20_000).then(() => {
-      throw new Error(`load client ${name} did not start`);
-    }),
-  ]);
-  // One command at a time per process.
-  let queue = Promise.resolve();
-  const call = (cmd: TCapacityCommand, timeoutMs: number): Promise<ICapacityReply> => {
-    const run = queue.then(
-      () =>
-        new Promise<ICapacityReply>((resolve) => {
-          const timer = setTimeout(() => {
-            pending = undefined;
-            resolve({
-              ok: false,
-              error: `load client ${name}: no reply to ${cmd.cmd} within ${timeoutMs} ms`,
-            });
-          }, timeoutMs);
-          pending = (reply) => {
-            clearTimeout(timer);
-            resolve(reply);
-          };
-          proc.send(cmd);
-        }),
-    );
-    queue = run.then(() => undefined);
-    return run;
-  };
-  return { proc, call };
+function startLoadClient(name: string): Promise<IClient> {
+  return spawnCommandProcess<TCapacityCommand, ICapacityReply>(
+    `load client ${name}`,
+    new URL('./client.ts', import.meta.url).pathname,
+    (error) => ({ ok: false, error }),
+  );
 }
 
 async function clientsOf(servers: IServerProc[]): Promise<number[]> {

@@ -246,24 +246,26 @@ export interface IClientProc {
   stop(): Promise<void>;
 }
 
-export async function startClient(name: string): Promise<IClientProc> {
-  let pending: ((reply: TClientReply) => void) | undefined;
-  let ready: (() => void) | undefined;
-  const readyPromise = new Promise<void>((resolve) => {
-    ready = resolve;
+/**
+ * A child process driven over Bun IPC: it says it is ready with a first message, then answers each
+ * command with one reply. Commands go one at a time; one not answered within its timeout resolves
+ * `{ ok: false, error }` (the run reports it), never hangs the orchestrator.
+ */
+export async function spawnCommandProcess<TCommand extends { cmd: string }, TReply>(
+  name: string,
+  script: string,
+  timedOut: (message: string) => TReply,
+): Promise<{ proc: Subprocess; call(cmd: TCommand, timeoutMs: number): Promise<TReply> }> {
+  let pending: ((reply: TReply) => void) | undefined;
+  const ready = new Promise<void>((resolve) => {
+    pending = () => resolve();
   });
   const proc = track(
-    Bun.spawn([process.execPath, `${BENCH_DIR}clients/client.ts`], {
+    Bun.spawn([process.execPath, script], {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, BENCH_PARENT_PID: String(process.pid) },
       serialization: 'json',
-      ipc(message: TClientReply) {
-        if (ready) {
-          const done = ready;
-          ready = undefined;
-          done();
-          return;
-        }
+      ipc(message: TReply) {
         const resolve = pending;
         pending = undefined;
         resolve?.(message);
@@ -271,19 +273,19 @@ export async function startClient(name: string): Promise<IClientProc> {
     }),
   );
   await Promise.race([
-    readyPromise,
+    ready,
     Bun.sleep(20_000).then(() => {
-      throw new Error(`client ${name} did not start`);
+      throw new Error(`${name} did not start`);
     }),
   ]);
   let queue = Promise.resolve();
-  const call = (cmd: TClientCommand, timeoutMs = 120_000): Promise<TClientReply> => {
+  const call = (cmd: TCommand, timeoutMs: number): Promise<TReply> => {
     const run = queue.then(
       () =>
-        new Promise<TClientReply>((resolve) => {
+        new Promise<TReply>((resolve) => {
           const timer = setTimeout(() => {
             pending = undefined;
-            resolve({ ok: false, error: `client ${name}: no reply to ${cmd.cmd} within ${timeoutMs} ms` });
+            resolve(timedOut(`${name}: no reply to ${cmd.cmd} within ${timeoutMs} ms`));
           }, timeoutMs);
           pending = (reply) => {
             clearTimeout(timer);
@@ -295,6 +297,16 @@ export async function startClient(name: string): Promise<IClientProc> {
     queue = run.then(() => undefined);
     return run;
   };
+  return { proc, call };
+}
+
+export async function startClient(name: string): Promise<IClientProc> {
+  const { proc, call: send } = await spawnCommandProcess<TClientCommand, TClientReply>(
+    `client ${name}`,
+    `${BENCH_DIR}clients/client.ts`,
+    (error) => ({ ok: false, error }),
+  );
+  const call = (cmd: TClientCommand, timeoutMs = 120_000) => send(cmd, timeoutMs);
   return {
     name,
     call,
