@@ -10,9 +10,24 @@ export interface ISubscriberConnection {
 /** At most this many channels per SUBSCRIBE / UNSUBSCRIBE command. */
 export const SUBSCRIBE_BATCH = 1_000;
 
-interface IWaiter {
-  promise: Promise<void>;
-  resolve: () => void;
+/** State bits of a channel's entry; the holder count is the rest (`value >>> STATE_BITS`). */
+const SENT = 1; // the last command sent for it on the current connection was SUBSCRIBE
+const ACKED = 2; // Redis acknowledged that SUBSCRIBE
+const CHANGED = 4; // its count went to or from zero this turn (it is in `changed`)
+const STATE_BITS = 3;
+const ONE = 1 << STATE_BITS;
+
+/**
+ * One SUBSCRIBE round (a flush's or a restore's batches). Waiters share its one promise, made
+ * only when someone waits. It settles when every batch was acknowledged; a round that failed or
+ * belongs to an older connection settles with the next restore instead.
+ */
+interface IRound {
+  pending: number;
+  failed: boolean;
+  generation: number;
+  promise?: Promise<void>;
+  resolve?: () => void;
 }
 
 /**
@@ -25,19 +40,28 @@ interface IWaiter {
  * After every (re)connect (`restore()`, on the connection's `ready`), the full wanted set is
  * subscribed again: a new connection has no subscriptions, and ioredis' own resubscribe is off
  * on this connection so it cannot bring back channels released while it was down.
+ *
+ * Memory: one Map entry per channel, its count and state bits in one small integer (a Set entry
+ * costs about as much as a Map entry here, see docs/scaling.md), and one promise per round of
+ * SUBSCRIBEs, not one per waiting channel.
  */
 export class ChannelSubscriptions {
-  /** Channel → number of holders (local room members, recoveries in progress). */
-  private readonly counts = new Map<string, number>();
-  /** Channels whose last command sent on the current connection was SUBSCRIBE. */
-  private readonly sent = new Set<string>();
-  /** Channels Redis acknowledged on the current connection. */
-  private readonly acked = new Set<string>();
-  private readonly changed = new Set<string>();
-  private readonly waiters = new Map<string, IWaiter>();
+  /** Channel → holders × ONE + state bits. Kept at zero holders while SENT or CHANGED. */
+  private readonly entries = new Map<string, number>();
+  private held = 0;
+  /** Channels whose count went to or from zero since the last flush. */
+  private changed: string[] = [];
   private scheduled = false;
   /** Bumped on every restore: acknowledgements of an older connection are ignored. */
   private generation = 0;
+  /** The round the next flush sends, once someone waits for it. */
+  private next?: IRound;
+  /** Rounds sent and not yet settled: a channel sent and not acknowledged is in one of them. */
+  private readonly open = new Set<IRound>();
+  /** Rounds that failed: they settle with the next restore's round. */
+  private parked: IRound[] = [];
+  /** The latest restore's round (older connections' rounds settle with it). */
+  private restoring?: IRound;
   /** Channels always subscribed (the broadcast channel), outside the counts. */
   private readonly fixed: readonly string[];
 
@@ -56,110 +80,149 @@ export class ChannelSubscriptions {
 
   /** Number of channels held (for stats and leak tests). */
   get size(): number {
-    return this.counts.size;
+    return this.held;
   }
 
   /** Whether `channel` is held and acknowledged (tests, stats). */
   isSubscribed(channel: string): boolean {
-    return this.acked.has(channel);
+    return ((this.entries.get(channel) ?? 0) & ACKED) !== 0;
   }
 
   acquire(channel: string): void {
-    const count = this.counts.get(channel) ?? 0;
-    this.counts.set(channel, count + 1);
-    if (count === 0) this.touch(channel);
+    const value = this.entries.get(channel) ?? 0;
+    if (value < ONE) {
+      this.held++;
+      this.entries.set(channel, this.touch(channel, value) + ONE);
+    } else this.entries.set(channel, value + ONE);
   }
 
   release(channel: string): void {
-    const count = this.counts.get(channel);
-    if (count === undefined) return;
-    if (count > 1) {
-      this.counts.set(channel, count - 1);
+    const value = this.entries.get(channel);
+    if (value === undefined || value < ONE) return;
+    if (value >= 2 * ONE) {
+      this.entries.set(channel, value - ONE);
       return;
     }
-    this.counts.delete(channel);
-    this.touch(channel);
-    // Nobody needs it any more: whoever waited for it stops waiting.
-    this.settle(channel);
+    this.held--;
+    this.entries.set(channel, this.touch(channel, value) - ONE);
   }
 
   /**
    * Resolves once every held channel of `channels` is acknowledged; undefined when they all
-   * already are (the common case costs no promise). A channel not held is not waited for.
+   * already are (the common case costs no promise). A channel not held is not waited for. A
+   * channel still to be sent waits for the next flush's round; one sent and not yet acknowledged
+   * waits for the rounds in flight (all of them: a superset, and they answer within a round trip).
    */
   whenSubscribed(channels: Iterable<string>): Promise<void> | undefined {
-    let pending: Promise<void>[] | undefined;
+    let unsent = false;
+    let inFlight = false;
     for (const channel of channels) {
-      if (this.acked.has(channel) || !this.counts.has(channel)) continue;
-      pending ??= [];
-      pending.push(this.waiterFor(channel).promise);
+      const value = this.entries.get(channel) ?? 0;
+      if (value < ONE || value & ACKED) continue;
+      if (value & SENT) inFlight = true;
+      else unsent = true;
     }
-    if (!pending) return undefined;
-    return pending.length === 1 ? pending[0] : Promise.all(pending).then(() => undefined);
+    if (!unsent && !inFlight) return undefined;
+    const rounds = inFlight ? [...this.open, ...this.parked] : [];
+    if (unsent) rounds.push((this.next ??= this.newRound()));
+    return rounds.length === 1
+      ? promiseOf(rounds[0] as IRound)
+      : Promise.all(rounds.map(promiseOf)).then(noop);
   }
 
   /** On every `ready` of the connection: subscribe everything wanted on the fresh connection. */
   restore(): Promise<void> {
     this.generation++;
-    this.sent.clear();
-    this.acked.clear();
-    this.changed.clear();
-    return this.send('subscribe', [...this.fixed, ...this.counts.keys()]);
+    this.changed = [];
+    const wanted = [...this.fixed];
+    for (const [channel, value] of this.entries) {
+      if (value < ONE) this.entries.delete(channel);
+      else {
+        this.entries.set(channel, value & ~(SENT | ACKED | CHANGED));
+        wanted.push(channel);
+      }
+    }
+    // Whoever waited for the next flush or a failed round is answered by this one.
+    const round = this.next ?? this.newRound();
+    this.next = undefined;
+    const followers = this.parked;
+    this.parked = [];
+    this.restoring = round;
+    const answer = this.send('subscribe', wanted, round);
+    for (const follower of followers) void promiseOf(round).then(() => this.settle(follower));
+    return answer;
   }
 
   /** Forgets everything (the bus stops); pending waiters are released. */
   clear(): void {
-    this.counts.clear();
-    this.changed.clear();
-    this.sent.clear();
-    this.acked.clear();
-    for (const channel of [...this.waiters.keys()]) this.settle(channel);
+    this.entries.clear();
+    this.held = 0;
+    this.changed = [];
+    for (const round of [...this.open, ...this.parked]) this.settle(round);
+    if (this.next) this.settle(this.next);
+    this.next = undefined;
+    this.parked = [];
   }
 
-  private touch(channel: string): void {
-    this.changed.add(channel);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(this.flush);
+  /** Marks a channel whose count goes to or from zero as changed; returns its new state bits. */
+  private touch(channel: string, value: number): number {
+    if (value & CHANGED) return value;
+    this.changed.push(channel);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+    return value | CHANGED;
   }
 
   private readonly flush = (): void => {
     this.scheduled = false;
-    if (this.changed.size === 0) return;
+    const changed = this.changed;
+    this.changed = [];
     const subscribe: string[] = [];
     const unsubscribe: string[] = [];
-    for (const channel of this.changed) {
-      const wanted = this.counts.has(channel);
-      if (wanted && !this.sent.has(channel)) subscribe.push(channel);
-      else if (!wanted && this.sent.has(channel)) unsubscribe.push(channel);
+    for (const channel of changed) {
+      const value = this.entries.get(channel);
+      if (value === undefined) continue;
+      const state = value & ~CHANGED;
+      const wanted = state >= ONE;
+      if (wanted && !(state & SENT)) subscribe.push(channel);
+      else if (!wanted && state & SENT) unsubscribe.push(channel);
+      if (!wanted && !(state & SENT)) this.entries.delete(channel);
+      else this.entries.set(channel, state);
     }
-    this.changed.clear();
+    const round = this.next ?? this.newRound();
+    this.next = undefined;
     // Down: the restore on the next `ready` subscribes whatever is wanted then.
-    if (this.connection()?.status !== 'ready') return;
+    if (this.connection()?.status !== 'ready') {
+      this.park(round);
+      return;
+    }
     // Failures are logged in send(); the restore after a reconnect repairs them.
-    this.send('subscribe', subscribe).catch(() => {});
-    this.send('unsubscribe', unsubscribe).catch(() => {});
+    this.send('subscribe', subscribe, round).catch(noop);
+    this.send('unsubscribe', unsubscribe).catch(noop);
   };
 
   /** Resolves when every batch was answered (rejects when one failed). */
-  private send(command: 'subscribe' | 'unsubscribe', channels: string[]): Promise<void> {
+  private send(command: 'subscribe' | 'unsubscribe', channels: string[], round?: IRound): Promise<void> {
     const connection = this.connection();
-    if (!connection || channels.length === 0) return Promise.resolve();
-    const generation = this.generation;
+    if (!connection) {
+      if (round) this.park(round);
+      return Promise.resolve();
+    }
+    if (round) {
+      round.generation = this.generation;
+      this.open.add(round);
+    }
     const answers: Promise<unknown>[] = [];
     for (const batch of this.batches(channels)) {
-      for (const channel of batch) {
-        if (command === 'subscribe') this.sent.add(channel);
-        else {
-          this.sent.delete(channel);
-          this.acked.delete(channel);
-        }
-      }
+      for (const channel of batch) this.mark(command, channel);
       const answer = connection[command](...batch);
       answers.push(answer);
+      if (round) round.pending++;
       answer.then(
         () => {
-          if (command === 'subscribe' && generation === this.generation) this.acknowledge(batch);
+          if (round) this.answered(round, batch);
         },
         (error: unknown) => {
           // The connection went down: the restore after it comes back re-sends the wanted set.
@@ -167,10 +230,63 @@ export class ChannelSubscriptions {
             `Redis ${command.toUpperCase()} of ${batch.length} channel(s) failed`,
             error instanceof Error ? error.message : String(error),
           );
+          if (round) {
+            round.failed = true;
+            this.answered(round);
+          }
         },
       );
     }
-    return Promise.all(answers).then(() => undefined);
+    if (round?.pending === 0) this.finish(round);
+    return Promise.all(answers).then(noop);
+  }
+
+  /** Records a channel as sent (SUBSCRIBE) or no longer subscribed (UNSUBSCRIBE). */
+  private mark(command: 'subscribe' | 'unsubscribe', channel: string): void {
+    const value = this.entries.get(channel);
+    if (value === undefined) return; // a fixed channel
+    if (command === 'subscribe') this.entries.set(channel, value | SENT);
+    else if (value < ONE && !(value & CHANGED)) this.entries.delete(channel);
+    else this.entries.set(channel, value & ~(SENT | ACKED));
+  }
+
+  /** A batch of `round` was answered (`batch`: acknowledged channels, absent on failure). */
+  private answered(round: IRound, batch?: string[]): void {
+    if (batch && round.generation === this.generation) {
+      for (const channel of batch) {
+        const value = this.entries.get(channel);
+        // Not SENT any more: unsubscribed meanwhile.
+        if (value !== undefined && value & SENT) this.entries.set(channel, value | ACKED);
+      }
+    }
+    if (--round.pending === 0) this.finish(round);
+  }
+
+  /** Every batch of `round` was answered: it settles now, or with a restore. */
+  private finish(round: IRound): void {
+    if (!round.failed && round.generation === this.generation) {
+      this.settle(round);
+      return;
+    }
+    this.open.delete(round);
+    if (round.generation === this.generation) this.parked.push(round);
+    else if (this.restoring) void promiseOf(this.restoring).then(() => this.settle(round));
+    else this.settle(round);
+  }
+
+  private park(round: IRound): void {
+    this.open.delete(round);
+    this.parked.push(round);
+  }
+
+  private newRound(): IRound {
+    return { pending: 0, failed: false, generation: this.generation };
+  }
+
+  private settle(round: IRound): void {
+    this.open.delete(round);
+    round.pending = -1;
+    round.resolve?.();
   }
 
   /** At most SUBSCRIBE_BATCH channels each, and (with `slotOf`) of one slot each. */
@@ -181,34 +297,19 @@ export class ChannelSubscriptions {
       for (let i = 0; i < group.length; i += SUBSCRIBE_BATCH) yield group.slice(i, i + SUBSCRIBE_BATCH);
     }
   }
+}
 
-  private acknowledge(batch: string[]): void {
-    for (const channel of batch) {
-      if (!this.sent.has(channel)) continue; // unsubscribed meanwhile
-      this.acked.add(channel);
-      this.settle(channel);
-    }
-  }
+function noop(): void {}
 
-  private waiterFor(channel: string): IWaiter {
-    let waiter = this.waiters.get(channel);
-    if (!waiter) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => {
-        resolve = r;
-      });
-      waiter = { promise, resolve };
-      this.waiters.set(channel, waiter);
-    }
-    return waiter;
+/** The round's shared promise (made on first use; already resolved for a settled round). */
+function promiseOf(round: IRound): Promise<void> {
+  if (!round.promise) {
+    if (round.pending < 0) return Promise.resolve();
+    round.promise = new Promise<void>((resolve) => {
+      round.resolve = resolve;
+    });
   }
-
-  private settle(channel: string): void {
-    const waiter = this.waiters.get(channel);
-    if (!waiter) return;
-    this.waiters.delete(channel);
-    waiter.resolve();
-  }
+  return round.promise;
 }
 
 function groupBy(channels: string[], key: (channel: string) => number): string[][] {

@@ -182,10 +182,11 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
       );
       this.channels = channels;
       this.membership = membershipChannels(channels);
+      const bounded = sharedBound(SUBSCRIBE_WAIT_BOUND_MS);
       this.roomChannels = {
         whenSubscribed: (rooms) => {
           const ready = channels.whenSubscribed(rooms.map((room) => WebSocketChannels.forRoom({ room })));
-          return ready && withBound(ready, SUBSCRIBE_WAIT_BOUND_MS);
+          return ready && bounded(ready);
         },
         hold: (room) => channels.acquire(WebSocketChannels.forRoom({ room })),
         release: (room) => channels.release(WebSocketChannels.forRoom({ room })),
@@ -199,7 +200,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
           for (const name of names) channels.acquire(name);
           const ready = channels.whenSubscribed(names);
           return {
-            ready: ready && withBound(ready, SUBSCRIBE_WAIT_BOUND_MS),
+            ready: ready && bounded(ready),
             release: () => {
               for (const name of names) channels.release(name);
             },
@@ -413,6 +414,23 @@ function duplicateWithoutResubscribe(base: TRedisClient): TRedisClient {
   // A cluster's classic subscriber moves between nodes with the channels it holds at that moment.
   if (isCluster(base)) return base.duplicate();
   return (base as Redis).duplicate({ autoResubscribe: false });
+}
+
+/**
+ * `withBound` for many callers at once: the waiters of one SUBSCRIBE round share its promise
+ * (see ChannelSubscriptions), so they share one bounded promise and one timer too; the bound
+ * then runs from the round's first waiter, which is the same turn or one round trip earlier.
+ */
+function sharedBound(ms: number): (promise: Promise<void>) => Promise<void> {
+  let last: Promise<void> | undefined;
+  let lastBounded: Promise<void> | undefined;
+  return (promise) => {
+    if (promise !== last || !lastBounded) {
+      last = promise;
+      lastBounded = withBound(promise, ms);
+    }
+    return lastBounded;
+  };
 }
 
 /** Resolves when `promise` does or after `ms`, whichever is first (a join never hangs on Redis). */
