@@ -124,7 +124,10 @@ export class ChannelSubscriptions {
     }
     if (!unsent && !inFlight) return undefined;
     const rounds = inFlight ? [...this.open, ...this.parked] : [];
-    if (unsent) rounds.push((this.next ??= this.newRound()));
+    if (unsent) {
+      this.next ??= this.newRound();
+      rounds.push(this.next);
+    }
     return rounds.length === 1
       ? promiseOf(rounds[0] as IRound)
       : Promise.all(rounds.map(promiseOf)).then(noop);
