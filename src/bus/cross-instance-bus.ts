@@ -6,7 +6,7 @@ import { hashSlot } from '../redis/hash-slot.ts';
 import { isCluster, publishOn, pubSubKindOf, type TPubSubKind } from '../redis/pubsub-kind.ts';
 import { closeRedisClient, type TRedisClient, waitForRedisReady } from '../redis/wait-ready.ts';
 import type { IMembershipListener } from '../server/client-registry.ts';
-import { ChannelSubscriptions, type ISubscriberConnection } from './channel-subscriptions.ts';
+import { ChannelSubscriptions } from './channel-subscriptions.ts';
 import { isCommandChannel } from './commands.ts';
 import { channelFor, decodeEnvelope, encodeEnvelope } from './envelope.ts';
 import { pingShardSubscribers, reportMixedFleet, shardedSubscriber } from './sharded-pubsub.ts';
@@ -175,11 +175,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     if (this.mode === 'rooms') {
       const sharded = this.pubSub === 'sharded';
       const channels = new ChannelSubscriptions(
-        sharded
-          ? shardedSubscriber(() => this.sub)
-          : isCluster(this.base)
-            ? () => this.sub
-            : withoutChannelCopies(() => this.sub as Redis | undefined),
+        sharded ? shardedSubscriber(() => this.sub) : () => this.sub,
         opts.logger,
         [WebSocketChannels.BROADCAST],
         sharded ? hashSlot : undefined,
@@ -436,35 +432,6 @@ function sharedBound(ms: number): (promise: Promise<void>) => Promise<void> {
     return lastBounded;
   };
 }
-
-/**
- * ioredis keeps a copy of every channel name a connection subscribed (an object key of its
- * subscriber set, ≈ 37 B plus the string), read only to resubscribe after a reconnect, which is
- * off on the standalone `rooms` connection (`duplicateWithoutResubscribe`). Its `add` is made a
- * no-op on that connection's set (each connection gets a new one with its first SUBSCRIBE reply,
- * so the channels of a restore may still be copied once); its `del` and the subscriber mode it
- * marks are unchanged.
- */
-function withoutChannelCopies(subscriber: () => Redis | undefined): () => ISubscriberConnection | undefined {
-  const skipCopies = (client: Redis): void => {
-    const set = client.condition?.subscriber;
-    if (set && set.add !== ignoreChannel) set.add = ignoreChannel;
-  };
-  return () => {
-    const client = subscriber();
-    if (!client) return undefined;
-    return {
-      status: client.status,
-      subscribe: (...channels) => {
-        skipCopies(client);
-        return client.subscribe(...channels).finally(() => skipCopies(client));
-      },
-      unsubscribe: (...channels) => client.unsubscribe(...channels),
-    };
-  };
-}
-
-function ignoreChannel(): void {}
 
 /** Resolves when `promise` does or after `ms`, whichever is first (a join never hangs on Redis). */
 function withBound(promise: Promise<void>, ms: number): Promise<void> {
