@@ -5,7 +5,7 @@ import {
   WebSocketErrorCodes,
   WebSocketEvents,
 } from '../common/constants.ts';
-import { clientFields } from '../common/log.ts';
+import { clientFields, debugLogged } from '../common/log.ts';
 import type {
   AnyRecord,
   ILogger,
@@ -24,6 +24,20 @@ import type { ClientRegistry } from './client-registry.ts';
 import { DeadlineQueue, type IDeadline } from './deadline-queue.ts';
 import { replyError, type TSystemReply } from './local-delivery.ts';
 import { readExpiry, TokenRefresh } from './token-refresh.ts';
+
+const CONNECTED_HEAD = `{"event":${JSON.stringify(WebSocketEvents.CONNECTED)},"data":{"id":`;
+
+/** `encodeFrame('connected', { id, userId, time }, requestId)`, built as text (`time` is ISO 8601: no escapes). */
+export function connectedFrame(
+  id: string,
+  userId: string | undefined,
+  time: string,
+  requestId: string | undefined,
+): string {
+  const user = userId === undefined ? '' : `,"userId":${JSON.stringify(userId)}`;
+  const tail = requestId === undefined ? '}}' : `},"id":${JSON.stringify(requestId)}}`;
+  return `${CONNECTED_HEAD}${JSON.stringify(id)}${user},"time":"${time}"${tail}`;
+}
 
 /** Where a client keeps its pending authentication deadline (a `ClientRecord` declares it). */
 interface IDeadlineHolder<M extends object> {
@@ -44,6 +58,8 @@ export interface ISessionOptions<A extends object, M extends object> {
   clientConnectedFn?: TWebSocketClientConnectedFn<M>;
   clientDisconnectedFn?: TWebSocketClientDisconnectedFn;
   reply: TSystemReply<M>;
+  /** Writes an already-serialized frame (what `reply` does after `encodeFrame`). */
+  writeFrame: (client: IWebSocketClient<M>, frame: string) => void;
   tokenRefreshLead: number;
   counters: ServerCounters;
   /** Receives how long each authentication took (ms); set only when metrics are on. */
@@ -306,18 +322,25 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     registry.indexUser(client);
     this.opts.subscribeBroadcast(client);
     registry.admitToRooms(client, this.opts.defaultRooms);
-    this.opts.logger.debug(`client ${client.id} authenticated`, clientFields(client));
+    if (debugLogged(this.opts.logger)) {
+      this.opts.logger.debug(`client ${client.id} authenticated`, clientFields(client));
+    }
 
-    const connected: Record<string, unknown> = { id: client.id, userId, time: this.isoNow() };
-    if (expiresAt !== undefined) {
-      connected.expiresAt = expiresAt;
-      this.refresh.track(client, expiresAt);
+    if (expiresAt === undefined && !handshake) {
+      // The common answer, written as text: the bytes JSON.stringify would give, without the object.
+      this.opts.writeFrame(client, connectedFrame(client.id, userId, this.isoNow(), requestId));
+    } else {
+      const connected: Record<string, unknown> = { id: client.id, userId, time: this.isoNow() };
+      if (expiresAt !== undefined) {
+        connected.expiresAt = expiresAt;
+        this.refresh.track(client, expiresAt);
+      }
+      if (handshake) {
+        connected.serverPublicKey = handshake.serverPublicKey;
+        if (handshake.salt !== undefined) connected.salt = handshake.salt;
+      }
+      reply(client, WebSocketEvents.CONNECTED, connected, requestId);
     }
-    if (handshake) {
-      connected.serverPublicKey = handshake.serverPublicKey;
-      if (handshake.salt !== undefined) connected.salt = handshake.salt;
-    }
-    reply(client, WebSocketEvents.CONNECTED, connected, requestId);
     fireAndLog(this.opts.logger, 'clientConnectedFn', this.opts.clientConnectedFn, {
       clientId: client.id,
       userId,

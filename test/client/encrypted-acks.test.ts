@@ -84,7 +84,9 @@ describe('acknowledgements to encrypted clients', () => {
     const redisAt = { host: '127.0.0.1', port: redis.port };
     const holder = await encryptedServer({ redis: redisAt });
     const asker = await encryptedServer({ redis: redisAt });
-    const { client } = trackedClient<{ note: { text: string }; never: null }>(holder.url, { encryption: true });
+    const { client } = trackedClient<{ note: { text: string }; never: null }>(holder.url, {
+      encryption: true,
+    });
     const info = await client.ready;
     const seen: string[] = [];
     client.on('note', (data) => {

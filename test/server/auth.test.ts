@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import { ECDH, silentLogger, WebSocketClientStates, WebSocketServerHelper } from '../../src/index.ts';
+import { connectedFrame } from '../../src/server/session-manager.ts';
+import { encodeFrame } from '../../src/utils/json.ts';
 import { FakeServer, FakeSocket } from '../support/fake-socket.ts';
 import {
   eventually,
@@ -54,6 +56,20 @@ describe('authentication', () => {
     expect(helper.getClientsByRoom({ room: 'ws-default' }).map((c) => c.id)).toEqual([id]);
     await eventually(() => connectedCalls.length === 1);
     expect(connectedCalls[0]).toEqual({ clientId: id, userId: 'alice', metadata: { role: 'tester' } });
+  });
+
+  test('the connected frame written as text is byte for byte what encodeFrame gives', () => {
+    const time = new Date(0).toISOString();
+    const ids = ['8f1c-uuid', 'quote"back\\slash', 'line\nbreak', 'ünï\u2028code', ''];
+    for (const id of ids) {
+      for (const userId of [undefined, 'ada', 'u"1', '']) {
+        for (const requestId of [undefined, 'r1', 'r"2']) {
+          expect(connectedFrame(id, userId, time, requestId)).toBe(
+            encodeFrame('connected', { id, userId, time }, requestId),
+          );
+        }
+      }
+    }
   });
 
   test('clientConnectedFn runs after the connected event reached the client', async () => {
