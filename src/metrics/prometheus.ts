@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Histogram, Registry } from 'prom-client';
 import type { ServerCounters, TRecoveryOutcome } from './counters.ts';
 
 /** Options of the helper's `metrics` option. */

@@ -39,6 +39,32 @@ export function connectedFrame(
   return `${CONNECTED_HEAD}${JSON.stringify(id)}${user},"time":"${time}"${tail}`;
 }
 
+/**
+ * A clock answering `new Date(now()).toISOString()` without a `Date` per call: the text up to the
+ * seconds is formatted once per second and the milliseconds appended; the same millisecond gives
+ * the same string.
+ */
+export function isoClock(now: () => number = Date.now): () => string {
+  let at = Number.NaN;
+  let text = '';
+  let secondAt = Number.NaN;
+  let secondText = '';
+  return () => {
+    const time = now();
+    if (time === at) return text;
+    at = time;
+    const ms = time % 1000;
+    if (ms < 0 || !Number.isInteger(time)) return (text = new Date(time).toISOString());
+    const second = time - ms;
+    if (second !== secondAt) {
+      secondAt = second;
+      secondText = new Date(second).toISOString().slice(0, -4); // drops `000Z`, keeps the dot
+    }
+    text = `${secondText}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
+    return text;
+  };
+}
+
 /** Where a client keeps its pending authentication deadline (a `ClientRecord` declares it). */
 interface IDeadlineHolder<M extends object> {
   authDeadline?: IDeadline<IWebSocketClient<M>>;
@@ -363,17 +389,8 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     this.close(client, code, message);
   }
 
-  /** The current time as ISO 8601, formatted once per millisecond (clients connecting together share it). */
-  private isoNow(): string {
-    const now = Date.now();
-    if (now !== this.isoAt) {
-      this.isoAt = now;
-      this.iso = new Date(now).toISOString();
-    }
-    return this.iso;
-  }
-  private isoAt = 0;
-  private iso = '';
+  /** The current time as ISO 8601 (clients connecting in the same millisecond share the string). */
+  private readonly isoNow = isoClock();
 
   /** Replaces the client's deadline with one from `queue` (the record holds it: no map per client). */
   private arm(client: IWebSocketClient<M>, queue: DeadlineQueue<IWebSocketClient<M>>): void {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import { ECDH, silentLogger, WebSocketClientStates, WebSocketServerHelper } from '../../src/index.ts';
-import { connectedFrame } from '../../src/server/session-manager.ts';
+import { connectedFrame, isoClock } from '../../src/server/session-manager.ts';
 import { encodeFrame } from '../../src/utils/json.ts';
 import { FakeServer, FakeSocket } from '../support/fake-socket.ts';
 import {
@@ -69,6 +69,21 @@ describe('authentication', () => {
           );
         }
       }
+    }
+  });
+
+  test('the connected time is what toISOString gives, for every millisecond and second', () => {
+    let now = 0;
+    const clock = isoClock(() => now);
+    const times = [
+      0, 5, 50, 999, 1000, 1_001, 1_796_165_999_999, 1_796_166_000_000, 253_402_300_799_999,
+      253_402_300_800_000,
+    ];
+    for (let t = 1_796_165_000_000; t < 1_796_165_003_000; t += 7) times.push(t);
+    for (const t of [...times, ...times.reverse()]) {
+      now = t;
+      expect(clock()).toBe(new Date(t).toISOString());
+      expect(clock()).toBe(new Date(t).toISOString()); // the same millisecond again
     }
   });
 
