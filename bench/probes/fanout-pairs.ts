@@ -6,12 +6,17 @@
 // Kinds:
 //   raw-frame  raw Bun sending the helper's frame bytes, `{"event":"b","data":<64 B>}`
 //   raw-bare   raw Bun sending the bare 64-byte payload
+//   raw-seeds  raw-frame whose sockets also hold the four topics the helper's hold (the client id, the
+//              broadcast topic, the two default rooms; Bun's publish works per subscription)
 //   helper     WebSocketServerHelper with its defaults (heartbeat sweep every 30 s, 90 s timeout)
 //   helper-10m the helper with the benchmark's setting (heartbeatTimeout 10 minutes)
+//   helper-send the helper over Redis (defaults), each message through send({ destination: room }):
+//              delivered here and published for the other instances (and heard back, then skipped)
 //   bun run bench/probes/fanout-pairs.ts [--clients 2000] [--messages 2000] [--rounds 3]
-//     [--kinds raw-frame,raw-bare,helper,helper-10m] [--procs 4] [--batch 100]
+//     [--kinds raw-frame,raw-bare,raw-seeds,helper,helper-10m] [--procs 4] [--batch 100]
 
 import type { Subprocess } from 'bun';
+import { startRedis, stopAll } from '../lib/procs.ts';
 
 const arg = (name: string): string | undefined => {
   const at = process.argv.indexOf(name);
@@ -28,70 +33,98 @@ function payloadOf(seq: number): { s: number; p: string } {
   return { s: seq, p: 'x'.repeat(Math.max(0, PAYLOAD_BYTES - bare)) };
 }
 
-type TKind = 'raw-frame' | 'raw-bare' | 'helper' | 'helper-10m';
+type TKind = 'raw-frame' | 'raw-bare' | 'raw-seeds' | 'helper' | 'helper-10m' | 'helper-send';
+const SEED_TOPICS = ['ws-default', 'ws-notification', 'ws:internal:broadcast'];
 
 // ---------------------------------------------------------------------------------------- server
 async function serve(kind: TKind): Promise<void> {
+  const server = Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    fetch: () => new Response('starting', { status: 503 }),
+    websocket: { message() {} },
+  });
   let publish: (seq: number) => void;
-  let ws: Parameters<typeof Bun.serve>[0]['websocket'];
-  let upgrade: (req: Request, server: ReturnType<typeof Bun.serve>) => boolean;
-  let count = () => 0;
-  if (kind === 'raw-frame' || kind === 'raw-bare') {
-    let members = 0;
-    const raw = {
+  let websocket: unknown;
+  let data: () => object;
+  let members: () => number;
+  if (kind.startsWith('raw')) {
+    const seeds = kind === 'raw-seeds';
+    // The helper's Bun settings (its defaults), so only the code differs.
+    let joined = 0;
+    websocket = {
       maxPayloadLength: 128 * 1024,
       idleTimeout: 60,
       backpressureLimit: 1024 * 1024,
       sendPings: true,
       publishToSelf: false,
-      message(socket: { subscribe(t: string): void; send(s: string): number }, message: string | Buffer) {
+      message(
+        socket: { data: { id: string }; subscribe(t: string): void; send(s: string): number },
+        message: string | Buffer,
+      ) {
         const frame = JSON.parse(String(message)) as { event: string; id?: string };
-        if (frame.event === 'authenticate') socket.send(JSON.stringify({ event: 'connected', data: {} }));
+        if (frame.event === 'authenticate') {
+          if (seeds) for (const topic of [socket.data.id, ...SEED_TOPICS]) socket.subscribe(topic);
+          socket.send(JSON.stringify({ event: 'connected', data: {} }));
+        }
         else if (frame.event === 'join') {
           socket.subscribe(ROOM);
-          members++;
+          joined++;
           socket.send(JSON.stringify({ event: 'join', data: { rooms: [ROOM] }, id: frame.id }));
         }
       },
       close() {
-        members--;
+        joined--;
       },
     };
-    ws = raw as never;
-    count = () => members;
-    upgrade = (req, server) => server.upgrade(req, { data: {} });
+    data = () => ({ id: crypto.randomUUID() });
+    members = () => joined;
     const bare = kind === 'raw-bare';
     publish = (seq) => {
-      const data = payloadOf(seq);
-      server.publish(ROOM, bare ? JSON.stringify(data) : JSON.stringify({ event: EVENT, data }));
+      const payload = payloadOf(seq);
+      server.publish(ROOM, bare ? JSON.stringify(payload) : JSON.stringify({ event: EVENT, data: payload }));
     };
   } else {
     const { WebSocketServerHelper } = await import('../../src/server/websocket-server-helper.ts');
     const { silentLogger } = await import('../../src/common/logger.ts');
-    const placeholder = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response('') });
+    const { RedisHelper } = await import('../../src/redis/redis-helper.ts');
+    const redisPort = Number(arg('--redis-port'));
+    const viaRedis = kind === 'helper-send';
     const helper = new WebSocketServerHelper<{ token?: string }>({
       identifier: 'pairs',
-      server: placeholder,
+      server,
+      ...(viaRedis
+        ? {
+            redisConnection: new RedisHelper({
+              name: 'pairs',
+              host: '127.0.0.1',
+              port: redisPort,
+              autoConnect: false,
+              logger: silentLogger,
+            }),
+          }
+        : {}),
       logger: silentLogger,
-      authenticateFn: (data) => (data.token === 'ok' ? { userId: 'u' } : null),
+      authenticateFn: (auth) => (auth.token === 'ok' ? { userId: 'u' } : null),
       validateRoomFn: ({ rooms }) => rooms,
       ...(kind === 'helper-10m' ? { heartbeatTimeout: 600_000 } : {}),
     });
     await helper.configure();
-    placeholder.stop(true);
-    ws = helper.getBunWebSocketHandler() as never;
-    count = () => helper.getClientsByRoom({ room: ROOM }).length;
-    upgrade = (req, server) => server.upgrade(req, { data: { clientId: crypto.randomUUID() } });
-    publish = (seq) => helper.sendToRoom({ room: ROOM, event: EVENT, data: payloadOf(seq) });
+    websocket = helper.getBunWebSocketHandler();
+    data = () => ({ clientId: crypto.randomUUID() });
+    members = () => helper.getClientsByRoom({ room: ROOM }).length;
+    publish = viaRedis
+      ? (seq) => helper.send({ destination: ROOM, payload: { topic: EVENT, data: payloadOf(seq) } })
+      : (seq) => helper.sendToRoom({ room: ROOM, event: EVENT, data: payloadOf(seq) });
   }
   let cpuAtStart = process.cpuUsage();
-  const server = Bun.serve({
-    hostname: '127.0.0.1',
-    port: 0,
+  server.reload({
     async fetch(req, srv) {
       const url = new URL(req.url);
-      if (url.pathname === '/ws') return upgrade(req, srv) ? undefined : new Response('no', { status: 500 });
-      if (url.pathname === '/members') return Response.json(count());
+      if (url.pathname === '/ws') {
+        return srv.upgrade(req, { data: data() as never }) ? undefined : new Response('no', { status: 500 });
+      }
+      if (url.pathname === '/members') return Response.json(members());
       if (url.pathname === '/go') {
         // Messages in batches, a macrotask between them, so the sockets' buffers drain as they go.
         const messages = Number(url.searchParams.get('n'));
@@ -109,7 +142,7 @@ async function serve(kind: TKind): Promise<void> {
       }
       return new Response('not found', { status: 404 });
     },
-    websocket: ws as never,
+    websocket: websocket as never,
   });
   console.log(`READY ${server.port}`);
 }
@@ -154,8 +187,9 @@ async function run(): Promise<void> {
   const ROUNDS = Number(arg('--rounds') ?? 3);
   const PROCS = Number(arg('--procs') ?? 4);
   const BATCH = Number(arg('--batch') ?? 100);
-  const KINDS = (arg('--kinds') ?? 'raw-frame,raw-bare,helper,helper-10m').split(',') as TKind[];
+  const KINDS = (arg('--kinds') ?? 'raw-frame,raw-bare,raw-seeds,helper,helper-10m').split(',') as TKind[];
   const self = new URL(import.meta.url).pathname;
+  const redis = KINDS.includes('helper-send') ? await startRedis() : undefined;
   const children = new Set<Subprocess>();
   const spawn = (role: string[], ipc?: (message: Record<string, unknown>) => void) => {
     const proc = Bun.spawn([process.execPath, self, ...role], {
@@ -168,7 +202,7 @@ async function run(): Promise<void> {
   };
 
   async function once(kind: TKind): Promise<{ cpuUs: number; ms: number }> {
-    const server = spawn(['--role', 'server', '--kind', kind]);
+    const server = spawn(['--role', 'server', '--kind', kind, '--redis-port', String(redis?.port ?? 0)]);
     const reader = server.stdout.getReader();
     let out = '';
     while (!out.includes('\n')) out += new TextDecoder().decode((await reader.read()).value);
@@ -236,6 +270,7 @@ async function run(): Promise<void> {
     }
   } finally {
     for (const p of children) p.kill('SIGKILL');
+    await stopAll(); // the Redis, if one was started
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   const perDelivery = (kind: TKind) => (median(results.get(kind)!.map((r) => r.cpuUs)) * 1000) / deliveries;
