@@ -66,8 +66,7 @@ async function serve(kind: TKind): Promise<void> {
         if (frame.event === 'authenticate') {
           if (seeds) for (const topic of [socket.data.id, ...SEED_TOPICS]) socket.subscribe(topic);
           socket.send(JSON.stringify({ event: 'connected', data: {} }));
-        }
-        else if (frame.event === 'join') {
+        } else if (frame.event === 'join') {
           socket.subscribe(ROOM);
           joined++;
           socket.send(JSON.stringify({ event: 'join', data: { rooms: [ROOM] }, id: frame.id }));

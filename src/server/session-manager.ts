@@ -44,7 +44,7 @@ export function connectedFrame(
  * seconds is formatted once per second and the milliseconds appended; the same millisecond gives
  * the same string.
  */
-export function isoClock(now: () => number = Date.now): () => string {
+export function isoClock(now: () => number = () => Date.now()): () => string {
   let at = Number.NaN;
   let text = '';
   let secondAt = Number.NaN;
