@@ -219,13 +219,13 @@ async function run(): Promise<void> {
     );
     try {
       const share = Math.ceil(CLIENTS / PROCS);
-      clients.forEach((c, i) =>
+      clients.forEach((c, i) => {
         c.send({
           cmd: 'connect',
           url: `ws://127.0.0.1:${port}/ws`,
           count: Math.min(share, CLIENTS - i * share),
-        }),
-      );
+        });
+      });
       const until = async (what: string, ok: () => boolean, ms: number) => {
         const deadline = Date.now() + ms;
         while (!ok()) {

@@ -54,7 +54,10 @@ export function isoClock(now: () => number = () => Date.now()): () => string {
     if (time === at) return text;
     at = time;
     const ms = time % 1000;
-    if (ms < 0 || !Number.isInteger(time)) return (text = new Date(time).toISOString());
+    if (ms < 0 || !Number.isInteger(time)) {
+      text = new Date(time).toISOString();
+      return text;
+    }
     const second = time - ms;
     if (second !== secondAt) {
       secondAt = second;
