@@ -21,7 +21,13 @@ const quiet = () => {};
 const helper = new WebSocketServerHelper<{ token?: string; user?: string }, { key?: Uint8Array }>({
   identifier: 'probe',
   server: new FakeServer() as never,
-  logger: { debug: quiet, info: quiet, warn: quiet, error: (...args) => console.error(...args) },
+  logger: {
+    debug: quiet,
+    info: quiet,
+    warn: quiet,
+    error: (...args) => console.error(...args),
+    isLevelEnabled: (level) => level === 'error',
+  },
   heartbeatTimeout: 600_000,
   authenticateFn: (data) => (data.token === 'ok' ? { userId: data.user } : null),
   clientConnectedFn: ({ metadata }) => {

@@ -40,6 +40,8 @@ export interface IStructuredLogger {
   warn(fields: object, message?: string): void;
   error(fields: object, message?: string): void;
   child?(bindings: Record<string, unknown>): IStructuredLogger;
+  /** pino's: whether a line at `level` would be written (see `ILogger.isLevelEnabled`). */
+  isLevelEnabled?(level: string): boolean;
 }
 
 export interface IAdaptLoggerOptions {
@@ -73,15 +75,31 @@ export function adaptLogger(logger: ILogger, opts: IAdaptLoggerOptions = {}): IL
       (message: string, ...args: unknown[]) =>
         target[level](toFields(args), message);
     result = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+    levelCheck(result, target);
   } else {
     const at =
       (level: (typeof LEVELS)[number]) =>
       (message: string, ...args: unknown[]) =>
         logger[level](message, ...consoleArgs(args));
     result = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+    levelCheck(result, logger);
   }
   adapted.add(result);
   return result;
+}
+
+/** Passes the source logger's `isLevelEnabled` on (bound: pino's reads `this`). */
+function levelCheck(result: ILogger, source: Pick<ILogger, 'isLevelEnabled'>): void {
+  const check: unknown = source.isLevelEnabled;
+  if (typeof check === 'function') result.isLevelEnabled = (level) => Boolean(check.call(source, level));
+}
+
+/**
+ * Whether `debug` lines reach the logger: false only when it says so (`isLevelEnabled`, which pino,
+ * the console default without `ROOMCAST_DEBUG` and `silentLogger` answer); check before building one.
+ */
+export function debugLogged(logger: ILogger): boolean {
+  return logger.isLevelEnabled === undefined || logger.isLevelEnabled('debug');
 }
 
 function consoleArgs(args: unknown[]): unknown[] {

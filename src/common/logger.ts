@@ -10,6 +10,7 @@ export function createConsoleLogger(scope: string): ILogger {
     info: (message, ...args) => console.info(prefix, message, ...args),
     warn: (message, ...args) => console.warn(prefix, message, ...args),
     error: (message, ...args) => console.error(prefix, message, ...args),
+    isLevelEnabled: (level) => level !== 'debug' || Boolean(process.env.ROOMCAST_DEBUG),
   };
 }
 
@@ -19,4 +20,5 @@ export const silentLogger: ILogger = {
   info: () => {},
   warn: () => {},
   error: () => {},
+  isLevelEnabled: () => false,
 };

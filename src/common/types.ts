@@ -19,6 +19,11 @@ export interface ILogger {
   info(message: string, ...args: unknown[]): void;
   warn(message: string, ...args: unknown[]): void;
   error(message: string, ...args: unknown[]): void;
+  /**
+   * Optional (pino has it): whether a line at `level` would be written. When it answers false for
+   * `debug`, the library does not build its per-connection debug lines at all.
+   */
+  isLevelEnabled?(level: string): boolean;
 }
 
 // ---------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { createRequire } from 'node:module';
+import type { Histogram, Registry } from 'prom-client';
 import type { ServerCounters, TRecoveryOutcome } from './counters.ts';
 
 /** Options of the helper's `metrics` option. */
@@ -36,6 +37,16 @@ export interface IMetricsSources {
   expiring(): number;
 }
 
+/**
+ * prom-client, loaded the first time metrics are turned on: a helper without `metrics` never pays
+ * for it (start-up time, a larger baseline heap). Synchronous, so construction stays synchronous.
+ */
+let promClient: typeof import('prom-client') | undefined;
+function loadPromClient(): typeof import('prom-client') {
+  promClient ??= createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
+  return promClient;
+}
+
 export const DEFAULT_METRICS_PREFIX = 'roomcast_';
 
 const RECOVERY_OUTCOMES: readonly TRecoveryOutcome[] = [
@@ -56,6 +67,7 @@ export class PrometheusMetrics {
   private readonly busLatency: Histogram<string>;
 
   constructor(opts: IMetricsOptions | true, sources: IMetricsSources) {
+    const { Counter, Gauge, Histogram, Registry } = loadPromClient();
     const options = opts === true ? {} : opts;
     const prefix = options.prefix ?? DEFAULT_METRICS_PREFIX;
     if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {

@@ -5,7 +5,7 @@ import {
   WebSocketErrorCodes,
   WebSocketEvents,
 } from '../common/constants.ts';
-import { clientFields } from '../common/log.ts';
+import { clientFields, debugLogged } from '../common/log.ts';
 import type {
   AnyRecord,
   ILogger,
@@ -24,6 +24,49 @@ import type { ClientRegistry } from './client-registry.ts';
 import { DeadlineQueue, type IDeadline } from './deadline-queue.ts';
 import { replyError, type TSystemReply } from './local-delivery.ts';
 import { readExpiry, TokenRefresh } from './token-refresh.ts';
+
+const CONNECTED_HEAD = `{"event":${JSON.stringify(WebSocketEvents.CONNECTED)},"data":{"id":`;
+
+/** `encodeFrame('connected', { id, userId, time }, requestId)`, built as text (`time` is ISO 8601: no escapes). */
+export function connectedFrame(
+  id: string,
+  userId: string | undefined,
+  time: string,
+  requestId: string | undefined,
+): string {
+  const user = userId === undefined ? '' : `,"userId":${JSON.stringify(userId)}`;
+  const tail = requestId === undefined ? '}}' : `},"id":${JSON.stringify(requestId)}}`;
+  return `${CONNECTED_HEAD}${JSON.stringify(id)}${user},"time":"${time}"${tail}`;
+}
+
+/**
+ * A clock answering `new Date(now()).toISOString()` without a `Date` per call: the text up to the
+ * seconds is formatted once per second and the milliseconds appended; the same millisecond gives
+ * the same string.
+ */
+export function isoClock(now: () => number = () => Date.now()): () => string {
+  let at = Number.NaN;
+  let text = '';
+  let secondAt = Number.NaN;
+  let secondText = '';
+  return () => {
+    const time = now();
+    if (time === at) return text;
+    at = time;
+    const ms = time % 1000;
+    if (ms < 0 || !Number.isInteger(time)) {
+      text = new Date(time).toISOString();
+      return text;
+    }
+    const second = time - ms;
+    if (second !== secondAt) {
+      secondAt = second;
+      secondText = new Date(second).toISOString().slice(0, -4); // drops `000Z`, keeps the dot
+    }
+    text = `${secondText}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
+    return text;
+  };
+}
 
 /** Where a client keeps its pending authentication deadline (a `ClientRecord` declares it). */
 interface IDeadlineHolder<M extends object> {
@@ -44,6 +87,8 @@ export interface ISessionOptions<A extends object, M extends object> {
   clientConnectedFn?: TWebSocketClientConnectedFn<M>;
   clientDisconnectedFn?: TWebSocketClientDisconnectedFn;
   reply: TSystemReply<M>;
+  /** Writes an already-serialized frame (what `reply` does after `encodeFrame`). */
+  writeFrame: (client: IWebSocketClient<M>, frame: string) => void;
   tokenRefreshLead: number;
   counters: ServerCounters;
   /** Receives how long each authentication took (ms); set only when metrics are on. */
@@ -306,18 +351,25 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     registry.indexUser(client);
     this.opts.subscribeBroadcast(client);
     registry.admitToRooms(client, this.opts.defaultRooms);
-    this.opts.logger.debug(`client ${client.id} authenticated`, clientFields(client));
+    if (debugLogged(this.opts.logger)) {
+      this.opts.logger.debug(`client ${client.id} authenticated`, clientFields(client));
+    }
 
-    const connected: Record<string, unknown> = { id: client.id, userId, time: this.isoNow() };
-    if (expiresAt !== undefined) {
-      connected.expiresAt = expiresAt;
-      this.refresh.track(client, expiresAt);
+    if (expiresAt === undefined && !handshake) {
+      // The common answer, written as text: the bytes JSON.stringify would give, without the object.
+      this.opts.writeFrame(client, connectedFrame(client.id, userId, this.isoNow(), requestId));
+    } else {
+      const connected: Record<string, unknown> = { id: client.id, userId, time: this.isoNow() };
+      if (expiresAt !== undefined) {
+        connected.expiresAt = expiresAt;
+        this.refresh.track(client, expiresAt);
+      }
+      if (handshake) {
+        connected.serverPublicKey = handshake.serverPublicKey;
+        if (handshake.salt !== undefined) connected.salt = handshake.salt;
+      }
+      reply(client, WebSocketEvents.CONNECTED, connected, requestId);
     }
-    if (handshake) {
-      connected.serverPublicKey = handshake.serverPublicKey;
-      if (handshake.salt !== undefined) connected.salt = handshake.salt;
-    }
-    reply(client, WebSocketEvents.CONNECTED, connected, requestId);
     fireAndLog(this.opts.logger, 'clientConnectedFn', this.opts.clientConnectedFn, {
       clientId: client.id,
       userId,
@@ -340,17 +392,8 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     this.close(client, code, message);
   }
 
-  /** The current time as ISO 8601, formatted once per millisecond (clients connecting together share it). */
-  private isoNow(): string {
-    const now = Date.now();
-    if (now !== this.isoAt) {
-      this.isoAt = now;
-      this.iso = new Date(now).toISOString();
-    }
-    return this.iso;
-  }
-  private isoAt = 0;
-  private iso = '';
+  /** The current time as ISO 8601 (clients connecting in the same millisecond share the string). */
+  private readonly isoNow = isoClock();
 
   /** Replaces the client's deadline with one from `queue` (the record holds it: no map per client). */
   private arm(client: IWebSocketClient<M>, queue: DeadlineQueue<IWebSocketClient<M>>): void {

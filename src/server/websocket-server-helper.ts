@@ -11,7 +11,7 @@ import {
   WebSocketErrorCodes,
   WebSocketMessageTypes,
 } from '../common/constants.ts';
-import { adaptLogger, clientFields } from '../common/log.ts';
+import { adaptLogger, clientFields, debugLogged } from '../common/log.ts';
 import { createConsoleLogger } from '../common/logger.ts';
 import { assertBunRuntime } from '../common/runtime.ts';
 import type {
@@ -266,6 +266,7 @@ export class WebSocketServerHelper<
       clientConnectedFn: opts.clientConnectedFn,
       clientDisconnectedFn: opts.clientDisconnectedFn,
       reply,
+      writeFrame: (client, frame) => this.delivery.write(client, frame),
       enableEncryption: (client) => this.registry.markEncrypted(client),
       subscribeBroadcast: (client) => {
         if (!client.encrypted) client.socket.subscribe(WebSocketDefaults.BROADCAST_TOPIC);
@@ -456,7 +457,12 @@ export class WebSocketServerHelper<
     const client = this.registry.get(opts.clientId);
     if (!client || (opts.socket && client.socket !== opts.socket)) return;
     this.counters.countClose(opts.code ?? 1005); // 1005: no code given
-    this.logger.debug(`client ${client.id} disconnected`, clientFields(client, { code: opts.code ?? 1005 }));
+    if (debugLogged(this.logger)) {
+      this.logger.debug(
+        `client ${client.id} disconnected`,
+        clientFields(client, { code: opts.code ?? 1005 }),
+      );
+    }
     this.sessions.disconnect(client);
   }
 

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import pino from 'pino';
-import { adaptLogger, clientFields, logFields } from '../../src/common/log.ts';
+import { adaptLogger, clientFields, debugLogged, logFields } from '../../src/common/log.ts';
+import { createConsoleLogger, silentLogger } from '../../src/common/logger.ts';
 import type { ILogger } from '../../src/common/types.ts';
 import { eventually, startServer } from '../support/server.ts';
 import { TestClient } from '../support/ws-client.ts';
@@ -69,6 +70,25 @@ describe('adaptLogger', () => {
     adaptLogger(plain, { structured: true }).info('m', logFields({ clientId: 'c' }));
     expect(calls).toEqual([{ level: 'info', args: [{ clientId: 'c' }, 'm'] }]);
   });
+
+  test('debugLogged: the level check a per-connection debug line waits for', () => {
+    expect(debugLogged(adaptLogger(pinoLines('info').logger as unknown as ILogger))).toBe(false);
+    expect(debugLogged(adaptLogger(pinoLines('debug').logger as unknown as ILogger))).toBe(true);
+    expect(debugLogged(adaptLogger(silentLogger))).toBe(false);
+    // A logger that cannot tell gets every line, as before.
+    expect(debugLogged(adaptLogger(consoleStyle().logger))).toBe(true);
+    const before = process.env.ROOMCAST_DEBUG;
+    try {
+      delete process.env.ROOMCAST_DEBUG;
+      const console = adaptLogger(createConsoleLogger('t'));
+      expect(debugLogged(console)).toBe(false);
+      process.env.ROOMCAST_DEBUG = '1';
+      expect(debugLogged(console)).toBe(true); // read when asked, as the console default's debug does
+    } finally {
+      if (before === undefined) delete process.env.ROOMCAST_DEBUG;
+      else process.env.ROOMCAST_DEBUG = before;
+    }
+  });
 });
 
 describe('structured logs from a real server', () => {
@@ -116,6 +136,31 @@ describe('structured logs from a real server', () => {
         userId: 'alice',
         code: 1005,
       });
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('a logger whose isLevelEnabled refuses debug: the per-connection debug lines are not built', async () => {
+    const { logger, calls } = consoleStyle();
+    const refusing: ILogger = { ...logger, isLevelEnabled: (level) => level !== 'debug' };
+    const server = await startServer({ logger: refusing });
+    try {
+      const client = await TestClient.authenticated(server.url, { token: 'ok', user: 'alice' });
+      client.close();
+      await eventually(() => server.helper.getStats().clients === 0, 2_000, 'client gone');
+      expect(calls.filter((c) => c.level === 'debug')).toEqual([]);
+      // The same server with a logger that cannot tell gets both lines (what the check skips).
+      const { logger: telling, calls: told } = consoleStyle();
+      const second = await startServer({ logger: telling });
+      try {
+        const other = await TestClient.authenticated(second.url);
+        other.close();
+        await eventually(() => second.helper.getStats().clients === 0, 2_000, 'client gone');
+        expect(told.filter((c) => c.level === 'debug').length).toBe(2);
+      } finally {
+        await second.stop();
+      }
     } finally {
       await server.stop();
     }

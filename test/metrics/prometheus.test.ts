@@ -218,3 +218,30 @@ describe('Prometheus metrics', () => {
     }
   });
 });
+
+describe('loading', () => {
+  test('prom-client is loaded only when a helper turns metrics on', async () => {
+    // A fresh process: this test file itself imports prom-client.
+    const script = `
+      const { WebSocketServerHelper, silentLogger } = await import(${JSON.stringify(`${import.meta.dir}/../../src/index.ts`)});
+      const loaded = () => Object.keys(require.cache).some((path) => path.includes('/prom-client/'));
+      const server = { publish: () => 0, upgrade: () => false };
+      const make = (metrics) => new WebSocketServerHelper({ identifier: 'p', server, logger: silentLogger, authenticateFn: () => ({}), metrics });
+      make(undefined);
+      const before = loaded();
+      const helper = make(true);
+      console.log(JSON.stringify({ before, after: loaded(), registry: typeof helper.getMetrics?.()?.registry?.metrics }));
+    `;
+    const proc = Bun.spawn([process.execPath, '-e', script], { stdout: 'pipe', stderr: 'pipe' });
+    const [out, err] = await Promise.all([
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+    ]);
+    expect(await proc.exited, err).toBe(0);
+    expect(JSON.parse(out.trim().split('\n').at(-1)!)).toEqual({
+      before: false,
+      after: true,
+      registry: 'function',
+    });
+  });
+});

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import { ECDH, silentLogger, WebSocketClientStates, WebSocketServerHelper } from '../../src/index.ts';
+import { connectedFrame, isoClock } from '../../src/server/session-manager.ts';
+import { encodeFrame } from '../../src/utils/json.ts';
 import { FakeServer, FakeSocket } from '../support/fake-socket.ts';
 import {
   eventually,
@@ -54,6 +56,35 @@ describe('authentication', () => {
     expect(helper.getClientsByRoom({ room: 'ws-default' }).map((c) => c.id)).toEqual([id]);
     await eventually(() => connectedCalls.length === 1);
     expect(connectedCalls[0]).toEqual({ clientId: id, userId: 'alice', metadata: { role: 'tester' } });
+  });
+
+  test('the connected frame written as text is byte for byte what encodeFrame gives', () => {
+    const time = new Date(0).toISOString();
+    const ids = ['8f1c-uuid', 'quote"back\\slash', 'line\nbreak', 'ünï\u2028code', ''];
+    for (const id of ids) {
+      for (const userId of [undefined, 'ada', 'u"1', '']) {
+        for (const requestId of [undefined, 'r1', 'r"2']) {
+          expect(connectedFrame(id, userId, time, requestId)).toBe(
+            encodeFrame('connected', { id, userId, time }, requestId),
+          );
+        }
+      }
+    }
+  });
+
+  test('the connected time is what toISOString gives, for every millisecond and second', () => {
+    let now = 0;
+    const clock = isoClock(() => now);
+    const times = [
+      0, 5, 50, 999, 1000, 1_001, 1_796_165_999_999, 1_796_166_000_000, 253_402_300_799_999,
+      253_402_300_800_000,
+    ];
+    for (let t = 1_796_165_000_000; t < 1_796_165_003_000; t += 7) times.push(t);
+    for (const t of [...times, ...times.reverse()]) {
+      now = t;
+      expect(clock()).toBe(new Date(t).toISOString());
+      expect(clock()).toBe(new Date(t).toISOString()); // the same millisecond again
+    }
   });
 
   test('clientConnectedFn runs after the connected event reached the client', async () => {
