@@ -84,9 +84,9 @@ describe('presence events only for watched rooms (Redis mode)', () => {
     expect(await plain.hexists(presenceWatchersKey('team-2'), a.helper.serverId)).toBe(1);
     const bob = await member(b, 'bob');
     await bob.client.join('team-2');
-    await eventually(() => ann.events.length === 1, 2_000, 'bob announced');
+    await eventually(() => ann.events.length === 1, 5_000, 'bob announced');
     await bob.client.leave('team-2');
-    await eventually(() => ann.events.length === 2, 2_000, 'bob gone');
+    await eventually(() => ann.events.length === 2, 5_000, 'bob gone');
     expect(ann.events.map(([kind, e]) => [kind, e.clientId])).toEqual([
       ['join', bob.id],
       ['leave', bob.id],
@@ -112,7 +112,7 @@ describe('presence events only for watched rooms (Redis mode)', () => {
     await cat.client.subscribePresence('team-3');
     expect(await plain.hlen(presenceWatchersKey('team-3'))).toBe(2);
     cat.client.close();
-    await eventually(() => b.helper.getClients().size === 0, 2_000, 'cat gone');
+    await eventually(() => b.helper.getClients().size === 0, 5_000, 'cat gone');
     await settled(b, 'team-3');
     expect(await plain.hkeys(presenceWatchersKey('team-3'))).toEqual([a.helper.serverId]);
     await a.stop();
@@ -133,6 +133,6 @@ describe('presence events only for watched rooms (Redis mode)', () => {
     expect(await plain.hkeys(presenceWatchersKey('team-4'))).toEqual([a.helper.serverId]);
     const bob = await member(b, 'bob');
     await bob.client.join('team-4');
-    await eventually(() => ann.events.length === 1, 2_000, 'bob announced');
+    await eventually(() => ann.events.length === 1, 5_000, 'bob announced');
   });
 });
