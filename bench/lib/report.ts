@@ -504,7 +504,7 @@ function describeMiss(run: IRunResult, t: ITargetCheck): string | undefined {
     if (!helper || !raw) return 'See the table.';
     return [
       `With ${int(helper.samples)} deliveries measured, the p99 is set by the slowest 1 %, so a few stalls of several milliseconds move it: the helper's slowest delivery took ${fixed(helper.maxMs, 2)} ms (median ${fixed(helper.p50Ms, 2)} ms); raw Bun's p99 in the same run was ${fixed(raw.p99Ms, 2)} ms with a slowest delivery of ${fixed(raw.maxMs, 2)} ms.`,
-      'Two server instances, Redis and two client processes share two cores, so either server can be descheduled for a while; the helper adds one envelope parse and one re-serialization per message on the receiving instance, not a queue.',
+      'Two server instances, Redis and two client processes share two cores, so either server can be descheduled for a while; the helper adds one envelope parse per message on the receiving instance (the payload is forwarded as the received slice, not serialized again), not a queue.',
     ].join(' ');
   };
   const connectReason = (): string => {
@@ -611,8 +611,8 @@ const PROFILE_NOTES = `### Where the helper spends more than the floor
 
 - **Room fan-out and broadcast**: \`sendToRoom\` / \`broadcast\` serialize the message once and make the one \`server.publish()\` call the floor makes; in the server's CPU profile nearly all the time is Bun's native publish and socket writes. What the helper adds (frame building, one check for encrypted clients) is paid per message, not per recipient, so it fades as rooms grow.
 - **Excluding the sender**: with one excluded client the helper publishes through that client's socket, as the floor does; it adds a registry lookup and an \`isSubscribed\` check per message.
-- **Cross-instance \`send()\`**: the receiving instance parses and validates the Redis envelope and serializes the data again for its local frame (\`deliverFromBus\` passes no pre-built frame to \`toRoom\`); again per message, not per recipient.
-- **Plain room fan-out against an independent harness** (1.08-1.12× raw Bun there, 1.01-1.04× here): in this benchmark both servers write byte-identical frames (\`{"event":"b","data":…}\`; raw Bun builds the same envelope), the helper's extra work is per message (building the frame, one check for encrypted clients), and the fan-out allocates nothing per recipient. What differs per client is the live heap a full collection marks, which this change halves (below). A floor that writes the bare payload would send 21 fewer bytes per 64-byte message than the helper's documented frame; that harness was not available here, so which of these explains its figure is not measured.
+- **Cross-instance \`send()\`**: the receiving instance parses and validates the Redis envelope and forwards the payload it received, sliced from the envelope, as the body of its local frame (no second serialization where no exclusion or transformer needs the object); the sending instance skips its own envelopes by their first bytes, without parsing them. Per message, not per recipient.
+- **Plain room fan-out against an independent harness** (1.08-1.12× raw Bun there, 1.01-1.04× here): \`bun run bench/probes/fanout-pairs.ts\` rebuilds that harness (2,000 clients in child processes, 2,000 room messages of 64 B, raw Bun and the helper interleaved, median of 3 rounds) with several floors; its findings are in bench/README.md. The 21 bytes of the documented frame over a bare payload, the helper's four topics per socket and its default heartbeat made no measurable difference there, and the helper's own room fan-out came out at the ratio of this table. What reaches the harness's figure is \`send()\` to the room, which also publishes to Redis for the other instances (and, in \`'pattern'\` mode, receives its own envelope back and skips it): a harness comparing \`send()\` with a raw Bun that never touches Redis measures that cross-instance leg, which this benchmark compares with raw Bun's own Redis relay instead (the cross-instance row).
 - **Connecting and authenticating**: ${CONNECT_CPU_FACTS}
 - **Memory per connection**: ${MEMORY_FACTS}
 
@@ -622,7 +622,7 @@ Changes made after profiling (in \`src/server/\`):
 2. The user index stores the client itself while a user has one connection and switches to a \`Set\` at the second.
 3. Authentication deadlines are entries in two FIFO queues with one timer each (\`deadline-queue.ts\`) instead of a \`setTimeout\` per connection, and \`authenticateFn\` is no longer raced against a second timer (the queue's deadline already closes a hung authentication with 4001).
 4. One \`ClientRecord\` per connection (\`client-record.ts\`) with every field it ever gets declared (no shape changes when the inbound limits or the user id are set later), holding its own pending deadline (no deadline map). While a client is only in its own id room and the default rooms it keeps no \`Set\` of rooms (\`client.rooms\` builds it the first time anything reads it) and no entries in the default rooms' member sets: the registry counts such clients in every default room. Together about 390 bytes of heap per connection less (${PROBE}: from about 780 to about 400 above the floor).
-5. The \`connected\` frame's ISO time is formatted once per millisecond, and the client's log fields are built without object spreads.`;
+5. The \`connected\` frame is written as text with its ISO time formatted once per second (milliseconds appended), the per-connection debug lines are built only when the logger says debug is on (\`isLevelEnabled\`), the client's log fields are built without object spreads, and prom-client is loaded only with \`metrics\` on.`;
 
 function connectReps(run: IRunResult): number {
   return (
@@ -869,7 +869,7 @@ function markdown(run: IRunResult): string {
     `- \`${run.command}\` — started ${run.startedAt}, took ${fixed(run.durationMs / 1000, 0)} s (dependency install excluded)`,
   );
   lines.push(
-    `- Other agents' work shared the ${m.nproc} cores during this run (the load average above), so single figures are noisy; ratios of kinds that alternate within each repetition are the robust ones. Re-run with the command above on a quieter machine to check them.`,
+    `- The ${m.nproc} cores also run the benchmark's own load clients and Redis, and the 1-minute load average was ${m.loadAverageAtStart[0]} when the run started (work that ran just before it or beside it): single figures are noisy; ratios of kinds that alternate within each repetition are the robust ones. Re-run with the command above to check them.`,
   );
   if (run.config.skippedScales.length > 0) {
     for (const s of run.config.skippedScales) lines.push(`- ${int(s.clients)} clients not run: ${s.reason}`);
