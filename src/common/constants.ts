@@ -160,6 +160,11 @@ export class WebSocketLimits {
   static readonly MAX_HISTORY_SIZE = 100_000;
   /** Live publications held per room for a client while its recovery is read; past it, `recovered: false`. */
   static readonly RECOVERY_BUFFER_LIMIT = 1_000;
+  /**
+   * Live publications held for one client across all its recovering rooms; a room whose next one
+   * would pass it is answered `recovered: false` (as past `RECOVERY_BUFFER_LIMIT`).
+   */
+  static readonly RECOVERY_BUFFER_LIMIT_PER_CLIENT = 5_000;
   /** Bound on reading a recovering join's history (and the Pub/Sub barrier) before answering `recovered: false`. */
   static readonly RECOVERY_TIMEOUT = 5_000;
   /** Most rooms of one client being recovered (or positioned) at once; a join past it gets `TOO_MANY_ROOMS`. */

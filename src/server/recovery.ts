@@ -39,7 +39,10 @@ interface ICapture<M extends object> {
   room: string;
   client: Client<M>;
   live: ILivePublication[];
-  /** Set when more than `RECOVERY_BUFFER_LIMIT` arrived: the held ones were dropped. */
+  /**
+   * Set when more than `RECOVERY_BUFFER_LIMIT` arrived, or the client's total held would pass
+   * `RECOVERY_BUFFER_LIMIT_PER_CLIENT`: the held ones were dropped.
+   */
   overflowed: boolean;
   /** The latest publication seen (kept after an overflow: the client continues after it). */
   last?: ILivePublication;
@@ -69,6 +72,8 @@ export class RoomRecovery<M extends object = AnyRecord> {
   private readonly captures = new Map<string, Set<ICapture<M>>>();
   /** Rooms of each client being recovered right now (bounded per client). */
   private readonly inFlight = new WeakMap<Client<M>, number>();
+  /** Live publications held for each client across its recovering rooms (bounded per client). */
+  private readonly heldByClient = new WeakMap<Client<M>, number>();
   /** Positioned frames of the missed publications of a page, built on first use. */
   private readonly frames = new WeakMap<IHistoryPage, Array<{ frame: string; tail: string }>>();
   private readonly reads: BatchedReads;
@@ -280,10 +285,18 @@ export class RoomRecovery<M extends object = AnyRecord> {
       if (capture.client.rooms.has(room)) continue;
       capture.last = publication;
       if (capture.overflowed) continue;
-      if (capture.live.length >= WebSocketLimits.RECOVERY_BUFFER_LIMIT) {
+      const clientHeld = this.heldByClient.get(capture.client) ?? 0;
+      if (
+        capture.live.length >= WebSocketLimits.RECOVERY_BUFFER_LIMIT ||
+        clientHeld >= WebSocketLimits.RECOVERY_BUFFER_LIMIT_PER_CLIENT
+      ) {
         capture.overflowed = true;
+        this.heldByClient.set(capture.client, clientHeld - capture.live.length);
         capture.live = [];
-      } else capture.live.push(publication);
+      } else {
+        capture.live.push(publication);
+        this.heldByClient.set(capture.client, clientHeld + 1);
+      }
     }
   }
 
@@ -299,6 +312,12 @@ export class RoomRecovery<M extends object = AnyRecord> {
   }
 
   private release(capture: ICapture<M>): void {
+    const clientHeld = this.heldByClient.get(capture.client);
+    if (clientHeld !== undefined) {
+      const left = clientHeld - capture.live.length;
+      if (left > 0) this.heldByClient.set(capture.client, left);
+      else this.heldByClient.delete(capture.client);
+    }
     const set = this.captures.get(capture.room);
     if (!set) return;
     set.delete(capture);

@@ -407,6 +407,43 @@ describe('publications arriving while the history is read', () => {
     expect(offsetsOf(client, 'msg')).toEqual([1_002]);
     client.close();
   });
+
+  test('past 5 000 held in all of its recovering rooms: the rooms that would pass it get recovered false; the others recover', async () => {
+    const { url, helper } = await serve({
+      validateRoomFn: allowAll,
+      historyFn: ({ room }) => (room.startsWith('h-') ? { size: 5_000, ttl: 60_000 } : null),
+    });
+    const rooms = Array.from({ length: 6 }, (_, i) => `h-${i}`);
+    const first = await joined(url, rooms);
+    const since = Object.fromEntries(
+      rooms.map((room) => [room, { offset: 0, epoch: first.reply.data.positions[room].epoch }]),
+    );
+    first.client.close();
+    const hold = holdReads(helper);
+    const client = await TestClient.authenticated(url);
+    client.send({ event: 'join', data: { rooms, since } });
+    await eventuallyTrue(() => hold.pending() === rooms.length);
+    // 900 per room (under the per-room 1 000), 5 400 in all: the last room's would pass 5 000.
+    for (let i = 1; i <= 900; i++) {
+      for (const room of rooms) helper.send({ destination: room, payload: { topic: 'msg', data: i } });
+    }
+    hold.release();
+    const reply = await client.next('join');
+    const recovered = reply.data.recovered as Record<string, boolean>;
+    const notRecovered = rooms.filter((room) => recovered[room] === false);
+    expect(notRecovered.length).toBeGreaterThan(0);
+    expect(rooms.filter((room) => recovered[room] === true).length).toBe(rooms.length - notRecovered.length);
+    // Every recovered room got all 900, in order; a room not recovered got none of its past.
+    await client.until(() => client.all('msg').length === (rooms.length - notRecovered.length) * 900);
+    await Bun.sleep(30);
+    const frames = client.all('msg') as Positioned[];
+    for (const room of rooms) {
+      const offsets = frames.filter((f) => f.room === room).map((f) => f.offset);
+      if (recovered[room]) expect(offsets).toEqual(Array.from({ length: 900 }, (_, i) => i + 1));
+      else expect(offsets).toEqual([]);
+    }
+    client.close();
+  }, 20_000);
 });
 
 async function eventuallyTrue(predicate: () => boolean): Promise<void> {
