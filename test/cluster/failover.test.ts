@@ -113,9 +113,9 @@ function failoverSuite(pubSub: TPubSubKind): void {
     throw new Error(`the subscriber of ${name} never landed on a master`);
   }
 
-  /** A room whose channel's hash slot is served by the master on `port`. */
-  async function roomOwnedBy(port: number): Promise<string> {
-    for (let i = 0; i < 200; i++) {
+  /** A room whose channel's hash slot is served by the master on `port` (`after`: skip rooms up to it). */
+  async function roomOwnedBy(port: number, after = -1): Promise<string> {
+    for (let i = after + 1; i < 400; i++) {
       if ((await cluster.masterForKey(`ws:room:stream-${i}`)) === port) return `stream-${i}`;
     }
     throw new Error(`no room channel hashes to a slot of ${port}`);
@@ -142,6 +142,11 @@ function failoverSuite(pubSub: TPubSubKind): void {
         ? await moveSubscriberToMaster('a')
         : (await cluster.topology()).find((n) => n.role === 'master')!.port;
     const room = await roomOwnedBy(killed);
+    // A room of the same master that a client of A joins only once that master is dead: its
+    // subscription is made during the outage and must hold after the promotion.
+    const lateRoom = await roomOwnedBy(killed, Number(room.slice('stream-'.length)));
+    const lateJoiner = await TestClient.authenticated(a.url);
+    let lateJoined: Promise<unknown> | undefined;
     const receivers = { A: await receiver(a.url, room), B: await receiver(b.url, room) };
     const errors = watchProcessErrors();
 
@@ -159,6 +164,8 @@ function failoverSuite(pubSub: TPubSubKind): void {
       if (killAt === 0 && seq >= WARMUP_TICKS) {
         killAt = now;
         const { replicas } = await cluster.killMaster(killed);
+        lateJoiner.send({ event: 'join', data: { rooms: [lateRoom] } });
+        lateJoined = lateJoiner.next('join', undefined, RESUME_BOUND_MS);
         void cluster.waitForPromotion(replicas, killAt, RESUME_BOUND_MS).then((p) => (promotion = p));
       }
       if (killAt > 0 && now - killAt > RESUME_BOUND_MS) break;
@@ -234,8 +241,17 @@ function failoverSuite(pubSub: TPubSubKind): void {
       await node.quit();
       expect(Number(reply[1])).toBe(2);
     }
+    // The late joiner was answered, and messages to its room reach it from the other instance and
+    // from the emitter: the subscription made while the master was down holds on the promoted one.
+    expect(lateJoined).toBeDefined();
+    await lateJoined;
+    b.helper.send({ destination: lateRoom, payload: { topic: 'late', data: 'from-b' } });
+    await emitter.toRoom({ room: lateRoom, event: 'late', data: 'from-emitter' });
+    await lateJoiner.next('late', (d) => d === 'from-b', 5_000);
+    await lateJoiner.next('late', (d) => d === 'from-emitter', 5_000);
+    lateJoiner.close();
     for (const r of Object.values(receivers)) r.client.close();
-  }, 40_000);
+  }, 60_000);
 }
 
 for (const pubSub of ['sharded', 'classic'] as const) {
