@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Histogram, Registry } from 'prom-client';
+import type { IRedisBusStats } from '../bus/cross-instance-bus.ts';
 import type { ServerCounters, TRecoveryOutcome } from './counters.ts';
 
 /** Options of the helper's `metrics` option. */
@@ -18,17 +19,7 @@ export interface IMetricsSources {
   /** Whether the helper runs over Redis (known at construction): without it the Redis gauges are not registered. */
   redis: boolean;
   /** Cross-instance bus: undefined in single-instance mode. */
-  bus():
-    | {
-        published: number;
-        droppedWhileDisconnected: number;
-        received: number;
-        malformed: number;
-        reconnects: number;
-        historyFailed: number;
-        connected: boolean;
-      }
-    | undefined;
+  bus(): (IRedisBusStats & { connected: boolean }) | undefined;
   /** True while `shutdown()` drains the clients (and afterwards). */
   draining(): boolean;
   /** Rooms with a history recovery in progress; undefined (reported as 0) without `historyFn`. */

@@ -88,7 +88,7 @@ export class RoomHistory<M extends object = AnyRecord> {
     if (this.opts.counters) this.opts.counters.historyPublished++;
     if (this.memory) {
       const { offset, epoch } = this.memory.append(room, policy, event, dataJson);
-      this.deliver(room, event, data, dataJson, offset, epoch);
+      this.live(room, deliverPositioned(this.opts.delivery, room, event, data, dataJson, offset, epoch));
       return;
     }
     const redis = this.opts.redis!;
@@ -115,17 +115,6 @@ export class RoomHistory<M extends object = AnyRecord> {
 
   stop(): void {
     this.memory?.stop();
-  }
-
-  private deliver(
-    room: string,
-    event: string,
-    data: unknown,
-    dataJson: string | undefined,
-    offset: number,
-    epoch: string,
-  ): void {
-    this.live(room, deliverPositioned(this.opts.delivery, room, event, data, dataJson, offset, epoch));
   }
 
   /** Feeds a positioned publication delivered here to the recoveries in progress. */

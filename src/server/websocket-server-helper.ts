@@ -633,7 +633,7 @@ export class WebSocketServerHelper<
     const dataJson = serializeData(data);
     if (typeof destination === 'object' && destination !== null) {
       this.sendToUserEverywhere(destination.userId, event, data, dataJson, exclude);
-      this.afterSend(opts, event, `user ${destination.userId}`);
+      this.afterSend(opts, event, destination);
       return;
     }
     // A room (not a local client id) that keeps history: its policy is asked once per send().
@@ -707,8 +707,15 @@ export class WebSocketServerHelper<
     );
   }
 
-  private afterSend(opts: ISendOptions<unknown>, event: string, destination: string | undefined): void {
-    if (opts.doLog) this.logger.info(`send "${event}" to ${destination ?? 'everyone'}`);
+  private afterSend(
+    opts: ISendOptions<unknown>,
+    event: string,
+    destination: string | { userId: string } | undefined,
+  ): void {
+    if (opts.doLog) {
+      const to = typeof destination === 'object' ? `user ${destination.userId}` : (destination ?? 'everyone');
+      this.logger.info(`send "${event}" to ${to}`);
+    }
     if (opts.cb) setImmediate(() => fireAndLog(this.logger, 'send() callback', opts.cb, undefined));
   }
 
