@@ -160,12 +160,22 @@ describe('Prometheus metrics', () => {
 
   test('Redis going away shows as redis_connected 0 and reconnect attempts', async () => {
     await redis.kill();
+    // The publisher must have seen the close (the subscriber may notice first), or the send
+    // below would go to a dead socket instead of being counted as dropped.
     await eventually(
-      () => !server.helper.getStats().bus || server.helper.getStats().bus!.reconnects > 0,
+      () => {
+        const bus = server.helper.getStats().bus;
+        const reasons = server.helper.getReadiness().reasons;
+        return !bus || (bus.reconnects > 0 && reasons.some((r) => r.startsWith('redis publisher')));
+      },
       5_000,
       'reconnecting',
     );
-    const down = await scrape();
+    let down = await scrape();
+    for (let i = 0; i < 100 && value(down, 'roomcast_redis_connected') !== 0; i++) {
+      await Bun.sleep(20);
+      down = await scrape();
+    }
     expect(value(down, 'roomcast_redis_connected')).toBe(0);
     expect(value(down, 'roomcast_redis_reconnects_total')).toBeGreaterThan(0);
     server.helper.send({ payload: { topic: 'lost', data: 1 } });
