@@ -17,6 +17,7 @@ export {
 export { ECDH } from './crypto/ecdh-native.ts';
 export {
   createEcdhEncryption,
+  generateEncryptionKey,
   type IEcdhEncryption,
   type IEcdhEncryptionOptions,
 } from './crypto/ecdh-session.ts';

@@ -1,5 +1,5 @@
 import { backoffDelay } from './backoff.ts';
-import { SessionCipher } from './encryption.ts';
+import { CipherRefusal, SessionCipher } from './encryption.ts';
 import { RoomcastClientError } from './errors.ts';
 import { Listeners } from './events.ts';
 import { decodeFrame, encodeFrame, type IFrame, isRecord } from './frames.ts';
@@ -439,10 +439,10 @@ export class RoomcastClient<
     }
     if (this.#options.encryption) {
       try {
-        const cipher = await SessionCipher.create(this.#options.encryption.hkdfInfo);
+        const cipher = await SessionCipher.create(this.#options.encryption);
+        data = await cipher.authenticateData(data);
         if (this.#socket !== socket) return;
         this.#cipher = cipher;
-        data.publicKey = cipher.publicKey;
       } catch (error) {
         // No usable WebCrypto here (e.g. an insecure browser context): retrying cannot help.
         if (this.#socket !== socket) return;
@@ -481,12 +481,24 @@ export class RoomcastClient<
       this.#report(new RoomcastClientError('BAD_FRAME', `ignored a server frame: ${frame}`, { raw }));
       return;
     }
+    if (frame.event === 'encrypted') return this.#decrypt(socket, frame);
+    if (this.#cipher?.ready) {
+      // After the key exchange every server frame is encrypted: one in clear was not sent by the server.
+      this.#report(
+        new RoomcastClientError('PLAINTEXT_FRAME', `dropped "${frame.event}" sent in clear`, frame),
+      );
+      return;
+    }
+    return this.#accept(socket, frame, false);
+  }
+
+  /** Duplicates and publications past a gap are dropped; the rest are routed. */
+  #accept(socket: IWebSocketLike, frame: IFrame, decrypted: boolean): void | Promise<void> {
     const { position } = frame;
-    if (!position) return this.#route(socket, frame, false);
-    // Duplicates and publications past a gap are dropped before any decryption.
+    if (!position) return this.#route(socket, frame, decrypted);
     if (!this.#positions.accept(position)) return;
     const settle = () => this.#positions.delivered(position.room);
-    const routed = this.#route(socket, frame, false);
+    const routed = this.#route(socket, frame, decrypted);
     return routed ? routed.then(settle) : settle();
   }
 
@@ -497,8 +509,7 @@ export class RoomcastClient<
         if (!decrypted) return this.#connected(socket, data);
         break;
       case 'encrypted':
-        if (!decrypted) return this.#decrypt(socket, frame);
-        break;
+        break; // an encrypted frame inside an encrypted frame
       case HISTORY_EVENT:
         if (!this.#history.settle(id, event, data))
           this.#report(new RoomcastClientError('BAD_FRAME', `unexpected ${event} answer`, frame));
@@ -562,13 +573,14 @@ export class RoomcastClient<
     const cipher = this.#cipher;
     if (cipher) {
       try {
-        if (!info.serverPublicKey) throw new Error('the server sent no public key; its messages stay plain');
-        await cipher.derive(info.serverPublicKey, info.salt);
+        await cipher.derive(info.serverPublicKey, info.salt, data.sequenced === true);
         info.encrypted = true;
       } catch (error) {
         this.#report(
           new RoomcastClientError('HANDSHAKE_FAILED', `key exchange failed: ${messageOf(error)}`, error),
         );
+        // A pinned key the server did not prove: nothing more is read from this socket.
+        if (error instanceof CipherRefusal) return this.#abandon(socket, 'server key not proven');
       }
       if (this.#socket !== socket) return;
     }
@@ -608,15 +620,16 @@ export class RoomcastClient<
     try {
       if (!this.#cipher?.ready) throw new Error('no session key (encryption was not negotiated)');
       frame = await this.#cipher.open(outer.data);
-      // The position travels on the outer frame, outside the ciphertext.
-      frame.position = outer.position;
     } catch (error) {
-      this.#report(
-        new RoomcastClientError('DECRYPT_FAILED', `could not decrypt a frame: ${messageOf(error)}`, error),
-      );
+      const code = error instanceof CipherRefusal ? error.code : 'DECRYPT_FAILED';
+      this.#report(new RoomcastClientError(code, `could not decrypt a frame: ${messageOf(error)}`, error));
       return;
     }
-    if (this.#socket === socket) return this.#route(socket, frame, true);
+    // What the ciphertext says wins; a transformer that seals only `{ event, data }` leaves the
+    // position and the request id on the outer frame.
+    frame.position ??= outer.position;
+    frame.id ??= outer.id;
+    if (this.#socket === socket) return this.#accept(socket, frame, true);
   }
 
   /** Forgets a socket: no more events from it, timers stopped. Returns whether it was connected. */

@@ -9,6 +9,7 @@ export type {
   ICloseInfo,
   IConnectedInfo,
   IDisconnectInfo,
+  IEncryptionOptions,
   IHistoryOptions,
   IHistoryPublication,
   IHistoryResult,

@@ -1,6 +1,7 @@
 import type { RoomcastClientError } from './errors.ts';
 import { isRecord } from './frames.ts';
 import type {
+  IEncryptionOptions,
   IReconnectOptions,
   IRoomcastClientOptions,
   IRoomRecovery,
@@ -23,8 +24,8 @@ export interface IResolvedClientOptions<Auth extends object> {
   maxQueueSize: number;
   requestTimeout: number;
   connectTimeout: number;
-  /** HKDF info when encryption is on; undefined when off. */
-  encryption?: { hkdfInfo?: string };
+  /** HKDF info and the pinned server key when encryption is on; undefined when off. */
+  encryption?: IEncryptionOptions;
   autoConnect: boolean;
   WebSocket: TWebSocketConstructor;
   protocols?: string | string[];
@@ -80,14 +81,20 @@ function resolveReconnect(value: IRoomcastClientOptions['reconnect']): IResolved
   return resolved;
 }
 
-function resolveEncryption(value: IRoomcastClientOptions['encryption']): { hkdfInfo?: string } | undefined {
+function resolveEncryption(value: IRoomcastClientOptions['encryption']): IEncryptionOptions | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return {};
-  if (!isRecord(value)) fail('encryption must be a boolean or { hkdfInfo?: string }');
-  if (value.hkdfInfo !== undefined && (typeof value.hkdfInfo !== 'string' || value.hkdfInfo === '')) {
-    fail('encryption.hkdfInfo must be a non-empty string');
+  if (!isRecord(value)) fail('encryption must be a boolean or { hkdfInfo?, serverPublicKey? }');
+  for (const name of ['hkdfInfo', 'serverPublicKey'] as const) {
+    const text = value[name];
+    if (text !== undefined && (typeof text !== 'string' || text === '')) {
+      fail(`encryption.${name} must be a non-empty string`);
+    }
   }
-  return { hkdfInfo: value.hkdfInfo };
+  return {
+    hkdfInfo: value.hkdfInfo as string | undefined,
+    serverPublicKey: value.serverPublicKey as string | undefined,
+  };
 }
 
 /** Validates everything up front so a misconfigured client fails at creation, not at the first reconnect. */

@@ -58,6 +58,10 @@ export type TClientErrorCode =
   | 'DECRYPT_FAILED'
   /** The key exchange after `connected` failed, or the server did not take part in it. */
   | 'HANDSHAKE_FAILED'
+  /** A frame other than `encrypted` arrived in clear on an encrypted connection. It is skipped. */
+  | 'PLAINTEXT_FRAME'
+  /** An `encrypted` frame whose counter is not past the last one (replayed or reordered). It is skipped. */
+  | 'REPLAYED_FRAME'
   /** The outbound queue was full; the message was dropped. */
   | 'QUEUE_OVERFLOW'
   /** `close()` discarded messages that were still queued. */
@@ -192,6 +196,18 @@ export interface IUrlContext {
  * One server URL; a list, tried in turn (the first for the first connection, the next one on
  * every later attempt, wrapping around); or a function that returns the URL of each attempt.
  */
+export interface IEncryptionOptions {
+  /** HKDF info; the server must use the same. Default the ECDH default. */
+  hkdfInfo?: string;
+  /**
+   * The server's long-term public key (base64 raw P-256, `generateEncryptionKey().publicKey`) to pin:
+   * the credentials from `auth` are sealed to it, a `connected` naming another key ends the attempt
+   * (`HANDSHAKE_FAILED`), and the server must number its frames (`sequenced`). Protects against an
+   * active man in the middle; see docs/security.md.
+   */
+  serverPublicKey?: string;
+}
+
 export type TUrlSource = string | URL | readonly (string | URL)[] | ((context: IUrlContext) => string | URL);
 
 export interface IRoomcastClientOptions<Auth extends object = TEventMap> {
@@ -209,8 +225,8 @@ export interface IRoomcastClientOptions<Auth extends object = TEventMap> {
   requestTimeout?: number;
   /** Ms from opening a socket to `connected` before the attempt is abandoned. Default 20 000. */
   connectTimeout?: number;
-  /** Negotiate ECDH + AES-GCM for server → client traffic. Default false. */
-  encryption?: boolean | { hkdfInfo?: string };
+  /** Negotiate ECDH + AES-GCM for server → client traffic. Default false. See docs/security.md. */
+  encryption?: boolean | IEncryptionOptions;
   /** Connect in the constructor. Default true; otherwise call `connect()`. */
   autoConnect?: boolean;
   /** WebSocket implementation; default the global one (browsers, Bun, Node >= 22). */

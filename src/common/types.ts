@@ -190,11 +190,22 @@ export type TWebSocketOutboundTransformer<
   frame?: string;
 }) => ValueOrPromise<TNullable<{ event: string; data: DataType }>>;
 
+/**
+ * What `handshakeFn` answers; it reaches the client in `connected`. `sequenced: true` says every
+ * encrypted frame's IV carries a per-connection counter that only grows (createEcdhEncryption
+ * sets it), so the client SDK refuses replayed or reordered ciphertext.
+ */
+export interface IHandshakeResult {
+  serverPublicKey: string;
+  salt?: string;
+  sequenced?: boolean;
+}
+
 export type TWebSocketHandshakeFn<AuthDataType extends object = AnyRecord> = (opts: {
   clientId: string;
   userId?: string;
   data: AuthDataType;
-}) => ValueOrPromise<{ serverPublicKey: string; salt?: string } | null | false>;
+}) => ValueOrPromise<IHandshakeResult | null | false>;
 
 // ---------------------------------------------------------------------------
 // Options

@@ -34,6 +34,12 @@ function nextIv(): Buffer {
   return iv;
 }
 
+function callerIv(iv: Uint8Array): Buffer {
+  if (!(iv instanceof Uint8Array) || iv.length !== IV_BYTES)
+    throw new Error('[ECDH] iv must be 12 bytes (a Uint8Array)');
+  return Buffer.from(iv.buffer, iv.byteOffset, IV_BYTES);
+}
+
 function checkKey(secret: Uint8Array): void {
   if (!(secret instanceof Uint8Array) || secret.length !== KEY_BYTES) {
     throw new Error('[ECDH] A raw AES-256-GCM key must be 32 bytes (a Uint8Array)');
@@ -92,9 +98,11 @@ export class ECDH extends WebCryptoECDH {
     message: string | Uint8Array;
     secret: Uint8Array;
     opts?: ICipherOptions;
+    /** A 12-byte IV of the caller's (e.g. a counter); it must never repeat under one key. Default: random. */
+    iv?: Uint8Array;
   }): IEncryptedPayload {
     checkKey(opts.secret);
-    const iv = nextIv();
+    const iv = opts.iv === undefined ? nextIv() : callerIv(opts.iv);
     const cipher = createCipheriv(CIPHER, opts.secret, iv, { authTagLength: TAG_BYTES });
     const aad = opts.opts?.additionalData;
     if (aad !== undefined) cipher.setAAD(additionalDataBytes(aad));

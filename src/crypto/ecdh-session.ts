@@ -1,10 +1,13 @@
 import type {
   IWebSocketClient,
+  TWebSocketAuthenticateFn,
   TWebSocketHandshakeFn,
   TWebSocketOutboundTransformer,
 } from '../common/types.ts';
+import { base64ToBytes, bytesToBase64 } from './base64.ts';
 import type { IECDHKeyPair, IECDHOptions, IEncryptedPayload } from './ecdh.ts';
 import { ECDH } from './ecdh-native.ts';
+import { SEALED_AUTH_AAD, sealedAuthInfo } from './sealed-auth.ts';
 
 // Server side of the client SDK's encryption: the ECDH handshake during
 // authentication and the outbound transformer that encrypts per client.
@@ -14,6 +17,12 @@ export interface IEcdhEncryptionOptions {
   hkdfInfo?: IECDHOptions['hkdfInfo'];
   /** Reuse an existing server key pair instead of generating one. */
   keyPair?: IECDHKeyPair;
+  /**
+   * The server's long-term P-256 key, base64 PKCS#8 (`generateEncryptionKey().privateKey`), shared by
+   * every instance. Clients that pin its public key (`encryption: { serverPublicKey }`) know they
+   * talk to the real server and seal their credentials to it (see docs/security.md). Instead of `keyPair`.
+   */
+  privateKey?: string;
   /** Field of the authenticate data that carries the client's public key. Default `publicKey`. */
   publicKeyField?: string;
   /**
@@ -34,6 +43,15 @@ export interface IEcdhEncryption {
   handshakeFn: TWebSocketHandshakeFn<object>;
   /** Pass as `outboundTransformer`. */
   outboundTransformer: TWebSocketOutboundTransformer<unknown, object>;
+  /**
+   * Wraps your `authenticateFn` so it also takes credentials a pinning client sealed to the server's
+   * key (`{ publicKey, sealed }`): they are opened first and your function sees them as if sent in
+   * clear (with `publicKey`). A sealed payload that does not open is refused (4003) without calling it;
+   * unsealed data is passed through unchanged.
+   */
+  authenticate<A extends object, M extends object>(
+    authenticateFn: TWebSocketAuthenticateFn<A, M>,
+  ): TWebSocketAuthenticateFn<A, M>;
   /** Drops a client's key; call it from `clientDisconnectedFn`. True when a key was held. */
   forget(clientId: string): boolean;
   /**
@@ -42,6 +60,62 @@ export interface IEcdhEncryption {
    * handshake, for which `clientDisconnectedFn` is not called. Returns how many were dropped.
    */
   prune(liveClientIds: Iterable<string>): number;
+}
+
+/** One client's session: its AES key and the counter its next IV carries. */
+interface ISession {
+  key: Uint8Array | CryptoKey;
+  /** Frames encrypted so far; the next IV carries `sent + 1`. */
+  sent: number;
+}
+
+/** Bytes 0-3 of every IV; bytes 4-11 are the frame's counter, big-endian (see docs/security.md). */
+const IV_PREFIX = 0x72630001;
+
+/** Writes the next IV of a session into `iv` (12 bytes): the counter only grows, so no IV repeats under one key. */
+function nextCounterIv(session: ISession, iv: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+  const counter = ++session.sent;
+  const view = new DataView(iv.buffer, iv.byteOffset, 12);
+  view.setUint32(0, IV_PREFIX);
+  view.setUint32(4, Math.floor(counter / 0x1_0000_0000));
+  view.setUint32(8, counter >>> 0);
+  return iv;
+}
+
+/**
+ * A fresh long-term key for `createEcdhEncryption({ privateKey })`: `privateKey` (base64 PKCS#8,
+ * keep it secret, give it to every instance) and `publicKey` (base64 raw P-256, give it to the
+ * clients to pin as `encryption: { serverPublicKey }`).
+ */
+export async function generateEncryptionKey(): Promise<{ privateKey: string; publicKey: string }> {
+  const { keyPair, publicKeyB64 } = await ECDH.withAlgorithm().generateKeyPair();
+  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', keyPair.privateKey));
+  return { privateKey: bytesToBase64(pkcs8), publicKey: publicKeyB64 };
+}
+
+/** The key pair behind a base64 PKCS#8 P-256 private key (its public half recomputed from the JWK). */
+async function importLongTermKey(privateKeyB64: string): Promise<IECDHKeyPair> {
+  const curve = { name: 'ECDH', namedCurve: 'P-256' } as const;
+  let privateKey: CryptoKey;
+  try {
+    privateKey = await crypto.subtle.importKey('pkcs8', base64ToBytes(privateKeyB64), curve, true, [
+      'deriveBits',
+    ]);
+  } catch {
+    throw new Error(
+      '[createEcdhEncryption] privateKey must be a base64 PKCS#8 P-256 key (generateEncryptionKey())',
+    );
+  }
+  const jwk = await crypto.subtle.exportKey('jwk', privateKey);
+  delete jwk.d;
+  jwk.key_ops = [];
+  const publicKey = await crypto.subtle.importKey('jwk', jwk, curve, true, []);
+  const raw = new Uint8Array(await crypto.subtle.exportKey('raw', publicKey));
+  // Only the public half may leave: re-import the private key as non-extractable.
+  const sealedPrivate = await crypto.subtle.importKey('pkcs8', base64ToBytes(privateKeyB64), curve, false, [
+    'deriveBits',
+  ]);
+  return { keyPair: { privateKey: sealedPrivate, publicKey }, publicKeyB64: bytesToBase64(raw) };
 }
 
 /**
@@ -61,9 +135,16 @@ export async function createEcdhEncryption(opts: IEcdhEncryptionOptions = {}): P
   if (typeof nativeCipher !== 'boolean') {
     throw new Error('[createEcdhEncryption] nativeCipher must be a boolean');
   }
-  const serverKeys = opts.keyPair ?? (await ecdh.generateKeyPair());
+  if (opts.privateKey !== undefined && opts.keyPair !== undefined) {
+    throw new Error('[createEcdhEncryption] give keyPair or privateKey, not both');
+  }
+  const serverKeys =
+    opts.privateKey !== undefined
+      ? await importLongTermKey(opts.privateKey)
+      : (opts.keyPair ?? (await ecdh.generateKeyPair()));
   // Raw key bytes with the native cipher, a non-extractable CryptoKey without it.
-  const sessionKeys = new Map<string, Uint8Array | CryptoKey>();
+  const sessionKeys = new Map<string, ISession>();
+  const authEcdh = ECDH.withAlgorithm({ hkdfInfo: sealedAuthInfo(ecdh.hkdfInfo) });
 
   const handshakeFn: TWebSocketHandshakeFn<object> = async ({ clientId, data }) => {
     const clientKey = (data as Record<string, unknown>)[field];
@@ -79,18 +160,58 @@ export async function createEcdhEncryption(opts: IEcdhEncryptionOptions = {}): P
     const { key, salt } = nativeCipher
       ? await ecdh.deriveAESKeyBytes(keyOpts)
       : await ecdh.deriveAESKey(keyOpts);
-    sessionKeys.set(clientId, key);
-    return { serverPublicKey: serverKeys.publicKeyB64, salt };
+    sessionKeys.set(clientId, { key, sent: 0 });
+    return { serverPublicKey: serverKeys.publicKeyB64, salt, sequenced: true };
+  };
+
+  /** The credentials inside `{ publicKey, sealed: { salt, iv, ct } }`, or undefined when they do not open. */
+  const openSealed = async (data: Record<string, unknown>): Promise<Record<string, unknown> | undefined> => {
+    const { [field]: publicKey, sealed } = data;
+    if (typeof publicKey !== 'string' || typeof sealed !== 'object' || sealed === null) return undefined;
+    const { salt, iv, ct } = sealed as Record<string, unknown>;
+    if (typeof salt !== 'string' || typeof iv !== 'string' || typeof ct !== 'string') return undefined;
+    try {
+      const peerPublicKey = await authEcdh.importPublicKey({ rawKeyB64: publicKey });
+      const { key } = await authEcdh.deriveAESKey({
+        privateKey: serverKeys.keyPair.privateKey,
+        peerPublicKey,
+        salt,
+      });
+      const text = await authEcdh.decrypt({
+        message: { iv, ct },
+        secret: key,
+        opts: { additionalData: SEALED_AUTH_AAD },
+      });
+      const credentials: unknown = JSON.parse(text);
+      if (typeof credentials !== 'object' || credentials === null || Array.isArray(credentials))
+        return undefined;
+      return { ...(credentials as Record<string, unknown>), [field]: publicKey };
+    } catch {
+      return undefined;
+    }
+  };
+
+  const authenticate = <A extends object, M extends object>(
+    authenticateFn: TWebSocketAuthenticateFn<A, M>,
+  ): TWebSocketAuthenticateFn<A, M> => {
+    return async (data) => {
+      const record = data as Record<string, unknown>;
+      if (record.sealed === undefined) return authenticateFn(data);
+      const opened = await openSealed(record);
+      return opened ? authenticateFn(opened as A) : null;
+    };
   };
 
   type TTransformerOpts = { client: IWebSocketClient<object>; event: string; data: unknown; frame?: string };
 
-  const keyOf = (client: IWebSocketClient<object>): Uint8Array | CryptoKey => {
-    const secret = sessionKeys.get(client.id);
+  const sessionOf = (client: IWebSocketClient<object>): ISession => {
+    const session = sessionKeys.get(client.id);
     // Throwing makes the server drop the message; returning null would send it in plain text.
-    if (!secret) throw new Error(`[createEcdhEncryption] no session key for client ${client.id}`);
-    return secret;
+    if (!session) throw new Error(`[createEcdhEncryption] no session key for client ${client.id}`);
+    return session;
   };
+  // The native cipher copies the IV when it starts: one scratch buffer serves every call.
+  const scratchIv = new Uint8Array(12);
 
   // The server hands every client of one message the same frame string; its
   // UTF-8 bytes are kept for the next client instead of being encoded again.
@@ -107,20 +228,26 @@ export async function createEcdhEncryption(opts: IEcdhEncryptionOptions = {}): P
 
   const nativeTransformer = (opts: TTransformerOpts): { event: string; data: IEncryptedPayload } | null => {
     if (!opts.client.encrypted) return null;
-    const secret = keyOf(opts.client) as Uint8Array;
-    return { event: 'encrypted', data: ecdh.encryptSync({ message: plaintextOf(opts), secret }) };
+    const session = sessionOf(opts.client);
+    const iv = nextCounterIv(session, scratchIv);
+    const secret = session.key as Uint8Array;
+    return { event: 'encrypted', data: ecdh.encryptSync({ message: plaintextOf(opts), secret, iv }) };
   };
 
   const webCryptoTransformer = async (
     opts: TTransformerOpts,
   ): Promise<{ event: string; data: IEncryptedPayload } | null> => {
     if (!opts.client.encrypted) return null;
-    const secret = keyOf(opts.client) as CryptoKey;
-    const encrypted = await ecdh.encrypt({
-      message: opts.frame ?? JSON.stringify({ event: opts.event, data: opts.data }),
-      secret,
-    });
-    return { event: 'encrypted', data: encrypted };
+    const session = sessionOf(opts.client);
+    // The IV is taken now, in call order (the server calls a client's transformer in send order).
+    const iv = nextCounterIv(session, new Uint8Array(12));
+    const text = opts.frame ?? JSON.stringify({ event: opts.event, data: opts.data });
+    const ct = await crypto.subtle.encrypt(
+      { name: 'AES-GCM', iv, tagLength: 128 },
+      session.key as CryptoKey,
+      new TextEncoder().encode(text),
+    );
+    return { event: 'encrypted', data: { iv: bytesToBase64(iv), ct: bytesToBase64(new Uint8Array(ct)) } };
   };
 
   const outboundTransformer: TWebSocketOutboundTransformer<unknown, object> = nativeCipher
@@ -134,6 +261,7 @@ export async function createEcdhEncryption(opts: IEcdhEncryptionOptions = {}): P
     },
     handshakeFn,
     outboundTransformer,
+    authenticate,
     forget: (clientId) => sessionKeys.delete(clientId),
     prune(liveClientIds) {
       const live = new Set(liveClientIds);

@@ -37,6 +37,8 @@ export class ServerCounters {
   droppedBackpressure = 0;
   /** An outbound transformer failure: that message was not sent to that client. */
   droppedTransformer = 0;
+  /** A message for a client that was not admitted yet (not authenticated, or mid-handshake). */
+  droppedUnadmitted = 0;
 
   /** History recoveries on `join` with `since`, by outcome (`TRecoveryOutcome`), one per room. */
   readonly recoveriesByOutcome = new Map<TRecoveryOutcome, number>();

@@ -177,6 +177,7 @@ export class PrometheusMetrics {
       () => [
         [{ reason: 'backpressure' }, counters.droppedBackpressure],
         [{ reason: 'transformer_error' }, counters.droppedTransformer],
+        [{ reason: 'not_admitted' }, counters.droppedUnadmitted],
         [{ reason: 'redis_disconnected' }, sources.bus()?.droppedWhileDisconnected ?? 0],
       ],
       ['reason'],

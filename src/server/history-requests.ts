@@ -63,7 +63,11 @@ export class HistoryRequests<M extends object = AnyRecord> {
         PREFIX,
       );
       if (client.state === WebSocketClientStates.DISCONNECTED) return;
-      this.opts.delivery.write(client, frameFromJson(WebSocketEvents.HISTORY, historyReplyJson(page), id));
+      const json = historyReplyJson(page);
+      const frame = frameFromJson(WebSocketEvents.HISTORY, json, id);
+      // The parsed page only for an encrypted client (its transformer is handed `data`).
+      const parsed = client.encrypted ? JSON.parse(json) : undefined;
+      this.opts.delivery.toSocket(client, frame, WebSocketEvents.HISTORY, parsed, id);
     } catch (error) {
       if (error instanceof HistoryError) refuse(error.code, error.message);
       else {

@@ -101,8 +101,24 @@ export class LocalDelivery<M extends object = AnyRecord> {
 
   toClient(clientId: string, event: string, data: unknown, frame?: string): void {
     const client = this.registry.get(clientId);
-    if (!client) return;
+    if (!client || !this.admitted(client)) return;
     this.deliverOne(client, frame ?? encodeFrame(event, data), event, data);
+  }
+
+  /**
+   * A system answer (reply, history page, presence answer, join/leave reply, error) to one client:
+   * through the transformer once the client is encrypted, like every other frame after its
+   * handshake. `id` (the request it answers) is repeated outside the ciphertext, so a transformer
+   * that encrypts only `{ event, data }` still lets the client match the answer; our own
+   * encryption seals the whole frame, `id` included.
+   */
+  toSocket(client: Client<M>, frame: string, event: string, data: unknown, id?: string): void {
+    if (!client.encrypted) {
+      this.write(client, frame);
+      return;
+    }
+    const tail = id === undefined ? undefined : `,"id":${JSON.stringify(id)}}`;
+    this.deliverEncrypted([client], frame, event, data, tail);
   }
 
   toUser(userId: string, event: string, data: unknown, exclude?: readonly string[], frame?: string): void {
@@ -127,10 +143,25 @@ export class LocalDelivery<M extends object = AnyRecord> {
     positionTail?: string,
   ): void {
     frame ??= encodeFrame(event, data);
+    // A client's id room reaches its socket through the topic it subscribed at open: keep a
+    // client that is not admitted yet out of it (one lookup per message, not per recipient).
+    const owner = this.registry.get(room);
+    if (owner !== undefined && !this.admitted(owner)) exclude = exclude ? [...exclude, room] : [room];
     this.publishNative(room, frame, exclude);
     if (this.registry.encrypted.size > 0) {
       this.deliverEncrypted(this.encryptedMembers(room, exclude), frame, event, data, positionTail);
     }
+  }
+
+  /**
+   * Nothing but the protocol's own answers reaches a socket before admission (authenticated and,
+   * under `requireEncryption`, its handshake done: both happen at once). What is sent to it
+   * meanwhile is dropped and counted (`messages_dropped_total{reason="not_admitted"}`).
+   */
+  private admitted(client: Client<M>): boolean {
+    if (client.state === WebSocketClientStates.AUTHENTICATED) return true;
+    this.counters.droppedUnadmitted++;
+    return false;
   }
 
   /** One positioned publication to one client (a recovering join), through the transformer when encrypted. */
@@ -237,7 +268,12 @@ export class LocalDelivery<M extends object = AnyRecord> {
         ? [this.registry.roomMembers(room), (c: Client<M>) => c.encrypted]
         : [this.registry.encrypted, (c: Client<M>) => this.registry.isMember(c, room)];
     for (const client of walk) {
-      if (check(client) && !exclude?.includes(client.id)) targets.push(client);
+      if (
+        check(client) &&
+        !exclude?.includes(client.id) &&
+        client.state === WebSocketClientStates.AUTHENTICATED
+      )
+        targets.push(client);
     }
     return targets;
   }

@@ -11,13 +11,14 @@ import type {
   ILogger,
   IWebSocket,
   IWebSocketClient,
+  IHandshakeResult as THandshakeResult,
   TWebSocketAuthenticateFn,
   TWebSocketClientConnectedFn,
   TWebSocketClientDisconnectedFn,
   TWebSocketHandshakeFn,
 } from '../common/types.ts';
 import type { ServerCounters } from '../metrics/counters.ts';
-import { isPlainObject } from '../utils/json.ts';
+import { encodeFrame, isPlainObject } from '../utils/json.ts';
 import { fireAndLog, settle, settleSoon, type TCallbackOutcome } from '../utils/safe-call.ts';
 import { ClientRecord } from './client-record.ts';
 import type { ClientRegistry } from './client-registry.ts';
@@ -256,7 +257,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     client: IWebSocketClient<M>,
     userId: string | undefined,
     metadata: M | undefined,
-    handshake: { serverPublicKey: string; salt?: string } | undefined,
+    handshake: THandshakeResult | undefined,
     requestId: string | undefined,
     expiresAt: number | undefined,
   ): Promise<void> | undefined {
@@ -309,7 +310,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     userId: string | undefined,
     data: A,
     requestId: string | undefined,
-  ): Promise<{ serverPublicKey: string; salt?: string } | undefined> {
+  ): Promise<THandshakeResult | undefined> {
     const { handshakeFn, logger } = this.opts;
     if (!handshakeFn) {
       logger.error('requireEncryption is true but no handshakeFn configured');
@@ -335,11 +336,11 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     client: IWebSocketClient<M>,
     userId: string | undefined,
     metadata: M | undefined,
-    handshake: { serverPublicKey: string; salt?: string } | undefined,
+    handshake: THandshakeResult | undefined,
     requestId: string | undefined,
     expiresAt: number | undefined,
   ): void {
-    const { registry, reply } = this.opts;
+    const { registry } = this.opts;
     this.clearDeadline(client);
     client.state = WebSocketClientStates.AUTHENTICATED;
     this.opts.counters.authAccepted++;
@@ -367,8 +368,10 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
       if (handshake) {
         connected.serverPublicKey = handshake.serverPublicKey;
         if (handshake.salt !== undefined) connected.salt = handshake.salt;
+        if (handshake.sequenced === true) connected.sequenced = true;
       }
-      reply(client, WebSocketEvents.CONNECTED, connected, requestId);
+      // The one frame after admission that stays plain: it carries what the client needs to derive its key.
+      this.opts.writeFrame(client, encodeFrame(WebSocketEvents.CONNECTED, connected, requestId));
     }
     fireAndLog(this.opts.logger, 'clientConnectedFn', this.opts.clientConnectedFn, {
       clientId: client.id,

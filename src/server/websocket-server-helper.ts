@@ -130,8 +130,9 @@ export class WebSocketServerHelper<
     });
     this.bunConfig = resolveBunConfig(opts.serverOptions);
 
+    // Encrypted clients get their answers through the transformer too: nothing after the handshake is plain.
     const reply: TSystemReply<MetadataType> = (client, event, data, id) =>
-      this.delivery.write(client, encodeFrame(event, data, id));
+      this.delivery.toSocket(client, encodeFrame(event, data, id), event, data, id);
 
     if (opts.metrics) {
       this.metrics = new PrometheusMetrics(opts.metrics, {

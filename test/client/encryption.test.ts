@@ -63,9 +63,11 @@ describe('encryption with createEcdhEncryption', () => {
     expect(received.map((m) => m.n)).toEqual(Array.from({ length: 20 }, (_, n) => n));
     expect(errors).toEqual([]);
 
-    // On the wire: only ciphertext after `connected` (the join ack is a plain system reply).
+    // On the wire: only ciphertext after `connected`, the join answer included.
     const frames = wire.received.map((raw) => JSON.parse(raw) as { event: string; data: unknown });
-    expect(frames.filter((f) => f.event === 'encrypted').length).toBe(20);
+    expect(frames[0]!.event).toBe('connected');
+    expect(frames.slice(1).every((f) => f.event === 'encrypted')).toBe(true);
+    expect(frames.length).toBe(22); // connected, the join answer, 20 messages
     expect(wire.received.some((raw) => raw.includes('top secret'))).toBe(false);
   });
 
@@ -125,9 +127,9 @@ describe('encryption with createEcdhEncryption', () => {
     client.on('secret', (data) => received.push(data.n));
 
     const socket = server!.helper.getClients({ id })!.socket;
-    socket.send(
-      JSON.stringify({ event: 'encrypted', data: { iv: 'AAAAAAAAAAAAAAAA', ct: 'bm90IGNpcGhlcnRleHQ=' } }),
-    );
+    // A far-ahead frame number that does not open must not move the counter past the real frames.
+    const farAhead = Buffer.from([0x72, 0x63, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0]).toString('base64');
+    socket.send(JSON.stringify({ event: 'encrypted', data: { iv: farAhead, ct: 'bm90IGNpcGhlcnRleHQ=' } }));
     socket.send(JSON.stringify({ event: 'encrypted', data: 'not even an object' }));
     server!.helper.sendToClient({ clientId: id, event: 'secret', data: { text: 'still fine', n: 1 } });
 

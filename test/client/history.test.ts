@@ -138,8 +138,10 @@ describe('recovery against the server', () => {
     await client.join('h-a');
     publish('h-a', 1, 2);
     await eventually(() => got.notes.length === 2, 2_000, 'first two');
-    const frame = JSON.parse(wire.received.find((raw) => raw.includes('"encrypted"'))!);
+    const frame = JSON.parse(wire.received.find((raw) => raw.includes('"room"'))!);
     expect(frame).toMatchObject({ event: 'encrypted', room: 'h-a', offset: 1 });
+    // Every frame after `connected` is encrypted, the join answer included.
+    expect(wire.received.slice(1).every((raw) => JSON.parse(raw).event === 'encrypted')).toBe(true);
     expect(JSON.stringify(frame.data)).not.toContain('"n"');
 
     const reconnecting = waitForState(client, 'reconnecting');

@@ -128,8 +128,8 @@ describe('positions', () => {
     ]);
   });
 
-  test('an encrypted duplicate is dropped on its outer position, before any decryption', async () => {
-    const { server, errors } = await joinedClient(5);
+  test('an encrypted frame is opened before its position is trusted: the outer position never decides alone', async () => {
+    const { server, errors, got } = await joinedClient(5);
     const sealed = (offset: number) => ({
       event: 'encrypted',
       data: { iv: 'x', ct: 'y' },
@@ -137,12 +137,12 @@ describe('positions', () => {
       offset,
       epoch: 'E',
     });
-    server.push(sealed(4)); // already had: never decrypted
-    await Bun.sleep(50);
-    expect(errors).toEqual([]);
-    server.push(sealed(6)); // new: decryption is attempted (and fails, this client has no key)
-    await eventually(() => errors.length === 1, 2_000, 'decryption attempt');
-    expect(errors[0]!.code).toBe('DECRYPT_FAILED');
+    // Neither an old nor a new outer position gets a frame that does not open past decryption.
+    server.push(sealed(4));
+    server.push(sealed(6));
+    await eventually(() => errors.length === 2, 2_000, 'decryption attempts');
+    expect(errors.map((e) => e.code)).toEqual(['DECRYPT_FAILED', 'DECRYPT_FAILED']);
+    expect(got.offsets).toEqual([]);
   });
 
   test('frames without a position, and rooms that keep no history, pass through untouched', async () => {
