@@ -11,6 +11,7 @@ export {
   type IECDHKeyPair,
   type IECDHOptions,
   type IEncryptedPayload,
+  type TSecret,
   type TECDHAlgorithm,
 } from './crypto/ecdh.ts';
 // The server's ECDH: the WebCrypto methods plus the raw-key, native-cipher ones.

@@ -29,6 +29,15 @@ export interface ICipherOptions {
   additionalData?: string | Uint8Array;
 }
 
+/** A session key: the `CryptoKey`, or `deriveAESKey`'s whole result (`{ key, salt }`) as the guides pass it. */
+export type TSecret = CryptoKey | { key: CryptoKey; salt?: string };
+
+function keyOf(secret: TSecret): CryptoKey {
+  // A CryptoKey has no `key` property; `deriveAESKey`'s result does.
+  const key = (secret as { key?: unknown } | null)?.key;
+  return (key ?? secret) as CryptoKey;
+}
+
 export const DEFAULT_HKDF_INFO = 'ignis-ecdh-p256-aes-256-gcm-v1';
 
 const CURVE = { name: 'ECDH', namedCurve: 'P-256' } as const;
@@ -122,20 +131,20 @@ export class ECDH {
 
   async encrypt(opts: {
     message: string;
-    secret: CryptoKey;
+    secret: TSecret;
     opts?: ICipherOptions;
   }): Promise<IEncryptedPayload> {
     const iv = globalThis.crypto.getRandomValues(new Uint8Array(IV_BYTES));
     const params: AesGcmParams = { name: 'AES-GCM', iv, tagLength: 128 };
     if (opts.opts?.additionalData !== undefined) params.additionalData = toBytes(opts.opts.additionalData);
-    const ct = await subtle().encrypt(params, opts.secret, encoder.encode(opts.message));
+    const ct = await subtle().encrypt(params, keyOf(opts.secret), encoder.encode(opts.message));
     return { iv: bytesToBase64(iv), ct: bytesToBase64(new Uint8Array(ct)) };
   }
 
   /** Decrypts `{ iv, ct }`; throws when the key, IV, tag or additional data do not match. */
   async decrypt(opts: {
     message: IEncryptedPayload;
-    secret: CryptoKey;
+    secret: TSecret;
     opts?: ICipherOptions;
   }): Promise<string> {
     const { message } = opts;
@@ -148,7 +157,7 @@ export class ECDH {
     if (opts.opts?.additionalData !== undefined) params.additionalData = toBytes(opts.opts.additionalData);
     let plain: ArrayBuffer;
     try {
-      plain = await subtle().decrypt(params, opts.secret, base64ToBytes(message.ct));
+      plain = await subtle().decrypt(params, keyOf(opts.secret), base64ToBytes(message.ct));
     } catch {
       throw new Error('[ECDH] Decryption failed (wrong key, tampered data or mismatched additional data)');
     }
