@@ -11,8 +11,8 @@ export {
   type IECDHKeyPair,
   type IECDHOptions,
   type IEncryptedPayload,
-  type TSecret,
   type TECDHAlgorithm,
+  type TSecret,
 } from './crypto/ecdh.ts';
 // The server's ECDH: the WebCrypto methods plus the raw-key, native-cipher ones.
 export { ECDH } from './crypto/ecdh-native.ts';

@@ -48,7 +48,7 @@ describe("the specification's encryption example", () => {
     });
 
     const wire = recordingWebSocket();
-    const { client, errors } = trackedClient<{ news: { n: number } }>(server.url, {
+    const { client, errors } = trackedClient<{ news: { n: number }; ask: { q: number } }>(server.url, {
       encryption: true,
       WebSocket: wire.WebSocket,
     });

@@ -31,7 +31,9 @@ afterAll(async () => {
 });
 
 /** A bare WebSocket that records every frame it receives. */
-function recordingSocket(url: string): Promise<{ ws: WebSocket; frames: Array<{ event: string; data: unknown }> }> {
+function recordingSocket(
+  url: string,
+): Promise<{ ws: WebSocket; frames: Array<{ event: string; data: unknown }> }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
     const frames: Array<{ event: string; data: unknown }> = [];
@@ -66,7 +68,11 @@ describe('nothing before admission', () => {
     const id = [...a.helper.getClients().keys()][0]!;
     // Each acknowledged send settles to its outcome (held as a value, so nothing goes unhandled).
     const acks: Array<Promise<string>> = [];
-    const outcome = (sent: Promise<void>) => sent.then(() => 'acknowledged', (error) => String(error.code));
+    const outcome = (sent: Promise<void>) =>
+      sent.then(
+        () => 'acknowledged',
+        (error) => String(error.code),
+      );
 
     const tryEveryPath = async (tag: string) => {
       a.helper.sendToClient({ clientId: id, event: 'leak', data: tag });
@@ -76,8 +82,12 @@ describe('nothing before admission', () => {
       a.helper.send({ payload: { topic: 'leak', data: tag } });
       b.helper.send({ destination: id, payload: { topic: 'leak', data: tag } });
       b.helper.send({ payload: { topic: 'leak', data: tag } });
-      acks.push(outcome(a.helper.sendToClient({ clientId: id, event: 'leak', data: tag, ack: true, timeout: 300 })));
-      acks.push(outcome(b.helper.sendToClient({ clientId: id, event: 'leak', data: tag, ack: true, timeout: 300 })));
+      acks.push(
+        outcome(a.helper.sendToClient({ clientId: id, event: 'leak', data: tag, ack: true, timeout: 300 })),
+      );
+      acks.push(
+        outcome(b.helper.sendToClient({ clientId: id, event: 'leak', data: tag, ack: true, timeout: 300 })),
+      );
       await emitter.toClient({ clientId: id, event: 'leak', data: tag });
       await emitter.toRoom({ room: id, event: 'leak', data: tag });
       await Bun.sleep(300); // Redis round trips

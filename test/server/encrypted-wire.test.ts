@@ -2,13 +2,7 @@ import { afterEach, describe, expect, test } from 'bun:test';
 import { createEcdhEncryption } from '../../src/crypto/ecdh-session.ts';
 import type { IHistoryPolicy } from '../../src/history/types.ts';
 import { WebSocketRequestError } from '../../src/server/request-error.ts';
-import {
-  closeAllClients,
-  errorCodes,
-  eventually,
-  recordingWebSocket,
-  trackedClient,
-} from '../client/support.ts';
+import { closeAllClients, eventually, recordingWebSocket, trackedClient } from '../client/support.ts';
 import { type ITestServer, startServer } from '../support/server.ts';
 
 // Every byte the server sends to an encrypted client after `connected`, recorded on the wire:
@@ -96,7 +90,12 @@ describe('an encrypted connection shows nothing in clear after its handshake', (
       helper.sendToRoom({ room: info.id, event: 'note', data: { text: `${SECRET}-idroom` } });
       helper.broadcast({ event: 'note', data: { text: `${SECRET}-all` } });
       helper.send({ destination: info.id, payload: { topic: 'note', data: { text: `${SECRET}-send` } } });
-      await helper.sendToClient({ clientId: info.id, event: 'note', data: { text: `${SECRET}-ack` }, ack: true });
+      await helper.sendToClient({
+        clientId: info.id,
+        event: 'note',
+        data: { text: `${SECRET}-ack` },
+        ack: true,
+      });
       expect(await client.leave('plain')).toEqual(['plain']);
       await eventually(() => got.length === 10, 3_000, 'every direct delivery');
 
