@@ -192,10 +192,6 @@ export interface IUrlContext {
   previous?: string;
 }
 
-/**
- * One server URL; a list, tried in turn (the first for the first connection, the next one on
- * every later attempt, wrapping around); or a function that returns the URL of each attempt.
- */
 export interface IEncryptionOptions {
   /** HKDF info; the server must use the same. Default the ECDH default. */
   hkdfInfo?: string;
@@ -208,6 +204,10 @@ export interface IEncryptionOptions {
   serverPublicKey?: string;
 }
 
+/**
+ * One server URL; a list, tried in turn (the first for the first connection, the next one on
+ * every later attempt, wrapping around); or a function that returns the URL of each attempt.
+ */
 export type TUrlSource = string | URL | readonly (string | URL)[] | ((context: IUrlContext) => string | URL);
 
 export interface IRoomcastClientOptions<Auth extends object = TEventMap> {
