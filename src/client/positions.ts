@@ -83,7 +83,12 @@ export class RoomPositions {
   accept({ room, offset, epoch }: IPublicationInfo): boolean {
     let stream = this.#rooms.get(room);
     if (!stream) return true;
-    if (epoch !== stream.epoch) {
+    if (epoch !== stream.epoch && stream.offset === 0 && stream.epoch.startsWith('~')) {
+      // An empty position (the room had no publication yet): its first stream continues it. Its
+      // offset 1 is taken as is; a later one is a gap, repaired by a join with the empty
+      // position, which the server accepts only when nothing can have been missed.
+      if (offset === 1) stream.epoch = epoch;
+    } else if (epoch !== stream.epoch) {
       // The server lost this room's history: what was missed of the old epoch cannot come back.
       // The new epoch starts at offset 1; anything of it this client missed is a gap like any other.
       stream = { offset: 0, epoch, recoveredCount: 0 };

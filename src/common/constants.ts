@@ -150,8 +150,10 @@ export class WebSocketLimits {
   static readonly MAX_PENDING_REQUESTS = 32;
   /** Refused frames (anything but `authenticate` / `heartbeat`) before authentication, then close. */
   static readonly MAX_UNAUTHENTICATED_FRAMES = 10;
-  /** Consecutive refusals by any limit before the connection is closed. */
+  /** Refusals by any limit (within about `REFUSAL_WINDOW`) before the connection is closed. */
   static readonly CLOSE_AFTER_REFUSALS = 100;
+  /** Milliseconds over which `closeAfterRefusals` refusals are forgotten (a leaky bucket drains at that pace). */
+  static readonly REFUSAL_WINDOW = 60_000;
   /** How long before credentials expire the client is asked to refresh (at most half their lifetime). */
   static readonly TOKEN_REFRESH_LEAD = 30_000;
   /** Most publications one `ws:history` request or `history()` call returns (a larger `limit` is clamped). */
@@ -270,6 +272,10 @@ export class WebSocketErrorCodes {
   static readonly RATE_LIMITED = 'RATE_LIMITED';
   /** The join would put the client in more than `limits.maxRoomsPerClient` rooms: nothing joined. */
   static readonly ROOM_LIMIT = 'ROOM_LIMIT';
+  /** The join would put the connections of this client's address past the component's `clientCaps.maxRoomsPerAddress`. */
+  static readonly ADDRESS_ROOM_LIMIT = 'ADDRESS_ROOM_LIMIT';
+  /** The join would put the connections of this user past the component's `clientCaps.maxRoomsPerUser`. */
+  static readonly USER_ROOM_LIMIT = 'USER_ROOM_LIMIT';
   /** More than `limits.maxPendingRequests` requests of this client in progress: refused. */
   static readonly TOO_MANY_PENDING = 'TOO_MANY_PENDING';
   /** The credentials expired without a successful refresh (close 4006 follows). */
@@ -299,4 +305,6 @@ export class WebSocketCloseCodes {
   static readonly LIMIT_EXCEEDED = 4005;
   /** The credentials expired and were not refreshed in time, or the refresh was refused. */
   static readonly TOKEN_EXPIRED = 4006;
+  /** The component's `clientCaps.maxConnectionsPerAddress`: the address already has that many sockets open. */
+  static readonly TOO_MANY_CONNECTIONS = 4007;
 }

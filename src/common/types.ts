@@ -113,7 +113,9 @@ export interface IWebSocketClient<MetadataType extends object = AnyRecord> {
   /** @internal */ frameTokens?: number;
   /** @internal */ byteTokens?: number;
   /** @internal */ tokensAt?: number;
-  /** @internal consecutive refused frames / requests */ refusals?: number;
+  /** @internal refused frames / requests since the last accepted frame */ refusals?: number;
+  /** @internal leaky-bucket level of refusals (see `closeAfterRefusals`) */ refusalLevel?: number;
+  /** @internal when `refusalLevel` was last updated */ refusalsAt?: number;
   /** @internal requests being worked on */ pendingRequests?: number;
   /** @internal frames refused before authentication */ unauthenticatedFrames?: number;
 }
@@ -294,8 +296,14 @@ export interface IWebSocketLimitsOptions {
   maxPendingRequests?: number | false;
   /** Refused frames before authentication before the connection is closed with 4005. Default 10. */
   maxUnauthenticatedFrames?: number | false;
-  /** Consecutive refusals by any limit before the connection is closed with 4005. Default 100. */
+  /**
+   * Refusals by any limit (rate, rooms, pending requests) that close the connection with 4005, counted
+   * in a leaky bucket: each refusal adds 1, the level drains by `closeAfterRefusals` per `refusalWindow`,
+   * and accepted frames in between do not reset it. Default 100.
+   */
   closeAfterRefusals?: number | false;
+  /** Milliseconds in which `closeAfterRefusals` refusals drain away (see there). Default 60 000; `false`: never. */
+  refusalWindow?: number | false;
 }
 
 export interface IWebSocketEmitterOptions {

@@ -51,6 +51,17 @@ function shardedHistoryKeys(room: string): IHistoryKeys {
   return { meta: `${base}:meta`, stream: `${base}:stream` };
 }
 
+/**
+ * The key holding the history generation that empty positions name (see redis-scripts.ts). One
+ * key for a standalone Redis; on a Redis Cluster one per hash slot (a script may only touch one
+ * slot): `ws:history:gen:{<n>}` with `<n>` hashing to the slot of the room's keys. At most 16 384
+ * keys however many rooms there are, never expiring.
+ */
+export function generationKey(keys: IHistoryKeys, cluster: boolean): string {
+  const base = `${WebSocketHistoryDefaults.KEY_PREFIX}gen`;
+  return cluster ? `${base}:{${slotTag(hashSlot(clusterHashTag(keys.meta)))}}` : base;
+}
+
 let slotTags: string[] | undefined;
 
 /** A short string hashing to `slot` (the first decimal number that does; the table is built once). */

@@ -21,6 +21,8 @@ interface IRoomStream {
   /** Time of the last publication or read: the position is forgotten `metaTtl` after it. */
   touched: number;
   metaTtl: number;
+  /** When the first publication created it (an empty position taken before may name it, see readNow). */
+  created: number;
 }
 
 /** How often idle rooms are swept out. */
@@ -34,6 +36,8 @@ const SWEEP_INTERVAL = 60_000;
 export class MemoryHistoryStore implements IHistoryStore {
   private readonly rooms = new Map<string, IRoomStream>();
   private readonly newEpoch = epochSource();
+  /** Named by empty positions; a new one after `remove()` (and in every process). */
+  private generation = this.newEpoch();
   private sweeper?: ReturnType<typeof setInterval>;
 
   constructor(private readonly now: () => number = Date.now) {}
@@ -44,20 +48,35 @@ export class MemoryHistoryStore implements IHistoryStore {
     event: string,
     dataJson: string | undefined,
   ): IStreamPosition {
-    const stream = this.streamOf(room, policy);
+    const stream = this.streamOf(room, policy, true)!;
     const offset = ++stream.top;
     stream.entries.push({ offset, event, dataJson, at: stream.touched });
     this.trim(stream, policy);
     return { offset, epoch: stream.epoch };
   }
 
+  /**
+   * A room that was never published to (or was forgotten) is not created by a read: it answers
+   * the empty position `{ offset: 0, epoch: '~<generation>.<ms>' }`, which stays valid as offset 0
+   * of the room's first stream under the rule of the Redis store (redis-scripts.ts).
+   */
   readNow(room: string, policy: IResolvedHistoryPolicy, query: IHistoryQuery): IHistoryPage {
-    const stream = this.streamOf(room, policy);
+    const now = this.now();
+    const emptyAt = this.emptyAt(query.since);
+    const stream = this.streamOf(room, policy, false);
+    if (!stream) {
+      const retained =
+        !query.since || (emptyAt !== undefined && emptyAt <= now && now - emptyAt < policy.metaTtl);
+      return { offset: 0, epoch: `~${this.generation}.${now}`, publications: [], retained };
+    }
     this.trim(stream, policy);
     const { top, epoch, entries, start } = stream;
     const page: IHistoryPage = { offset: top, epoch, publications: [], retained: true };
     let from = start; // index of the first publication that may be returned
-    const { since } = query;
+    let since = query.since;
+    if (emptyAt !== undefined && stream.created >= emptyAt && stream.created - emptyAt < policy.metaTtl) {
+      since = { offset: 0, epoch };
+    }
     if (since) {
       const oldest = start < entries.length ? entries[start]!.offset : top + 1;
       if (since.epoch !== epoch || since.offset > top || (since.offset < top && oldest > since.offset + 1)) {
@@ -80,6 +99,16 @@ export class MemoryHistoryStore implements IHistoryStore {
 
   async remove(room: string): Promise<void> {
     this.rooms.delete(room);
+    this.generation = this.newEpoch();
+  }
+
+  /** The time named by an empty position of the current generation, else undefined. */
+  private emptyAt(since: IStreamPosition | undefined): number | undefined {
+    if (since?.offset !== 0) return undefined;
+    const prefix = `~${this.generation}.`;
+    if (!since.epoch.startsWith(prefix)) return undefined;
+    const at = since.epoch.slice(prefix.length);
+    return /^\d{1,16}$/.test(at) ? Number(at) : undefined;
   }
 
   /** Number of rooms with a kept position (for tests and stats). */
@@ -93,11 +122,16 @@ export class MemoryHistoryStore implements IHistoryStore {
     this.rooms.clear();
   }
 
-  private streamOf(room: string, policy: IResolvedHistoryPolicy): IRoomStream {
+  /** The room's stream; created only when `create` (a publication), else undefined when there is none. */
+  private streamOf(room: string, policy: IResolvedHistoryPolicy, create: boolean): IRoomStream | undefined {
     const now = this.now();
     let stream = this.rooms.get(room);
-    if (stream && now - stream.touched > stream.metaTtl) stream = undefined; // forgotten: new epoch
+    if (stream && now - stream.touched > stream.metaTtl) {
+      stream = undefined; // forgotten: new epoch
+      this.rooms.delete(room);
+    }
     if (!stream) {
+      if (!create) return undefined;
       stream = {
         epoch: this.newEpoch(),
         top: 0,
@@ -105,6 +139,7 @@ export class MemoryHistoryStore implements IHistoryStore {
         start: 0,
         touched: now,
         metaTtl: policy.metaTtl,
+        created: now,
       };
       this.rooms.set(room, stream);
       this.startSweeper();

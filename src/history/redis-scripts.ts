@@ -2,19 +2,16 @@
  * Lua scripts of the Redis history. Each runs atomically, so a room's offsets are assigned,
  * stored and published in one order that every subscriber sees.
  *
- * KEYS[1] = meta hash `{ epoch, offset }`, KEYS[2] = stream. Both scripts create the epoch
- * when the meta key is missing (from the candidate in ARGV[1]) and then drop any stream left
- * from an older epoch. Redis 7 replicates script effects, so calling TIME before writing is allowed.
+ * KEYS[1] = meta hash `{ epoch, offset, created }`, KEYS[2] = stream, KEYS[3] (read and remove
+ * only) = the generation key of the slot (see keys.ts). Only a publication creates a room's keys:
+ * the publish script creates the epoch when the meta key is missing (from the candidate in
+ * ARGV[1]), records when (`created`, Redis time) and drops any stream left from an older epoch.
+ * A read of a room without meta writes nothing of the room: it answers the "empty position"
+ * `{ offset: 0, epoch: '~<generation>.<ms>' }` (see READ_SCRIPT). Redis 7 replicates script
+ * effects, so calling TIME before writing is allowed.
  */
 
-const ENSURE_EPOCH = `
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
-  redis.call('DEL', KEYS[2])
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+const NOW = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local minId = now - tonumber(ARGV[3])
@@ -27,7 +24,14 @@ minId = string.format('%d', minId)
  * object text without its closing brace), 7 event, 8 '1' when there is data, 9 data JSON.
  * Returns `{ offset, epoch }` as strings.
  */
-export const PUBLISH_SCRIPT = `${ENSURE_EPOCH}
+export const PUBLISH_SCRIPT = `${NOW}
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0, 'created', string.format('%d', now))
+  redis.call('DEL', KEYS[2])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local o = string.format('%d', redis.call('HINCRBY', KEYS[1], 'offset', 1))
 local body = ''
 if ARGV[8] == '1' then
@@ -43,20 +47,52 @@ return { o, epoch }
 `;
 
 /**
- * ARGV: 1 epoch candidate, 2 meta ttl ms, 3 ttl ms, 4 size, 5 since offset (-1: none),
+ * ARGV: 1 generation candidate, 2 meta ttl ms, 3 ttl ms, 4 size, 5 since offset (-1: none),
  * 6 since epoch, 7 limit, 8 '1' for newest first.
  * Returns `{ epoch, offset, retained (1/0), fields of each publication... }`.
  * Entries older than ttl are ignored (the range starts at now - ttl). With `since`, every
  * offset since+1..top must still be there (the stream holds them contiguously), else retained = 0.
+ *
+ * A room without meta answers `{ '~<gen>.<now>', 0 }` and creates nothing of the room. Such an
+ * empty position at time T stays valid (as offset 0 of the room's stream) while the generation
+ * is unchanged (no FLUSH, restart without persistence or removeHistory in this slot since) and
+ * either there is still no stream and now - T < metaTtl, or the stream was created at C with
+ * T <= C and C - T < metaTtl: any stream created after T and gone before C lived metaTtl or more,
+ * so none can have been missed. The generation key is the only key a read may create (one per
+ * slot, never per room).
  */
-export const READ_SCRIPT = `${ENSURE_EPOCH}
-local top = tonumber(redis.call('HGET', KEYS[1], 'offset') or '0')
+export const READ_SCRIPT = `${NOW}
+local gen = redis.call('GET', KEYS[3])
+if not gen then
+  gen = ARGV[1]
+  redis.call('SET', KEYS[3], gen)
+end
+local metaTtl = tonumber(ARGV[2])
 local since = tonumber(ARGV[5])
+local sinceEpoch = ARGV[6]
+local emptyAt = nil
+if since == 0 then
+  local g, at = string.match(sinceEpoch, '^~([^.]+)%.(%d+)$')
+  if g == gen then emptyAt = tonumber(at) end
+end
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'offset', 'created')
+local epoch = meta[1]
+if not epoch then
+  local out = { '~' .. gen .. '.' .. string.format('%d', now), '0', 1 }
+  if since >= 0 and not (emptyAt and emptyAt <= now and now - emptyAt < metaTtl) then out[3] = 0 end
+  return out
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if emptyAt then
+  local created = tonumber(meta[3] or '-1')
+  if created >= emptyAt and created - emptyAt < metaTtl then sinceEpoch = epoch end
+end
+local top = tonumber(meta[2] or '0')
 local limit = tonumber(ARGV[7])
 local reverse = ARGV[8] == '1'
 local out = { epoch, string.format('%d', top), 1 }
 if since >= 0 then
-  if ARGV[6] ~= epoch or since > top or top - since > tonumber(ARGV[4]) then
+  if sinceEpoch ~= epoch or since > top or top - since > tonumber(ARGV[4]) then
     out[3] = 0
     return out
   end
@@ -84,6 +120,16 @@ else
 end
 for i = 1, #rows do out[#out + 1] = rows[i][2] end
 return out
+`;
+
+/**
+ * KEYS as READ_SCRIPT; ARGV[1] a new generation. Deletes the room's keys and replaces the slot's
+ * generation, so no empty position taken before can be taken for one of a later stream.
+ */
+export const REMOVE_SCRIPT = `
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SET', KEYS[3], ARGV[1])
+return 1
 `;
 
 /** The same script for sharded Pub/Sub: SPUBLISH, on a channel in the keys' slot (see keys.ts). */

@@ -1,8 +1,8 @@
 import type { TPubSubKind } from '../redis/pubsub-kind.ts';
 import type { TRedisClient } from '../redis/wait-ready.ts';
-import { historyKeys } from './keys.ts';
+import { generationKey, historyKeys } from './keys.ts';
 import { epochSource } from './policy.ts';
-import { PUBLISH_SCRIPT, READ_SCRIPT, SHARDED_PUBLISH_SCRIPT } from './redis-scripts.ts';
+import { PUBLISH_SCRIPT, READ_SCRIPT, REMOVE_SCRIPT, SHARDED_PUBLISH_SCRIPT } from './redis-scripts.ts';
 import type {
   IHistoryPage,
   IHistoryQuery,
@@ -17,6 +17,7 @@ interface IScriptedClient {
   roomcastHistoryPublish: TScriptCall;
   roomcastHistorySPublish: TScriptCall;
   roomcastHistoryRead: TScriptCall;
+  roomcastHistoryRemove: TScriptCall;
 }
 
 /** Clients the scripts are already defined on (ioredis then runs them by EVALSHA, falling back to EVAL). */
@@ -26,7 +27,8 @@ function withScripts(client: TRedisClient): IScriptedClient {
   if (!scripted.has(client)) {
     client.defineCommand('roomcastHistoryPublish', { numberOfKeys: 2, lua: PUBLISH_SCRIPT });
     client.defineCommand('roomcastHistorySPublish', { numberOfKeys: 2, lua: SHARDED_PUBLISH_SCRIPT });
-    client.defineCommand('roomcastHistoryRead', { numberOfKeys: 2, lua: READ_SCRIPT });
+    client.defineCommand('roomcastHistoryRead', { numberOfKeys: 3, lua: READ_SCRIPT });
+    client.defineCommand('roomcastHistoryRemove', { numberOfKeys: 3, lua: REMOVE_SCRIPT });
     scripted.add(client);
   }
   return client as unknown as IScriptedClient;
@@ -69,9 +71,12 @@ export class RedisHistoryStore implements IHistoryStore {
   ): Promise<IStreamPosition> {
     const scripts = withScripts(this.ready());
     const run = this.pubSub === 'sharded' ? scripts.roomcastHistorySPublish : scripts.roomcastHistoryPublish;
+    const keys = historyKeys(room, this.pubSub);
     const reply = (await run.call(
       scripts,
-      ...this.commonArgs(room, policy),
+      keys.meta,
+      keys.stream,
+      ...this.commonArgs(policy),
       channel,
       envelopeHead,
       event,
@@ -82,8 +87,10 @@ export class RedisHistoryStore implements IHistoryStore {
   }
 
   async read(room: string, policy: IResolvedHistoryPolicy, query: IHistoryQuery): Promise<IHistoryPage> {
-    const reply = (await withScripts(this.ready()).roomcastHistoryRead(
-      ...this.commonArgs(room, policy),
+    const client = this.ready();
+    const reply = (await withScripts(client).roomcastHistoryRead(
+      ...this.readKeys(room, client),
+      ...this.commonArgs(policy),
       query.since?.offset ?? -1,
       query.since?.epoch ?? '',
       query.limit,
@@ -99,15 +106,21 @@ export class RedisHistoryStore implements IHistoryStore {
     };
   }
 
+  /** Deletes the room's keys and starts a new generation in its slot (see redis-scripts.ts). */
   async remove(room: string): Promise<void> {
-    const keys = historyKeys(room, this.pubSub);
-    await this.ready().del(keys.meta, keys.stream);
+    const client = this.ready();
+    await withScripts(client).roomcastHistoryRemove(...this.readKeys(room, client), this.newEpoch());
   }
 
-  /** KEYS and ARGV 1-4, the same for both scripts (see redis-scripts.ts). */
-  private commonArgs(room: string, policy: IResolvedHistoryPolicy): Array<string | number> {
+  /** ARGV 1-4, the same for the publish and read scripts (see redis-scripts.ts). */
+  private commonArgs(policy: IResolvedHistoryPolicy): Array<string | number> {
+    return [this.newEpoch(), policy.metaTtl, policy.ttl, policy.size];
+  }
+
+  /** KEYS of the read and remove scripts: meta, stream, generation. */
+  private readKeys(room: string, client: TRedisClient): string[] {
     const keys = historyKeys(room, this.pubSub);
-    return [keys.meta, keys.stream, this.newEpoch(), policy.metaTtl, policy.ttl, policy.size];
+    return [keys.meta, keys.stream, generationKey(keys, client.isCluster)];
   }
 
   private ready(): TRedisClient {

@@ -1,3 +1,5 @@
+import { WebSocketCloseCodes } from '../common/constants.ts';
+
 /**
  * What the server counts as it works. Plain numbers bumped in place (one add per
  * event, per message on the fan-out path, never per recipient of a native
@@ -8,8 +10,8 @@
 export class ServerCounters {
   /** Sockets opened (before authentication). */
   connectionsOpened = 0;
-  /** Closed sockets by close code. */
-  readonly closedByCode = new Map<number, number>();
+  /** Closed sockets by close code: a documented one (see `closeCodeLabel`) or `other`. */
+  readonly closedByCode = new Map<string, number>();
 
   authAccepted = 0;
   /** `authenticateFn` returned null/false, or the handshake failed. */
@@ -58,7 +60,7 @@ export class ServerCounters {
   readonly upgradesRefused = new Map<string, number>();
 
   countClose(code: number): void {
-    bump(this.closedByCode, code);
+    bump(this.closedByCode, closeCodeLabel(code));
   }
 
   countRefusal(code: string): void {
@@ -80,6 +82,36 @@ export class ServerCounters {
  * history could not be read in time (Redis error, barrier failure, timeout).
  */
 export type TRecoveryOutcome = 'recovered' | 'not_retained' | 'overflow' | 'unavailable';
+
+/**
+ * The codes a close is counted under as themselves: those RFC 6455 registers for use in a close
+ * frame or as a status (1000-1003, 1005-1015) and roomcast's own (`WebSocketCloseCodes`). Any other
+ * code (a client may close with anything from 3000 to 4999) is counted as `other`, so a client
+ * cannot create metric series.
+ */
+const DOCUMENTED_CLOSE_CODES: ReadonlySet<number> = new Set([
+  1000,
+  1001,
+  1002,
+  1003,
+  1005,
+  1006,
+  1007,
+  1008,
+  1009,
+  1010,
+  1011,
+  1012,
+  1013,
+  1014,
+  1015,
+  ...Object.values(WebSocketCloseCodes).filter((value): value is number => typeof value === 'number'),
+]);
+
+/** The label of a close code in `roomcast_connections_closed_total`: the code, or `other`. */
+export function closeCodeLabel(code: number): string {
+  return DOCUMENTED_CLOSE_CODES.has(code) ? String(code) : 'other';
+}
 
 function bump<K>(map: Map<K, number>, key: K): void {
   map.set(key, (map.get(key) ?? 0) + 1);

@@ -125,7 +125,7 @@ export class PrometheusMetrics {
     totals(
       'connections_closed_total',
       'WebSocket connections closed, by close code.',
-      () => [...counters.closedByCode].map(([code, n]) => [{ code: String(code) }, n]),
+      () => [...counters.closedByCode].map(([code, n]) => [{ code }, n]),
       ['code'],
     );
     totals(

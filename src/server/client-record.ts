@@ -22,6 +22,8 @@ export class ClientRecord<MetadataType extends object = AnyRecord> implements IW
   /** @internal */ byteTokens: number | undefined = undefined;
   /** @internal */ tokensAt: number | undefined = undefined;
   /** @internal */ refusals: number | undefined = undefined;
+  /** @internal */ refusalLevel: number | undefined = undefined;
+  /** @internal */ refusalsAt: number | undefined = undefined;
   /** @internal */ pendingRequests: number | undefined = undefined;
   /** @internal */ unauthenticatedFrames: number | undefined = undefined;
   /** @internal the pending authentication deadline (`SessionManager`) */

@@ -15,6 +15,7 @@ export interface IResolvedLimits {
   maxPendingRequests: number;
   maxUnauthenticatedFrames: number;
   closeAfterRefusals: number;
+  refusalWindow: number;
 }
 
 const OFF: IResolvedLimits = {
@@ -26,6 +27,7 @@ const OFF: IResolvedLimits = {
   maxPendingRequests: Number.POSITIVE_INFINITY,
   maxUnauthenticatedFrames: Number.POSITIVE_INFINITY,
   closeAfterRefusals: Number.POSITIVE_INFINITY,
+  refusalWindow: Number.POSITIVE_INFINITY,
 };
 
 /** A limit is a positive integer, or `false` / `Infinity` to turn just that one off. */
@@ -73,6 +75,7 @@ export function resolveLimits(opts: IWebSocketLimitsOptions | false | undefined)
       o.closeAfterRefusals,
       WebSocketLimits.CLOSE_AFTER_REFUSALS,
     ),
+    refusalWindow: limit('refusalWindow', o.refusalWindow, WebSocketLimits.REFUSAL_WINDOW),
   };
 }
 
@@ -84,14 +87,14 @@ export const Admission = {
   REFUSE_AND_TELL: 1,
   /** Over a limit again: drop it silently (one error per episode bounds what a flood makes us send). */
   REFUSE: 2,
-  /** Refused too often in a row: close the connection. */
+  /** Refused too often (see `refused`): close the connection. */
   CLOSE: 3,
 } as const;
 export type TAdmission = (typeof Admission)[keyof typeof Admission];
 
 /**
  * Per-connection token buckets (frames and bytes per second, each with a burst)
- * and the count of consecutive refusals. The state lives in a few numbers on the
+ * and a leaky bucket of refusals. The state lives in a few numbers on the
  * client record, so a connection pays no extra object; with the rate limits off
  * `admit` is a single comparison.
  */
@@ -127,18 +130,32 @@ export class InboundLimiter {
     }
     client.frameTokens = frames;
     client.byteTokens = budget;
-    return this.refused(client);
+    return this.refused(client, now);
   }
 
   /**
-   * Counts a refusal (rate, room or pending limit): the first since the last
-   * accepted frame is answered, the next ones are not, and past
-   * `closeAfterRefusals` the connection is closed.
+   * Counts a refusal (rate, room or pending limit). The first since the last accepted frame is
+   * answered, the next ones are not. Escalation uses a leaky bucket that accepted frames do not
+   * empty: each refusal adds 1, the level drains by `closeAfterRefusals` per `refusalWindow`, and
+   * once it reaches `closeAfterRefusals` the connection is closed. So `closeAfterRefusals`
+   * refusals in a row close it at once, a client refused steadily faster than
+   * `closeAfterRefusals / refusalWindow` is closed whatever it interleaves, and one that meets a
+   * limit now and then never is.
    */
-  refused(client: IWebSocketClient<object>): TAdmission {
+  refused(client: IWebSocketClient<object>, now = Date.now()): TAdmission {
     const refusals = (client.refusals ?? 0) + 1;
     client.refusals = refusals;
-    if (refusals >= this.limits.closeAfterRefusals) return Admission.CLOSE;
+    const { closeAfterRefusals, refusalWindow } = this.limits;
+    if (closeAfterRefusals !== Number.POSITIVE_INFINITY) {
+      const elapsed = Math.max(0, now - (client.refusalsAt ?? now));
+      const drained =
+        refusalWindow === Number.POSITIVE_INFINITY ? 0 : (elapsed * closeAfterRefusals) / refusalWindow;
+      const level = Math.max(0, (client.refusalLevel ?? 0) - drained) + 1;
+      client.refusalLevel = level;
+      client.refusalsAt = now;
+      // A hair of slack: refusals in the same few milliseconds must still close at the count.
+      if (level >= closeAfterRefusals - 1e-6) return Admission.CLOSE;
+    }
     return refusals === 1 ? Admission.REFUSE_AND_TELL : Admission.REFUSE;
   }
 

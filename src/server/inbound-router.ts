@@ -40,6 +40,9 @@ export interface IInboundRouterOptions<A extends object, M extends object> {
  * `error` event and the connection stays usable; nothing here throws.
  */
 export class InboundRouter<A extends object = AnyRecord, M extends object = AnyRecord> {
+  /** Connections with a `ws:refresh` in progress. */
+  private readonly refreshing = new WeakSet<IWebSocketClient<M>>();
+
   constructor(private readonly opts: IInboundRouterOptions<A, M>) {}
 
   route(client: IWebSocketClient<M>, raw: unknown): void {
@@ -88,10 +91,7 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
         this.settleInBackground(this.opts.rooms.leave(client, message.data, message.id), 'leave');
         return;
       case WebSocketEvents.REFRESH:
-        this.settleInBackground(
-          this.opts.sessions.refresh.refresh(client, message.data, message.id),
-          'refresh',
-        );
+        this.refresh(client, message);
         return;
       case WebSocketEvents.HISTORY:
         this.settleInBackground(this.opts.history.handle(client, message.data, message.id), 'ws:history');
@@ -120,6 +120,28 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
       userId: client.userId,
       message,
     });
+  }
+
+  /**
+   * `ws:refresh`: one at a time per connection (with or without an expiry), and it counts
+   * against `maxPendingRequests` while `authenticateFn` runs. Either refusal is `TOO_MANY_PENDING`
+   * and counts towards `closeAfterRefusals`.
+   */
+  private refresh(client: IWebSocketClient<M>, message: IWebSocketMessage): void {
+    const { limiter } = this.opts;
+    if (this.refreshing.has(client)) {
+      const text = 'A refresh is already in progress';
+      limiter.refuseRequest(client, WebSocketErrorCodes.TOO_MANY_PENDING, text, message.id);
+      return;
+    }
+    if (!limiter.mayStartRequest(client, message.id)) return;
+    this.refreshing.add(client);
+    client.pendingRequests = (client.pendingRequests ?? 0) + 1;
+    const done = this.opts.sessions.refresh.refresh(client, message.data, message.id).finally(() => {
+      this.refreshing.delete(client);
+      client.pendingRequests = (client.pendingRequests ?? 1) - 1;
+    });
+    this.settleInBackground(done, 'refresh');
   }
 
   private decode(client: IWebSocketClient<M>, raw: unknown): IWebSocketMessage | undefined {

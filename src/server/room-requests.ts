@@ -25,6 +25,17 @@ export interface IRoomRequestOptions<M extends object> {
 }
 
 /**
+ * A cap on rooms shared by several connections (the component's per-address and per-user caps).
+ * `reserve` is asked before a join adds `added` rooms to the client: a refusal's error code and
+ * message, or undefined after counting them; `sync` recounts the client's rooms after its
+ * request was applied.
+ */
+export interface IRoomQuota<M extends object = AnyRecord> {
+  reserve(client: IWebSocketClient<M>, added: number): { code: string; message: string } | undefined;
+  sync(client: IWebSocketClient<M>): void;
+}
+
+/**
  * Client-initiated `join` / `leave`. Names are sanitized before the application
  * sees them, joins need `validateRoomFn` (deny all without it), and every
  * request is answered with the rooms it actually changed.
@@ -37,6 +48,9 @@ export class RoomRequests<M extends object = AnyRecord> {
    * Absent while everything answers synchronously (the common case costs nothing).
    */
   private readonly unapplied = new WeakMap<IWebSocketClient<M>, Promise<void>>();
+
+  /** Set by the component when it caps rooms across connections; absent: no work for it. */
+  quota?: IRoomQuota<M>;
 
   constructor(private readonly opts: IRoomRequestOptions<M>) {}
 
@@ -136,9 +150,20 @@ export class RoomRequests<M extends object = AnyRecord> {
       limiter.refuseRequest(client, WebSocketErrorCodes.ROOM_LIMIT, text, id);
       return undefined;
     }
+    const { quota } = this;
+    if (quota) {
+      let added = 0;
+      for (const room of allowed) if (room !== client.id && !client.rooms.has(room)) added++;
+      const refusal = added > 0 ? quota.reserve(client, added) : undefined;
+      if (refusal) {
+        limiter.refuseRequest(client, refusal.code, refusal.message, id);
+        return undefined;
+      }
+    }
     const recovering = recovery?.join(client, allowed, since, id);
-    if (recovering) return recovering;
+    if (recovering) return quota ? recovering.finally(() => quota.sync(client)) : recovering;
     for (const room of allowed) registry.join(client, room);
+    quota?.sync(client);
     // Anything published after the reply must reach the client, also from other instances:
     // where this instance was not subscribed to a room yet, answer once Redis acknowledged it.
     const subscribed = this.opts.channels?.whenSubscribed(allowed);
@@ -155,6 +180,7 @@ export class RoomRequests<M extends object = AnyRecord> {
   private leaveNow(client: IWebSocketClient<M>, requested: string[], id?: string): undefined {
     // A client may not leave its own id room: direct delivery across instances relies on it.
     const left = requested.filter((room) => room !== client.id && this.opts.registry.leave(client, room));
+    this.quota?.sync(client);
     this.opts.reply(client, WebSocketEvents.LEAVE, { rooms: left }, id);
     return undefined;
   }

@@ -48,7 +48,7 @@ import { RoomRecovery } from './recovery.ts';
 import { deliverPositionedMessage, RoomHistory } from './room-history.ts';
 import { isValidRoomName } from './room-names.ts';
 import { RoomPresence } from './room-presence.ts';
-import { RoomRequests } from './room-requests.ts';
+import { type IRoomQuota, RoomRequests } from './room-requests.ts';
 import {
   type ICommandResult,
   ServerCommands,
@@ -100,6 +100,7 @@ export class WebSocketServerHelper<
   private readonly delivery: LocalDelivery<MetadataType>;
   private readonly sessions: SessionManager<AuthDataType, MetadataType>;
   private readonly router: InboundRouter<AuthDataType, MetadataType>;
+  private readonly roomRequests: RoomRequests<MetadataType>;
   private readonly heartbeat: HeartbeatSweeper<MetadataType>;
   private readonly bus: ICrossInstanceBus;
   /** Only with `historyFn`: rooms without history never reach it. */
@@ -274,17 +275,18 @@ export class WebSocketServerHelper<
       },
       channels: this.bus.roomChannels,
     });
+    this.roomRequests = new RoomRequests<MetadataType>({
+      registry: this.registry,
+      logger: this.logger,
+      validateRoomFn: opts.validateRoomFn,
+      reply,
+      limiter,
+      recovery: this.recovery,
+      channels: this.bus.roomChannels,
+    });
     this.router = new InboundRouter<AuthDataType, MetadataType>({
       sessions: this.sessions,
-      rooms: new RoomRequests<MetadataType>({
-        registry: this.registry,
-        logger: this.logger,
-        validateRoomFn: opts.validateRoomFn,
-        reply,
-        limiter,
-        recovery: this.recovery,
-        channels: this.bus.roomChannels,
-      }),
+      rooms: this.roomRequests,
       history: new HistoryRequests<MetadataType>({
         history: this.roomHistory,
         delivery: this.delivery,
@@ -427,7 +429,15 @@ export class WebSocketServerHelper<
    * Counts an upgrade request the application's fetch handler refused before a socket existed
    * (`roomcast_upgrades_refused_total`); the component calls it for its own checks.
    */
-  countRefusedUpgrade(reason: 'origin' | 'draining' | 'rate'): void {
+  /**
+   * @internal Caps on rooms across connections (the component's `clientCaps`), checked on every
+   * client `join` that adds rooms; undefined removes them.
+   */
+  setRoomQuota(quota: IRoomQuota<MetadataType> | undefined): void {
+    this.roomRequests.quota = quota;
+  }
+
+  countRefusedUpgrade(reason: 'origin' | 'draining' | 'rate' | 'address'): void {
     this.counters.countUpgradeRefused(reason);
   }
 

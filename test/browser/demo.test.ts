@@ -184,6 +184,59 @@ describe('demo in Chromium', () => {
     expect(await chatLines(alan)).toEqual(['after the restart']);
   }, 40_000);
 
+  test('security headers: a tight CSP, no framing, nosniff, no referrer; the page works under them with no violation', async () => {
+    const { url } = await demo({ DEMO_ENCRYPTION: '1' });
+    for (const path of ['/', '/app.js', '/styles.css', '/api/config']) {
+      const response = await fetch(new URL(path, url));
+      expect(response.status).toBe(200);
+      const csp = response.headers.get('content-security-policy') ?? '';
+      expect(csp).toContain("default-src 'none'");
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(csp).not.toContain('unsafe-inline');
+      expect(csp).not.toContain('unsafe-eval');
+      expect(response.headers.get('x-frame-options')).toBe('DENY');
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('referrer-policy')).toBe('no-referrer');
+    }
+    // The page under that policy: every violation (console or event) is recorded.
+    const context = await browser.newContext();
+    await context.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (event) => {
+        console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`);
+      });
+    });
+    const page = await context.newPage();
+    page.setDefaultTimeout(8_000);
+    const problems: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error' || /Content Security Policy/i.test(message.text())) {
+        problems.push(message.text());
+      }
+    });
+    page.on('pageerror', (error) => problems.push(error.message));
+    await page.goto(url);
+    await page.fill('#name', 'Grace');
+    await page.click('#sign-in-form button[type="submit"]');
+    await page.waitForSelector('#connection[data-state="connected"]');
+    await page.locator('#encryption-badge:not([hidden])').waitFor();
+    await say(page, 'under the policy');
+    await expectMessage(page, 'under the policy');
+    // A page of another origin cannot frame it.
+    const framer = await context.newPage();
+    await framer.setContent(`<iframe src="${url}"></iframe>`);
+    await Bun.sleep(500);
+    const framed = framer.frames().find((frame) => frame !== framer.mainFrame());
+    expect(
+      await framed
+        ?.locator('#sign-in-form')
+        .count()
+        .catch(() => 0),
+    ).toBeFalsy();
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 30_000);
+
   test('encrypted mode: the page negotiates a key and reads what the server encrypts', async () => {
     const { url } = await demo({ DEMO_ENCRYPTION: '1' });
     const alan = await openAs(browser, url, 'Alan');

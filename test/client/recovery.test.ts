@@ -128,6 +128,27 @@ describe('positions', () => {
     ]);
   });
 
+  test('an empty position (a room never published to): its first stream continues it, nothing reported', async () => {
+    const { client, got, server } = await joinedClient(0, '~g.1000');
+    for (const offset of [1, 2]) server.publish('a', offset, 'E');
+    await eventually(() => got.offsets.length === 2, 2_000, 'two publications');
+    expect(got.recoveries).toEqual([]);
+    expect(client.position('a')).toEqual({ offset: 2, epoch: 'E' });
+  });
+
+  test('an empty position whose first stream is first seen past offset 1: repaired with the empty position', async () => {
+    const { got, server } = await joinedClient(0, '~g.1000');
+    server.publish('a', 3, 'E');
+    const repair = await server.next('join');
+    expect(repair.data).toEqual({ rooms: ['a'], since: { a: { offset: 0, epoch: '~g.1000' } } });
+    server.answerJoin('a', { offset: 3, epoch: 'E' }, true);
+    for (const offset of [1, 2, 3]) server.publish('a', offset, 'E');
+    await eventually(() => got.offsets.length === 3, 2_000, 'three publications');
+    expect(got.recoveries).toEqual([
+      { room: 'a', recovered: true, recoveredCount: 3, position: { offset: 3, epoch: 'E' } },
+    ]);
+  });
+
   test('an encrypted frame is opened before its position is trusted: the outer position never decides alone', async () => {
     const { server, errors, got } = await joinedClient(5);
     const sealed = (offset: number) => ({

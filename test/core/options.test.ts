@@ -43,6 +43,7 @@ describe('server options', () => {
       metrics: false,
       metricsPath: '/metrics',
       connectionRate: {},
+      clientCaps: false,
       serverOptions: { sendPings: true, idleTimeout: 60, maxPayloadLength: 131_072 },
     });
     expect(mergeServerOptions(undefined)).toEqual(DEFAULT_SERVER_OPTIONS);
@@ -71,6 +72,7 @@ describe('server options', () => {
       metrics: false,
       metricsPath: '/metrics',
       connectionRate: {},
+      clientCaps: false,
       serverOptions: {
         sendPings: true,
         idleTimeout: 60,

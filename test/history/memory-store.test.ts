@@ -119,3 +119,50 @@ describe('policy and request validation', () => {
     expect(readHistoryQuery({ since: { offset: 1 } })).toBeUndefined();
   });
 });
+
+describe('MemoryHistoryStore: rooms never published to', () => {
+  test('a read creates nothing; its empty position stands for offset 0 of the first stream created within metaTtl', () => {
+    const { store, clock } = storeAt();
+    const empty = store.readNow('r', policy, all);
+    expect(empty).toEqual({
+      offset: 0,
+      epoch: expect.stringMatching(/^~/),
+      publications: [],
+      retained: true,
+    });
+    expect(store.size).toBe(0);
+    for (let i = 0; i < 1_000; i++) store.readNow(`r${i}`, policy, all);
+    expect(store.size).toBe(0);
+    const since = { offset: 0, epoch: empty.epoch };
+    clock.now += 5;
+    expect(store.readNow('r', policy, { ...all, since }).retained).toBe(true); // still no stream
+    clock.now += 5;
+    const first = store.append('r', policy, 'e', '1');
+    store.append('r', policy, 'e', '2');
+    const page = store.readNow('r', policy, { ...all, since });
+    expect(page.retained).toBe(true);
+    expect(page.epoch).toBe(first.epoch);
+    expect(page.publications.map((p) => p.offset)).toEqual([1, 2]);
+    store.stop();
+  });
+
+  test('an empty position is refused when a stream may have come and gone since: created metaTtl or more after it, removed, or from another generation', () => {
+    const { store, clock } = storeAt();
+    const empty = { offset: 0, epoch: store.readNow('r', policy, all).epoch };
+    clock.now += policy.metaTtl; // a stream created and forgotten meanwhile cannot be excluded
+    expect(store.readNow('r', policy, { ...all, since: empty }).retained).toBe(false);
+    store.append('r', policy, 'e', '1');
+    expect(store.readNow('r', policy, { ...all, since: empty }).retained).toBe(false);
+
+    const fresh = { offset: 0, epoch: store.readNow('q', policy, all).epoch };
+    store.append('q', policy, 'e', '1');
+    expect(store.readNow('q', policy, { ...all, since: fresh }).retained).toBe(true);
+    void store.remove('other'); // any removal starts a new generation
+    expect(store.readNow('q', policy, { ...all, since: fresh }).retained).toBe(false);
+    const otherProcess = new MemoryHistoryStore(() => clock.now);
+    expect(otherProcess.readNow('q', policy, { ...all, since: fresh }).retained).toBe(false);
+    const later = { offset: 0, epoch: `${fresh.epoch.split('.')[0]}.${clock.now + 1}` };
+    expect(store.readNow('never', policy, { ...all, since: later }).retained).toBe(false);
+    store.stop();
+  });
+});

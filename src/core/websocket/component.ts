@@ -1,6 +1,8 @@
+import { WebSocketCloseCodes } from '../../common/constants.ts';
 import { adaptLogger, logFields } from '../../common/log.ts';
 import { assertBunRuntime } from '../../common/runtime.ts';
 import type {
+  IBunWebSocketHandler,
   IRedisConnection,
   IWebSocketServerOptions,
   TWebSocketAuthenticateFn,
@@ -18,6 +20,7 @@ import { createOriginCheck, type TOriginCheck } from '../../server/origin-policy
 import { WebSocketServerHelper } from '../../server/websocket-server-helper.ts';
 import type { BaseApplication } from '../application.ts';
 import type { IComponent, IComponentStartContext } from '../component.ts';
+import { ClientCaps } from './client-caps.ts';
 import { createWebSocketFetchHandler, type TAdmit } from './fetch-handler.ts';
 import { createHealthResponder } from './health.ts';
 import { WebSocketBindingKeys } from './keys.ts';
@@ -43,6 +46,7 @@ export class WebSocketComponent implements IComponent {
   private helper?: WebSocketServerHelper;
   private originAllowed?: TOriginCheck;
   private connectionRate?: ConnectionRateLimiter;
+  private caps?: ClientCaps;
 
   constructor(private readonly application: BaseApplication) {
     // Fail at registration, not at the first connection: the helper needs Bun's native WebSockets.
@@ -83,6 +87,8 @@ export class WebSocketComponent implements IComponent {
     checkOperationalOptions(this.options);
     const rate = this.options.connectionRate;
     this.connectionRate = rate === false ? undefined : new ConnectionRateLimiter(rate, PREFIX);
+    const caps = this.options.clientCaps === false ? undefined : new ClientCaps(this.options.clientCaps);
+    this.caps = caps?.enabled ? caps : undefined;
 
     if (this.options.requireEncryption && !app.isBound({ key: WebSocketBindingKeys.HANDSHAKE_HANDLER })) {
       app.logger.warn(
@@ -104,6 +110,7 @@ export class WebSocketComponent implements IComponent {
       connectionRate,
       clientIpFn,
       connectionRateFn,
+      clientCaps: _caps,
       ...options
     } = this.options as TResolvedServerOptions;
     const optional = <T>(key: string): T | undefined => app.get<T>({ key, isOptional: true });
@@ -137,6 +144,8 @@ export class WebSocketComponent implements IComponent {
     const log = adaptLogger(app.logger);
     this.helper = helper;
     await helper.configure();
+    const { caps } = this;
+    if (caps?.countsRooms) helper.setRoomQuota(caps);
 
     server.reload({
       fetch: createWebSocketFetchHandler({
@@ -162,7 +171,7 @@ export class WebSocketComponent implements IComponent {
         accepting: () => !helper.isStopping(),
         admit: this.admission(helper, clientIpFn, connectionRateFn),
       }),
-      websocket: helper.getBunWebSocketHandler(),
+      websocket: caps ? this.cappedHandler(caps) : helper.getBunWebSocketHandler(),
     });
     app.bind<WebSocketServerHelper>({ key: WebSocketBindingKeys.WEBSOCKET_INSTANCE }).toValue(helper);
     app.logger.info(`${PREFIX} "${options.identifier}" accepting WebSocket connections on ${options.path}`);
@@ -178,7 +187,8 @@ export class WebSocketComponent implements IComponent {
     connectionRateFn: TResolvedServerOptions['connectionRateFn'],
   ): TAdmit | undefined {
     const limiter = this.connectionRate;
-    if (!limiter && !connectionRateFn) return undefined;
+    const caps = this.caps;
+    if (!limiter && !connectionRateFn && !caps) return undefined;
     const logger = adaptLogger(this.application.logger);
     const refuse = (ip: string) => {
       helper.countRefusedUpgrade('rate');
@@ -192,22 +202,57 @@ export class WebSocketComponent implements IComponent {
       );
       return new Response('Internal Server Error', { status: 500 });
     };
+    // With caps on, an admitted upgrade carries its address (the socket is counted under it).
+    const admitted = (ip: string): true | string | Response => {
+      if (!caps) return true;
+      if (caps.countsConnections && !caps.admitUpgrade(ip)) {
+        helper.countRefusedUpgrade('address');
+        logger.debug(`${PREFIX} refused an upgrade from ${ip}: connections per address`, logFields({ ip }));
+        return new Response('Too Many Requests: too many connections from this address', {
+          status: 429,
+          headers: { 'retry-after': '1' },
+        });
+      }
+      return ip;
+    };
     return (request, server) => {
       let ip: string | undefined;
       try {
         ip = (clientIpFn ? clientIpFn({ request, server }) : server.requestIP(request)?.address) ?? 'unknown';
         if (limiter && !limiter.allow(ip)) return refuse(ip);
-        if (!connectionRateFn) return true;
+        if (!connectionRateFn) return admitted(ip);
         const known = ip;
         const verdict = connectionRateFn({ ip, request });
-        if (typeof verdict === 'boolean') return verdict || refuse(ip);
+        if (typeof verdict === 'boolean') return verdict ? admitted(ip) : refuse(ip);
         return Promise.resolve(verdict).then(
-          (allowed) => allowed === true || refuse(known),
+          (allowed) => (allowed === true ? admitted(known) : refuse(known)),
           (error: unknown) => failed(known, error),
         );
       } catch (error) {
         return failed(ip, error);
       }
+    };
+  }
+
+  /**
+   * The helper's Bun handler with the per-address connection count around it: a socket past
+   * `maxConnectionsPerAddress` (upgrades that raced past the check) is closed with 4007 at once.
+   */
+  private cappedHandler(caps: ClientCaps): IBunWebSocketHandler {
+    const inner = (this.helper as WebSocketServerHelper).getBunWebSocketHandler();
+    return {
+      ...inner,
+      open: (socket) => {
+        const within = caps.opened(socket);
+        inner.open(socket);
+        if (!within) {
+          socket.close(WebSocketCloseCodes.TOO_MANY_CONNECTIONS, 'Too many connections from this address');
+        }
+      },
+      close: (socket, code, reason) => {
+        inner.close(socket, code, reason);
+        caps.closed(socket);
+      },
     };
   }
 

@@ -8,12 +8,14 @@ export type TUpgradingFetch = (
 ) => Response | undefined | Promise<Response | undefined>;
 
 /**
- * Admission of an upgrade (the connection-rate check): `true` lets it through, a `Response` refuses it.
+ * Admission of an upgrade (the connection-rate check and the per-address cap): `true` lets it
+ * through, a string lets it through and puts that address on the socket (`data.address`), a
+ * `Response` refuses it.
  */
 export type TAdmit = (
   request: Request,
   server: Server<unknown>,
-) => true | Response | Promise<true | Response>;
+) => true | string | Response | Promise<true | string | Response>;
 
 /** True for a request that asks to switch to the WebSocket protocol. */
 export function isWebSocketUpgrade(request: Request): boolean {
@@ -43,9 +45,17 @@ export function createWebSocketFetchHandler(opts: {
   admit?: TAdmit;
 }): TUpgradingFetch {
   const { path, fallback, originAllowed, onRefused, health, metrics, accepting, admit } = opts;
-  const upgrade = (request: Request, server: Server<unknown>): Response | undefined => {
+  const upgrade = (
+    request: Request,
+    server: Server<unknown>,
+    address?: true | string,
+  ): Response | undefined => {
+    const data =
+      typeof address === 'string'
+        ? { clientId: crypto.randomUUID(), address }
+        : { clientId: crypto.randomUUID() };
     // Bun answers the handshake itself; returning nothing tells it the request was taken.
-    if (server.upgrade(request, { data: { clientId: crypto.randomUUID() } })) return undefined;
+    if (server.upgrade(request, { data })) return undefined;
     return new Response('WebSocket upgrade failed', { status: 500 });
   };
   return (request, server) => {
@@ -65,9 +75,11 @@ export function createWebSocketFetchHandler(opts: {
         });
       }
       const admitted = admit ? admit(request, server) : true;
-      if (admitted === true) return upgrade(request, server);
+      if (admitted === true || typeof admitted === 'string') return upgrade(request, server, admitted);
       if (admitted instanceof Response) return admitted;
-      return admitted.then((verdict) => (verdict === true ? upgrade(request, server) : verdict));
+      return admitted.then((verdict) =>
+        verdict instanceof Response ? verdict : upgrade(request, server, verdict),
+      );
     }
     return fallback(request, server);
   };

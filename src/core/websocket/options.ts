@@ -4,6 +4,7 @@ import type { IBunWebSocketConfig, IWebSocketLimitsOptions } from '../../common/
 import type { IMetricsOptions } from '../../metrics/prometheus.ts';
 import type { IConnectionRateOptions } from '../../server/connection-rate.ts';
 import type { TAllowedOrigins } from '../../server/origin-policy.ts';
+import type { IClientCapsOptions } from './client-caps.ts';
 
 /** Picks the address an upgrade request is counted under (behind a proxy: from a header it sets). */
 export type TClientIpFn = (opts: { request: Request; server: Server<unknown> }) => string | undefined;
@@ -57,6 +58,12 @@ export interface IServerOptions {
   clientIpFn?: TClientIpFn;
   /** Called after the built-in bucket admitted an upgrade; false refuses it with 429. Default: none. */
   connectionRateFn?: TConnectionRateFn;
+  /**
+   * Caps across connections, each off unless set: `maxConnectionsPerAddress` (upgrade refused with
+   * 429, a socket that raced past it closed with 4007), `maxRoomsPerAddress` (join refused with
+   * `ADDRESS_ROOM_LIMIT`) and `maxRoomsPerUser` (`USER_ROOM_LIMIT`). Per instance. Default `false`.
+   */
+  clientCaps?: IClientCapsOptions | false;
 }
 
 type TOptionalHooks = 'clientIpFn' | 'connectionRateFn';
@@ -80,6 +87,7 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<TResolvedServerOptions> = Object.f
   metrics: false,
   metricsPath: '/metrics',
   connectionRate: Object.freeze({}),
+  clientCaps: false,
   serverOptions: Object.freeze({
     sendPings: WebSocketDefaults.SEND_PINGS,
     idleTimeout: WebSocketDefaults.IDLE_TIMEOUT,
@@ -117,6 +125,7 @@ export function mergeServerOptions(bound: Partial<IServerOptions> | undefined): 
     metrics: given.metrics ?? d.metrics,
     metricsPath: given.metricsPath ?? d.metricsPath,
     connectionRate: given.connectionRate ?? d.connectionRate,
+    clientCaps: given.clientCaps ?? d.clientCaps,
     clientIpFn: given.clientIpFn,
     connectionRateFn: given.connectionRateFn,
     serverOptions: { ...d.serverOptions, ...withoutUndefined(given.serverOptions ?? {}) },
