@@ -175,11 +175,13 @@ export class ChatService {
     for (const room of current) {
       if (local.listed.has(room)) continue;
       local.listed.add(room);
+      helper.joinRoom({ clientId, room: membersRoom(room) });
       await this.publishPresence(room, { name: local.name, action: 'joined' });
     }
     for (const room of [...local.listed]) {
       if (current.has(room)) continue;
       local.listed.delete(room);
+      helper.leaveRoom({ clientId, room: membersRoom(room) });
       await this.publishPresence(room, { name: local.name, action: 'left' });
     }
   }
@@ -201,7 +203,11 @@ export class ChatService {
         .sort((a, b) => a.name.localeCompare(b.name)),
       change,
     };
-    this.opts.helper().send({ destination: room, payload: { topic: DemoEvents.PRESENCE, data: update } });
+    // To the room's member-list companion, which keeps no history: only chat messages (what a
+    // visitor writes, at the rate limits allow) create history in Redis, never joins and leaves.
+    this.opts
+      .helper()
+      .send({ destination: membersRoom(room), payload: { topic: DemoEvents.PRESENCE, data: update } });
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {
@@ -211,6 +217,14 @@ export class ChatService {
     this.queue = run;
     return run;
   }
+}
+
+/**
+ * The room a chat room's member lists go to. Not a chat room name (it has a dot), so it keeps no
+ * history and a page cannot ask for it; the server adds and removes its members.
+ */
+function membersRoom(room: string): string {
+  return `${room}.members`;
 }
 
 /** The first block of a UUID: enough to tell instances apart on screen. */
