@@ -127,9 +127,12 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
     return isInRoom(client, room);
   }
 
-  /** Adds the client to a room; returns false when it was already a member. */
+  /**
+   * Adds the client to a room; returns false when it was already a member, or is not admitted yet
+   * (nothing may reach a socket before admission, room messages included).
+   */
   join(client: IWebSocketClient<MetadataType>, room: string): boolean {
-    if (isInRoom(client, room)) return false;
+    if (client.state !== WebSocketClientStates.AUTHENTICATED || isInRoom(client, room)) return false;
     if (room === client.id) {
       // Implicit room: no member set. Re-subscribe in case the application had left it.
       this.enterOwnRoom(client);

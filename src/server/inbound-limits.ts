@@ -147,14 +147,22 @@ export class InboundLimiter {
     client.refusals = refusals;
     const { closeAfterRefusals, refusalWindow } = this.limits;
     if (closeAfterRefusals !== Number.POSITIVE_INFINITY) {
-      const elapsed = Math.max(0, now - (client.refusalsAt ?? now));
-      const drained =
-        refusalWindow === Number.POSITIVE_INFINITY ? 0 : (elapsed * closeAfterRefusals) / refusalWindow;
-      const level = Math.max(0, (client.refusalLevel ?? 0) - drained) + 1;
-      client.refusalLevel = level;
-      client.refusalsAt = now;
-      // A hair of slack: refusals in the same few milliseconds must still close at the count.
-      if (level >= closeAfterRefusals - 1e-6) return Admission.CLOSE;
+      // The bucket drains in whole refusals, one per `refusalWindow / closeAfterRefusals` ms, so
+      // its level is a count: `closeAfterRefusals` refusals inside one such step always close.
+      const step = refusalWindow / closeAfterRefusals;
+      let level = client.refusalLevel ?? 0;
+      let since = client.refusalsAt ?? now;
+      const drained = level > 0 && Number.isFinite(step) ? Math.floor(Math.max(0, now - since) / step) : 0;
+      if (level === 0 || drained >= level) {
+        level = 0;
+        since = now;
+      } else if (drained > 0) {
+        level -= drained;
+        since += drained * step;
+      }
+      client.refusalLevel = level + 1;
+      client.refusalsAt = since;
+      if (level + 1 >= closeAfterRefusals) return Admission.CLOSE;
     }
     return refusals === 1 ? Admission.REFUSE_AND_TELL : Admission.REFUSE;
   }

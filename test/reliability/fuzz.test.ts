@@ -486,7 +486,12 @@ function deliverAndCheck(h: Harness, step: Extract<TAction, { kind: 'deliver' }>
         : h.helper.getClientsByRoom({ room: target });
       break;
   }
-  const open = new Set(expected.filter((c) => c.socket.readyState === 1).map((c) => c.socket));
+  // Nothing reaches a socket before admission, whatever the path.
+  const open = new Set(
+    expected
+      .filter((c) => c.socket.readyState === 1 && c.state === WebSocketClientStates.AUTHENTICATED)
+      .map((c) => c.socket),
+  );
   const sentBefore = new Map(h.sockets.map((s) => [s, s.sent]));
   const data = { probe: true };
   switch (step.to) {
