@@ -57,9 +57,13 @@ export interface IServerOptions {
   clientIpFn?: TClientIpFn;
   /** Called after the built-in bucket admitted an upgrade; false refuses it with 429. Default: none. */
   connectionRateFn?: TConnectionRateFn;
+  /** The helper's `busSecret`: signed Redis bus messages (see docs/cluster.md). Default: off. */
+  busSecret?: string | string[];
+  /** The helper's `maxEnvelopeBytes`. Default 1 MiB. */
+  maxEnvelopeBytes?: number;
 }
 
-type TOptionalHooks = 'clientIpFn' | 'connectionRateFn';
+type TOptionalHooks = 'clientIpFn' | 'connectionRateFn' | 'busSecret' | 'maxEnvelopeBytes';
 
 /** `IServerOptions` after the defaults were applied: every field present but the optional hooks. */
 export type TResolvedServerOptions = Required<Omit<IServerOptions, TOptionalHooks>> &
@@ -91,6 +95,8 @@ const KNOWN_KEYS: ReadonlySet<string> = new Set([
   ...Object.keys(DEFAULT_SERVER_OPTIONS),
   'clientIpFn',
   'connectionRateFn',
+  'busSecret',
+  'maxEnvelopeBytes',
 ]);
 
 /**
@@ -119,6 +125,8 @@ export function mergeServerOptions(bound: Partial<IServerOptions> | undefined): 
     connectionRate: given.connectionRate ?? d.connectionRate,
     clientIpFn: given.clientIpFn,
     connectionRateFn: given.connectionRateFn,
+    ...(given.busSecret !== undefined ? { busSecret: given.busSecret } : {}),
+    ...(given.maxEnvelopeBytes !== undefined ? { maxEnvelopeBytes: given.maxEnvelopeBytes } : {}),
     serverOptions: { ...d.serverOptions, ...withoutUndefined(given.serverOptions ?? {}) },
   };
 }
