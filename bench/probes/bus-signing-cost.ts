@@ -90,7 +90,10 @@ async function clients(url: string, count: number, room: string): Promise<void> 
   );
   console.log(JSON.stringify({ ready: count }));
   // The parent announces each round's total on stdin: `<messages per client>\n`.
-  for await (const chunk of Bun.stdin.stream()) {
+  const stdin = Bun.stdin.stream().getReader();
+  for (;;) {
+    const { value: chunk, done } = await stdin.read();
+    if (done) break;
     for (const line of new TextDecoder().decode(chunk).split('\n')) {
       if (line.trim() === '') continue;
       received = 0;
@@ -116,7 +119,10 @@ function spawn(args: string[]): IChild {
   const waiters: Array<() => void> = [];
   void (async () => {
     let buffered = '';
-    for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
+    const stdout = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+    for (;;) {
+      const { value: chunk, done } = await stdout.read();
+      if (done) break;
       buffered += new TextDecoder().decode(chunk);
       let at = buffered.indexOf('\n');
       while (at >= 0) {
