@@ -6,7 +6,9 @@
 // have them all, per message; and this process's CPU per message published (the emitter's signing).
 // Prints the medians and the ratio signed ÷ unsigned. Bounded; writes nothing.
 //
-//   bun run bench/probes/bus-signing-cost.ts [--clients 100] [--messages 5000] [--rounds 5]
+//   bun run bench/probes/bus-signing-cost.ts [--clients 100] [--messages 5000] [--rounds 5] [--control]
+// The arms run in alternating order. `--control` runs both arms unsigned (an A/A run: the ratio it
+// prints is the probe's own noise on this machine).
 import { RedisHelper, silentLogger, WebSocketEmitter, WebSocketServerHelper } from '../../src/index.ts';
 import { RedisServer } from '../../test/support/redis-server.ts';
 
@@ -166,8 +168,16 @@ async function run(): Promise<void> {
     emitterUs: number[];
   }>;
   try {
+    const control = process.argv.includes('--control');
     for (const signed of [false, true]) {
-      const server = spawn(['--role', 'server', '--redis', String(redis.port), '--signed', String(signed)]);
+      const server = spawn([
+        '--role',
+        'server',
+        '--redis',
+        String(redis.port),
+        '--signed',
+        String(signed && !control),
+      ]);
       const { port } = (await server.next()) as { port: number };
       const room = signed ? 'signed' : 'unsigned';
       const clients = spawn([
@@ -190,7 +200,7 @@ async function run(): Promise<void> {
       const emitter = new WebSocketEmitter({
         redisConnection: redisHelper,
         logger: silentLogger,
-        ...(signed ? { busSecret: SECRET } : {}),
+        ...(signed && !control ? { busSecret: SECRET } : {}),
       });
       await emitter.configure();
       arms.push({ signed, server, clients, port, emitter, redisHelper, serverUs: [], emitterUs: [] });
@@ -198,7 +208,7 @@ async function run(): Promise<void> {
     const payload = { s: 0, p: 'x'.repeat(52) };
     // One warm-up round each, then the measured ones, alternating.
     for (let round = 0; round <= rounds; round++) {
-      for (const arm of arms) {
+      for (const arm of round % 2 === 0 ? arms : [...arms].reverse()) {
         const room = arm.signed ? 'signed' : 'unsigned';
         (arm.clients.proc.stdin as import('bun').FileSink).write(`${messages}\n`);
         (arm.clients.proc.stdin as import('bun').FileSink).flush();
