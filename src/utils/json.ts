@@ -59,12 +59,19 @@ export function encodeFrame(event: string, data: unknown, id?: string): string {
  * True when `text` nests arrays/objects deeper than `max` levels (brackets inside strings do not
  * count). JSON.parse itself copes with any depth, but what later walks the value recursively
  * (JSON.stringify, a reviver, user code) overflows the stack on a deep one: text from outside the
- * process is checked with this before it is parsed. Text no longer than `2 * max` characters cannot
- * be that deep and is not scanned; a longer one costs one pass over its characters.
+ * process is checked with this before it is parsed. Text no longer than `2 * max` characters, or
+ * with at most `max` opening brackets, cannot be that deep and is not scanned; any other costs one
+ * pass over its characters.
  */
 export function jsonDepthExceeds(text: string, max: number): boolean {
   const length = text.length;
   if (length <= max * 2) return false;
+  // Text with at most `max` opening brackets in all (strings included) cannot nest deeper: counted
+  // with indexOf, which is several times faster than the character loop below.
+  let opening = 0;
+  for (let at = text.indexOf('{'); at >= 0 && opening <= max; at = text.indexOf('{', at + 1)) opening++;
+  for (let at = text.indexOf('['); at >= 0 && opening <= max; at = text.indexOf('[', at + 1)) opening++;
+  if (opening <= max) return false;
   let depth = 0;
   for (let i = 0; i < length; i++) {
     const c = text.charCodeAt(i);
