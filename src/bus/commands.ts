@@ -1,5 +1,6 @@
 import type { TRedisClient } from '../redis/wait-ready.ts';
 import { isPlainObject, parseJsonSafely } from '../utils/json.ts';
+import type { BusGuard } from './guard.ts';
 
 /**
  * Server commands and acknowledgements between instances (and from emitters). Two kinds of
@@ -124,13 +125,27 @@ export function decodeInstanceMessage(raw: string): TInstanceMessage | undefined
   return undefined;
 }
 
-/** Publishes a command; resolves to the number of subscribers (instances) Redis handed it to. */
-export async function publishCommand(client: TRedisClient, message: ICommandMessage): Promise<number> {
-  return await client.publish(COMMAND_CHANNEL, encodeCommand(message));
+/**
+ * Publishes a command (signed when `guard` has a `busSecret`); resolves to the number of
+ * subscribers (instances) Redis handed it to. Rejects, publishing nothing, when it is larger
+ * than `maxEnvelopeBytes`.
+ */
+export async function publishCommand(
+  client: TRedisClient,
+  message: ICommandMessage,
+  guard?: Pick<BusGuard, 'seal' | 'tooLarge' | 'maxEnvelopeBytes'>,
+): Promise<number> {
+  const json = encodeCommand(message);
+  if (guard?.tooLarge(json, 'command')) {
+    throw new Error(`command larger than maxEnvelopeBytes (${guard.maxEnvelopeBytes}); not published`);
+  }
+  return await client.publish(COMMAND_CHANNEL, guard ? guard.seal(json) : json);
 }
 
 export interface ICommandListenerOptions {
   serverId: string;
+  /** Checks size, signature and depth of what arrives, and counts what it drops. */
+  guard: BusGuard;
   onCommand: (message: ICommandMessage) => void;
   onInstanceMessage: (message: TInstanceMessage) => void;
 }
@@ -141,13 +156,25 @@ export interface ICommandListenerOptions {
  */
 export async function listenForCommands(sub: TRedisClient, opts: ICommandListenerOptions): Promise<void> {
   const own = instanceChannel(opts.serverId);
+  const { guard } = opts;
+  // Never throws: a listener throwing inside ioredis would lose the messages read with it.
   sub.on('message', (channel: string, raw: string) => {
-    if (channel === COMMAND_CHANNEL) {
-      const message = decodeCommand(raw);
-      if (message) opts.onCommand(message);
-    } else if (channel === own) {
-      const message = decodeInstanceMessage(raw);
-      if (message) opts.onInstanceMessage(message);
+    try {
+      if (channel === COMMAND_CHANNEL) {
+        const json = guard.open(raw, 'command');
+        if (json === undefined) return;
+        const message = decodeCommand(json);
+        if (message) opts.onCommand(message);
+        else guard.drop('malformed', 'not a command');
+      } else if (channel === own) {
+        const json = guard.open(raw, 'instance message');
+        if (json === undefined) return;
+        const message = decodeInstanceMessage(json);
+        if (message) opts.onInstanceMessage(message);
+        else guard.drop('malformed', 'not an instance message');
+      }
+    } catch (error) {
+      guard.drop('malformed', `command failed: ${error instanceof Error ? error.message : String(error)}`);
     }
   });
   await sub.subscribe(COMMAND_CHANNEL, own);

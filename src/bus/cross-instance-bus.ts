@@ -9,7 +9,9 @@ import type { IMembershipListener } from '../server/client-registry.ts';
 import { ChannelSubscriptions } from './channel-subscriptions.ts';
 import { isCommandChannel } from './commands.ts';
 import { channelFor, decodeEnvelope, encodeEnvelope } from './envelope.ts';
+import { BusGuard } from './guard.ts';
 import { pingShardSubscribers, reportMixedFleet, shardedSubscriber } from './sharded-pubsub.ts';
+import { BusSigner } from './signing.ts';
 
 /**
  * How an instance subscribes on Redis (see docs/scaling.md):
@@ -74,6 +76,10 @@ export interface IHistoryConnections {
   barrier(rooms: readonly string[]): Promise<void>;
   /** Counts a history publication that could not be handed to Redis. */
   countDropped(notReady: boolean): void;
+  /** `busSecret` on: signs what the publish script publishes (see signing.ts). */
+  readonly signer?: BusSigner;
+  /** Counts (and logs) a publication refused for its size (see BusGuard); true when it is too large. */
+  tooLarge(json: string, what: string, reserve?: number): boolean;
 }
 
 /** Single-instance mode: nothing leaves the process. */
@@ -99,6 +105,10 @@ export interface IRedisBusOptions {
   onMessage: (message: IRedisSocketMessage, dataJson?: string) => void;
   /** Metrics on: envelopes carry `sentAt`, and each received one's age (ms) is reported here. */
   onLatency?: (ms: number) => void;
+  /** `busSecret`, resolved: every message published is signed with the first, accepted with any. */
+  busSecrets?: readonly string[];
+  /** Default `WebSocketLimits.MAX_ENVELOPE_BYTES`. */
+  maxEnvelopeBytes?: number;
 }
 
 /** Counters a caller can read to see what the bus dropped. */
@@ -107,8 +117,18 @@ export interface IRedisBusStats {
   /** Messages not published because Redis was not connected (Pub/Sub keeps no backlog). */
   droppedWhileDisconnected: number;
   received: number;
-  /** Envelopes from Redis that failed validation. */
+  /**
+   * Messages from Redis (envelopes, commands, answers) that failed validation: not JSON, wrong
+   * fields, nested deeper than `WebSocketLimits.MAX_BUS_JSON_DEPTH`, a room envelope aimed at an
+   * internal topic.
+   */
   malformed: number;
+  /** Messages from Redis larger than `maxEnvelopeBytes`, and messages not published for that. */
+  oversize: number;
+  /** `busSecret` on: messages from Redis without a valid signature. */
+  unauthenticated: number;
+  /** Acknowledged messages relayed by other instances and refused here: too many already waiting. */
+  deliverRefused: number;
   /** Reconnection attempts of the publisher and subscriber connections. */
   reconnects: number;
   /** History publications whose script failed after being sent (Redis error or connection lost). */
@@ -138,13 +158,18 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     droppedWhileDisconnected: 0,
     received: 0,
     malformed: 0,
+    oversize: 0,
+    unauthenticated: 0,
+    deliverRefused: 0,
     reconnects: 0,
     historyFailed: 0,
   };
+  /** Size, signature and depth checks of what comes from Redis (and the size of what goes). */
+  readonly guard: BusGuard;
+  readonly signer?: BusSigner;
   private readonly base: TRedisClient;
   private pub?: TRedisClient;
   private sub?: TRedisClient;
-  private lastMalformedLog = 0;
   private nextBarrier?: Promise<void>;
   /** Rooms of the barrier callers of this turn (sharded: one PING per shard among them). */
   private barrierRooms = new Set<string>();
@@ -160,6 +185,13 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
 
   constructor(private readonly opts: IRedisBusOptions) {
     this.ownPrefix = `{"serverId":${JSON.stringify(opts.serverId)},`;
+    this.signer = opts.busSecrets ? new BusSigner(opts.busSecrets) : undefined;
+    this.guard = new BusGuard({
+      logger: opts.logger,
+      stats: this.stats,
+      maxEnvelopeBytes: opts.maxEnvelopeBytes ?? WebSocketLimits.MAX_ENVELOPE_BYTES,
+      signer: this.signer,
+    });
     const base = opts.connection.getClient();
     if (!base || typeof base.duplicate !== 'function') {
       throw new Error('[WebSocketServerHelper] redisConnection.getClient() did not return an ioredis client');
@@ -221,6 +253,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
       // waitForRedisReady connects a duplicate that is still in `wait`.
       await Promise.all([waitForRedisReady(pub, timeout), waitForRedisReady(sub, timeout)]);
       // The command channels have their own listener (bus/commands.ts).
+      // receive() never throws: a listener throwing inside ioredis would lose the messages read with it.
       sub.on('message', (channel: string, raw: string) => {
         if (!isCommandChannel(channel)) this.receive(raw);
       });
@@ -279,7 +312,9 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     }
     const channel = channelFor(message.type, message.target);
     const stamped = this.opts.onLatency ? { ...message, sentAt: Date.now() } : message;
-    publishOn(this.pubSub, pub, channel, encodeEnvelope(stamped, dataJson)).catch((error: unknown) => {
+    const envelope = encodeEnvelope(stamped, dataJson);
+    if (this.guard.tooLarge(envelope, 'envelope')) return false;
+    publishOn(this.pubSub, pub, channel, this.guard.seal(envelope)).catch((error: unknown) => {
       this.opts.logger.warn('Redis publish failed', describe(error), logFields({ channel }));
     });
     this.stats.published++;
@@ -297,7 +332,9 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
       return undefined;
     }
     const stamped = this.opts.onLatency ? { ...message, sentAt: Date.now() } : message;
-    return { channel: channelFor(message.type, message.target), message: encodeEnvelope(stamped, dataJson) };
+    const envelope = encodeEnvelope(stamped, dataJson);
+    if (this.guard.tooLarge(envelope, 'envelope')) return undefined;
+    return { channel: channelFor(message.type, message.target), message: this.guard.seal(envelope) };
   }
 
   /** Publishes an envelope made by `encode` (never throws). */
@@ -349,6 +386,10 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     return this.nextBarrier;
   }
 
+  tooLarge(json: string, what: string, reserve?: number): boolean {
+    return this.guard.tooLarge(json, what, reserve);
+  }
+
   countDropped(notReady: boolean): void {
     if (notReady) this.stats.droppedWhileDisconnected++;
     else this.stats.historyFailed++;
@@ -357,6 +398,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   async stop(): Promise<void> {
     const clients = [this.pub, this.sub].filter((c): c is TRedisClient => c !== undefined);
     this.channels?.clear();
+    this.guard.stop();
     this.pub = undefined;
     this.sub = undefined;
     await Promise.all(clients.map((client) => closeRedisClient(client)));
@@ -373,19 +415,25 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     return problems;
   }
 
+  /** Never throws (see start()): what fails is dropped and counted. */
   private receive(raw: string): void {
-    // Our own messages were delivered locally: skip them without parsing (one that may carry a
-    // history offset, delivered from here by every instance, goes through the whole decode).
-    if (raw.startsWith(this.ownPrefix) && !raw.includes('"offset"')) return;
-    const decoded = decodeEnvelope(raw);
+    try {
+      this.receiveEnvelope(raw);
+    } catch (error) {
+      this.guard.drop('malformed', `envelope failed in delivery: ${describe(error)}`);
+    }
+  }
+
+  private receiveEnvelope(raw: string): void {
+    // Our own messages were delivered locally: skip them without parsing or verifying (one that
+    // may carry a history offset, delivered from here by every instance, goes through the whole decode).
+    const start = this.guard.bodyStart;
+    if (raw.startsWith(this.ownPrefix, start) && !raw.includes('"offset"', start)) return;
+    const json = this.guard.open(raw, 'envelope');
+    if (json === undefined) return;
+    const decoded = decodeEnvelope(json);
     if (!decoded.ok) {
-      this.stats.malformed++;
-      // Rate-limited: a misbehaving publisher must not flood the log.
-      const now = Date.now();
-      if (now - this.lastMalformedLog > 5_000) {
-        this.lastMalformedLog = now;
-        this.opts.logger.warn(`Dropped malformed Redis message (${decoded.reason})`);
-      }
+      this.guard.drop('malformed', `envelope: ${decoded.reason}`);
       return;
     }
     // Our own messages were delivered locally, except history publications: every instance,

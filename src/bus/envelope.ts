@@ -1,6 +1,7 @@
 import { type TWebSocketMessageType, WebSocketChannels, WebSocketMessageTypes } from '../common/constants.ts';
 import type { IRedisSocketMessage } from '../common/types.ts';
 import { MAX_EPOCH_LENGTH } from '../history/policy.ts';
+import { isBusRoomTarget } from '../server/room-names.ts';
 import { isPlainObject, mayHideDangerousKeys, parseJsonSafely } from '../utils/json.ts';
 
 /** The Redis channel an envelope is published on. */
@@ -119,6 +120,10 @@ function validateEnvelope(parsed: unknown): TDecodedEnvelope {
   if (typeof event !== 'string' || event.length === 0) return { ok: false, reason: 'missing event' };
   if (type !== WebSocketMessageTypes.BROADCAST && (typeof target !== 'string' || target.length === 0)) {
     return { ok: false, reason: 'missing target' };
+  }
+  // A room envelope reaches a Bun topic: never one of the helper's internal ones.
+  if (type === WebSocketMessageTypes.ROOM && !isBusRoomTarget(target as string)) {
+    return { ok: false, reason: 'target is not a room' };
   }
   if (exclude !== undefined && !(Array.isArray(exclude) && exclude.every((id) => typeof id === 'string'))) {
     return { ok: false, reason: 'exclude must be an array of strings' };

@@ -173,6 +173,17 @@ export class WebSocketLimits {
   static readonly MAX_RECOVERING_ROOMS = 100;
   /** Most `ws:history` requests of one client in flight at once; more get `TOO_MANY_REQUESTS`. */
   static readonly MAX_HISTORY_REQUESTS_IN_FLIGHT = 4;
+
+  // The Redis bus (see docs/cluster.md, "Bus limits and signing").
+  /** Default `maxEnvelopeBytes`: largest bus message accepted from Redis or published to it (UTF-8 bytes). */
+  static readonly MAX_ENVELOPE_BYTES = 1024 * 1024;
+  /** Deepest array/object nesting a bus message may have; a deeper one is dropped as malformed. */
+  static readonly MAX_BUS_JSON_DEPTH = 128;
+  /** Acknowledged messages relayed by other instances and waiting here, in all and per client. */
+  static readonly MAX_RELAYED_ACKS = 10_000;
+  static readonly MAX_RELAYED_ACKS_PER_CLIENT = 256;
+  /** Longest a relayed acknowledged message is waited for here (a longer `timeout` is clamped). */
+  static readonly MAX_RELAYED_ACK_TIMEOUT = 120_000;
 }
 
 /** Defaults of the history feature (see docs/recovery.md). */

@@ -278,6 +278,18 @@ export interface IWebSocketServerOptions<
   presenceInfoFn?: TPresenceInfoFn<MetadataType>;
   /** Liveness TTL of an instance's presence members in Redis (ms). Default 30 000. */
   presenceTtl?: number;
+  /**
+   * Signs every message this instance publishes on Redis and drops every one that is not signed
+   * (HMAC-SHA-256; see docs/cluster.md, "Signed bus messages"). Several secrets for a rotation:
+   * the first signs, any is accepted. Off by default: then whoever can PUBLISH on the Redis
+   * controls every socket. Must be set on every instance and emitter together.
+   */
+  busSecret?: string | string[];
+  /**
+   * Largest bus message (UTF-8 bytes of its JSON) received from Redis or published to it; larger
+   * ones are dropped and counted. Default 1 MiB (`WebSocketLimits.MAX_ENVELOPE_BYTES`).
+   */
+  maxEnvelopeBytes?: number;
 }
 
 /** Each field: a positive number, or `false` to turn that limit off; omitted → the default. */
@@ -317,4 +329,8 @@ export interface IWebSocketEmitterOptions {
   redisReadyTimeout?: number;
   /** The same `historyFn` as the servers': `toRoom` to such a room gets a position. */
   historyFn?: THistoryFn;
+  /** The servers' `busSecret`: what the emitter publishes is signed with the first secret. */
+  busSecret?: string | string[];
+  /** As the servers' `maxEnvelopeBytes`: a larger message is refused (the call rejects). Default 1 MiB. */
+  maxEnvelopeBytes?: number;
 }

@@ -1,5 +1,7 @@
-import { publishCommand, type TCommand } from '../bus/commands.ts';
+import { COMMAND_CHANNEL, type TCommand } from '../bus/commands.ts';
 import { channelFor, encodeEnvelope, envelopeHead } from '../bus/envelope.ts';
+import { POSITION_TAIL_RESERVE } from '../bus/guard.ts';
+import { BusSigner, resolveBusSecrets } from '../bus/signing.ts';
 import {
   type TWebSocketMessageType,
   WebSocketErrorCodes,
@@ -26,9 +28,10 @@ import {
   type TRedisClient,
   waitForRedisReady,
 } from '../redis/wait-ready.ts';
+import { resolveMaxEnvelopeBytes } from '../server/options.ts';
 import { isValidRoomName } from '../server/room-names.ts';
 import { validateCloseCode, validateCommand } from '../server/server-commands.ts';
-import { serializeData } from '../utils/json.ts';
+import { serializeData, utf8LengthExceeds } from '../utils/json.ts';
 
 const PREFIX = '[WebSocketEmitter]';
 
@@ -53,6 +56,9 @@ export class WebSocketEmitter {
   /** Duplicated by the constructor until configure() takes it (a configure after a shutdown duplicates afresh). */
   private idle?: TRedisClient;
   private configured?: Promise<void>;
+  /** `busSecret` on: everything published is signed with its first secret. */
+  private readonly signer?: BusSigner;
+  private readonly maxEnvelopeBytes: number;
 
   constructor(opts: IWebSocketEmitterOptions) {
     if (!opts || !isRedisConnection(opts.redisConnection)) {
@@ -61,7 +67,10 @@ export class WebSocketEmitter {
     this.identifier = opts.identifier ?? 'WebSocketEmitter';
     this.connection = opts.redisConnection;
     this.pubSub = pubSubKindOf(opts.redisConnection);
-    this.historyStore = new RedisHistoryStore(() => this.client, this.pubSub);
+    const secrets = resolveBusSecrets(PREFIX, opts.busSecret);
+    this.signer = secrets ? new BusSigner(secrets) : undefined;
+    this.maxEnvelopeBytes = resolveMaxEnvelopeBytes(PREFIX, opts.maxEnvelopeBytes);
+    this.historyStore = new RedisHistoryStore(() => this.client, this.pubSub, this.signer);
     this.logger = adaptLogger(opts.logger ?? createConsoleLogger(this.identifier), {
       structured: opts.structuredLogs,
       bindings: { identifier: this.identifier },
@@ -119,6 +128,11 @@ export class WebSocketEmitter {
     exclude?: string[];
   }): Promise<IStreamPosition | undefined> {
     const room = requireTarget('room', opts?.room);
+    if (!isValidRoomName(room)) {
+      throw new Error(
+        `${PREFIX} room must be a valid room name (non-empty, at most 256 characters, not starting with "ws:")`,
+      );
+    }
     const policy = this.historyFn ? this.policyFor(room) : undefined;
     if (!policy) {
       await this.publish(WebSocketMessageTypes.ROOM, room, opts);
@@ -133,13 +147,15 @@ export class WebSocketEmitter {
       event,
       ...(opts.exclude && opts.exclude.length > 0 ? { exclude: opts.exclude } : {}),
     });
+    const dataJson = serializeData(opts.data);
+    this.assertFits(`${head}${dataJson === undefined ? '' : `,"data":${dataJson}`}}`, POSITION_TAIL_RESERVE);
     return await this.historyStore.publish(
       room,
       policy,
       channelFor(WebSocketMessageTypes.ROOM, room),
       head,
       event,
-      serializeData(opts.data),
+      dataJson,
     );
   }
 
@@ -204,7 +220,9 @@ export class WebSocketEmitter {
   }
 
   private async command(command: TCommand): Promise<{ instances: number }> {
-    const instances = await publishCommand(this.readyClient(), { from: WebSocketEmitter.SERVER_ID, command });
+    const json = JSON.stringify({ from: WebSocketEmitter.SERVER_ID, command });
+    this.assertFits(json);
+    const instances = await this.readyClient().publish(COMMAND_CHANNEL, this.seal(json));
     return { instances };
   }
 
@@ -258,7 +276,21 @@ export class WebSocketEmitter {
       },
       serializeData(opts.data),
     );
-    await publishOn(this.pubSub, client, channelFor(type, target), envelope);
+    this.assertFits(envelope);
+    await publishOn(this.pubSub, client, channelFor(type, target), this.seal(envelope));
+  }
+
+  /** Rejects a message the servers would drop for its size (`reserve`: what Redis still adds). */
+  private assertFits(json: string, reserve = 0): void {
+    if (utf8LengthExceeds(json, this.maxEnvelopeBytes - reserve)) {
+      throw new Error(
+        `${PREFIX} message larger than maxEnvelopeBytes (${this.maxEnvelopeBytes} bytes); not published`,
+      );
+    }
+  }
+
+  private seal(json: string): string {
+    return this.signer ? this.signer.sign(json) : json;
   }
 }
 

@@ -1,3 +1,4 @@
+import type { BusSigner } from '../bus/signing.ts';
 import type { TPubSubKind } from '../redis/pubsub-kind.ts';
 import type { TRedisClient } from '../redis/wait-ready.ts';
 import { generationKey, historyKeys } from './keys.ts';
@@ -51,10 +52,14 @@ export class RedisNotReadyError extends Error {
 export class RedisHistoryStore implements IHistoryStore {
   private readonly newEpoch = epochSource();
 
-  /** `pubSub`: the fleet's Pub/Sub, which decides the publish command and the key names (keys.ts). */
+  /**
+   * `pubSub`: the fleet's Pub/Sub, which decides the publish command and the key names (keys.ts).
+   * `signer` (`busSecret` on): the published envelope is signed (see bus/signing.ts).
+   */
   constructor(
     private readonly client: () => TRedisClient | undefined,
     private readonly pubSub: TPubSubKind = 'classic',
+    private readonly signer?: BusSigner,
   ) {}
 
   /**
@@ -72,13 +77,19 @@ export class RedisHistoryStore implements IHistoryStore {
     const scripts = withScripts(this.ready());
     const run = this.pubSub === 'sharded' ? scripts.roomcastHistorySPublish : scripts.roomcastHistoryPublish;
     const keys = historyKeys(room, this.pubSub);
+    // The script publishes head + data + position: the signature goes in front of the head, over
+    // the envelope without the position (which only Redis knows).
+    const head = this.signer
+      ? this.signer.prefixFor(`${envelopeHead}${dataJson === undefined ? '' : `,"data":${dataJson}`}}`) +
+        envelopeHead
+      : envelopeHead;
     const reply = (await run.call(
       scripts,
       keys.meta,
       keys.stream,
       ...this.commonArgs(policy),
       channel,
-      envelopeHead,
+      head,
       event,
       dataJson === undefined ? '0' : '1',
       dataJson ?? '',

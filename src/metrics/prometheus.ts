@@ -194,8 +194,21 @@ export class PrometheusMetrics {
     );
     totals(
       'bus_malformed_total',
-      'Envelopes from Redis that failed validation.',
+      'Messages from Redis that failed validation (not JSON, wrong fields, too deeply nested, aimed at an internal topic).',
       () => sources.bus()?.malformed ?? 0,
+    );
+    totals(
+      'bus_rejected_total',
+      'Bus messages dropped for a reason other than their shape: oversize (over maxEnvelopeBytes, received or about to be published), unauthenticated (busSecret on, no valid signature), deliver_refused (too many relayed acknowledged messages waiting).',
+      () => {
+        const bus = sources.bus();
+        return [
+          [{ reason: 'oversize' }, bus?.oversize ?? 0],
+          [{ reason: 'unauthenticated' }, bus?.unauthenticated ?? 0],
+          [{ reason: 'deliver_refused' }, bus?.deliverRefused ?? 0],
+        ];
+      },
+      ['reason'],
     );
     totals(
       'redis_reconnects_total',

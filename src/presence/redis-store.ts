@@ -1,5 +1,6 @@
+import { WebSocketLimits } from '../common/constants.ts';
 import type { TRedisClient } from '../redis/wait-ready.ts';
-import { isPlainObject, parseJsonSafely } from '../utils/json.ts';
+import { isPlainObject, jsonDepthExceeds, parseJsonSafely } from '../utils/json.ts';
 import {
   PRESENCE_INSTANCES_KEY,
   presenceInstanceRoomsKey,
@@ -281,6 +282,8 @@ function decodeEntry(
   clientId: string,
   raw: string,
 ): { instance: string; member: IPresenceMember } | undefined {
+  // Read from Redis: an entry nested too deep to serialize again is skipped like a malformed one.
+  if (jsonDepthExceeds(raw, WebSocketLimits.MAX_BUS_JSON_DEPTH)) return undefined;
   let parsed: unknown;
   try {
     parsed = parseJsonSafely(raw);

@@ -1,3 +1,4 @@
+import { WebSocketLimits } from '../common/constants.ts';
 import type { AnyRecord, IWebSocketClient } from '../common/types.ts';
 import { frameFromJson, serializeData } from '../utils/json.ts';
 import type { ClientRegistry } from './client-registry.ts';
@@ -66,6 +67,8 @@ export class Acknowledgements<M extends object = AnyRecord> {
   private readonly waiting = new Map<string, IWaiting>();
   /** Sends of other instances delivered here, waiting for the client's acknowledgement. */
   private readonly relayed = new Map<string, IRelayed>();
+  /** How many of `relayed` each client has (bounded: a forged flood of deliver commands holds little). */
+  private readonly relayedPerClient = new Map<string, number>();
 
   constructor(private readonly opts: IAcknowledgementOptions<M>) {}
 
@@ -95,7 +98,12 @@ export class Acknowledgements<M extends object = AnyRecord> {
     return acked;
   }
 
-  /** Another instance asks us to deliver to a client we hold. */
+  /**
+   * Another instance asks us to deliver to a client we hold. What is held meanwhile is bounded:
+   * at most `MAX_RELAYED_ACKS` waiting in all and `MAX_RELAYED_ACKS_PER_CLIENT` per client, each
+   * for at most `MAX_RELAYED_ACK_TIMEOUT`; past a count the message is not delivered ('refused',
+   * the sender's promise then times out).
+   */
   deliver(
     from: string,
     clientId: string,
@@ -103,12 +111,34 @@ export class Acknowledgements<M extends object = AnyRecord> {
     data: unknown,
     ackId: string,
     timeout: number,
-  ): void {
+  ): 'held' | 'refused' | 'ignored' {
     const client = this.opts.registry.get(clientId);
-    if (!client || this.relayed.has(ackId)) return;
-    const timer = setTimeout(() => this.relayed.delete(ackId), Math.min(Math.max(timeout, 1), 600_000));
+    if (!client || this.relayed.has(ackId)) return 'ignored';
+    const count = this.relayedPerClient.get(clientId) ?? 0;
+    if (
+      this.relayed.size >= WebSocketLimits.MAX_RELAYED_ACKS ||
+      count >= WebSocketLimits.MAX_RELAYED_ACKS_PER_CLIENT
+    ) {
+      return 'refused';
+    }
+    const frame = ackFrame(event, data, ackId);
+    const wait = Math.min(Math.max(timeout, 1), WebSocketLimits.MAX_RELAYED_ACK_TIMEOUT);
+    const timer = setTimeout(() => this.forgetRelayed(ackId), wait);
     this.relayed.set(ackId, { clientId, from, timer });
-    this.opts.deliver(client, event, data, ackFrame(event, data, ackId));
+    this.relayedPerClient.set(clientId, count + 1);
+    this.opts.deliver(client, event, data, frame);
+    return 'held';
+  }
+
+  private forgetRelayed(ackId: string): IRelayed | undefined {
+    const relayed = this.relayed.get(ackId);
+    if (!relayed) return undefined;
+    clearTimeout(relayed.timer);
+    this.relayed.delete(ackId);
+    const left = (this.relayedPerClient.get(relayed.clientId) ?? 1) - 1;
+    if (left > 0) this.relayedPerClient.set(relayed.clientId, left);
+    else this.relayedPerClient.delete(relayed.clientId);
+    return relayed;
   }
 
   /** A `ws:ack` from a client; one for an id it was not sent (or too late) is dropped. */
@@ -121,8 +151,7 @@ export class Acknowledgements<M extends object = AnyRecord> {
     }
     const relayed = this.relayed.get(id);
     if (!relayed || relayed.clientId !== client.id) return;
-    clearTimeout(relayed.timer);
-    this.relayed.delete(id);
+    this.forgetRelayed(id);
     this.opts.answer?.(relayed.from, id);
   }
 
@@ -137,6 +166,7 @@ export class Acknowledgements<M extends object = AnyRecord> {
     }
     for (const relayed of this.relayed.values()) clearTimeout(relayed.timer);
     this.relayed.clear();
+    this.relayedPerClient.clear();
   }
 
   get size(): number {

@@ -1,4 +1,5 @@
 import { SUBSCRIPTION_MODES, type TSubscriptionMode } from '../bus/cross-instance-bus.ts';
+import { resolveBusSecrets } from '../bus/signing.ts';
 import { WebSocketDefaults, WebSocketLimits, WebSocketPresenceDefaults } from '../common/constants.ts';
 import type { IWebSocketServerOptions } from '../common/types.ts';
 import { isRedisConnection } from '../redis/wait-ready.ts';
@@ -28,6 +29,9 @@ export interface IResolvedServerSettings {
   /** Undefined: the bus picks (`pattern`, or `rooms` with sharded Pub/Sub). */
   subscriptionMode?: TSubscriptionMode;
   presenceTtl: number;
+  /** `busSecret` as a list (the first signs); undefined when off. */
+  busSecrets?: string[];
+  maxEnvelopeBytes: number;
 }
 
 /** Validates the constructor options and fills in the documented defaults. Throws on misconfiguration. */
@@ -102,5 +106,16 @@ export function resolveServerOptions<A extends object, M extends object>(
     limits: resolveLimits(opts.limits),
     tokenRefreshLead: positive('tokenRefreshLead', opts.tokenRefreshLead, WebSocketLimits.TOKEN_REFRESH_LEAD),
     presenceTtl: positive('presenceTtl', opts.presenceTtl, WebSocketPresenceDefaults.TTL),
+    busSecrets: resolveBusSecrets(PREFIX, opts.busSecret),
+    maxEnvelopeBytes: resolveMaxEnvelopeBytes(PREFIX, opts.maxEnvelopeBytes),
   };
+}
+
+/** `maxEnvelopeBytes`: an integer of at least 1 KiB (a bus message's head alone takes a few hundred bytes). */
+export function resolveMaxEnvelopeBytes(prefix: string, value: unknown): number {
+  if (value === undefined) return WebSocketLimits.MAX_ENVELOPE_BYTES;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1024) {
+    throw new Error(`${prefix} maxEnvelopeBytes must be an integer of at least 1024, got ${String(value)}`);
+  }
+  return value;
 }

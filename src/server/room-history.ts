@@ -1,5 +1,6 @@
 import type { IHistoryConnections } from '../bus/cross-instance-bus.ts';
 import { envelopeHead } from '../bus/envelope.ts';
+import { POSITION_TAIL_RESERVE } from '../bus/guard.ts';
 import { WebSocketChannels, WebSocketMessageTypes } from '../common/constants.ts';
 import { logFields } from '../common/log.ts';
 import type { AnyRecord, ILogger, IRedisSocketMessage } from '../common/types.ts';
@@ -61,7 +62,7 @@ export class RoomHistory<M extends object = AnyRecord> {
   constructor(private readonly opts: IRoomHistoryOptions<M>) {
     const { redis } = opts;
     if (redis) {
-      this.redisStore = new RedisHistoryStore(() => redis.publisher(), redis.pubSub);
+      this.redisStore = new RedisHistoryStore(() => redis.publisher(), redis.pubSub, redis.signer);
       this.store = this.redisStore;
     } else {
       this.memory = new MemoryHistoryStore();
@@ -99,6 +100,9 @@ export class RoomHistory<M extends object = AnyRecord> {
       event,
       ...(this.opts.stampSentAt ? { sentAt: Date.now() } : {}),
     });
+    // Counted (bus stats `oversize`) and logged by the bus; send() already refused a payload that alone is too large.
+    const body = dataJson === undefined ? '' : `,"data":${dataJson}`;
+    if (redis.tooLarge(`${head}${body}}`, 'history publication', POSITION_TAIL_RESERVE)) return;
     this.redisStore!.publish(room, policy, WebSocketChannels.forRoom({ room }), head, event, dataJson).catch(
       (error: unknown) => {
         const notReady = error instanceof RedisNotReadyError;

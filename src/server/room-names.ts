@@ -18,3 +18,18 @@ export function sanitizeRoomList(rooms: readonly unknown[]): string[] {
   }
   return [...kept];
 }
+
+/** The internal topics that carry a presence room's join/leave events (`ws:presence-events:<room>`). */
+export const PRESENCE_EVENTS_PREFIX = 'ws:presence-events:';
+
+/**
+ * A room envelope's target as the bus accepts it from Redis: a room name (a client id is one),
+ * or a presence room's event topic. Anything else under `ws:` is an internal topic (the
+ * broadcast topic, …) that no message from Redis may reach.
+ */
+export function isBusRoomTarget(target: string): boolean {
+  if (isValidRoomName(target as unknown)) return true;
+  return (
+    target.startsWith(PRESENCE_EVENTS_PREFIX) && isValidRoomName(target.slice(PRESENCE_EVENTS_PREFIX.length))
+  );
+}

@@ -12,13 +12,13 @@ import { isPlainObject } from '../utils/json.ts';
 import type { ClientRegistry, TMembershipChange } from './client-registry.ts';
 import type { InboundLimiter } from './inbound-limits.ts';
 import { type LocalDelivery, replyError, type TSystemReply } from './local-delivery.ts';
-import { isValidRoomName } from './room-names.ts';
+import { isValidRoomName, PRESENCE_EVENTS_PREFIX } from './room-names.ts';
 
 /** The internal topic (and bus room) that carries a presence room's join/leave events to its subscribers. */
 export function presenceTopic(room: string): string {
   return `${EVENTS_PREFIX}${room}`;
 }
-const EVENTS_PREFIX = 'ws:presence-events:';
+const EVENTS_PREFIX = PRESENCE_EVENTS_PREFIX;
 
 export interface IRoomPresenceOptions<M extends object> {
   presenceFn: TPresenceFn;

@@ -61,6 +61,7 @@ export class ServerCommands<M extends object = AnyRecord> {
     if (!sub) return;
     await listenForCommands(sub, {
       serverId: this.opts.serverId,
+      guard: this.opts.bus!.guard,
       onCommand: (message) => this.received(message),
       onInstanceMessage: (message) => this.answered(message),
     });
@@ -84,7 +85,11 @@ export class ServerCommands<M extends object = AnyRecord> {
     this.collecting.set(requestId, entry);
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const receivers = await publishCommand(pub, { from: this.opts.serverId, command, requestId });
+      const receivers = await publishCommand(
+        pub,
+        { from: this.opts.serverId, command, requestId },
+        this.opts.bus.guard,
+      );
       // Redis counts our own subscription among the receivers. On a Redis Cluster it counts only
       // the subscribers of the node that took the PUBLISH, so there the whole `wait` is waited.
       entry.expected = pub.isCluster ? Number.POSITIVE_INFINITY : receivers - 1;
@@ -107,10 +112,11 @@ export class ServerCommands<M extends object = AnyRecord> {
   relay(clientId: string, event: string, data: unknown, ackId: string, timeout: number): Promise<number> {
     const pub = this.opts.bus?.publisher();
     if (pub?.status !== 'ready') return Promise.reject(new Error('Redis is not connected'));
-    return publishCommand(pub, {
-      from: this.opts.serverId,
-      command: { kind: 'deliver', clientId, event, data, ackId, timeout },
-    });
+    return publishCommand(
+      pub,
+      { from: this.opts.serverId, command: { kind: 'deliver', clientId, event, data, ackId, timeout } },
+      this.opts.bus?.guard,
+    );
   }
 
   /** Hands an acknowledgement back to the instance that asked for it. */
@@ -143,7 +149,7 @@ export class ServerCommands<M extends object = AnyRecord> {
     if (message.from === this.opts.serverId) return; // already applied when it was sent
     const { command } = message;
     if (command.kind === 'deliver') {
-      this.opts.acks.deliver(
+      const held = this.opts.acks.deliver(
         message.from,
         command.clientId,
         command.event,
@@ -151,6 +157,12 @@ export class ServerCommands<M extends object = AnyRecord> {
         command.ackId,
         command.timeout,
       );
+      if (held === 'refused' && this.opts.bus) {
+        this.opts.bus.guard.drop(
+          'deliverRefused',
+          `acknowledged message for ${command.clientId} refused: too many waiting`,
+        );
+      }
       return;
     }
     // Room names are checked again: an emitter of another version may send anything.
@@ -174,7 +186,8 @@ export class ServerCommands<M extends object = AnyRecord> {
   private tell(serverId: string, message: TInstanceMessage): void {
     const pub = this.opts.bus?.publisher();
     if (pub?.status !== 'ready') return;
-    pub.publish(instanceChannel(serverId), JSON.stringify(message)).catch(() => {});
+    const guard = this.opts.bus!.guard;
+    pub.publish(instanceChannel(serverId), guard.seal(JSON.stringify(message))).catch(() => {});
   }
 }
 

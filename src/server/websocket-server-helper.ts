@@ -31,7 +31,7 @@ import { PrometheusMetrics } from '../metrics/prometheus.ts';
 import { MemoryPresenceStore } from '../presence/memory-store.ts';
 import { RedisPresenceStore } from '../presence/redis-store.ts';
 import { type IPresenceMember, type IPresenceStats, presenceStats } from '../presence/types.ts';
-import { encodeFrame, frameFromJson, serializeData } from '../utils/json.ts';
+import { encodeFrame, frameFromJson, serializeData, utf8LengthExceeds } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
 import { Acknowledgements } from './acknowledgements.ts';
 import { AppRequests } from './app-requests.ts';
@@ -170,6 +170,8 @@ export class WebSocketServerHelper<
           serverId: this.serverId,
           logger: this.logger,
           readyTimeout: opts.redisReadyTimeout,
+          busSecrets: this.settings.busSecrets,
+          maxEnvelopeBytes: this.settings.maxEnvelopeBytes,
           subscriptionMode: this.settings.subscriptionMode,
           onMessage: (message, dataJson) => this.deliverFromBus(message, dataJson),
           onLatency: metrics ? (ms) => metrics.observeBusLatency(ms) : undefined,
@@ -642,6 +644,7 @@ export class WebSocketServerHelper<
     const exclude = readExclude(opts.exclude);
     // Serialize the payload once; the local frame and the Redis envelope share it.
     const dataJson = serializeData(data);
+    if (dataJson !== undefined && this.bus instanceof RedisBus) this.assertEnvelopeFits(dataJson);
     if (typeof destination === 'object' && destination !== null) {
       this.sendToUserEverywhere(destination.userId, event, data, dataJson, exclude);
       this.afterSend(opts, event, destination);
@@ -863,6 +866,16 @@ export class WebSocketServerHelper<
       case WebSocketMessageTypes.BROADCAST:
         this.delivery.toAll(event, data, exclude, frame);
         return;
+    }
+  }
+
+  /** A payload that alone passes `maxEnvelopeBytes` could not reach the other instances: refused before anything is sent. */
+  private assertEnvelopeFits(dataJson: string): void {
+    const max = this.settings.maxEnvelopeBytes;
+    if (utf8LengthExceeds(dataJson, max)) {
+      throw new Error(
+        `[WebSocketServerHelper] send(): the payload is larger than maxEnvelopeBytes (${max} bytes); nothing was sent`,
+      );
     }
   }
 

@@ -54,3 +54,54 @@ export function frameFromJson(event: string, dataJson: string | undefined, id?: 
 export function encodeFrame(event: string, data: unknown, id?: string): string {
   return frameFromJson(event, serializeData(data), id);
 }
+
+/**
+ * True when `text` nests arrays/objects deeper than `max` levels (brackets inside strings do not
+ * count). JSON.parse itself copes with any depth, but what later walks the value recursively
+ * (JSON.stringify, a reviver, user code) overflows the stack on a deep one: text from outside the
+ * process is checked with this before it is parsed. Text no longer than `2 * max` characters, or
+ * with at most `max` opening brackets, cannot be that deep and is not scanned; any other costs one
+ * pass over its characters.
+ */
+export function jsonDepthExceeds(text: string, max: number): boolean {
+  const length = text.length;
+  if (length <= max * 2) return false;
+  // Text with at most `max` opening brackets in all (strings included) cannot nest deeper: counted
+  // with indexOf, which is several times faster than the character loop below.
+  let opening = 0;
+  for (let at = text.indexOf('{'); at >= 0 && opening <= max; at = text.indexOf('{', at + 1)) opening++;
+  for (let at = text.indexOf('['); at >= 0 && opening <= max; at = text.indexOf('[', at + 1)) opening++;
+  if (opening <= max) return false;
+  let depth = 0;
+  for (let i = 0; i < length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      i = closingQuote(text, i);
+      if (i < 0) return false; // unterminated string: the parse rejects it
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/** The index of the quote closing the string that opens at `open` (-1 when there is none). */
+function closingQuote(text: string, open: number): number {
+  let at = text.indexOf('"', open + 1);
+  while (at > 0) {
+    let backslashes = 0;
+    while (text.charCodeAt(at - 1 - backslashes) === 0x5c) backslashes++;
+    if ((backslashes & 1) === 0) return at;
+    at = text.indexOf('"', at + 1);
+  }
+  return -1;
+}
+
+/** True when `text` is longer than `max` bytes in UTF-8; only a string that could be is measured. */
+export function utf8LengthExceeds(text: string, max: number): boolean {
+  if (text.length > max) return true;
+  if (text.length * 3 <= max) return false;
+  return Buffer.byteLength(text, 'utf8') > max;
+}

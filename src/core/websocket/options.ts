@@ -64,9 +64,13 @@ export interface IServerOptions {
    * `ADDRESS_ROOM_LIMIT`) and `maxRoomsPerUser` (`USER_ROOM_LIMIT`). Per instance. Default `false`.
    */
   clientCaps?: IClientCapsOptions | false;
+  /** The helper's `busSecret`: signed Redis bus messages (see docs/cluster.md). Default: off. */
+  busSecret?: string | string[];
+  /** The helper's `maxEnvelopeBytes`. Default 1 MiB. */
+  maxEnvelopeBytes?: number;
 }
 
-type TOptionalHooks = 'clientIpFn' | 'connectionRateFn';
+type TOptionalHooks = 'clientIpFn' | 'connectionRateFn' | 'busSecret' | 'maxEnvelopeBytes';
 
 /** `IServerOptions` after the defaults were applied: every field present but the optional hooks. */
 export type TResolvedServerOptions = Required<Omit<IServerOptions, TOptionalHooks>> &
@@ -99,6 +103,8 @@ const KNOWN_KEYS: ReadonlySet<string> = new Set([
   ...Object.keys(DEFAULT_SERVER_OPTIONS),
   'clientIpFn',
   'connectionRateFn',
+  'busSecret',
+  'maxEnvelopeBytes',
 ]);
 
 /**
@@ -128,6 +134,8 @@ export function mergeServerOptions(bound: Partial<IServerOptions> | undefined): 
     clientCaps: given.clientCaps ?? d.clientCaps,
     clientIpFn: given.clientIpFn,
     connectionRateFn: given.connectionRateFn,
+    ...(given.busSecret !== undefined ? { busSecret: given.busSecret } : {}),
+    ...(given.maxEnvelopeBytes !== undefined ? { maxEnvelopeBytes: given.maxEnvelopeBytes } : {}),
     serverOptions: { ...d.serverOptions, ...withoutUndefined(given.serverOptions ?? {}) },
   };
 }
