@@ -179,6 +179,8 @@ export class WebSocketLimits {
   static readonly MAX_ENVELOPE_BYTES = 1024 * 1024;
   /** Deepest array/object nesting a bus message may have; a deeper one is dropped as malformed. */
   static readonly MAX_BUS_JSON_DEPTH = 128;
+  /** Deepest array/object nesting a client's frame may have; a deeper one is refused (`INVALID_FRAME`). */
+  static readonly MAX_FRAME_DEPTH = 128;
   /** Acknowledged messages relayed by other instances and waiting here, in all and per client. */
   static readonly MAX_RELAYED_ACKS = 10_000;
   static readonly MAX_RELAYED_ACKS_PER_CLIENT = 256;

@@ -1,4 +1,9 @@
-import { WebSocketClientStates, WebSocketErrorCodes, WebSocketEvents } from '../common/constants.ts';
+import {
+  WebSocketClientStates,
+  WebSocketErrorCodes,
+  WebSocketEvents,
+  WebSocketLimits,
+} from '../common/constants.ts';
 import { logFields } from '../common/log.ts';
 import type {
   AnyRecord,
@@ -8,7 +13,7 @@ import type {
   TWebSocketMessageHandler,
 } from '../common/types.ts';
 import type { ServerCounters } from '../metrics/counters.ts';
-import { isPlainObject, parseJsonSafely } from '../utils/json.ts';
+import { isPlainObject, jsonDepthExceeds, parseJsonSafely } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
 import type { AppRequests } from './app-requests.ts';
 import type { HistoryRequests } from './history-requests.ts';
@@ -151,6 +156,12 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
         WebSocketErrorCodes.INVALID_FRAME,
         'Binary frames are not supported; send JSON text',
       );
+      return undefined;
+    }
+    // A value nested deeper than any message needs would overflow the stack of whatever walks it
+    // later (the dangerous-key reviver, JSON.stringify, the application): refused before parsing.
+    if (jsonDepthExceeds(raw, WebSocketLimits.MAX_FRAME_DEPTH)) {
+      this.error(client, WebSocketErrorCodes.INVALID_FRAME, 'Message nested too deeply');
       return undefined;
     }
     let parsed: unknown;

@@ -42,6 +42,11 @@ describe('inbound frames', () => {
     ['a missing event', '{"data":1}', 'A message must have a non-empty string "event"'],
     ['a numeric event', '{"event":42}', 'A message must have a non-empty string "event"'],
     ['an empty event', '{"event":""}', 'A message must have a non-empty string "event"'],
+    [
+      'data nested 60 000 deep (within maxPayloadLength)',
+      `{"event":"chat","data":${'['.repeat(60_000)}${']'.repeat(60_000)}}`,
+      'Message nested too deeply',
+    ],
   ])('%s gets an error event and the connection stays usable', async (_name, raw, message) => {
     const client = await TestClient.authenticated(server.url);
     const before = handled.length;
