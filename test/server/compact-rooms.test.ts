@@ -88,7 +88,7 @@ describe('clients only in their default rooms', () => {
     for (const room of [...DEFAULTS, 'extra']) expect(h.getClientsByRoom({ room })).toEqual([]);
   });
 
-  test('a client that joined a room before authenticating, or turned encrypted, stays correct', () => {
+  test('a client asked to join a room before authenticating (a no-op: nothing before admission), or turned encrypted, stays correct', () => {
     const { server, connect, close } = setUp();
     const h = helper!;
     const early = new FakeSocket('early');
@@ -104,7 +104,8 @@ describe('clients only in their default rooms', () => {
     h.enableClientEncryption({ clientId: 'plain' });
     expect(plain.topics.size).toBe(0);
     for (const room of DEFAULTS) expect(ids(h.getClientsByRoom({ room }))).toEqual(['early', 'plain']);
-    expect(ids(h.getClientsByRoom({ room: 'lobby' }))).toEqual(['early']);
+    expect(ids(h.getClientsByRoom({ room: 'lobby' }))).toEqual([]);
+    expect(early.topics.has('lobby')).toBe(false);
     checkRegistryInvariants(h);
     close(early);
     close(plain);
