@@ -31,7 +31,26 @@ export type TCommand =
   | { kind: 'disconnect'; target: TCommandTarget; code: number; reason: string }
   | { kind: 'join' | 'leave'; target: TCommandTarget; rooms: string[] }
   /** A message for one client that asks for its acknowledgement, to be answered to `replyTo`. */
-  | { kind: 'deliver'; clientId: string; event: string; data?: unknown; ackId: string; timeout: number };
+  | { kind: 'deliver'; clientId: string; event: string; data?: unknown; ackId: string; timeout: number }
+  /**
+   * A message for many (a room, a user's connections, everyone when `to` is empty) that asks each
+   * recipient's answer: every instance reports whom it delivered to, then relays each answer.
+   */
+  | {
+      kind: 'deliverMany';
+      to: IAckTarget;
+      event: string;
+      data?: unknown;
+      ackId: string;
+      timeout: number;
+      exclude?: string[];
+    };
+
+/** The recipients of an acknowledged send to many: a room, a user, or everyone (`{}`). */
+export interface IAckTarget {
+  room?: string;
+  userId?: string;
+}
 
 /** What travels on `ws:command`: the command, who sent it and where (and whether) to answer. */
 export interface ICommandMessage {
@@ -44,7 +63,12 @@ export interface ICommandMessage {
 /** What travels on `ws:instance:<id>`. */
 export type TInstanceMessage =
   | { kind: 'count'; requestId: string; count: number }
-  | { kind: 'ack'; ackId: string };
+  /** A single client's acknowledgement; `tooLarge`: its answer was refused as too large. */
+  | { kind: 'ack'; ackId: string; data?: unknown; tooLarge?: boolean }
+  /** Whom an instance delivered a `deliverMany` to (`single`: the room named a client held here). */
+  | { kind: 'delivered'; ackId: string; clients: string[]; notAwaited: number; single?: boolean }
+  /** One recipient's answer to a `deliverMany`. */
+  | { kind: 'answer'; ackId: string; clientId: string; data?: unknown; tooLarge?: boolean };
 
 export function encodeCommand(message: ICommandMessage): string {
   return JSON.stringify(message);
@@ -105,9 +129,49 @@ export function decodeCommand(raw: string): ICommandMessage | undefined {
           timeout: command.timeout,
         },
       };
+    case 'deliverMany': {
+      const { to, exclude } = command;
+      if (
+        !isPlainObject(to) ||
+        !optionalString(to.room) ||
+        !optionalString(to.userId) ||
+        (to.room !== undefined && to.userId !== undefined) ||
+        typeof command.event !== 'string' ||
+        typeof command.ackId !== 'string' ||
+        typeof command.timeout !== 'number' ||
+        (exclude !== undefined && !isStringArray(exclude))
+      )
+        return undefined;
+      const target: IAckTarget =
+        to.room !== undefined
+          ? { room: to.room as string }
+          : to.userId !== undefined
+            ? { userId: to.userId as string }
+            : {};
+      return {
+        ...base,
+        command: {
+          kind: 'deliverMany',
+          to: target,
+          event: command.event,
+          data: command.data,
+          ackId: command.ackId,
+          timeout: command.timeout,
+          ...(exclude ? { exclude: exclude as string[] } : {}),
+        },
+      };
+    }
     default:
       return undefined;
   }
+}
+
+function optionalString(value: unknown): boolean {
+  return value === undefined || (typeof value === 'string' && value.length > 0);
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
 }
 
 export function decodeInstanceMessage(raw: string): TInstanceMessage | undefined {
@@ -121,7 +185,27 @@ export function decodeInstanceMessage(raw: string): TInstanceMessage | undefined
   if (parsed.kind === 'count' && typeof parsed.requestId === 'string' && Number.isSafeInteger(parsed.count)) {
     return { kind: 'count', requestId: parsed.requestId, count: parsed.count as number };
   }
-  if (parsed.kind === 'ack' && typeof parsed.ackId === 'string') return { kind: 'ack', ackId: parsed.ackId };
+  if (typeof parsed.ackId !== 'string') return undefined;
+  const { ackId } = parsed;
+  const tooLarge = parsed.tooLarge === true ? { tooLarge: true } : {};
+  if (parsed.kind === 'ack') return { kind: 'ack', ackId, data: parsed.data, ...tooLarge };
+  if (parsed.kind === 'answer' && typeof parsed.clientId === 'string') {
+    return { kind: 'answer', ackId, clientId: parsed.clientId, data: parsed.data, ...tooLarge };
+  }
+  if (
+    parsed.kind === 'delivered' &&
+    isStringArray(parsed.clients) &&
+    Number.isSafeInteger(parsed.notAwaited) &&
+    (parsed.notAwaited as number) >= 0
+  ) {
+    return {
+      kind: 'delivered',
+      ackId,
+      clients: parsed.clients,
+      notAwaited: parsed.notAwaited as number,
+      ...(parsed.single === true ? { single: true } : {}),
+    };
+  }
   return undefined;
 }
 

@@ -53,7 +53,7 @@ const HEARTBEAT_FRAME = encodeFrame('heartbeat');
 type TListenerOf<In extends object, K extends keyof TListenMap<In>> = (
   data: TListenMap<In>[K],
   publication?: IPublicationInfo,
-) => void;
+) => unknown;
 
 interface IWaiter {
   resolve(info: IConnectedInfo): void;
@@ -539,15 +539,19 @@ export class RoomcastClient<
         if (frame.id === undefined) void this.#refresh(socket);
         return;
       default: {
-        const { ran, pending } = this.#dispatch(event, data, frame.position);
-        // Acknowledged once every listener returned (and what they returned settled); with no
-        // listener nothing handled it, so no acknowledgement (the server times out).
+        const { ran, results } = this.#dispatch(event, data, frame.position);
+        // Answered once every listener returned (and what they returned settled), with the first
+        // value that is not undefined; with no listener nothing handled it, so no answer (the
+        // server times out). A value JSON cannot encode is reported and not answered.
         const { ack } = frame;
         if (ack !== undefined && ran > 0) {
-          const done = () =>
-            this.#socket === socket && this.#write(socket, encodeFrame('ws:ack', undefined, ack));
-          if (pending.length === 0) done();
-          else Promise.allSettled(pending).then(done);
+          Promise.allSettled(results)
+            .then((settled) => {
+              let value: unknown;
+              for (const one of settled) if (value === undefined) value = (one as { value?: unknown }).value;
+              if (this.#socket === socket) this.#write(socket, encodeFrame('ws:ack', value, ack));
+            })
+            .catch((error) => this.#listenerFailed(event, error));
         }
         return;
       }
@@ -783,7 +787,7 @@ export class RoomcastClient<
     event: string,
     data: unknown,
     publication?: IPublicationInfo,
-  ): { ran: number; pending: unknown[] } {
+  ): { ran: number; results: unknown[] } {
     return this.#listeners.dispatch(event, data, (error) => this.#listenerFailed(event, error), publication);
   }
 

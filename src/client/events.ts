@@ -33,26 +33,25 @@ export class Listeners {
 
   /**
    * Calls every listener of `event`; a throwing listener is handed to `onThrow` and the rest
-   * still run. Returns how many listeners ran and the promises they returned.
+   * still run. Returns how many listeners ran and what each returned (a throwing one, nothing).
    */
   dispatch(
     event: string,
     data: unknown,
     onThrow: (error: unknown) => void,
     extra?: unknown,
-  ): { ran: number; pending: unknown[] } {
+  ): { ran: number; results: unknown[] } {
     const entries = this.#byEvent.get(event);
-    const pending: unknown[] = [];
-    if (!entries) return { ran: 0, pending };
+    const results: unknown[] = [];
+    if (!entries) return { ran: 0, results };
     for (const entry of [...entries]) {
       if (entry.once) this.remove(event, entry.listener);
       try {
-        const result = entry.listener(data, extra) as unknown;
-        if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') pending.push(result);
+        results.push(entry.listener(data, extra));
       } catch (error) {
         onThrow(error);
       }
     }
-    return { ran: entries.length, pending };
+    return { ran: entries.length, results };
   }
 }

@@ -186,6 +186,16 @@ export class WebSocketLimits {
   static readonly MAX_RELAYED_ACKS_PER_CLIENT = 256;
   /** Longest a relayed acknowledged message is waited for here (a longer `timeout` is clamped). */
   static readonly MAX_RELAYED_ACK_TIMEOUT = 120_000;
+  /**
+   * Recipients whose answer one acknowledged send to many (`send({ ack: true })` to a room, a
+   * user, everyone) waits for, per instance and in all for the caller; the others still get the
+   * message, unawaited (`notAwaited`).
+   */
+  static readonly MAX_ACK_RECIPIENTS_PER_CALL = 1_000;
+  /** Answers to acknowledged sends to many that one instance waits for at once (its calls and relayed ones). */
+  static readonly MAX_PENDING_ACK_ANSWERS = 10_000;
+  /** Largest answer (UTF-8 bytes of its JSON) an acknowledgement may carry; a larger one is refused. */
+  static readonly MAX_ACK_ANSWER_BYTES = 16 * 1024;
 }
 
 /** Defaults of the history feature (see docs/recovery.md). */

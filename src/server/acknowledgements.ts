@@ -4,13 +4,16 @@ import { frameFromJson, serializeData } from '../utils/json.ts';
 import type { ClientRegistry } from './client-registry.ts';
 
 /** Why an acknowledged send did not resolve. */
-export type TAckErrorCode = 'ACK_TIMEOUT' | 'NOT_DELIVERED';
+export type TAckErrorCode = 'ACK_TIMEOUT' | 'NOT_DELIVERED' | 'ANSWER_TOO_LARGE';
 
 /** Rejection of `sendToClient({ ack: true })`. */
 export class WebSocketAckError extends Error {
   override readonly name = 'WebSocketAckError';
   constructor(
-    /** `ACK_TIMEOUT`: no acknowledgement within `timeout`; `NOT_DELIVERED`: it could not be sent at all. */
+    /**
+     * `ACK_TIMEOUT`: no acknowledgement within `timeout`; `NOT_DELIVERED`: it could not be sent at
+     * all; `ANSWER_TOO_LARGE`: the client answered with more than `MAX_ACK_ANSWER_BYTES`.
+     */
     readonly code: TAckErrorCode,
     message: string,
   ) {
@@ -23,9 +26,21 @@ export function ackFrame(event: string, data: unknown, ackId: string): string {
   return `${frameFromJson(event, serializeData(data)).slice(0, -1)},"ack":${JSON.stringify(ackId)}}`;
 }
 
+/** True when an answer's JSON is over `MAX_ACK_ANSWER_BYTES` (UTF-8). */
+export function answerTooLarge(data: unknown): boolean {
+  return Buffer.byteLength(serializeData(data) ?? '') > WebSocketLimits.MAX_ACK_ANSWER_BYTES;
+}
+
+export function tooLargeError(clientId: string): WebSocketAckError {
+  return new WebSocketAckError(
+    'ANSWER_TOO_LARGE',
+    `the answer of client ${clientId} is larger than ${WebSocketLimits.MAX_ACK_ANSWER_BYTES} bytes`,
+  );
+}
+
 interface IWaiting {
   clientId: string;
-  resolve(): void;
+  resolve(value: unknown): void;
   reject(error: WebSocketAckError): void;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -52,8 +67,10 @@ export interface IAcknowledgementOptions<M extends object> {
     ackId: string,
     timeout: number,
   ) => Promise<unknown>;
-  /** Sends an acknowledgement back to the instance that asked. */
-  answer?: (from: string, ackId: string) => void;
+  /** Sends an acknowledgement (and the client's answer) back to the instance that asked. */
+  answer?: (from: string, ackId: string, data: unknown, tooLarge: boolean) => void;
+  /** Takes a `ws:ack` whose id is none of ours: an acknowledged send to many. */
+  others?: (client: IWebSocketClient<M>, ackId: string, data: unknown) => void;
 }
 
 /**
@@ -72,7 +89,8 @@ export class Acknowledgements<M extends object = AnyRecord> {
 
   constructor(private readonly opts: IAcknowledgementOptions<M>) {}
 
-  send(clientId: string, event: string, data: unknown, timeout: number): Promise<void> {
+  /** Resolves with what the client's listeners returned (see the SDK). */
+  send(clientId: string, event: string, data: unknown, timeout: number): Promise<unknown> {
     const ackId = crypto.randomUUID();
     const client = this.opts.registry.get(clientId);
     // Serialized before waiting, so data that cannot be sent throws at the caller.
@@ -80,7 +98,7 @@ export class Acknowledgements<M extends object = AnyRecord> {
     if (!client && !this.opts.relay) {
       return Promise.reject(new WebSocketAckError('NOT_DELIVERED', `client ${clientId} is not connected`));
     }
-    const acked = new Promise<void>((resolve, reject) => {
+    const acked = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(ackId);
         reject(
@@ -141,23 +159,33 @@ export class Acknowledgements<M extends object = AnyRecord> {
     return relayed;
   }
 
-  /** A `ws:ack` from a client; one for an id it was not sent (or too late) is dropped. */
-  acknowledge(client: IWebSocketClient<M>, id: unknown): void {
+  /**
+   * A `ws:ack` from a client, `data` its answer; one for an id it was not sent (or too late) is
+   * dropped. An answer larger than `MAX_ACK_ANSWER_BYTES` rejects with `ANSWER_TOO_LARGE`.
+   */
+  acknowledge(client: IWebSocketClient<M>, id: unknown, data?: unknown): void {
     if (typeof id !== 'string') return;
     const waiting = this.waiting.get(id);
     if (waiting) {
-      if (waiting.clientId === client.id) this.settle(id);
+      if (waiting.clientId === client.id) this.acknowledged(id, data, answerTooLarge(data));
       return;
     }
     const relayed = this.relayed.get(id);
-    if (!relayed || relayed.clientId !== client.id) return;
+    if (!relayed) {
+      this.opts.others?.(client, id, data);
+      return;
+    }
+    if (relayed.clientId !== client.id) return;
     this.forgetRelayed(id);
-    this.opts.answer?.(relayed.from, id);
+    this.opts.answer?.(relayed.from, id, data, answerTooLarge(data));
   }
 
-  /** An acknowledgement relayed back by the instance holding the client. */
-  acknowledged(ackId: string): void {
-    this.settle(ackId);
+  /** An acknowledgement (here or relayed back by the instance holding the client). */
+  acknowledged(ackId: string, data?: unknown, tooLarge = false): void {
+    const waiting = this.waiting.get(ackId);
+    if (!waiting) return;
+    if (tooLarge) this.settle(ackId, tooLargeError(waiting.clientId));
+    else this.settle(ackId, undefined, data);
   }
 
   stop(): void {
@@ -173,12 +201,12 @@ export class Acknowledgements<M extends object = AnyRecord> {
     return this.waiting.size + this.relayed.size;
   }
 
-  private settle(ackId: string, error?: WebSocketAckError): void {
+  private settle(ackId: string, error?: WebSocketAckError, value?: unknown): void {
     const waiting = this.waiting.get(ackId);
     if (!waiting) return;
     clearTimeout(waiting.timer);
     this.waiting.delete(ackId);
     if (error) waiting.reject(error);
-    else waiting.resolve();
+    else waiting.resolve(value);
   }
 }

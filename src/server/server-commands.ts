@@ -10,6 +10,7 @@ import {
 import type { RedisBus } from '../bus/cross-instance-bus.ts';
 import { WebSocketClientStates } from '../common/constants.ts';
 import type { AnyRecord, ILogger, IWebSocketClient } from '../common/types.ts';
+import type { AckCollector } from './ack-answers.ts';
 import type { Acknowledgements } from './acknowledgements.ts';
 import type { ClientRegistry } from './client-registry.ts';
 import { isValidRoomName } from './room-names.ts';
@@ -33,6 +34,8 @@ export interface IServerCommandOptions<M extends object> {
   registry: ClientRegistry<M>;
   close: (client: IWebSocketClient<M>, code: number, reason: string) => void;
   acks: Acknowledgements<M>;
+  /** Acknowledged sends to many: `deliverMany` commands and their reports and answers. */
+  collector?: AckCollector<M>;
   logger: ILogger;
   bus?: RedisBus;
 }
@@ -119,14 +122,23 @@ export class ServerCommands<M extends object = AnyRecord> {
     );
   }
 
-  /** Hands an acknowledgement back to the instance that asked for it. */
-  answerAck(from: string, ackId: string): void {
-    this.tell(from, { kind: 'ack', ackId });
+  /** Publishes an acknowledged send to many; resolves to how many instances took it (undefined: unknown). */
+  async relayMany(message: ICommandMessage): Promise<number | undefined> {
+    const pub = this.opts.bus?.publisher();
+    if (pub?.status !== 'ready') throw new Error('Redis is not connected');
+    const receivers = await publishCommand(pub, message, this.opts.bus?.guard);
+    // On a Redis Cluster, Redis counts only the subscribers of the node that took the PUBLISH.
+    return pub.isCluster ? undefined : receivers;
+  }
+
+  /** Hands an acknowledgement (and the client's answer) back to the instance that asked for it. */
+  answerAck(from: string, ackId: string, data: unknown, tooLarge: boolean): void {
+    this.tell(from, tooLarge ? { kind: 'ack', ackId, tooLarge } : { kind: 'ack', ackId, data });
   }
 
   /** Acts on this instance's targets; returns how many connections it acted on. */
   apply(command: TCommand): number {
-    if (command.kind === 'deliver') return 0;
+    if (command.kind === 'deliver' || command.kind === 'deliverMany') return 0;
     const targets = this.targets(command.target);
     for (const client of targets) {
       if (command.kind === 'disconnect') this.opts.close(client, command.code, command.reason);
@@ -165,6 +177,10 @@ export class ServerCommands<M extends object = AnyRecord> {
       }
       return;
     }
+    if (command.kind === 'deliverMany') {
+      this.opts.collector?.received(message.from, command);
+      return;
+    }
     // Room names are checked again: an emitter of another version may send anything.
     if (command.kind !== 'disconnect' && !command.rooms.every(isValidRoomName)) return;
     const count = this.apply(command);
@@ -173,7 +189,12 @@ export class ServerCommands<M extends object = AnyRecord> {
 
   private answered(message: TInstanceMessage): void {
     if (message.kind === 'ack') {
-      this.opts.acks.acknowledged(message.ackId);
+      this.opts.acks.acknowledged(message.ackId, message.data, message.tooLarge);
+      return;
+    }
+    if (message.kind === 'delivered' || message.kind === 'answer') {
+      if (message.kind === 'delivered') this.opts.collector?.delivered(message);
+      else this.opts.collector?.answered(message);
       return;
     }
     const entry = this.collecting.get(message.requestId);
@@ -183,7 +204,7 @@ export class ServerCommands<M extends object = AnyRecord> {
     if (entry.answers >= entry.expected) entry.done();
   }
 
-  private tell(serverId: string, message: TInstanceMessage): void {
+  tell(serverId: string, message: TInstanceMessage): void {
     const pub = this.opts.bus?.publisher();
     if (pub?.status !== 'ready') return;
     const guard = this.opts.bus!.guard;

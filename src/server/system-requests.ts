@@ -22,7 +22,7 @@ export function clusterSystemRequests<M extends object>(
   const unavailable: TSystemRequest<M> = (client, _data, id) =>
     replyError(reply, client, WebSocketErrorCodes.PRESENCE_UNAVAILABLE, 'This server keeps no presence', id);
   return new Map<string, TSystemRequest<M>>([
-    [WebSocketEvents.ACK, (client, _data, id) => acks.acknowledge(client, id)],
+    [WebSocketEvents.ACK, (client, data, id) => acks.acknowledge(client, id, data)],
     [
       WebSocketEvents.PRESENCE,
       presence ? (client, data, id) => void presence.handleRequest(client, data, id) : unavailable,

@@ -33,6 +33,7 @@ import { RedisPresenceStore } from '../presence/redis-store.ts';
 import { type IPresenceMember, type IPresenceStats, presenceStats } from '../presence/types.ts';
 import { encodeFrame, frameFromJson, serializeData, utf8LengthExceeds } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
+import { type AckAnswers, AckCollector } from './ack-answers.ts';
 import { Acknowledgements } from './acknowledgements.ts';
 import { AppRequests } from './app-requests.ts';
 import { createBunWebSocketHandler, resolveBunConfig } from './bun-handler.ts';
@@ -107,6 +108,7 @@ export class WebSocketServerHelper<
   private readonly roomHistory?: RoomHistory<MetadataType>;
   private readonly recovery?: RoomRecovery<MetadataType>;
   private readonly acks: Acknowledgements<MetadataType>;
+  private readonly ackAnswers: AckCollector<MetadataType>;
   private readonly commands: ServerCommands<MetadataType>;
   /** Only with `presenceFn`. */
   private readonly roomPresence?: RoomPresence<MetadataType>;
@@ -239,20 +241,36 @@ export class WebSocketServerHelper<
       this.registry.onMembership = this.roomPresence.onMembership;
     }
     const presence = this.roomPresence;
+    const deliverAck = (
+      client: IWebSocketClient<MetadataType>,
+      event: string,
+      data: unknown,
+      frame: string,
+    ) => this.delivery.toClient(client.id, event, data, frame);
+    this.ackAnswers = new AckCollector<MetadataType>({
+      serverId: this.serverId,
+      registry: this.registry,
+      logger: this.logger,
+      deliver: deliverAck,
+      publish: redisBus ? (message) => this.commands.relayMany(message) : undefined,
+      tell: (serverId, message) => this.commands.tell(serverId, message),
+    });
     this.acks = new Acknowledgements<MetadataType>({
       registry: this.registry,
-      deliver: (client, event, data, frame) => this.delivery.toClient(client.id, event, data, frame),
+      deliver: deliverAck,
       relay: redisBus
         ? (clientId, event, data, ackId, timeout) =>
             this.commands.relay(clientId, event, data, ackId, timeout)
         : undefined,
-      answer: (from, ackId) => this.commands.answerAck(from, ackId),
+      answer: (from, ackId, data, tooLarge) => this.commands.answerAck(from, ackId, data, tooLarge),
+      others: (client, ackId, data) => this.ackAnswers.acknowledge(client, ackId, data),
     });
     this.commands = new ServerCommands<MetadataType>({
       serverId: this.serverId,
       registry: this.registry,
       close: (client, code, reason) => this.sessions.close(client, code, reason),
       acks: this.acks,
+      collector: this.ackAnswers,
       logger: this.logger,
       bus: redisBus,
     });
@@ -403,6 +421,7 @@ export class WebSocketServerHelper<
       }
       this.roomHistory?.stop();
       this.acks.stop();
+      this.ackAnswers.stop();
       if (this.roomPresence) await this.roomPresence.stop(); // no extra turn when presence is off
       await this.bus.stop();
     })();
@@ -555,18 +574,20 @@ export class WebSocketServerHelper<
 
   sendToClient(opts: { clientId: string; event: string; data: unknown; doLog?: boolean; ack?: false }): void;
   /**
-   * With `ack: true`: resolves once the client's SDK listeners for `event` have returned (their
-   * promises settled), also when the client is connected to another instance; rejects with a
-   * `WebSocketAckError` (`ACK_TIMEOUT` after `timeout`, default 5 000 ms; `NOT_DELIVERED`).
+   * With `ack: true`: resolves with the client's answer once its SDK listeners for `event` have
+   * returned (their promises settled): the first value that is not undefined, else undefined.
+   * Works also when the client is connected to another instance; rejects with a
+   * `WebSocketAckError` (`ACK_TIMEOUT` after `timeout`, default 5 000 ms; `NOT_DELIVERED`;
+   * `ANSWER_TOO_LARGE` over `WebSocketLimits.MAX_ACK_ANSWER_BYTES`).
    */
-  sendToClient(opts: {
+  sendToClient<R = unknown>(opts: {
     clientId: string;
     event: string;
     data: unknown;
     doLog?: boolean;
     ack: true;
     timeout?: number;
-  }): Promise<void>;
+  }): Promise<R>;
   sendToClient(opts: {
     clientId: string;
     event: string;
@@ -574,7 +595,7 @@ export class WebSocketServerHelper<
     doLog?: boolean;
     ack?: boolean;
     timeout?: number;
-  }): void | Promise<void> {
+  }): undefined | Promise<unknown> {
     if (opts.doLog) this.logger.info(`sent "${opts.event}" to client ${opts.clientId}`);
     if (opts.ack === true) {
       if (this.shuttingDown) return Promise.reject(new Error('[WebSocketServerHelper] shut down'));
@@ -584,7 +605,11 @@ export class WebSocketServerHelper<
           new Error('[WebSocketServerHelper] sendToClient(): timeout must be a positive number'),
         );
       }
-      return this.acks.send(opts.clientId, opts.event, opts.data, timeout);
+      try {
+        return this.acks.send(opts.clientId, opts.event, opts.data, timeout);
+      } catch (error) {
+        return Promise.reject(error);
+      }
     }
     if (this.shuttingDown) return;
     this.delivery.toClient(opts.clientId, opts.event, opts.data);
@@ -615,24 +640,30 @@ export class WebSocketServerHelper<
    */
   send<T = unknown>(opts: ISendOptions<T> & { ack?: false }): void;
   /**
-   * To one client id with `ack: true`: the same as `sendToClient({ ack: true })` (resolves when
-   * the client acknowledged, wherever it is connected; rejects with a `WebSocketAckError`).
+   * To a room, `{ userId }` or everyone (no destination) with `ack: true`: delivers to every
+   * recipient on every instance and resolves, once each answered or after `timeout` (default
+   * 5 000 ms), with an `AckAnswers` (answers by client id, the recipients that did not answer).
+   * Never for a room that keeps history (rejects). See docs/cluster.md, "Acknowledgements".
    */
-  send<T = unknown>(
+  send<T = unknown, R = unknown>(
+    opts: ISendOptions<T> & { destination?: { userId: string }; ack: true; timeout?: number },
+  ): Promise<AckAnswers<R>>;
+  /**
+   * To a string destination with `ack: true`: a connected client's id (on any instance) resolves
+   * like `sendToClient({ ack: true })` with its answer; a room resolves with an `AckAnswers`.
+   */
+  send<T = unknown, R = unknown>(
     opts: ISendOptions<T> & { destination: string; ack: true; timeout?: number },
-  ): Promise<void>;
-  send<T = unknown>(opts: ISendOptions<T> & { ack?: boolean; timeout?: number }): void | Promise<void> {
+  ): Promise<R | AckAnswers<R>>;
+  send<T = unknown>(
+    opts: ISendOptions<T> & { ack?: boolean; timeout?: number },
+  ): undefined | Promise<unknown> {
     if (opts.ack === true) {
-      const event = opts.payload?.topic;
-      if (typeof opts.destination !== 'string' || typeof event !== 'string' || event.length === 0) {
-        return Promise.reject(
-          new Error(
-            '[WebSocketServerHelper] send() with ack needs a client id destination and payload.topic',
-          ),
-        );
+      try {
+        return this.sendWithAck(opts);
+      } catch (error) {
+        return Promise.reject(error);
       }
-      const { destination: clientId, payload, timeout } = opts;
-      return this.sendToClient({ clientId, event, data: payload.data, ack: true, timeout });
     }
     if (this.shuttingDown) return;
     const { destination, payload } = opts;
@@ -693,6 +724,37 @@ export class WebSocketServerHelper<
       );
     }
     this.afterSend(opts, event, destination);
+  }
+
+  private sendWithAck(opts: ISendOptions<unknown> & { timeout?: number }): Promise<unknown> {
+    const prefix = '[WebSocketServerHelper] send() with ack:';
+    const { destination, payload } = opts;
+    const event = payload?.topic;
+    if (typeof event !== 'string' || event.length === 0) {
+      throw new Error(`${prefix} needs payload.topic (a non-empty string)`);
+    }
+    if (this.shuttingDown) throw new Error('[WebSocketServerHelper] shut down');
+    const timeout = opts.timeout ?? ACK_TIMEOUT;
+    if (typeof timeout !== 'number' || !(timeout > 0))
+      throw new Error(`${prefix} timeout must be a positive number`);
+    const exclude = readExclude(opts.exclude);
+    if (typeof destination === 'string') {
+      if (this.registry.get(destination) && !exclude?.includes(destination)) {
+        return this.acks.send(destination, event, payload.data, timeout);
+      }
+      if (this.roomHistory?.policyFor(destination)) {
+        throw new Error(`${prefix} not supported for rooms that keep history`);
+      }
+      return this.ackAnswers.collect({ room: destination }, event, payload.data, timeout, exclude);
+    }
+    if (destination !== undefined) {
+      const userId = (destination as { userId?: unknown } | null)?.userId;
+      if (typeof userId !== 'string' || userId.length === 0) {
+        throw new Error(`${prefix} destination.userId must be a non-empty string`);
+      }
+      return this.ackAnswers.collect({ userId }, event, payload.data, timeout, exclude);
+    }
+    return this.ackAnswers.collect({}, event, payload.data, timeout, exclude);
   }
 
   /** Every connection of a user: the local ones, then a user message for the other instances. */
