@@ -56,6 +56,7 @@ export {
 export { type IRedisClusterHelperOptions, RedisClusterHelper } from './redis/redis-cluster-helper.ts';
 export { type IRedisHelperOptions, RedisHelper } from './redis/redis-helper.ts';
 export { waitForRedisReady } from './redis/wait-ready.ts';
+export { AckAnswers } from './server/ack-answers.ts';
 export { type TAckErrorCode, WebSocketAckError } from './server/acknowledgements.ts';
 export {
   ConnectionRateLimiter,

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
 import { createEcdhEncryption } from '../../src/crypto/ecdh-session.ts';
+import { AckAnswers } from '../../src/server/ack-answers.ts';
 import { WebSocketAckError } from '../../src/server/acknowledgements.ts';
 import { RedisServer } from '../support/redis-server.ts';
 import { type ITestServer, startServer, type TTestServerOptions } from '../support/server.ts';
@@ -99,5 +100,43 @@ describe('acknowledgements to encrypted clients', () => {
       asker.helper.sendToClient({ clientId: info.id, event: 'never', data: null, ack: true, timeout: 300 }),
     );
     expect((error as WebSocketAckError).code).toBe('ACK_TIMEOUT');
+  });
+
+  test('an encrypted room spanning two instances: the request inside the ciphertext, every answer collected', async () => {
+    const redisAt = { host: '127.0.0.1', port: redis.port };
+    const a = await encryptedServer({ redis: redisAt });
+    const b = await encryptedServer({ redis: redisAt });
+    const wires = [recordingWebSocket(), recordingWebSocket()];
+    const joined: Array<{ id: string; sent: string[] }> = [];
+    for (const [i, at] of [a, b].entries()) {
+      const wire = wires[i]!;
+      const { client } = trackedClient<{ quote: { item: string } }>(at.url, {
+        encryption: true,
+        WebSocket: wire.WebSocket,
+      });
+      const info = await client.ready;
+      at.helper.joinRoom({ clientId: info.id, room: 'market' });
+      client.on('quote', async (data) => ({ item: data.item, price: 10 + i }));
+      joined.push({ id: info.id, sent: wire.sent });
+    }
+    const result = await a.helper.send({
+      destination: 'market',
+      payload: { topic: 'quote', data: { item: 'tea' } },
+      ack: true,
+      timeout: 5_000,
+    });
+    expect(result).toBeInstanceOf(AckAnswers);
+    const { answers, missing } = result as AckAnswers;
+    expect(Object.fromEntries(answers)).toEqual({
+      [joined[0]!.id]: { item: 'tea', price: 10 },
+      [joined[1]!.id]: { item: 'tea', price: 11 },
+    });
+    expect(missing).toEqual([]);
+    // The request reached each client only inside the ciphertext; the answer went back as every
+    // client → server frame does (plain JSON inside the socket, see docs/security.md).
+    for (const { sent } of joined) expect(sent.filter((frame) => frame.includes('"ws:ack"')).length).toBe(1);
+    for (const wire of wires) {
+      expect(wire.received.some((frame) => frame.includes('"quote"') || frame.includes('"ack"'))).toBe(false);
+    }
   });
 });

@@ -31,8 +31,8 @@ async function server(opts: TTestServerOptions = {}): Promise<ITestServer> {
 }
 
 /** Two instances on the same redis-server. */
-async function pair(): Promise<[ITestServer, ITestServer]> {
-  const at = { redis: { host: '127.0.0.1', port: redis.port } };
+async function pair(extra: TTestServerOptions = {}): Promise<[ITestServer, ITestServer]> {
+  const at = { redis: { host: '127.0.0.1', port: redis.port }, ...extra };
   return [await server(at), await server(at)];
 }
 
@@ -269,5 +269,17 @@ describe('answers from many', () => {
     await expect(
       withHistory.helper.send({ destination: 'log', payload: { topic: 'ask', data: { n: 1 } }, ack: true }),
     ).rejects.toThrow('rooms that keep history');
+  });
+
+  test('with busSecret the call, the reports and the answers are signed and still collected', async () => {
+    const [a, b] = await pair({ busSecret: 'ack-answers-secret-0123456789abcdef' });
+    const near = await member(a, 'near', ['signed']);
+    const far = await member(b, 'far', ['signed']);
+    for (const { client, id } of [near, far]) client.on('ask', () => id);
+    const result = asAnswers(
+      await a.helper.send({ destination: 'signed', payload: { topic: 'ask', data: { n: 1 } }, ack: true }),
+    );
+    expect(Object.fromEntries(result.answers)).toEqual({ [near.id]: near.id, [far.id]: far.id });
+    expect(result.complete).toBe(true);
   });
 });
