@@ -320,4 +320,10 @@ export class WebSocketCloseCodes {
   static readonly TOKEN_EXPIRED = 4006;
   /** The component's `clientCaps.maxConnectionsPerAddress`: the address already has that many sockets open. */
   static readonly TOO_MANY_CONNECTIONS = 4007;
+  /**
+   * Closed by `disconnect({ reconnect: false })` (helper, emitter, server commands): the client
+   * SDK stops for good (state `disconnected`, no reconnect) until the application calls
+   * `connect()` or `reconnect()`.
+   */
+  static readonly NO_RECONNECT = 4008;
 }

@@ -191,10 +191,12 @@ export class WebSocketEmitter {
     userId?: string;
     code?: number;
     reason?: string;
+    /** `false`: close with 4008 (`WebSocketCloseCodes.NO_RECONNECT`), which the SDK does not reconnect after. */
+    reconnect?: boolean;
   }): Promise<{ instances: number }> {
     const prefix = `${PREFIX} disconnect():`;
     const { target } = validateCommand(prefix, opts, false);
-    const code = validateCloseCode(prefix, opts.code);
+    const code = validateCloseCode(prefix, opts.code, opts.reconnect);
     const reason = String(opts.reason ?? 'Disconnected by the server').slice(0, 120);
     return this.command({ kind: 'disconnect', target, code, reason });
   }

@@ -745,12 +745,14 @@ export class WebSocketServerHelper<
     userId?: string;
     code?: number;
     reason?: string;
+    /** `false`: close with 4008 (`WebSocketCloseCodes.NO_RECONNECT`), which the SDK does not reconnect after. */
+    reconnect?: boolean;
     wait?: number;
   }): Promise<ICommandResult> {
     const prefix = '[WebSocketServerHelper] disconnect():';
     try {
       const { target } = validateCommand(prefix, opts, false);
-      const code = validateCloseCode(prefix, opts.code);
+      const code = validateCloseCode(prefix, opts.code, opts.reconnect);
       const reason = String(opts.reason ?? 'Disconnected by the server').slice(0, 120);
       return this.commands.run({ kind: 'disconnect', target, code, reason }, opts.wait);
     } catch (error) {
