@@ -138,6 +138,11 @@ export class WebSocketLimits {
   static readonly MAX_ROOMS_PER_REQUEST = 100;
   /** Bound on how long `configure()` waits for each Redis connection. */
   static readonly REDIS_READY_TIMEOUT = 30_000;
+  /**
+   * Default `redisCommandTimeout`: how long a Redis command of the helper's publishing connection or
+   * the emitter's may wait for its answer before it fails as in an outage.
+   */
+  static readonly REDIS_COMMAND_TIMEOUT = 2_000;
 
   // Defaults of the `limits` option (per connection; each can be turned off).
   /** Sustained inbound frames per second (burst: twice this). */
