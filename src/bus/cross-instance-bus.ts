@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { WebSocketChannels, WebSocketLimits } from '../common/constants.ts';
 import { logFields } from '../common/log.ts';
 import type { ILogger, IRedisConnection, IRedisSocketMessage } from '../common/types.ts';
+import { boundCommands } from '../redis/command-timeout.ts';
 import { hashSlot } from '../redis/hash-slot.ts';
 import { isCluster, publishOn, pubSubKindOf, type TPubSubKind } from '../redis/pubsub-kind.ts';
 import { closeRedisClient, type TRedisClient, waitForRedisReady } from '../redis/wait-ready.ts';
@@ -75,7 +76,9 @@ export interface IHistoryConnections {
    */
   barrier(rooms: readonly string[]): Promise<void>;
   /** Counts a history publication that could not be handed to Redis. */
-  countDropped(notReady: boolean): void;
+  countDropped(notReady: boolean, timedOut?: boolean): void;
+  /** `redisCommandTimeout`, resolved (0: none). */
+  readonly commandTimeout: number;
   /** `busSecret` on: signs what the publish script publishes (see signing.ts). */
   readonly signer?: BusSigner;
   /** Counts (and logs) a publication refused for its size (see BusGuard); true when it is too large. */
@@ -109,6 +112,8 @@ export interface IRedisBusOptions {
   busSecrets?: readonly string[];
   /** Default `WebSocketLimits.MAX_ENVELOPE_BYTES`. */
   maxEnvelopeBytes?: number;
+  /** `redisCommandTimeout`, resolved: bounds every command of the publishing connection (0: none). */
+  commandTimeout?: number;
 }
 
 /** Counters a caller can read to see what the bus dropped. */
@@ -133,6 +138,11 @@ export interface IRedisBusStats {
   reconnects: number;
   /** History publications whose script failed after being sent (Redis error or connection lost). */
   historyFailed: number;
+  /**
+   * History publications dropped because Redis did not answer within `redisCommandTimeout` (a
+   * stalled Redis); the publish script refuses them when Redis runs them later.
+   */
+  historyTimedOut: number;
 }
 
 const SUBSCRIBED_PATTERNS = [
@@ -163,6 +173,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     deliverRefused: 0,
     reconnects: 0,
     historyFailed: 0,
+    historyTimedOut: 0,
   };
   /** Size, signature and depth checks of what comes from Redis (and the size of what goes). */
   readonly guard: BusGuard;
@@ -175,6 +186,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   private barrierRooms = new Set<string>();
   readonly mode: TSubscriptionMode;
   readonly pubSub: TPubSubKind;
+  readonly commandTimeout: number;
   /** `rooms` mode: the channels this instance has recipients for. */
   private readonly channels?: ChannelSubscriptions;
   readonly membership?: IMembershipListener;
@@ -185,6 +197,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
 
   constructor(private readonly opts: IRedisBusOptions) {
     this.ownPrefix = `{"serverId":${JSON.stringify(opts.serverId)},`;
+    this.commandTimeout = opts.commandTimeout ?? 0;
     this.signer = opts.busSecrets ? new BusSigner(opts.busSecrets) : undefined;
     this.guard = new BusGuard({
       logger: opts.logger,
@@ -286,7 +299,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   /** The publisher and the subscriber, each with an error listener from the start (an outage is logged, never thrown). */
   private duplicateConnections(): void {
     const { logger } = this.opts;
-    const pub = this.base.duplicate();
+    const pub = boundCommands(this.base.duplicate(), this.opts.commandTimeout ?? 0);
     const sub =
       this.pubSub === 'sharded'
         ? (this.base as Cluster).duplicate([], { shardedSubscribers: true })
@@ -390,8 +403,9 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     return this.guard.tooLarge(json, what, reserve);
   }
 
-  countDropped(notReady: boolean): void {
+  countDropped(notReady: boolean, timedOut = false): void {
     if (notReady) this.stats.droppedWhileDisconnected++;
+    else if (timedOut) this.stats.historyTimedOut++;
     else this.stats.historyFailed++;
   }
 

@@ -43,6 +43,8 @@ const RESERVED_EVENTS = new Set([
 ]);
 /** Auth failed / encryption refused: retrying with the same credentials would be refused again. */
 const REFUSAL_CODES = new Set([4003, 4004]);
+/** The server closed with `disconnect({ reconnect: false })`: final, whatever `reconnectOnRefusal` says. */
+const NO_RECONNECT = 4008;
 /** The server closed because the credentials expired without a successful refresh. */
 const TOKEN_EXPIRED = 4006;
 /** Code the client closes with when it gives up on an attempt itself (timeout, no auth data). */
@@ -677,7 +679,9 @@ export class RoomcastClient<
     const policy = this.#options.reconnect;
     // Expired credentials (4006) are worth a new attempt only when `auth` is a function that can fetch new ones.
     const expired = close.code === TOKEN_EXPIRED && typeof this.#options.auth !== 'function';
-    const refused = (REFUSAL_CODES.has(close.code) || expired) && !this.#options.reconnectOnRefusal;
+    const refused =
+      close.code === NO_RECONNECT ||
+      ((REFUSAL_CODES.has(close.code) || expired) && !this.#options.reconnectOnRefusal);
     const willReconnect = !refused && policy !== undefined && this.#failures < policy.maxAttempts;
     if (willReconnect) {
       const delay = backoffDelay(this.#failures, policy);

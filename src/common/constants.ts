@@ -138,6 +138,11 @@ export class WebSocketLimits {
   static readonly MAX_ROOMS_PER_REQUEST = 100;
   /** Bound on how long `configure()` waits for each Redis connection. */
   static readonly REDIS_READY_TIMEOUT = 30_000;
+  /**
+   * Default `redisCommandTimeout`: how long a Redis command of the helper's publishing connection or
+   * the emitter's may wait for its answer before it fails as in an outage.
+   */
+  static readonly REDIS_COMMAND_TIMEOUT = 2_000;
 
   // Defaults of the `limits` option (per connection; each can be turned off).
   /** Sustained inbound frames per second (burst: twice this). */
@@ -330,4 +335,10 @@ export class WebSocketCloseCodes {
   static readonly TOKEN_EXPIRED = 4006;
   /** The component's `clientCaps.maxConnectionsPerAddress`: the address already has that many sockets open. */
   static readonly TOO_MANY_CONNECTIONS = 4007;
+  /**
+   * Closed by `disconnect({ reconnect: false })` (helper, emitter, server commands): the client
+   * SDK stops for good (state `disconnected`, no reconnect) until the application calls
+   * `connect()` or `reconnect()`.
+   */
+  static readonly NO_RECONNECT = 4008;
 }

@@ -259,6 +259,12 @@ export interface IWebSocketServerOptions<
   /** Bound on waiting for each Redis connection in `configure()`. Default 30 000 ms. */
   redisReadyTimeout?: number;
   /**
+   * Bound (ms) on each Redis command's wait on the publishing connection (publications, history and presence scripts). Past it the operation fails as in an outage
+   * (a publication is dropped and counted, a history read ends in `HISTORY_UNAVAILABLE`), and a publication to a history room that Redis gets to only later (a stalled Redis,
+   * SIGSTOP, a long fork) is not published at all. Default 2 000 ms; 0: no bound. See docs/recovery.md.
+   */
+  redisCommandTimeout?: number;
+  /**
    * How this instance subscribes on Redis: `'pattern'` (default: every room, client and user
    * channel, by pattern) or `'rooms'` (only the channels it has local recipients for; a `join`
    * is answered once its room's SUBSCRIBE is acknowledged). See docs/scaling.md.
@@ -327,6 +333,12 @@ export interface IWebSocketEmitterOptions {
   structuredLogs?: boolean;
   /** Bound on waiting for the Redis connection in `configure()`. Default 30 000 ms. */
   redisReadyTimeout?: number;
+  /**
+   * Bound (ms) on each Redis command's wait (every call). Past it the operation fails as in an outage
+   * (the call rejects), and a publication to a history room that Redis gets to only later (a stalled Redis,
+   * SIGSTOP, a long fork) is not published at all. Default 2 000 ms; 0: no bound. See docs/recovery.md.
+   */
+  redisCommandTimeout?: number;
   /** The same `historyFn` as the servers': `toRoom` to such a room gets a position. */
   historyFn?: THistoryFn;
   /** The servers' `busSecret`: what the emitter publishes is signed with the first secret. */

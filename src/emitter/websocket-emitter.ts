@@ -21,6 +21,7 @@ import {
 } from '../history/query.ts';
 import { RedisHistoryStore } from '../history/redis-store.ts';
 import type { IResolvedHistoryPolicy, IStreamPosition, THistoryFn } from '../history/types.ts';
+import { boundCommands, resolveCommandTimeout } from '../redis/command-timeout.ts';
 import { publishOn, pubSubKindOf, type TPubSubKind } from '../redis/pubsub-kind.ts';
 import {
   closeRedisClient,
@@ -59,6 +60,8 @@ export class WebSocketEmitter {
   /** `busSecret` on: everything published is signed with its first secret. */
   private readonly signer?: BusSigner;
   private readonly maxEnvelopeBytes: number;
+  /** `redisCommandTimeout`, resolved (0: none): every call rejects past it. */
+  private readonly commandTimeout: number;
 
   constructor(opts: IWebSocketEmitterOptions) {
     if (!opts || !isRedisConnection(opts.redisConnection)) {
@@ -70,7 +73,13 @@ export class WebSocketEmitter {
     const secrets = resolveBusSecrets(PREFIX, opts.busSecret);
     this.signer = secrets ? new BusSigner(secrets) : undefined;
     this.maxEnvelopeBytes = resolveMaxEnvelopeBytes(PREFIX, opts.maxEnvelopeBytes);
-    this.historyStore = new RedisHistoryStore(() => this.client, this.pubSub, this.signer);
+    this.commandTimeout = resolveCommandTimeout(PREFIX, opts.redisCommandTimeout);
+    this.historyStore = new RedisHistoryStore(
+      () => this.client,
+      this.pubSub,
+      this.signer,
+      this.commandTimeout,
+    );
     this.logger = adaptLogger(opts.logger ?? createConsoleLogger(this.identifier), {
       structured: opts.structuredLogs,
       bindings: { identifier: this.identifier },
@@ -102,7 +111,7 @@ export class WebSocketEmitter {
   }
 
   private duplicate(): TRedisClient {
-    const client = this.connection.getClient().duplicate();
+    const client = boundCommands(this.connection.getClient().duplicate(), this.commandTimeout);
     client.on('error', (error: unknown) =>
       this.logger.warn('Redis error', error instanceof Error ? error.message : String(error)),
     );
@@ -119,7 +128,10 @@ export class WebSocketEmitter {
 
   /**
    * To a room that keeps history (per `historyFn`), the publish script assigns the position,
-   * stores and publishes in one step, and the promise resolves to that position.
+   * stores and publishes in one step, and the promise resolves to that position. To any other
+   * room (no `historyFn`, or it answers null) the script positions the publication all the same
+   * when the room's position in Redis holds a policy (the servers keep history for it: see
+   * docs/recovery.md), else publishes it without one (resolves to undefined).
    */
   async toRoom(opts: {
     room: string;
@@ -134,10 +146,6 @@ export class WebSocketEmitter {
       );
     }
     const policy = this.historyFn ? this.policyFor(room) : undefined;
-    if (!policy) {
-      await this.publish(WebSocketMessageTypes.ROOM, room, opts);
-      return undefined;
-    }
     const event = requireEvent(opts.event);
     this.readyClient();
     const head = envelopeHead({
@@ -149,7 +157,7 @@ export class WebSocketEmitter {
     });
     const dataJson = serializeData(opts.data);
     this.assertFits(`${head}${dataJson === undefined ? '' : `,"data":${dataJson}`}}`, POSITION_TAIL_RESERVE);
-    return await this.historyStore.publish(
+    const outcome = await this.historyStore.publish(
       room,
       policy,
       channelFor(WebSocketMessageTypes.ROOM, room),
@@ -157,6 +165,24 @@ export class WebSocketEmitter {
       event,
       dataJson,
     );
+    if (outcome.previousPolicy !== undefined) {
+      this.warnMismatch(room, `its historyFn's policy differs from the one stored by another publisher`);
+    } else if (this.historyFn && !policy && outcome.position) {
+      this.warnMismatch(
+        room,
+        'its historyFn keeps no history for the room, but the servers do: positioned by theirs',
+      );
+    }
+    return outcome.position;
+  }
+
+  private lastMismatchLog = 0;
+
+  private warnMismatch(room: string, detail: string): void {
+    const now = Date.now();
+    if (now - this.lastMismatchLog < 5_000) return;
+    this.lastMismatchLog = now;
+    this.logger.warn(`${PREFIX} History policy disagreement in room ${JSON.stringify(room)}: ${detail}`);
   }
 
   /** A history room's retained publications and position; rejects with a `HistoryError`. */
@@ -191,10 +217,12 @@ export class WebSocketEmitter {
     userId?: string;
     code?: number;
     reason?: string;
+    /** `false`: close with 4008 (`WebSocketCloseCodes.NO_RECONNECT`), which the SDK does not reconnect after. */
+    reconnect?: boolean;
   }): Promise<{ instances: number }> {
     const prefix = `${PREFIX} disconnect():`;
     const { target } = validateCommand(prefix, opts, false);
-    const code = validateCloseCode(prefix, opts.code);
+    const code = validateCloseCode(prefix, opts.code, opts.reconnect);
     const reason = String(opts.reason ?? 'Disconnected by the server').slice(0, 120);
     return this.command({ kind: 'disconnect', target, code, reason });
   }

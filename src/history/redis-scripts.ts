@@ -2,7 +2,7 @@
  * Lua scripts of the Redis history. Each runs atomically, so a room's offsets are assigned,
  * stored and published in one order that every subscriber sees.
  *
- * KEYS[1] = meta hash `{ epoch, offset, created }`, KEYS[2] = stream, KEYS[3] (read and remove
+ * KEYS[1] = meta hash `{ epoch, offset, created, p }`, KEYS[2] = stream, KEYS[3] (read and remove
  * only) = the generation key of the slot (see keys.ts). Only a publication creates a room's keys:
  * the publish script creates the epoch when the meta key is missing (from the candidate in
  * ARGV[1]), records when (`created`, Redis time) and drops any stream left from an older epoch.
@@ -11,9 +11,12 @@
  * effects, so calling TIME before writing is allowed.
  */
 
-const NOW = `
+const TIME = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+const NOW = `${TIME}
 local minId = now - tonumber(ARGV[3])
 if minId < 0 then minId = 0 end
 minId = string.format('%d', minId)
@@ -21,29 +24,62 @@ minId = string.format('%d', minId)
 
 /**
  * ARGV: 1 epoch candidate, 2 meta ttl ms, 3 ttl ms, 4 size, 5 channel, 6 envelope head (JSON
- * object text without its closing brace), 7 event, 8 '1' when there is data, 9 data JSON.
- * Returns `{ offset, epoch }` as strings.
+ * object text without its closing brace), 7 event, 8 '1' when there is data, 9 data JSON,
+ * 10 deadline (Redis time in ms; 0: none), 11 mode.
+ *
+ * Mode `p` (the publisher has the policy in ARGV 2-4): positions, stores and publishes. The policy
+ * is kept in the meta hash (`p` = `<metaTtl>:<ttl>:<size>`); when the stored one differs it is
+ * replaced and the old one returned, so the publisher reports a fleet that disagrees.
+ * Mode `c` (the publisher has no policy for the room: an emitter without `historyFn`): when the
+ * room's meta hash holds a policy, the publication is positioned by that policy like in mode `p`;
+ * otherwise it is published as is, without a position, and nothing is written.
+ *
+ * Past the deadline (Redis was stalled while the command waited) nothing is written or published.
+ * Returns `{ offset, epoch, now, previous policy or '' }` as strings; offset '-1' past the
+ * deadline, '0' for a publication sent without a position (mode `c`).
  */
-export const PUBLISH_SCRIPT = `${NOW}
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
+export const PUBLISH_SCRIPT = `${TIME}
+local deadline = tonumber(ARGV[10])
+if deadline > 0 and now > deadline then return { '-1', '', string.format('%d', now), '' } end
+local body = ''
+if ARGV[8] == '1' then body = ',"data":' .. ARGV[9] end
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'p')
+local epoch = meta[1]
+local stored = meta[2]
+local metaTtl, ttl, size = ARGV[2], ARGV[3], ARGV[4]
+local previous = ''
+if ARGV[11] == 'c' then
+  if epoch and stored then metaTtl, ttl, size = string.match(stored, '^(%d+):(%d+):(%d+)$') end
+  if not (epoch and metaTtl) then
+    redis.call('PUBLISH', ARGV[5], ARGV[6] .. body .. '}')
+    return { '0', '', string.format('%d', now), '' }
+  end
+else
+  local policy = metaTtl .. ':' .. ttl .. ':' .. size
+  if epoch and stored ~= policy then
+    if stored then previous = stored end
+    redis.call('HSET', KEYS[1], 'p', policy)
+  end
+end
+local minId = now - tonumber(ttl)
+if minId < 0 then minId = 0 end
+minId = string.format('%d', minId)
 if not epoch then
   epoch = ARGV[1]
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0, 'created', string.format('%d', now))
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0, 'created', string.format('%d', now), 'p', metaTtl .. ':' .. ttl .. ':' .. size)
   redis.call('DEL', KEYS[2])
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], metaTtl)
 local o = string.format('%d', redis.call('HINCRBY', KEYS[1], 'offset', 1))
-local body = ''
 if ARGV[8] == '1' then
-  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], '*', 'o', o, 'e', ARGV[7], 'd', ARGV[9])
-  body = ',"data":' .. ARGV[9]
+  redis.call('XADD', KEYS[2], 'MAXLEN', size, '*', 'o', o, 'e', ARGV[7], 'd', ARGV[9])
 else
-  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], '*', 'o', o, 'e', ARGV[7])
+  redis.call('XADD', KEYS[2], 'MAXLEN', size, '*', 'o', o, 'e', ARGV[7])
 end
 redis.call('XTRIM', KEYS[2], 'MINID', minId)
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ttl)
 redis.call('PUBLISH', ARGV[5], ARGV[6] .. body .. ',"offset":' .. o .. ',"epoch":"' .. epoch .. '"}')
-return { o, epoch }
+return { o, epoch, string.format('%d', now), previous }
 `;
 
 /**
@@ -133,7 +169,7 @@ return 1
 `;
 
 /** The same script for sharded Pub/Sub: SPUBLISH, on a channel in the keys' slot (see keys.ts). */
-export const SHARDED_PUBLISH_SCRIPT = PUBLISH_SCRIPT.replace(
+export const SHARDED_PUBLISH_SCRIPT = PUBLISH_SCRIPT.replaceAll(
   "redis.call('PUBLISH',",
   "redis.call('SPUBLISH',",
 );

@@ -44,6 +44,29 @@ export class RedisNotReadyError extends Error {
 }
 
 /**
+ * Thrown when Redis ran a publication only after its bound (`redisCommandTimeout`): it stalled, and
+ * the script published nothing. The caller's promise usually rejected already (ioredis' own timeout).
+ */
+export class RedisStalledError extends Error {
+  constructor(timeout: number) {
+    super(`Redis did not answer within ${timeout} ms; message not published`);
+    this.name = 'RedisStalledError';
+  }
+}
+
+/** What a publication got: its position (none when published without one), and a replaced policy. */
+export interface IPublishOutcome {
+  position?: IStreamPosition;
+  /** The room's policy as stored before this publication, when it differed (`<metaTtl>:<ttl>:<size>`). */
+  previousPolicy?: string;
+}
+
+/** ARGV placeholders of a publication without a policy (mode `c`: the stored policy decides). */
+const NO_POLICY: IResolvedHistoryPolicy = { size: 1, ttl: 1, metaTtl: 1 };
+/** Round trips longer than this teach nothing about the clock offset. */
+const SKEW_SAMPLE_MAX_RTT = 100;
+
+/**
  * History over Redis: the position in a hash, the publications in a stream, both under the
  * room's hash tag (see keys.ts). `publish` assigns the offset, stores and PUBLISHes in one
  * script; `read` answers position and publications in one script. Commands are never queued
@@ -56,24 +79,35 @@ export class RedisHistoryStore implements IHistoryStore {
    * `pubSub`: the fleet's Pub/Sub, which decides the publish command and the key names (keys.ts).
    * `signer` (`busSecret` on): the published envelope is signed (see bus/signing.ts).
    */
+  /** Redis time minus local time (ms), learned from publish replies; unknown before the first. */
+  private skew?: number;
+
+  /**
+   * `commandTimeout` (ms, 0: none): the bound on a publication's wait, also enforced by the publish
+   * script against Redis time, so a stalled Redis never publishes it later.
+   */
   constructor(
     private readonly client: () => TRedisClient | undefined,
     private readonly pubSub: TPubSubKind = 'classic',
     private readonly signer?: BusSigner,
+    private readonly commandTimeout = 0,
   ) {}
 
   /**
    * `envelopeHead` is the envelope's JSON without its closing brace and without `data`;
-   * the script appends the data, the offset and the epoch.
+   * the script appends the data, the offset and the epoch. Without `policy` (a publisher that
+   * keeps no history for the room) the publication is positioned by the policy stored with the
+   * room's position when there is one, else published without a position (see redis-scripts.ts).
+   * Rejects with `RedisStalledError` when Redis ran it after `commandTimeout` (nothing published).
    */
   async publish(
     room: string,
-    policy: IResolvedHistoryPolicy,
+    policy: IResolvedHistoryPolicy | undefined,
     channel: string,
     envelopeHead: string,
     event: string,
     dataJson: string | undefined,
-  ): Promise<IStreamPosition> {
+  ): Promise<IPublishOutcome> {
     const scripts = withScripts(this.ready());
     const run = this.pubSub === 'sharded' ? scripts.roomcastHistorySPublish : scripts.roomcastHistoryPublish;
     const keys = historyKeys(room, this.pubSub);
@@ -83,18 +117,33 @@ export class RedisHistoryStore implements IHistoryStore {
       ? this.signer.prefixFor(`${envelopeHead}${dataJson === undefined ? '' : `,"data":${dataJson}`}}`) +
         envelopeHead
       : envelopeHead;
+    const sent = Date.now();
+    // The deadline in Redis time: a script Redis gets to only after it (a stall) does nothing.
+    const deadline =
+      this.commandTimeout > 0 && this.skew !== undefined ? sent + this.skew + this.commandTimeout : 0;
     const reply = (await run.call(
       scripts,
       keys.meta,
       keys.stream,
-      ...this.commonArgs(policy),
+      ...this.commonArgs(policy ?? NO_POLICY),
       channel,
       head,
       event,
       dataJson === undefined ? '0' : '1',
       dataJson ?? '',
-    )) as [string, string];
-    return { offset: Number(reply[0]), epoch: reply[1] };
+      deadline,
+      policy ? 'p' : 'c',
+    )) as [string, string, string, string];
+    const received = Date.now();
+    // Clock offset to Redis, from quick round trips only (the error is at most half the round trip).
+    if (received - sent <= SKEW_SAMPLE_MAX_RTT)
+      this.skew = Number(reply[2]) - Math.round((sent + received) / 2);
+    const offset = Number(reply[0]);
+    if (offset < 0) throw new RedisStalledError(this.commandTimeout);
+    return {
+      position: offset === 0 ? undefined : { offset, epoch: reply[1] },
+      previousPolicy: reply[3] === '' ? undefined : reply[3],
+    };
   }
 
   async read(room: string, policy: IResolvedHistoryPolicy, query: IHistoryQuery): Promise<IHistoryPage> {
@@ -125,6 +174,7 @@ export class RedisHistoryStore implements IHistoryStore {
 
   /** ARGV 1-4, the same for the publish and read scripts (see redis-scripts.ts). */
   private commonArgs(policy: IResolvedHistoryPolicy): Array<string | number> {
+    // The policy text the publish script stores and compares: integers (validated in policy.ts).
     return [this.newEpoch(), policy.metaTtl, policy.ttl, policy.size];
   }
 

@@ -46,6 +46,8 @@ export class ServerCounters {
   readonly recoveriesByOutcome = new Map<TRecoveryOutcome, number>();
   /** `send()`s to a history room (positioned publications started here). */
   historyPublished = 0;
+  /** Signs of a fleet that disagrees on a room's history policy, by kind (`THistoryMismatch`). */
+  readonly historyMismatches = new Map<THistoryMismatch, number>();
 
   /** `ws:refresh` requests the server sent before an expiry. */
   refreshRequested = 0;
@@ -71,10 +73,23 @@ export class ServerCounters {
     bump(this.recoveriesByOutcome, outcome);
   }
 
+  countHistoryMismatch(kind: THistoryMismatch): void {
+    bump(this.historyMismatches, kind);
+  }
+
   countUpgradeRefused(reason: string): void {
     bump(this.upgradesRefused, reason);
   }
 }
+
+/**
+ * How a disagreement on a room's history policy showed: `policy` (this instance's publication
+ * replaced another size/ttl/metaTtl stored for the room), `unpositioned` (a publication without a
+ * position reached a room kept here), `positioned` (one with a position reached a room this
+ * instance's `historyFn` keeps no history for).
+ */
+export type THistoryMismatch = 'policy' | 'unpositioned' | 'positioned';
+export const HISTORY_MISMATCHES: readonly THistoryMismatch[] = ['policy', 'unpositioned', 'positioned'];
 
 /**
  * How one room's recovery ended: `recovered` (every missed publication sent), or not recovered

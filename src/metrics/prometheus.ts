@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Histogram, Registry } from 'prom-client';
 import type { IRedisBusStats } from '../bus/cross-instance-bus.ts';
-import type { ServerCounters, TRecoveryOutcome } from './counters.ts';
+import { HISTORY_MISMATCHES, type ServerCounters, type TRecoveryOutcome } from './counters.ts';
 
 /** Options of the helper's `metrics` option. */
 export interface IMetricsOptions {
@@ -237,6 +237,17 @@ export class PrometheusMetrics {
       'history_publish_failed_total',
       'History publications whose Redis script failed after being sent (the message was dropped).',
       () => sources.bus()?.historyFailed ?? 0,
+    );
+    totals(
+      'history_publish_timed_out_total',
+      'History publications dropped because Redis did not answer within redisCommandTimeout (stalled).',
+      () => sources.bus()?.historyTimedOut ?? 0,
+    );
+    totals(
+      'history_policy_mismatches_total',
+      "Signs that instances or emitters disagree on a room's history policy, by kind.",
+      () => HISTORY_MISMATCHES.map((kind) => [{ kind }, counters.historyMismatches.get(kind) ?? 0]),
+      ['kind'],
     );
     totals(
       'recoveries_total',

@@ -13,9 +13,9 @@ import {
   queryHistory,
   toHistoryResult,
 } from '../history/query.ts';
-import { RedisHistoryStore, RedisNotReadyError } from '../history/redis-store.ts';
+import { RedisHistoryStore, RedisNotReadyError, RedisStalledError } from '../history/redis-store.ts';
 import type { IHistoryStore, IResolvedHistoryPolicy, THistoryFn } from '../history/types.ts';
-import type { ServerCounters } from '../metrics/counters.ts';
+import type { ServerCounters, THistoryMismatch } from '../metrics/counters.ts';
 import { serializeData } from '../utils/json.ts';
 import type { LocalDelivery } from './local-delivery.ts';
 
@@ -58,11 +58,17 @@ export class RoomHistory<M extends object = AnyRecord> {
   /** Set by the recovery: sees every positioned publication delivered here. */
   onLive?: (room: string, publication: ILivePublication) => void;
   private lastFailureLog = 0;
+  private lastMismatchLog = 0;
 
   constructor(private readonly opts: IRoomHistoryOptions<M>) {
     const { redis } = opts;
     if (redis) {
-      this.redisStore = new RedisHistoryStore(() => redis.publisher(), redis.pubSub, redis.signer);
+      this.redisStore = new RedisHistoryStore(
+        () => redis.publisher(),
+        redis.pubSub,
+        redis.signer,
+        redis.commandTimeout,
+      );
       this.store = this.redisStore;
     } else {
       this.memory = new MemoryHistoryStore();
@@ -103,12 +109,52 @@ export class RoomHistory<M extends object = AnyRecord> {
     // Counted (bus stats `oversize`) and logged by the bus; send() already refused a payload that alone is too large.
     const body = dataJson === undefined ? '' : `,"data":${dataJson}`;
     if (redis.tooLarge(`${head}${body}}`, 'history publication', POSITION_TAIL_RESERVE)) return;
-    this.redisStore!.publish(room, policy, WebSocketChannels.forRoom({ room }), head, event, dataJson).catch(
+    this.redisStore!.publish(room, policy, WebSocketChannels.forRoom({ room }), head, event, dataJson).then(
+      (outcome) => {
+        if (outcome.previousPolicy !== undefined) {
+          this.mismatch(room, 'policy', `another publisher stored ${describePolicy(outcome.previousPolicy)}`);
+        }
+      },
       (error: unknown) => {
         const notReady = error instanceof RedisNotReadyError;
-        redis.countDropped(notReady);
+        const timedOut = error instanceof RedisStalledError || isCommandTimeout(error);
+        redis.countDropped(notReady, timedOut);
         if (!notReady) this.logFailure(room, error);
       },
+    );
+  }
+
+  /**
+   * A room publication that came over Pub/Sub, checked against this instance's policy: one without
+   * a position in a room kept here (a publisher that keeps no history for it), or with a position in
+   * a room this instance keeps none for, means the fleet disagrees: counted and logged, then
+   * delivered as it is.
+   */
+  checkReceived(room: string, positioned: boolean, from: string): void {
+    let policy: IResolvedHistoryPolicy | undefined;
+    try {
+      policy = this.policyFor(room);
+    } catch {
+      return; // a bad policy is reported where it is used (send, join)
+    }
+    if (positioned === (policy !== undefined)) return;
+    this.mismatch(
+      room,
+      positioned ? 'positioned' : 'unpositioned',
+      positioned
+        ? `publication with a position from ${from}, but historyFn keeps no history for the room here`
+        : `publication without a position from ${from}, but historyFn keeps history for the room here: it cannot be recovered`,
+    );
+  }
+
+  private mismatch(room: string, kind: THistoryMismatch, detail: string): void {
+    this.opts.counters?.countHistoryMismatch(kind);
+    const now = Date.now();
+    if (now - this.lastMismatchLog < 5_000) return; // counted always, logged at most every 5 s
+    this.lastMismatchLog = now;
+    this.opts.logger.warn(
+      `History policy disagreement (${kind}): ${detail}; every instance and emitter must use the same historyFn (see docs/recovery.md)`,
+      logFields({ room }),
     );
   }
 
@@ -175,4 +221,15 @@ export function deliverPositioned<M extends object>(
   const frame = positionedFrame(event, dataJson, tail);
   delivery.toRoom(room, event, data, exclude, frame, tail);
   return { offset, epoch, event, data, frame, tail };
+}
+
+/** ioredis' `commandTimeout` rejection (see redis/command-timeout.ts). */
+function isCommandTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === 'Command timed out';
+}
+
+/** `<metaTtl>:<ttl>:<size>` as the log shows it. */
+function describePolicy(stored: string): string {
+  const [metaTtl, ttl, size] = stored.split(':');
+  return `{ size: ${size}, ttl: ${ttl}, metaTtl: ${metaTtl} }`;
 }

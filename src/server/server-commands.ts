@@ -8,7 +8,7 @@ import {
   type TInstanceMessage,
 } from '../bus/commands.ts';
 import type { RedisBus } from '../bus/cross-instance-bus.ts';
-import { WebSocketClientStates } from '../common/constants.ts';
+import { WebSocketClientStates, WebSocketCloseCodes } from '../common/constants.ts';
 import type { AnyRecord, ILogger, IWebSocketClient } from '../common/types.ts';
 import type { AckCollector } from './ack-answers.ts';
 import type { Acknowledgements } from './acknowledgements.ts';
@@ -235,8 +235,23 @@ export function validateCommand(
   return { target, rooms: [...new Set(rooms as string[])] };
 }
 
-/** A close code a server may send: 1000, or 3000-4999; throws otherwise. */
-export function validateCloseCode(prefix: string, code: unknown): number {
+/**
+ * A close code a server may send: 1000, or 3000-4999; throws otherwise. `reconnect: false` gives
+ * `WebSocketCloseCodes.NO_RECONNECT` (4008), which the SDK does not reconnect after.
+ */
+export function validateCloseCode(prefix: string, code: unknown, reconnect?: unknown): number {
+  if (reconnect !== undefined && typeof reconnect !== 'boolean') {
+    throw new Error(`${prefix} reconnect must be a boolean, got ${String(reconnect)}`);
+  }
+  if (reconnect === false) {
+    // A dedicated code the SDK treats as final; another code would let it reconnect.
+    if (code !== undefined && code !== WebSocketCloseCodes.NO_RECONNECT) {
+      throw new Error(
+        `${prefix} reconnect: false closes with ${WebSocketCloseCodes.NO_RECONNECT}; do not give another code`,
+      );
+    }
+    return WebSocketCloseCodes.NO_RECONNECT;
+  }
   if (code === undefined) return 1000;
   if (
     typeof code !== 'number' ||

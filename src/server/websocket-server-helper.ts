@@ -31,6 +31,7 @@ import { PrometheusMetrics } from '../metrics/prometheus.ts';
 import { MemoryPresenceStore } from '../presence/memory-store.ts';
 import { RedisPresenceStore } from '../presence/redis-store.ts';
 import { type IPresenceMember, type IPresenceStats, presenceStats } from '../presence/types.ts';
+import { resolveCommandTimeout } from '../redis/command-timeout.ts';
 import { encodeFrame, frameFromJson, serializeData, utf8LengthExceeds } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
 import { type AckAnswers, AckCollector } from './ack-answers.ts';
@@ -172,6 +173,7 @@ export class WebSocketServerHelper<
           serverId: this.serverId,
           logger: this.logger,
           readyTimeout: opts.redisReadyTimeout,
+          commandTimeout: resolveCommandTimeout('[WebSocketServerHelper]', opts.redisCommandTimeout),
           busSecrets: this.settings.busSecrets,
           maxEnvelopeBytes: this.settings.maxEnvelopeBytes,
           subscriptionMode: this.settings.subscriptionMode,
@@ -807,12 +809,14 @@ export class WebSocketServerHelper<
     userId?: string;
     code?: number;
     reason?: string;
+    /** `false`: close with 4008 (`WebSocketCloseCodes.NO_RECONNECT`), which the SDK does not reconnect after. */
+    reconnect?: boolean;
     wait?: number;
   }): Promise<ICommandResult> {
     const prefix = '[WebSocketServerHelper] disconnect():';
     try {
       const { target } = validateCommand(prefix, opts, false);
-      const code = validateCloseCode(prefix, opts.code);
+      const code = validateCloseCode(prefix, opts.code, opts.reconnect);
       const reason = String(opts.reason ?? 'Disconnected by the server').slice(0, 120);
       return this.commands.run({ kind: 'disconnect', target, code, reason }, opts.wait);
     } catch (error) {
@@ -922,6 +926,10 @@ export class WebSocketServerHelper<
         return;
       case WebSocketMessageTypes.ROOM:
         if (target === undefined) return;
+        // With historyFn: a publication whose position disagrees with this instance's policy is reported.
+        if (this.roomHistory && message.serverId !== this.serverId) {
+          this.roomHistory.checkReceived(target, message.offset !== undefined, message.serverId);
+        }
         if (message.offset === undefined) this.delivery.toRoom(target, event, data, exclude, frame);
         else deliverPositionedMessage(this.delivery, message, this.roomHistory, dataJson);
         return;

@@ -191,6 +191,7 @@ describe('history over Redis', () => {
       epoch: expect.any(String),
       offset: '1',
       created: expect.stringMatching(/^\d+$/),
+      p: expect.stringMatching(/^\d+:\d+:\d+$/), // the policy: metaTtl:ttl:size
     });
     expect(await spy.xlen(keys.stream)).toBe(1);
     // size bounds the stream
