@@ -85,7 +85,11 @@ export class RoomPresence<M extends object = AnyRecord> {
       }
       return;
     }
+    // A gap repair takes the client off the room for a moment: it stays a member (no event, no
+    // write) and keeps its event subscription; its re-join (below) is no change either.
+    if (change === 'suspend') return;
     if (change === 'join') {
+      if (this.memberships.get(client.id)?.has(room)) return;
       if (this.isPresenceRoom(room)) this.addMember(client, room);
       return;
     }
@@ -268,7 +272,7 @@ export class RoomPresence<M extends object = AnyRecord> {
   ): string | undefined {
     const room = this.readRoom(client, data, event, id);
     if (room === undefined) return undefined;
-    if (!client.rooms.has(room)) {
+    if (!client.rooms.has(room) && !this.opts.registry.isSuspended(client, room)) {
       this.refuse(
         client,
         WebSocketErrorCodes.NOT_IN_ROOM,
