@@ -49,11 +49,26 @@ export interface IPresenceStore {
   watch?(room: string, on: boolean): Promise<void>;
   /** Writes the watches again (every heartbeat): a Redis that lost them, or missed one, has them back. */
   rewatch?(rooms: readonly string[]): Promise<void>;
+  /**
+   * Renews this instance's liveness (every heartbeat). True: its registration was gone or had
+   * expired (swept while paused, Redis lost it), or a write failed since; the caller then calls
+   * `reregister` with every local member. Absent: nothing can be lost (memory).
+   */
+  renew?(): Promise<boolean>;
+  /**
+   * Writes every local member again, under a new registration, with the watches; `added(n)` for
+   * each whose entry was missing (announced as a join by the caller).
+   */
+  reregister?(
+    members: ReadonlyArray<{ room: string; member: IPresenceMember }>,
+    watched: readonly string[],
+    added: (index: number) => void,
+  ): Promise<void>;
   /** Every live member, on every instance. */
   list(room: string): Promise<IPresenceMember[]>;
   /**
    * Removes the members of instances whose liveness expired, calling `gone` once per member
-   * removed (by whichever instance removed it: exactly one).
+   * removed (by whichever instance removed it: exactly one). Does not renew (see `renew`).
    */
   sweep(gone: (room: string, member: IPresenceMember) => void): Promise<void>;
   /** Stops the heartbeat and removes this instance's liveness (its members are removed one by one before). */

@@ -37,8 +37,11 @@ export type TClientGroup<M extends object> =
  * member sets, and a `ClientRecord` keeps no `Set` of rooms while those are all
  * its rooms (see client-record.ts).
  */
-/** What happened to a client's membership of a room. */
-export type TMembershipChange = 'join' | 'leave' | 'remove';
+/**
+ * What happened to a client's membership of a room. `suspend`: taken off the room for a moment
+ * (a gap repair re-joins it); the matching `join` follows, or a `remove` if it disconnects first.
+ */
+export type TMembershipChange = 'join' | 'leave' | 'remove' | 'suspend';
 
 export class ClientRegistry<MetadataType extends object = AnyRecord> {
   /**
@@ -62,6 +65,8 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
   readonly encrypted = new Set<IWebSocketClient<MetadataType>>();
   /** Absent unless the bus subscribes per room: nothing is paid for it otherwise. */
   listener?: IMembershipListener;
+  /** Rooms a client was suspended from (`suspend`) and not re-joined yet; absent until the first. */
+  private suspended?: Map<IWebSocketClient<MetadataType>, Set<string>>;
 
   get(clientId: string): IWebSocketClient<MetadataType> | undefined {
     return this.clients.get(clientId);
@@ -148,12 +153,46 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
     members.add(client);
     this.opened(room);
     if (!client.encrypted) client.socket.subscribe(room);
+    if (this.suspended !== undefined && this.suspended.size > 0) this.resumed(client, room);
     this.onMembership?.(client, room, 'join');
     return true;
   }
 
+  /**
+   * Takes the client off a room until it joins it again (a gap repair): like `leave` for
+   * delivery, but the membership hook hears `suspend`, so presence keeps the member and its
+   * event subscription. A client removed before it re-joins is reported `remove` for the room.
+   */
+  suspend(client: IWebSocketClient<MetadataType>, room: string): boolean {
+    if (!this.onMembership || room === client.id) return this.leave(client, room);
+    if (!this.leave(client, room, 'suspend')) return false;
+    this.suspended ??= new Map();
+    let rooms = this.suspended.get(client);
+    if (!rooms) {
+      rooms = new Set();
+      this.suspended.set(client, rooms);
+    }
+    rooms.add(room);
+    return true;
+  }
+
+  /** Whether the client was suspended from `room` (`suspend`) and has not re-joined it yet. */
+  isSuspended(client: IWebSocketClient<MetadataType>, room: string): boolean {
+    return this.suspended?.get(client)?.has(room) === true;
+  }
+
+  private resumed(client: IWebSocketClient<MetadataType>, room: string): void {
+    const rooms = this.suspended!.get(client);
+    if (!rooms?.delete(room)) return;
+    if (rooms.size === 0) this.suspended!.delete(client);
+  }
+
   /** Removes the client from a room; returns false when it was not a member. */
-  leave(client: IWebSocketClient<MetadataType>, room: string): boolean {
+  leave(
+    client: IWebSocketClient<MetadataType>,
+    room: string,
+    change: 'leave' | 'suspend' = 'leave',
+  ): boolean {
     if (!isInRoom(client, room)) return false;
     if (room !== client.id && this.isImplicitMember(client, room)) this.listInDefaultRooms(client);
     client.rooms.delete(room);
@@ -161,7 +200,7 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
     else this.dropRoomMember(room, client);
     this.closed(room);
     if (!client.encrypted) client.socket.unsubscribe(room);
-    if (room !== client.id) this.onMembership?.(client, room, 'leave');
+    if (room !== client.id) this.onMembership?.(client, room, change);
     return true;
   }
 
@@ -199,6 +238,11 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
         }
         this.closed(room);
       }
+    }
+    const suspended = this.suspended?.get(client);
+    if (suspended) {
+      this.suspended!.delete(client);
+      for (const room of suspended) this.onMembership?.(client, room, 'remove');
     }
     if (this.listener && client.state === WebSocketClientStates.AUTHENTICATED) {
       this.listener.clientClosed(client.id);
@@ -265,6 +309,7 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
   }
 
   clear(): void {
+    this.suspended = undefined;
     this.clients.clear();
     this.users.clear();
     this.rooms.clear();

@@ -125,8 +125,9 @@ export class RoomRecovery<M extends object = AnyRecord> {
     this.inFlight.set(client, busy + plans.length);
     // Held before the leave below, so a gap repair never drops the room's subscription.
     if (channels) for (const room of rooms) channels.hold(room);
-    // A room the client is already in (a gap repair): off native fan-out until the flush.
-    for (const plan of plans) registry.leave(client, plan.room);
+    // A room the client is already in (a gap repair): off native fan-out until the flush. Only
+    // suspended: to presence (and so to the room's other members) the client never left.
+    for (const plan of plans) registry.suspend(client, plan.room);
     const captures = plans.map((plan) => this.capture(plan.room, client));
     try {
       const pages = await this.readAll(plans, channels?.whenSubscribed(rooms));

@@ -85,7 +85,11 @@ export class RoomPresence<M extends object = AnyRecord> {
       }
       return;
     }
+    // A gap repair takes the client off the room for a moment: it stays a member (no event, no
+    // write) and keeps its event subscription; its re-join (below) is no change either.
+    if (change === 'suspend') return;
     if (change === 'join') {
+      if (this.memberships.get(client.id)?.has(room)) return;
       if (this.isPresenceRoom(room)) this.addMember(client, room);
       return;
     }
@@ -246,17 +250,42 @@ export class RoomPresence<M extends object = AnyRecord> {
     }
   }
 
+  /**
+   * The heartbeat: renews the liveness (writing every local member again when the registration
+   * was lost), writes the watches again, and sweeps the members of dead instances.
+   */
   private async sweep(): Promise<void> {
     if (this.sweeping) return;
     this.sweeping = true;
+    const { store } = this.opts;
     try {
-      await this.opts.store.sweep((room, member) => this.announce(room, member, false));
-      if (this.watched.size > 0) await this.opts.store.rewatch?.([...this.watched.keys()]);
+      if (await store.renew?.()) await this.reregister();
+      else if (this.watched.size > 0) await store.rewatch?.([...this.watched.keys()]);
+      await store.sweep((room, member) => this.announce(room, member, false));
     } catch (error) {
       this.logFailure('presence heartbeat/sweep failed', error);
     } finally {
       this.sweeping = false;
     }
+  }
+
+  /**
+   * The registration was lost: every local member is written again, and those whose entry was
+   * gone (swept, or lost by Redis) are announced as joins, to every instance (not only to those
+   * watching: a Redis that lost its data lost the watches too).
+   */
+  private async reregister(): Promise<void> {
+    const entries: Array<{ room: string; member: IPresenceMember }> = [];
+    for (const rooms of this.memberships.values()) {
+      for (const [room, member] of rooms) entries.push({ room, member });
+    }
+    await this.opts.store.reregister?.(entries, [...this.watched.keys()], (n) => {
+      const { room, member } = entries[n]!;
+      this.announce(room, member, true);
+    });
+    this.opts.logger.warn(
+      `presence registration lost (instance paused, Redis stalled or lost data, or a write failed): ${entries.length} member(s) written again`,
+    );
   }
 
   /** A valid room the client is in and that keeps presence, or undefined after answering with an error. */
@@ -268,7 +297,7 @@ export class RoomPresence<M extends object = AnyRecord> {
   ): string | undefined {
     const room = this.readRoom(client, data, event, id);
     if (room === undefined) return undefined;
-    if (!client.rooms.has(room)) {
+    if (!client.rooms.has(room) && !this.opts.registry.isSuspended(client, room)) {
       this.refuse(
         client,
         WebSocketErrorCodes.NOT_IN_ROOM,
