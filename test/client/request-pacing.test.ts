@@ -124,6 +124,34 @@ describe('request pacing', () => {
     );
   }, 240_000);
 
+  test('the byte rate is paced by UTF-8 size, and a lower maxPendingRequests by its own window', async () => {
+    const probe = concurrencyProbe();
+    server = await startServer({
+      limits: {
+        messagesPerSecond: false,
+        bytesPerSecond: 40_000,
+        bytesBurst: 40_000,
+        maxPendingRequests: 20,
+      },
+      messageHandler: probe.messageHandler,
+    });
+    const { client, errors } = trackedClient(server.url);
+    await client.ready;
+    // 1 000 characters, 2 000 bytes each: paced by length, twice too many would go out.
+    const payload = 'é'.repeat(1_000);
+    const started = Date.now();
+    const answers = await Promise.all(
+      Array.from({ length: 60 }, (_, n) =>
+        client.request('square', { n, payload }, { timeout: 20_000 }).then((a) => (a as { n: number }).n),
+      ),
+    );
+    expect(answers).toEqual([...Array(60).keys()]);
+    expect(errors).toEqual([]);
+    // 120 KB at 40 KB/s after a 36 KB burst (a tenth kept spare): about 2 s.
+    expect(Date.now() - started).toBeGreaterThan(1_500);
+    expect(probe.most).toBeLessThanOrEqual(20 - 17);
+  }, 30_000);
+
   test('a server without the limits field: the SDK assumes the defaults and 600 requests at once are all answered', async () => {
     const probe = concurrencyProbe();
     server = await startServer({ messageHandler: probe.messageHandler });
