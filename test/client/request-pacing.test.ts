@@ -198,9 +198,10 @@ describe('request pacing', () => {
     client.sendRaw('{"id":"a2","event":"ask","data":{"n":2}}');
     client.sendRaw('{"event":"ask","id":"a3","data":{"n":3}}'); // id in the middle: not read
     client.sendRaw('{"event":"ask","data":{"n":4},"id":"a4"}');
-    await client.until(() => client.all('error').length >= 3, 'three refusals', 1_000);
+    await client.until(() => client.all('error').length >= 3, 'three refusals', 3_000);
     const refused = client.all('error');
-    expect(Date.now() - sentAt).toBeLessThan(1_000);
+    // Answered as they arrive, far from any request timeout (10 s by default).
+    expect(Date.now() - sentAt).toBeLessThan(3_000);
     expect(refused.map((f) => [f.id, f.data.code])).toEqual([
       ['a1', 'RATE_LIMITED'],
       ['a2', 'RATE_LIMITED'],
@@ -229,7 +230,7 @@ describe('request pacing', () => {
         ),
       ),
     );
-    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(Date.now() - started).toBeLessThan(4_000); // their timeout is 8 s
     expect(outcomes.filter((o) => o === 'ok').length).toBeGreaterThanOrEqual(1);
     expect(outcomes.filter((o) => o !== 'ok').every((o) => o === 'SERVER_ERROR:RATE_LIMITED')).toBe(true);
     expect(outcomes).toContain('SERVER_ERROR:RATE_LIMITED');
