@@ -600,7 +600,7 @@ export class RoomcastClient<
     // Rooms first, then what was queued; both before the application hears about the connection.
     this.#rooms.resume(send);
     this.#history.resume(send);
-    this.#requests.resume(send);
+    this.#requests.resume(send, data.limits);
     this.#outbox.flush(send);
     this.#setState('connected');
     this.#settleWaiters(info);
@@ -740,6 +740,7 @@ export class RoomcastClient<
     if (socket.readyState !== OPEN) return false;
     try {
       socket.send(frame);
+      this.#requests.spend(frame);
       return true;
     } catch {
       return false;

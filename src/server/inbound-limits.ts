@@ -1,6 +1,7 @@
 import { WebSocketCloseCodes, WebSocketErrorCodes, WebSocketLimits } from '../common/constants.ts';
 import type { IWebSocketClient, IWebSocketLimitsOptions } from '../common/types.ts';
 import type { ServerCounters } from '../metrics/counters.ts';
+import { MAX_REQUEST_ID_LENGTH } from './app-requests.ts';
 import { replyError, type TSystemReply } from './local-delivery.ts';
 
 const PREFIX = '[WebSocketServerHelper]';
@@ -77,6 +78,63 @@ export function resolveLimits(opts: IWebSocketLimitsOptions | false | undefined)
     ),
     refusalWindow: limit('refusalWindow', o.refusalWindow, WebSocketLimits.REFUSAL_WINDOW),
   };
+}
+
+/**
+ * The `limits` object of `connected`: the limits a client must pace its frames and requests by,
+ * only those that are on (`{}` when none is, which tells a client that no pacing is needed, unlike
+ * a `connected` without the field, from a server older than it).
+ */
+export function announcedLimits(limits: IResolvedLimits): Record<string, number> {
+  const announced: Record<string, number> = {};
+  for (const key of [
+    'maxPendingRequests',
+    'messagesPerSecond',
+    'messageBurst',
+    'bytesPerSecond',
+    'bytesBurst',
+  ] as const) {
+    if (limits[key] !== Number.POSITIVE_INFINITY) announced[key] = limits[key];
+  }
+  return announced;
+}
+
+const QUOTE = 34;
+const BACKSLASH = 92;
+const ID_HEAD = '{"id":"';
+const ID_KEY = ',"id":';
+
+/**
+ * The `id` of a frame refused unparsed (over the rate), read from its text without parsing it:
+ * when the text starts with `{"id":"` or ends with `,"id":"…"}` (how `JSON.stringify` writes
+ * `{ id, … }` and `{ event, data, id }`, the SDK's requests), with 1 to `MAX_REQUEST_ID_LENGTH`
+ * characters and no escape, quote or control character in it. At most that many characters are
+ * looked at; anything else (spaces around the colon, an id in the middle) gives undefined.
+ */
+export function peekRequestId(raw: unknown): string | undefined {
+  if (typeof raw !== 'string') return undefined;
+  const plain = (i: number) => {
+    const c = raw.charCodeAt(i);
+    return c >= 32 && c !== BACKSLASH;
+  };
+  if (raw.startsWith(ID_HEAD)) {
+    const start = ID_HEAD.length;
+    for (let i = start; i < raw.length && i <= start + MAX_REQUEST_ID_LENGTH; i++) {
+      if (raw.charCodeAt(i) === QUOTE) return i > start ? raw.slice(start, i) : undefined;
+      if (!plain(i)) return undefined;
+    }
+    return undefined;
+  }
+  // `…,"id":"<id>"}`: `close` is the quote before the final brace.
+  const close = raw.length - 2;
+  if (close < 0 || raw.charCodeAt(close + 1) !== 125 || raw.charCodeAt(close) !== QUOTE) return undefined;
+  for (let i = close - 1; i >= 0 && i >= close - 1 - MAX_REQUEST_ID_LENGTH; i--) {
+    if (raw.charCodeAt(i) === QUOTE) {
+      return i < close - 1 && raw.startsWith(ID_KEY, i - ID_KEY.length) ? raw.slice(i + 1, close) : undefined;
+    }
+    if (!plain(i)) return undefined;
+  }
+  return undefined;
 }
 
 /** What `admit` decided for one inbound frame. */

@@ -17,7 +17,7 @@ import { isPlainObject, jsonDepthExceeds, parseJsonSafely } from '../utils/json.
 import { fireAndLog } from '../utils/safe-call.ts';
 import type { AppRequests } from './app-requests.ts';
 import type { HistoryRequests } from './history-requests.ts';
-import { Admission, frameBytes, type InboundLimiter } from './inbound-limits.ts';
+import { Admission, frameBytes, type InboundLimiter, peekRequestId } from './inbound-limits.ts';
 import { replyError, type TSystemReply } from './local-delivery.ts';
 import type { RoomRequests } from './room-requests.ts';
 import type { SessionManager } from './session-manager.ts';
@@ -60,11 +60,14 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
       counters.inboundBytes += bytes;
       const admission = limiter.rateLimited ? limiter.admit(client, bytes, now) : Admission.ACCEPT;
       if (admission !== Admission.ACCEPT) {
+        // A request whose id can be read cheaply is always answered, so its sender can settle it.
+        const id = peekRequestId(raw);
         limiter.enforce(
           client,
-          admission,
+          id !== undefined && admission === Admission.REFUSE ? Admission.REFUSE_AND_TELL : admission,
           WebSocketErrorCodes.RATE_LIMITED,
           'Rate limit exceeded; frame dropped',
+          id,
         );
         return;
       }

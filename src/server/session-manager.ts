@@ -34,10 +34,13 @@ export function connectedFrame(
   userId: string | undefined,
   time: string,
   requestId: string | undefined,
+  /** JSON text of the `limits` field, if any. */
+  limits?: string,
 ): string {
   const user = userId === undefined ? '' : `,"userId":${JSON.stringify(userId)}`;
   const tail = requestId === undefined ? '}}' : `},"id":${JSON.stringify(requestId)}}`;
-  return `${CONNECTED_HEAD}${JSON.stringify(id)}${user},"time":"${time}"${tail}`;
+  const announced = limits === undefined ? '' : `,"limits":${limits}`;
+  return `${CONNECTED_HEAD}${JSON.stringify(id)}${user},"time":"${time}"${announced}${tail}`;
 }
 
 /**
@@ -98,6 +101,8 @@ export interface ISessionOptions<A extends object, M extends object> {
   subscribeBroadcast: (client: IWebSocketClient<M>) => void;
   /** `rooms` subscription mode: `connected` waits until the client's own channels are subscribed. */
   channels?: IRoomChannels;
+  /** The `limits` field of `connected` (see `announcedLimits`). */
+  limits?: Record<string, number>;
 }
 
 /**
@@ -113,7 +118,11 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
   /** Expiring credentials and their in-band refresh. */
   readonly refresh: TokenRefresh<A, M>;
 
+  /** JSON text of `opts.limits`, written into every `connected`. */
+  private readonly limitsText: string | undefined;
+
   constructor(private readonly opts: ISessionOptions<A, M>) {
+    this.limitsText = opts.limits && JSON.stringify(opts.limits);
     this.refresh = new TokenRefresh<A, M>({
       logger: opts.logger,
       authenticateFn: opts.authenticateFn,
@@ -358,9 +367,13 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
 
     if (expiresAt === undefined && !handshake) {
       // The common answer, written as text: the bytes JSON.stringify would give, without the object.
-      this.opts.writeFrame(client, connectedFrame(client.id, userId, this.isoNow(), requestId));
+      this.opts.writeFrame(
+        client,
+        connectedFrame(client.id, userId, this.isoNow(), requestId, this.limitsText),
+      );
     } else {
-      const connected: Record<string, unknown> = { id: client.id, userId, time: this.isoNow() };
+      const { limits } = this.opts;
+      const connected: Record<string, unknown> = { id: client.id, userId, time: this.isoNow(), limits };
       if (expiresAt !== undefined) {
         connected.expiresAt = expiresAt;
         this.refresh.track(client, expiresAt);

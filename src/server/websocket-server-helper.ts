@@ -42,7 +42,7 @@ import { ClientRegistry } from './client-registry.ts';
 import { closeGradually, type IShutdownOptions, resolveDrain } from './drain.ts';
 import { HeartbeatSweeper } from './heartbeat-sweeper.ts';
 import { HistoryRequests } from './history-requests.ts';
-import { InboundLimiter } from './inbound-limits.ts';
+import { announcedLimits, InboundLimiter } from './inbound-limits.ts';
 import { InboundRouter } from './inbound-router.ts';
 import { LocalDelivery, type TSystemReply } from './local-delivery.ts';
 import { type IResolvedServerSettings, resolveServerOptions } from './options.ts';
@@ -296,6 +296,7 @@ export class WebSocketServerHelper<
         if (!client.encrypted) client.socket.subscribe(WebSocketDefaults.BROADCAST_TOPIC);
       },
       channels: this.bus.roomChannels,
+      limits: announcedLimits(this.settings.limits),
     });
     this.roomRequests = new RoomRequests<MetadataType>({
       registry: this.registry,

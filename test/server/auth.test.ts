@@ -67,6 +67,10 @@ describe('authentication', () => {
           expect(connectedFrame(id, userId, time, requestId)).toBe(
             encodeFrame('connected', { id, userId, time }, requestId),
           );
+          const limits = { maxPendingRequests: 32, messagesPerSecond: 100 };
+          expect(connectedFrame(id, userId, time, requestId, JSON.stringify(limits))).toBe(
+            encodeFrame('connected', { id, userId, time, limits }, requestId),
+          );
         }
       }
     }
