@@ -15,6 +15,7 @@ import {
   checkHistory,
   describeViolations,
   type IChaosHistory,
+  type IDeliveryEvent,
   type IPublishRecord,
   type TClientEvent,
 } from './fixtures/chaos-checker.ts';
@@ -43,6 +44,10 @@ const EMITTER_EVERY_MS = 50;
 /** Instances: every 150 ms each instance that is not dead is asked to publish once to every room. */
 const INSTANCE_EVERY_MS = 150;
 const CAUGHT_UP_BOUND_MS = 20_000;
+/** Length of the main run's fault phase (faults start 0.5 to 1.5 s into it). */
+const CHAOS_MS = 32_000;
+/** The planted-fault run is shorter: it tests the checker, the main run tests the system. */
+const PLANTED_CHAOS_MS = 8_000;
 
 const processes = new Set<Subprocess>();
 const redisServers = new Set<RedisServer>();
@@ -103,7 +108,13 @@ export function faultSchedule(seed: number, chaosMs: number): IFault[] {
   for (let at = between(500, 1_500); at < chaosMs; at += between(600, 1_600)) {
     const roll = random();
     const kind: TFaultKind =
-      roll < 0.3 ? 'instance-kill' : roll < 0.6 ? 'instance-stop' : roll < 0.8 ? 'redis-stop' : 'redis-restart';
+      roll < 0.3
+        ? 'instance-kill'
+        : roll < 0.6
+          ? 'instance-stop'
+          : roll < 0.8
+            ? 'redis-stop'
+            : 'redis-restart';
     const duration =
       kind === 'instance-kill'
         ? between(200, 1_500)
@@ -224,7 +235,11 @@ async function runChaos(opts: IRunOptions): Promise<IRunResult> {
     autoConnect: false,
     logger: silentLogger,
   });
-  const emitter = new WebSocketEmitter({ redisConnection: emitterConnection, logger: silentLogger, historyFn: historyPolicy });
+  const emitter = new WebSocketEmitter({
+    redisConnection: emitterConnection,
+    logger: silentLogger,
+    historyFn: historyPolicy,
+  });
   await emitter.configure();
   cleanups.push(async () => {
     await emitter.shutdown();
@@ -335,7 +350,9 @@ async function runChaos(opts: IRunOptions): Promise<IRunResult> {
       continue;
     }
     applied[fault.kind]++;
-    console.log(`[chaos] +${Date.now() - chaosStart}ms ${fault.kind} ${slot ? `instance ${slot.index}` : 'redis'} for ${fault.duration}ms`);
+    console.log(
+      `[chaos] +${Date.now() - chaosStart}ms ${fault.kind} ${slot ? `instance ${slot.index}` : 'redis'} for ${fault.duration}ms`,
+    );
     if (slot && fault.kind === 'instance-kill') {
       running.push(
         (async () => {
@@ -408,7 +425,11 @@ async function runChaos(opts: IRunOptions): Promise<IRunResult> {
     Object.values(events).every((list) =>
       ROOMS.every((room) => {
         const last = lastDelivered(list, room);
-        return last?.kind === 'deliver' && last.epoch === finalPositions[room]!.epoch && last.offset === finalPositions[room]!.offset;
+        return (
+          last?.kind === 'deliver' &&
+          last.epoch === finalPositions[room]!.epoch &&
+          last.offset === finalPositions[room]!.offset
+        );
       }),
     );
   while (!allCaughtUp() && Date.now() - healed < CAUGHT_UP_BOUND_MS) await Bun.sleep(20);
@@ -437,14 +458,16 @@ function newSeed(): number {
   const fromEnv = process.env.CHAOS_SEED;
   if (fromEnv !== undefined && fromEnv !== '') {
     const seed = Number(fromEnv);
-    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`CHAOS_SEED must be a uint32, got ${fromEnv}`);
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+      throw new Error(`CHAOS_SEED must be a uint32, got ${fromEnv}`);
     return seed;
   }
   return Math.floor(Math.random() * 0x1_0000_0000);
 }
 
 function save(history: IChaosHistory, why: string): string {
-  const file = process.env.CHAOS_RECORD || join(tmpdir(), `roomcast-chaos-${history.seed}-${Date.now()}.json`);
+  const file =
+    process.env.CHAOS_RECORD || join(tmpdir(), `roomcast-chaos-${history.seed}-${Date.now()}.json`);
   writeFileSync(file, JSON.stringify(history));
   console.log(`[chaos] history (${why}) saved to ${file}`);
   return file;
@@ -455,12 +478,13 @@ describe('chaos: three instances, one Redis, a seeded nemesis', () => {
     const seed = newSeed();
     console.log(`[chaos] seed ${seed} (replay with CHAOS_SEED=${seed})`);
     const started = Date.now();
-    const run = await runChaos({ seed, chaosMs: 30_000, clients: 9 });
+    const run = await runChaos({ seed, chaosMs: CHAOS_MS, clients: 9 });
     const result = checkHistory(run.history);
     const runtime = Date.now() - started;
 
     const perRoom = Object.values(result.stats).flatMap((rooms) => Object.values(rooms));
-    const sum = (pick: (s: (typeof perRoom)[number]) => number) => perRoom.reduce((total, s) => total + pick(s), 0);
+    const sum = (pick: (s: (typeof perRoom)[number]) => number) =>
+      perRoom.reduce((total, s) => total + pick(s), 0);
     figure('chaos.seed', seed);
     figure('chaos.run-ms', runtime);
     for (const [kind, count] of Object.entries(run.applied)) figure(`chaos.faults.${kind}`, count);
@@ -468,10 +492,22 @@ describe('chaos: three instances, one Redis, a seeded nemesis', () => {
     figure('chaos.publishes.emitter-accepted', run.publishes.ok);
     figure('chaos.publishes.emitter-rejected', run.publishes.failed);
     figure('chaos.publishes.instance-sent', run.publishes.unknown);
-    figure('chaos.delivered', sum((s) => s.delivered));
-    figure('chaos.recovered-true', sum((s) => s.recoveredTrue));
-    figure('chaos.recovered-false', sum((s) => s.recoveredFalse));
-    figure('chaos.reported-jumps', sum((s) => s.reportedJumps));
+    figure(
+      'chaos.delivered',
+      sum((s) => s.delivered),
+    );
+    figure(
+      'chaos.recovered-true',
+      sum((s) => s.recoveredTrue),
+    );
+    figure(
+      'chaos.recovered-false',
+      sum((s) => s.recoveredFalse),
+    );
+    figure(
+      'chaos.reported-jumps',
+      sum((s) => s.reportedJumps),
+    );
     figure('chaos.accepted-missed-and-reported', result.missedAccepted);
     figure('chaos.delivered-though-rejected', result.deliveredThoughFailed);
     figure('chaos.heal-to-all-caught-up-ms', run.healToCaughtUpMs);
@@ -487,4 +523,105 @@ describe('chaos: three instances, one Redis, a seeded nemesis', () => {
     // The nemesis really did something of every kind it has (the schedule is long enough for it).
     expect(Object.values(run.applied).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(10);
   }, 75_000);
+
+  test('a planted drop and a planted duplicate are caught, and so is every doctored history', async () => {
+    // The first seed whose short schedule kills an instance and restarts Redis: the clients then
+    // recover and get recovered:false reports, which the doctored histories below need.
+    let seed = 1;
+    const kinds = (s: number) => new Set(faultSchedule(s, PLANTED_CHAOS_MS).map((f) => f.kind));
+    while (!(kinds(seed).has('redis-restart') && kinds(seed).has('instance-kill'))) seed++;
+    const DROP = { client: 0, room: ROOMS[0]!, nth: 20 };
+    const DUPLICATE = { client: 1, room: ROOMS[1]!, nth: 25 };
+    const seen = new Map<string, number>();
+    const run = await runChaos({
+      seed,
+      chaosMs: PLANTED_CHAOS_MS,
+      clients: 3,
+      tamper: (client, event, record) => {
+        const key = `${client}|${event.room}`;
+        const nth = (seen.get(key) ?? 0) + 1;
+        seen.set(key, nth);
+        if (client === DROP.client && event.room === DROP.room && nth === DROP.nth) return; // silently lost
+        record(event);
+        if (client === DUPLICATE.client && event.room === DUPLICATE.room && nth === DUPLICATE.nth)
+          record(event);
+      },
+    });
+    expect(run.applied['redis-restart']).toBeGreaterThanOrEqual(1);
+    expect(run.applied['instance-kill']).toBeGreaterThanOrEqual(1);
+    const { violations } = checkHistory(run.history);
+    const of = (client: number) => violations.filter((v) => v.client === `client-${client}`);
+    const deliveries = (client: number, room: string) =>
+      run.history.clients[`client-${client}`]!.flatMap((event, index) =>
+        event.kind === 'deliver' && event.room === room ? [index] : [],
+      );
+
+    // The drop: one gap, at the delivery that followed the lost one, nothing else.
+    const afterDrop = deliveries(DROP.client, DROP.room)[DROP.nth - 1]!;
+    expect(of(DROP.client).map((v) => [v.kind, v.room, v.at])).toEqual([['gap', DROP.room, afterDrop]]);
+    // The duplicate: reported as a duplicate (same id, same position) and as out of order, at the copy.
+    const copy = deliveries(DUPLICATE.client, DUPLICATE.room)[DUPLICATE.nth]!;
+    expect(of(DUPLICATE.client).map((v) => [v.kind, v.room, v.at])).toEqual([
+      ['duplicate', DUPLICATE.room, copy],
+      ['duplicate', DUPLICATE.room, copy],
+      ['order', DUPLICATE.room, copy],
+    ]);
+    // The client nobody tampered with is clean.
+    if (of(2).length > 0) save(run.history, 'violations on the untampered client');
+    expect(describeViolations(of(2))).toBe('');
+
+    // Doctored copies of that clean client's history, each must be caught.
+    const clean = run.history.clients['client-2']!;
+    const doctor = (edit: (events: TClientEvent[]) => void) => {
+      const events = structuredClone(clean);
+      edit(events);
+      return checkHistory({ ...run.history, clients: { 'client-2': events } }).violations.map((v) => v.kind);
+    };
+    const room = ROOMS[2]!;
+    const indices = clean.flatMap((event, index) =>
+      event.kind === 'deliver' && event.room === room ? [index] : [],
+    );
+    const middle = indices[Math.floor(indices.length / 2)]!;
+    expect(doctor(() => {})).toEqual([]);
+    expect(doctor((events) => events.splice(middle, 1))).toContain('gap');
+    expect(doctor((events) => events.splice(middle, 0, events[middle]!))).toContain('duplicate');
+    const swap = (events: TClientEvent[]) => {
+      const next = indices[indices.indexOf(middle) + 1]!;
+      [events[middle], events[next]] = [events[next]!, events[middle]!];
+    };
+    expect(doctor(swap)).toContain('order');
+    expect(doctor((events) => events.splice(indices.at(-1)!, 1))).toContain('tail');
+    expect(
+      doctor((events) => {
+        const target = events[middle] as IDeliveryEvent;
+        events[middle] = { ...target, id: `${target.id}-forged` };
+      }),
+    ).toContain('integrity');
+    // Redis lost its data once: every room of this client changed epoch behind a recovered:false.
+    const reports = clean.flatMap((event, index) =>
+      event.kind === 'recovery' && !event.recovered ? [index] : [],
+    );
+    expect(checkHistory(run.history).stats['client-2']![room]!.reportedJumps).toBeGreaterThanOrEqual(1);
+    // Without those reports the epoch changes are silent gaps ...
+    expect(
+      doctor((events) => {
+        for (const index of [...reports].reverse()) events.splice(index, 1);
+      }),
+    ).toContain('gap');
+    // ... and a report placed after the jump it should announce is at the wrong point.
+    expect(
+      doctor((events) => {
+        for (const index of [...reports].sort((a, b) => b - a)) {
+          const report = events[index]!;
+          const jump = events.findIndex(
+            (e, i) => i > index && e.room === report.room && e.kind === 'deliver',
+          );
+          events.splice(jump + 1, 0, report);
+          events.splice(index, 1);
+        }
+      }),
+    ).toContain('gap');
+    figure('chaos-planted.seed', seed);
+    figure('chaos-planted.violations-found', violations.length);
+  }, 45_000);
 });
