@@ -86,15 +86,15 @@ function prng(seed: number): () => number {
   };
 }
 
-type TFaultKind = 'instance-kill' | 'instance-stop' | 'redis-stop' | 'redis-restart';
+type TFaultKind = 'instance-kill' | 'instance-stop' | 'redis-stop' | 'redis-restart' | 'client-away';
 
 interface IFault {
   /** Milliseconds after the chaos phase began. */
   at: number;
   kind: TFaultKind;
-  /** The instance (index) for instance faults. */
+  /** The instance (index) for instance faults, the client (index) for `client-away`, -1 for Redis. */
   target: number;
-  /** How long the fault lasts: stopped time, or time dead before the restart. */
+  /** How long the fault lasts: stopped time, time dead before the restart, or time away. */
   duration: number;
 }
 
@@ -103,22 +103,25 @@ interface IFault {
  * `duration`; a target is considered busy until `duration` plus a margin for its restart, and at
  * least one instance is always left running.
  */
-export function faultSchedule(seed: number, chaosMs: number): IFault[] {
+export function faultSchedule(seed: number, chaosMs: number, clients: number): IFault[] {
   const random = prng(seed);
   const between = (min: number, max: number) => Math.round(min + random() * (max - min));
   const busyUntil = Array.from({ length: INSTANCES }, () => 0);
+  const clientBusyUntil = Array.from({ length: clients }, () => 0);
   let redisBusyUntil = 0;
   const faults: IFault[] = [];
   for (let at = between(500, 1_500); at < chaosMs; at += between(600, 1_600)) {
     const roll = random();
     const kind: TFaultKind =
-      roll < 0.3
+      roll < 0.25
         ? 'instance-kill'
-        : roll < 0.6
+        : roll < 0.5
           ? 'instance-stop'
-          : roll < 0.8
+          : roll < 0.67
             ? 'redis-stop'
-            : 'redis-restart';
+            : roll < 0.85
+              ? 'redis-restart'
+              : 'client-away';
     const duration =
       kind === 'instance-kill'
         ? between(200, 1_500)
@@ -129,7 +132,16 @@ export function faultSchedule(seed: number, chaosMs: number): IFault[] {
               random() < 0.25
               ? between(5_500, 7_000)
               : between(300, 2_500)
-            : between(100, 1_000);
+            : kind === 'redis-restart'
+              ? between(100, 1_000)
+              : between(500, 4_000);
+    if (kind === 'client-away') {
+      const target = Math.floor(random() * clients);
+      if (at < clientBusyUntil[target]!) continue;
+      clientBusyUntil[target] = at + duration + 1_000;
+      faults.push({ at, kind, target, duration });
+      continue;
+    }
     if (kind.startsWith('redis')) {
       if (at < redisBusyUntil) continue;
       redisBusyUntil = at + duration + 1_500;
@@ -341,12 +353,13 @@ async function runChaos(opts: IRunOptions): Promise<IRunResult> {
 
   // Warm-up without faults, then the nemesis.
   await Bun.sleep(1_500);
-  const faults = faultSchedule(seed, chaosMs);
+  const faults = faultSchedule(seed, chaosMs, opts.clients);
   const applied: Record<TFaultKind, number> = {
     'instance-kill': 0,
     'instance-stop': 0,
     'redis-stop': 0,
     'redis-restart': 0,
+    'client-away': 0,
   };
   let skipped = 0;
   let redisState: 'up' | 'busy' = 'up';
@@ -355,6 +368,22 @@ async function runChaos(opts: IRunOptions): Promise<IRunResult> {
   for (const fault of faults) {
     const wait = chaosStart + fault.at - Date.now();
     if (wait > 0) await Bun.sleep(wait);
+    if (fault.kind === 'client-away') {
+      // The application closes the client and connects it again later (same object, same positions).
+      const client = clients[fault.target]!;
+      applied[fault.kind]++;
+      console.log(
+        `[chaos] +${Date.now() - chaosStart}ms client-away client-${fault.target} for ${fault.duration}ms`,
+      );
+      client.close();
+      running.push(
+        (async () => {
+          await Bun.sleep(fault.duration);
+          await client.connect();
+        })(),
+      );
+      continue;
+    }
     const slot = fault.target >= 0 ? slots[fault.target]! : undefined;
     const othersUp = slots.filter((s) => s !== slot && s.state === 'up').length;
     if (slot ? slot.state !== 'up' || othersUp === 0 : redisState !== 'up') {
@@ -419,16 +448,31 @@ async function runChaos(opts: IRunOptions): Promise<IRunResult> {
   await Bun.sleep(1_000); // instance publishes still in the pipes get their positions
 
   // A last batch, published once everything is up, so every client must end on the same position.
+  // The emitter's connection may still be coming back from the last Redis restart: retry (bounded).
+  const retrying = async <T>(what: string, attempt: () => Promise<T>): Promise<T> => {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (Date.now() > deadline) throw new Error(`${what} still failing after the heal: ${String(error)}`);
+        await Bun.sleep(100);
+      }
+    }
+  };
   const finalPositions: IChaosHistory['finalPositions'] = {};
   for (const room of ROOMS) {
     for (let n = 1; n <= 5; n++) {
-      const record: IPublishRecord = { id: `final:${room}:${n}`, room, outcome: 'failed' };
-      publishes.push(record);
-      const position = await emitter.toRoom({ room, event: 'msg', data: { id: record.id } });
-      record.outcome = 'ok';
-      if (position) record.position = { offset: position.offset, epoch: position.epoch };
+      let attempt = 0;
+      await retrying('the last batch', async () => {
+        const record: IPublishRecord = { id: `final:${room}:${n}.${++attempt}`, room, outcome: 'failed' };
+        publishes.push(record);
+        const position = await emitter.toRoom({ room, event: 'msg', data: { id: record.id } });
+        record.outcome = 'ok';
+        if (position) record.position = { offset: position.offset, epoch: position.epoch };
+      });
     }
-    const { offset, epoch } = await emitter.history({ room, limit: 0 });
+    const { offset, epoch } = await retrying('the final position', () => emitter.history({ room, limit: 0 }));
     finalPositions[room] = { offset, epoch };
   }
   const healed = Date.now();
@@ -541,7 +585,7 @@ describe('chaos: three instances, one Redis, a seeded nemesis', () => {
     // The first seed whose short schedule kills an instance and restarts Redis: the clients then
     // recover and get recovered:false reports, which the doctored histories below need.
     let seed = 1;
-    const kinds = (s: number) => new Set(faultSchedule(s, PLANTED_CHAOS_MS).map((f) => f.kind));
+    const kinds = (s: number) => new Set(faultSchedule(s, PLANTED_CHAOS_MS, 3).map((f) => f.kind));
     while (!(kinds(seed).has('redis-restart') && kinds(seed).has('instance-kill'))) seed++;
     const DROP = { client: 0, room: ROOMS[0]!, nth: 20 };
     const DUPLICATE = { client: 1, room: ROOMS[1]!, nth: 25 };
