@@ -194,11 +194,17 @@ async function spawnInto(slot: IInstanceSlot, redisPort: number): Promise<void> 
     },
   });
   processes.add(proc);
-  const started = await Promise.race([isReady.then(() => true), Bun.sleep(10_000).then(() => false)]);
-  if (tearingDown) {
+  const started = await Promise.race([
+    isReady.then(() => true),
+    proc.exited.then(() => false),
+    Bun.sleep(10_000).then(() => false),
+  ]);
+  if (tearingDown || !started) {
     proc.kill('SIGKILL');
-    return;
+    await proc.exited;
+    processes.delete(proc);
   }
+  if (tearingDown) return;
   if (!started) throw new Error(`instance ${slot.index} did not start on port ${slot.port}`);
   slot.proc = proc;
   slot.generation++;
@@ -242,6 +248,7 @@ interface IRunResult {
   faults: IFault[];
   applied: Record<TFaultKind, number>;
   skipped: number;
+  restartsFailed: number;
   publishes: { ok: number; failed: number; unknown: number };
   healToCaughtUpMs: number;
   caughtUp: boolean;
@@ -373,6 +380,7 @@ async function runChaos(opts: IRunOptions): Promise<IRunResult> {
     'client-away': 0,
   };
   let skipped = 0;
+  let restartsFailed = 0;
   let redisState: 'up' | 'busy' = 'up';
   const running: Promise<void>[] = [];
   const chaosStart = Date.now();
@@ -411,7 +419,12 @@ async function runChaos(opts: IRunOptions): Promise<IRunResult> {
         (async () => {
           await killSlot(slot);
           await Bun.sleep(fault.duration);
-          await spawnInto(slot, redis.port);
+          // The port may have been taken meanwhile by another process of the machine: the slot
+          // then stays dead (the clients have two other URLs) and the run goes on.
+          await spawnInto(slot, redis.port).catch((error) => {
+            restartsFailed++;
+            console.log(`[chaos] ${error}`);
+          });
         })(),
       );
     } else if (slot) {
@@ -515,6 +528,7 @@ async function runChaos(opts: IRunOptions): Promise<IRunResult> {
     faults,
     applied,
     skipped,
+    restartsFailed,
     publishes: { ok, failed, unknown: publishes.length - ok - failed },
     healToCaughtUpMs,
     caughtUp,
@@ -560,6 +574,8 @@ describe('chaos: three instances, one Redis, a seeded nemesis', () => {
       figure('chaos.run-ms', runtime);
       for (const [kind, count] of Object.entries(run.applied)) figure(`chaos.faults.${kind}`, count);
       figure('chaos.faults.skipped', run.skipped);
+      figure('chaos.instance-restarts-failed', run.restartsFailed);
+      figure('chaos.client-errors', run.clientErrors);
       figure('chaos.publishes.emitter-accepted', run.publishes.ok);
       figure('chaos.publishes.emitter-rejected', run.publishes.failed);
       figure('chaos.publishes.instance-sent', run.publishes.unknown);
