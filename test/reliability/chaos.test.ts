@@ -39,6 +39,12 @@ import { historyPolicy } from './fixtures/history-instance.ts';
 const FIXTURE = `${import.meta.dir}/fixtures/chaos-instance.ts`;
 const ROOMS = ['feed-chaos-a', 'feed-chaos-b', 'feed-chaos-c'];
 const INSTANCES = 3;
+/**
+ * This instance (and each of its replacements) runs `subscriptionMode: 'rooms'` (subscribes a room's
+ * channel only while it has members there), the others the default `'pattern'`: both paths of
+ * recovery.md "Joining with recovery" are under fire in every run.
+ */
+const ROOMS_MODE_INSTANCE = 2;
 /** Emitter: one publish per room every 50 ms, awaited (so about 20 a second per room while Redis answers). */
 const EMITTER_EVERY_MS = 50;
 /** Instances: every 150 ms each instance that is not dead is asked to publish once to every room. */
@@ -185,7 +191,12 @@ async function spawnInto(slot: IInstanceSlot, redisPort: number): Promise<void> 
     ready = resolve;
   });
   const proc = Bun.spawn([process.execPath, 'run', FIXTURE], {
-    env: { ...process.env, PORT: String(slot.port), REDIS_PORT: String(redisPort) },
+    env: {
+      ...process.env,
+      PORT: String(slot.port),
+      REDIS_PORT: String(redisPort),
+      SUBSCRIPTION_MODE: slot.index === ROOMS_MODE_INSTANCE ? 'rooms' : 'pattern',
+    },
     stdout: 'ignore',
     stderr: 'inherit',
     serialization: 'json',
