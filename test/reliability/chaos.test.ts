@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test';
 import { writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subprocess } from 'bun';
@@ -24,8 +25,9 @@ import { historyPolicy } from './fixtures/history-instance.ts';
 /**
  * Chaos (issue 18, point 7): three instances as child processes on one real redis-server, SDK
  * clients given the URLs of all three, publishers on the emitter and on the instances, and a
- * seeded nemesis that SIGKILLs (and replaces) instances, SIGSTOPs them, SIGSTOPs redis-server and
- * restarts it (SIGKILL, no persistence: its data is lost). Then everything is healed, a last
+ * seeded nemesis that SIGKILLs (and replaces) instances, SIGSTOPs them, SIGSTOPs redis-server,
+ * SIGKILLs and restarts it (AOF: its data kept) or wipes it (AOF deleted before the restart: its
+ * data lost), and closes clients for a while. Then everything is healed, a last
  * batch published, and `checkHistory` (fixtures/chaos-checker.ts) holds every client and room to
  * the promise of docs/recovery.md: in order within an epoch, no duplicate, every gap reported by
  * `recovered: false` at the point where it happened, nothing missing at the end.
@@ -103,7 +105,13 @@ function prng(seed: number): () => number {
   };
 }
 
-type TFaultKind = 'instance-kill' | 'instance-stop' | 'redis-stop' | 'redis-restart' | 'client-away';
+type TFaultKind =
+  | 'instance-kill'
+  | 'instance-stop'
+  | 'redis-stop'
+  | 'redis-restart'
+  | 'redis-wipe'
+  | 'client-away';
 
 interface IFault {
   /** Milliseconds after the chaos phase began. */
@@ -136,9 +144,11 @@ export function faultSchedule(seed: number, chaosMs: number, clients: number): I
           ? 'instance-stop'
           : roll < 0.67
             ? 'redis-stop'
-            : roll < 0.85
+            : roll < 0.76
               ? 'redis-restart'
-              : 'client-away';
+              : roll < 0.85
+                ? 'redis-wipe'
+                : 'client-away';
     const duration =
       kind === 'instance-kill'
         ? between(200, 1_500)
@@ -149,7 +159,7 @@ export function faultSchedule(seed: number, chaosMs: number, clients: number): I
               random() < 0.25
               ? between(5_500, 7_000)
               : between(300, 2_500)
-            : kind === 'redis-restart'
+            : kind === 'redis-restart' || kind === 'redis-wipe'
               ? between(100, 1_000)
               : between(500, 4_000);
     if (kind === 'client-away') {
@@ -270,7 +280,18 @@ interface IRunResult {
 async function runChaos(opts: IRunOptions): Promise<IRunResult> {
   const { seed, chaosMs } = opts;
   const processErrors = watchProcessErrors();
-  const redis = await RedisServer.start();
+  // AOF with an fsync per write: a plain restart keeps every room's history (same epochs), a wipe
+  // deletes the AOF files before the restart (every room starts a new epoch).
+  const dataDir = await mkdtemp(join(tmpdir(), 'roomcast-chaos-'));
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const redis = await RedisServer.start(undefined, [
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'always',
+    '--dir',
+    dataDir,
+  ]);
   redisServers.add(redis);
   let pid = await redisPid(redis.port);
 
@@ -388,6 +409,7 @@ async function runChaos(opts: IRunOptions): Promise<IRunResult> {
     'instance-stop': 0,
     'redis-stop': 0,
     'redis-restart': 0,
+    'redis-wipe': 0,
     'client-away': 0,
   };
   let skipped = 0;
@@ -464,6 +486,10 @@ async function runChaos(opts: IRunOptions): Promise<IRunResult> {
       running.push(
         (async () => {
           await redis.kill();
+          if (fault.kind === 'redis-wipe') {
+            await rm(dataDir, { recursive: true, force: true });
+            await mkdir(dataDir);
+          }
           await Bun.sleep(fault.duration);
           if (tearingDown) return;
           await redis.restart();
@@ -625,11 +651,11 @@ describe('chaos: three instances, one Redis, a seeded nemesis', () => {
   );
 
   test('a planted drop and a planted duplicate are caught, and so is every doctored history', async () => {
-    // The first seed whose short schedule kills an instance and restarts Redis: the clients then
+    // The first seed whose short schedule kills an instance and wipes Redis: the clients then
     // recover and get recovered:false reports, which the doctored histories below need.
     let seed = 1;
     const kinds = (s: number) => new Set(faultSchedule(s, PLANTED_CHAOS_MS, 3).map((f) => f.kind));
-    while (!(kinds(seed).has('redis-restart') && kinds(seed).has('instance-kill'))) seed++;
+    while (!(kinds(seed).has('redis-wipe') && kinds(seed).has('instance-kill'))) seed++;
     const DROP = { client: 0, room: ROOMS[0]!, nth: 20 };
     const DUPLICATE = { client: 1, room: ROOMS[1]!, nth: 25 };
     const seen = new Map<string, number>();
@@ -647,7 +673,7 @@ describe('chaos: three instances, one Redis, a seeded nemesis', () => {
           record(event);
       },
     });
-    expect(run.applied['redis-restart']).toBeGreaterThanOrEqual(1);
+    expect(run.applied['redis-wipe']).toBeGreaterThanOrEqual(1);
     expect(run.applied['instance-kill']).toBeGreaterThanOrEqual(1);
     const { violations } = checkHistory(run.history);
     const of = (client: number) => violations.filter((v) => v.client === `client-${client}`);
