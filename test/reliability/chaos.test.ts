@@ -128,7 +128,7 @@ interface IFault {
  * `duration`; a target is considered busy until `duration` plus a margin for its restart, and at
  * least one instance is always left running.
  */
-export function faultSchedule(seed: number, chaosMs: number, clients: number): IFault[] {
+function faultSchedule(seed: number, chaosMs: number, clients: number): IFault[] {
   const random = prng(seed);
   const between = (min: number, max: number) => Math.round(min + random() * (max - min));
   const busyUntil = Array.from({ length: INSTANCES }, () => 0);
