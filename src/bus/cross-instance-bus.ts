@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { WebSocketChannels, WebSocketLimits } from '../common/constants.ts';
 import { logFields } from '../common/log.ts';
 import type { ILogger, IRedisConnection, IRedisSocketMessage } from '../common/types.ts';
-import { boundCommands } from '../redis/command-timeout.ts';
+import { asPublisher } from '../redis/command-timeout.ts';
 import { hashSlot } from '../redis/hash-slot.ts';
 import { isCluster, publishOn, pubSubKindOf, type TPubSubKind } from '../redis/pubsub-kind.ts';
 import { closeRedisClient, type TRedisClient, waitForRedisReady } from '../redis/wait-ready.ts';
@@ -299,7 +299,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   /** The publisher and the subscriber, each with an error listener from the start (an outage is logged, never thrown). */
   private duplicateConnections(): void {
     const { logger } = this.opts;
-    const pub = boundCommands(this.base.duplicate(), this.opts.commandTimeout ?? 0);
+    const pub = asPublisher(this.base.duplicate(), this.opts.commandTimeout ?? 0);
     const sub =
       this.pubSub === 'sharded'
         ? (this.base as Cluster).duplicate([], { shardedSubscribers: true })

@@ -21,7 +21,7 @@ import {
 } from '../history/query.ts';
 import { RedisHistoryStore } from '../history/redis-store.ts';
 import type { IResolvedHistoryPolicy, IStreamPosition, THistoryFn } from '../history/types.ts';
-import { boundCommands, resolveCommandTimeout } from '../redis/command-timeout.ts';
+import { asPublisher, resolveCommandTimeout } from '../redis/command-timeout.ts';
 import { publishOn, pubSubKindOf, type TPubSubKind } from '../redis/pubsub-kind.ts';
 import {
   closeRedisClient,
@@ -111,7 +111,7 @@ export class WebSocketEmitter {
   }
 
   private duplicate(): TRedisClient {
-    const client = boundCommands(this.connection.getClient().duplicate(), this.commandTimeout);
+    const client = asPublisher(this.connection.getClient().duplicate(), this.commandTimeout);
     client.on('error', (error: unknown) =>
       this.logger.warn('Redis error', error instanceof Error ? error.message : String(error)),
     );

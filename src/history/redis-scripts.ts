@@ -83,6 +83,26 @@ return { o, epoch, string.format('%d', now), previous }
 `;
 
 /**
+ * A hole: a publication went to a room kept here without a position (its publisher keeps no
+ * history for the room and none was stored yet, or the fleet disagrees). It cannot be recovered, so
+ * the room's offset moves past it: a recovery across it finds the offset missing from the stream
+ * and answers not retained, instead of `recovered: true` without it.
+ * KEYS: 1 meta, 2 stream, 3 a marker for this publication (same slot), so that only the first of
+ * the instances that received it makes the hole. ARGV: 1 epoch candidate, 2 meta ttl ms, 3 ttl ms,
+ * 4 size, 5 marker ttl ms. Returns 1 when it made the hole, 0 when another instance had.
+ */
+export const HOLE_SCRIPT = `${TIME}
+if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[5]) then return 0 end
+if not redis.call('HGET', KEYS[1], 'epoch') then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'offset', 0, 'created', string.format('%d', now), 'p', ARGV[2] .. ':' .. ARGV[3] .. ':' .. ARGV[4])
+  redis.call('DEL', KEYS[2])
+end
+redis.call('HINCRBY', KEYS[1], 'offset', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
+
+/**
  * ARGV: 1 generation candidate, 2 meta ttl ms, 3 ttl ms, 4 size, 5 since offset (-1: none),
  * 6 since epoch, 7 limit, 8 '1' for newest first.
  * Returns `{ epoch, offset, retained (1/0), fields of each publication... }`.

@@ -3,7 +3,13 @@ import type { TPubSubKind } from '../redis/pubsub-kind.ts';
 import type { TRedisClient } from '../redis/wait-ready.ts';
 import { generationKey, historyKeys } from './keys.ts';
 import { epochSource } from './policy.ts';
-import { PUBLISH_SCRIPT, READ_SCRIPT, REMOVE_SCRIPT, SHARDED_PUBLISH_SCRIPT } from './redis-scripts.ts';
+import {
+  HOLE_SCRIPT,
+  PUBLISH_SCRIPT,
+  READ_SCRIPT,
+  REMOVE_SCRIPT,
+  SHARDED_PUBLISH_SCRIPT,
+} from './redis-scripts.ts';
 import type {
   IHistoryPage,
   IHistoryQuery,
@@ -19,6 +25,7 @@ interface IScriptedClient {
   roomcastHistorySPublish: TScriptCall;
   roomcastHistoryRead: TScriptCall;
   roomcastHistoryRemove: TScriptCall;
+  roomcastHistoryHole: TScriptCall;
 }
 
 /** Clients the scripts are already defined on (ioredis then runs them by EVALSHA, falling back to EVAL). */
@@ -30,6 +37,7 @@ function withScripts(client: TRedisClient): IScriptedClient {
     client.defineCommand('roomcastHistorySPublish', { numberOfKeys: 2, lua: SHARDED_PUBLISH_SCRIPT });
     client.defineCommand('roomcastHistoryRead', { numberOfKeys: 3, lua: READ_SCRIPT });
     client.defineCommand('roomcastHistoryRemove', { numberOfKeys: 3, lua: REMOVE_SCRIPT });
+    client.defineCommand('roomcastHistoryHole', { numberOfKeys: 3, lua: HOLE_SCRIPT });
     scripted.add(client);
   }
   return client as unknown as IScriptedClient;
@@ -63,6 +71,8 @@ export interface IPublishOutcome {
 
 /** ARGV placeholders of a publication without a policy (mode `c`: the stored policy decides). */
 const NO_POLICY: IResolvedHistoryPolicy = { size: 1, ttl: 1, metaTtl: 1 };
+/** How long a hole's marker is kept: every instance receives the publication well within it. */
+const HOLE_MARKER_TTL = 60_000;
 /** Round trips longer than this teach nothing about the clock offset. */
 const SKEW_SAMPLE_MAX_RTT = 100;
 
@@ -164,6 +174,25 @@ export class RedisHistoryStore implements IHistoryStore {
       retained: Number(reply[2]) === 1,
       publications,
     };
+  }
+
+  /**
+   * Moves the room's offset past a publication that went out without a position (see HOLE_SCRIPT).
+   * `mark` names that publication alike on every instance that received it; the first makes the
+   * hole. Resolves true when this call made it.
+   */
+  async markHole(room: string, policy: IResolvedHistoryPolicy, mark: string): Promise<boolean> {
+    const keys = historyKeys(room, this.pubSub);
+    const marker = `${keys.meta.slice(0, -':meta'.length)}:hole:${mark}`;
+    const scripts = withScripts(this.ready());
+    const made = await scripts.roomcastHistoryHole(
+      keys.meta,
+      keys.stream,
+      marker,
+      ...this.commonArgs(policy),
+      HOLE_MARKER_TTL,
+    );
+    return Number(made) === 1;
   }
 
   /** Deletes the room's keys and starts a new generation in its slot (see redis-scripts.ts). */

@@ -58,7 +58,7 @@ export class RoomHistory<M extends object = AnyRecord> {
   /** Set by the recovery: sees every positioned publication delivered here. */
   onLive?: (room: string, publication: ILivePublication) => void;
   private lastFailureLog = 0;
-  private lastMismatchLog = 0;
+  private readonly lastMismatchLog = new Map<THistoryMismatch, number>();
 
   constructor(private readonly opts: IRoomHistoryOptions<M>) {
     const { redis } = opts;
@@ -130,7 +130,7 @@ export class RoomHistory<M extends object = AnyRecord> {
    * a room this instance keeps none for, means the fleet disagrees: counted and logged, then
    * delivered as it is.
    */
-  checkReceived(room: string, positioned: boolean, from: string): void {
+  checkReceived(room: string, positioned: boolean, from: string, content: () => string): void {
     let policy: IResolvedHistoryPolicy | undefined;
     try {
       policy = this.policyFor(room);
@@ -138,6 +138,8 @@ export class RoomHistory<M extends object = AnyRecord> {
       return; // a bad policy is reported where it is used (send, join)
     }
     if (positioned === (policy !== undefined)) return;
+    // Never recoverable: the room's offset moves past it, so a recovery across it says so.
+    if (policy && this.redisStore) this.markHole(room, policy, content());
     this.mismatch(
       room,
       positioned ? 'positioned' : 'unpositioned',
@@ -147,11 +149,36 @@ export class RoomHistory<M extends object = AnyRecord> {
     );
   }
 
+  /**
+   * One hole per publication however many instances received it: the mark is the content's hash and
+   * how many times this content came in the last minute, which every subscriber counts alike (Redis
+   * hands a channel's messages to each in the same order). An instance that missed one makes an
+   * extra hole, which only errs on the safe side.
+   */
+  private markHole(room: string, policy: IResolvedHistoryPolicy, content: string): void {
+    const hash = Bun.hash(`${room}\n${content}`).toString(36);
+    const now = Date.now();
+    if (this.holesSeen.size >= 1_000) {
+      for (const [key, seen] of this.holesSeen) if (now - seen.at > 60_000) this.holesSeen.delete(key);
+      if (this.holesSeen.size >= 1_000) this.holesSeen.clear(); // a flood: extra holes, never fewer
+    }
+    const seen = this.holesSeen.get(hash);
+    const count = seen && now - seen.at <= 60_000 ? seen.count + 1 : 1;
+    this.holesSeen.set(hash, { count, at: now });
+    this.redisStore!.markHole(room, policy, `${hash}.${count}`).catch((error: unknown) => {
+      if (!(error instanceof RedisNotReadyError)) this.logFailure(room, error);
+    });
+  }
+
+  /** Content hashes of unpositioned publications received lately (bounded; see markHole). */
+  private readonly holesSeen = new Map<string, { count: number; at: number }>();
+
   private mismatch(room: string, kind: THistoryMismatch, detail: string): void {
     this.opts.counters?.countHistoryMismatch(kind);
     const now = Date.now();
-    if (now - this.lastMismatchLog < 5_000) return; // counted always, logged at most every 5 s
-    this.lastMismatchLog = now;
+    // Counted always, logged at most every 5 s for each kind.
+    if (now - (this.lastMismatchLog.get(kind) ?? 0) < 5_000) return;
+    this.lastMismatchLog.set(kind, now);
     this.opts.logger.warn(
       `History policy disagreement (${kind}): ${detail}; every instance and emitter must use the same historyFn (see docs/recovery.md)`,
       logFields({ room }),

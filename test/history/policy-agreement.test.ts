@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import Redis from 'ioredis';
+import { historyKeys } from '../../src/history/keys.ts';
 import type { IHistoryPolicy, THistoryFn } from '../../src/index.ts';
 import { RedisServer } from '../support/redis-server.ts';
 import { parseScrape } from '../support/scrape.ts';
@@ -79,6 +81,39 @@ describe('no silent bypass of history', () => {
       expect(await emitter.toRoom({ room: 'plain', event: 'm', data: 1 })).toBeUndefined();
     } finally {
       client.close();
+      await stop();
+    }
+  });
+
+  test('an emitter without historyFn into a never-published history room: no position, but a recovery across it is not recovered (one hole for the fleet)', async () => {
+    const early = await member(a.url, 'h-hole');
+    const emptyPosition = (early.all('join')[0]!.data as { positions: Record<string, unknown> }).positions[
+      'h-hole'
+    ] as { offset: number; epoch: string };
+    expect(emptyPosition.offset).toBe(0);
+    early.close();
+    const { emitter, stop } = await startEmitter(redisServer.port, undefined as unknown as THistoryFn);
+    const reader = new Redis(redisServer.port, '127.0.0.1');
+    try {
+      const watcher = await member(b.url, 'h-hole');
+      // Nothing stored for the room yet: the emitter cannot know it keeps history, so no position.
+      expect(await emitter.toRoom({ room: 'h-hole', event: 'm', data: 'unrecoverable' })).toBeUndefined();
+      await watcher.until(() => watcher.all('m').length === 1, 'the publication, live');
+      // Both instances keep history for the room and received it: exactly one hole between them.
+      const offset = () => reader.hget(historyKeys('h-hole').meta, 'offset');
+      for (let waited = 0; (await offset()) !== '1' && waited < 3_000; waited += 20) await Bun.sleep(20);
+      await Bun.sleep(100); // the second instance's attempt, which must find the hole made
+      expect(await reader.hget(historyKeys('h-hole').meta, 'offset')).toBe('1');
+      // A client that was away during it is told it was not recovered (before: recovered: true).
+      const back = await TestClient.authenticated(a.url);
+      back.send({ event: 'join', data: { rooms: ['h-hole'], since: { 'h-hole': emptyPosition } }, id: 'j' });
+      expect((await back.next('join')).data.recovered).toEqual({ 'h-hole': false });
+      // From now on the room's stored policy positions the emitter's publications.
+      expect((await emitter.toRoom({ room: 'h-hole', event: 'm', data: 'kept' }))?.offset).toBe(2);
+      back.close();
+      watcher.close();
+    } finally {
+      reader.disconnect();
       await stop();
     }
   });
