@@ -74,5 +74,10 @@ export {
 export { WebSocketRequestError } from './server/request-error.ts';
 export { isValidRoomName } from './server/room-names.ts';
 export type { ICommandResult } from './server/server-commands.ts';
-export { type ISendOptions, WebSocketServerHelper } from './server/websocket-server-helper.ts';
+export { parseCookies } from './server/upgrade.ts';
+export {
+  type IBunUpgradingServer,
+  type ISendOptions,
+  WebSocketServerHelper,
+} from './server/websocket-server-helper.ts';
 export { executePromiseWithLimit, type IExecutePromiseWithLimitOptions } from './utils/promise.ts';

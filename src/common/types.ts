@@ -120,11 +120,43 @@ export interface IWebSocketClient<MetadataType extends object = AnyRecord> {
   /** @internal frames refused before authentication */ unauthenticatedFrames?: number;
 }
 
-/** What the upgrade attaches to `socket.data`. */
+/** What the upgrade attaches to `socket.data`. Only `clientId` and `upgrade` are read. */
 export interface IWebSocketData<MetadataType extends object = AnyRecord> {
   clientId: string;
+  /** @deprecated not read: return `userId` from `authenticateFn` */
   userId?: string;
+  /** @deprecated not read: return `metadata` from `authenticateFn` */
   metadata?: MetadataType;
+  /**
+   * The upgrade request as `authenticateFn` sees it (`handleUpgrade` and the component set it).
+   * Dropped when the `authenticate` frame arrives: nothing of the request stays on the connection.
+   */
+  upgrade?: IWebSocketUpgrade;
+}
+
+/** The read-only part of `Headers`. */
+export type TReadonlyHeaders = Pick<
+  Headers,
+  'get' | 'has' | 'forEach' | 'entries' | 'keys' | 'values' | typeof Symbol.iterator
+>;
+
+/**
+ * A read-only view of the HTTP upgrade request that opened a connection, handed to
+ * `authenticateFn` and `handshakeFn` with the first `authenticate` frame, then dropped.
+ */
+export interface IWebSocketUpgrade<UpgradeDataType = unknown> {
+  /** The request's headers (a copy: the request itself is not kept). */
+  readonly headers: TReadonlyHeaders;
+  /** The `Cookie` header, parsed (`name → value`, values URI-decoded where valid). */
+  readonly cookies: Readonly<Record<string, string>>;
+  /** The client's address: the component's `clientIpFn` answer, else the socket's peer address. */
+  readonly address: string | undefined;
+  /** The request URL (path and query string). */
+  readonly url: URL;
+  /** `url.searchParams`. */
+  readonly query: URLSearchParams;
+  /** What the application passed to `handleUpgrade(request, server, data)`. */
+  readonly data: UpgradeDataType | undefined;
 }
 
 // ---------------------------------------------------------------------------
@@ -134,7 +166,15 @@ export interface IWebSocketData<MetadataType extends object = AnyRecord> {
 export type TWebSocketAuthenticateFn<
   AuthDataType extends object = AnyRecord,
   MetadataType extends object = AnyRecord,
-> = (opts: AuthDataType) => ValueOrPromise<
+> = (
+  opts: AuthDataType,
+  /**
+   * The upgrade request (headers, cookies, address, URL, upgrade data) on the first `authenticate`;
+   * `undefined` on an in-band refresh (`ws:refresh`) and for sockets not opened through
+   * `handleUpgrade` or the component.
+   */
+  upgrade: IWebSocketUpgrade | undefined,
+) => ValueOrPromise<
   | {
       userId?: string;
       metadata?: MetadataType;
@@ -207,6 +247,8 @@ export type TWebSocketHandshakeFn<AuthDataType extends object = AnyRecord> = (op
   clientId: string;
   userId?: string;
   data: AuthDataType;
+  /** The upgrade request, as `authenticateFn` saw it. */
+  upgrade?: IWebSocketUpgrade;
 }) => ValueOrPromise<IHandshakeResult | null | false>;
 
 // ---------------------------------------------------------------------------
@@ -219,9 +261,18 @@ export interface IWebSocketServerOptions<
 > {
   identifier: string;
   path?: string;
+  /**
+   * Which pages may open a socket through `handleUpgrade` (the `Origin` check): `'same-origin'`
+   * (default), `'*'`, or a list of origins. See `createOriginCheck`.
+   */
+  allowedOrigins?: 'same-origin' | '*' | readonly string[];
   /** Omit to run on a single instance without Redis (see README, "Single-instance mode"). */
   redisConnection?: IRedisConnection;
-  server: IBunServer;
+  /**
+   * The Bun server whose `publish()` reaches this instance's sockets. Omit it when every socket
+   * comes through `handleUpgrade(request, server)`: the helper takes the server from the first call.
+   */
+  server?: IBunServer;
   defaultRooms?: string[];
   serverOptions?: IBunWebSocketConfig;
   authTimeout?: number;

@@ -194,11 +194,11 @@ export async function createEcdhEncryption(opts: IEcdhEncryptionOptions = {}): P
   const authenticate = <A extends object, M extends object>(
     authenticateFn: TWebSocketAuthenticateFn<A, M>,
   ): TWebSocketAuthenticateFn<A, M> => {
-    return async (data) => {
+    return async (data, upgrade) => {
       const record = data as Record<string, unknown>;
-      if (record.sealed === undefined) return authenticateFn(data);
+      if (record.sealed === undefined) return authenticateFn(data, upgrade);
       const opened = await openSealed(record);
-      return opened ? authenticateFn(opened as A) : null;
+      return opened ? authenticateFn(opened as A, upgrade) : null;
     };
   };
 

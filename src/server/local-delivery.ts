@@ -68,7 +68,7 @@ export interface ILocalDeliveryOptions<M extends object> {
  * clients are visited one by one (through the outbound transformer).
  */
 export class LocalDelivery<M extends object = AnyRecord> {
-  private readonly server: IBunServer;
+  private server: IBunServer;
   private readonly registry: ClientRegistry<M>;
   // biome-ignore lint/suspicious/noExplicitAny: see options
   private readonly transformer?: TWebSocketOutboundTransformer<any, M>;
@@ -85,6 +85,11 @@ export class LocalDelivery<M extends object = AnyRecord> {
    */
   private readonly answers = new Map<Client<M>, string[]>();
   private flushQueued = false;
+
+  /** Replaces the server (the helper learns it late when its `server` option was left out). */
+  bindServer(server: IBunServer): void {
+    this.server = server;
+  }
 
   constructor(opts: ILocalDeliveryOptions<M>) {
     this.server = opts.server;

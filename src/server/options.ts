@@ -42,7 +42,7 @@ export function resolveServerOptions<A extends object, M extends object>(
   if (typeof opts.identifier !== 'string' || opts.identifier.length === 0) {
     throw new Error(`${PREFIX} identifier must be a non-empty string`);
   }
-  if (!opts.server || typeof opts.server.publish !== 'function') {
+  if (opts.server !== undefined && (!opts.server || typeof opts.server.publish !== 'function')) {
     throw new Error(`${PREFIX} server must be a Bun server (an object with publish())`);
   }
   if (typeof opts.authenticateFn !== 'function') {

@@ -11,6 +11,7 @@ import type {
   ILogger,
   IWebSocket,
   IWebSocketClient,
+  IWebSocketUpgrade,
   IHandshakeResult as THandshakeResult,
   TWebSocketAuthenticateFn,
   TWebSocketClientConnectedFn,
@@ -75,6 +76,14 @@ export function isoClock(now: () => number = () => Date.now()): () => string {
 /** Where a client keeps its pending authentication deadline (a `ClientRecord` declares it). */
 interface IDeadlineHolder<M extends object> {
   authDeadline?: IDeadline<IWebSocketClient<M>>;
+}
+
+/** Reads the upgrade view off a socket's data and removes it from there. */
+function takeUpgrade(socket: IWebSocket): IWebSocketUpgrade | undefined {
+  const data = socket.data as { upgrade?: IWebSocketUpgrade } | undefined;
+  const upgrade = data?.upgrade;
+  if (upgrade !== undefined) (data as { upgrade?: IWebSocketUpgrade }).upgrade = undefined;
+  return upgrade;
 }
 
 /** `WebSocket.OPEN` */
@@ -199,12 +208,18 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     // after authTimeout * 3, and its late result then finds the client gone.
     this.arm(client, this.authenticating);
 
+    // The upgrade request goes to authenticateFn (and handshakeFn) and leaves the socket now:
+    // admitted or refused, the connection keeps nothing of it.
+    const upgrade = takeUpgrade(client.socket);
     const started = this.opts.onAuthTimed ? performance.now() : 0;
-    const auth = settleSoon(this.opts.authenticateFn, payload);
+    const { authenticateFn } = this.opts;
+    const auth = settleSoon((credentials: A) => authenticateFn(credentials, upgrade), payload);
     if (auth instanceof Promise) {
-      return auth.then((outcome) => this.authenticated(client, payload, outcome, requestId, started));
+      return auth.then((outcome) =>
+        this.authenticated(client, payload, outcome, requestId, started, upgrade),
+      );
     }
-    return this.authenticated(client, payload, auth, requestId, started);
+    return this.authenticated(client, payload, auth, requestId, started, upgrade);
   }
 
   /** The second half of `authenticate`, once `authenticateFn` has answered. */
@@ -214,6 +229,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     auth: TCallbackOutcome<Awaited<ReturnType<TWebSocketAuthenticateFn<A, M>>>>,
     requestId: string | undefined,
     started: number,
+    upgrade: IWebSocketUpgrade | undefined,
   ): Promise<void> | undefined {
     if (!this.isCurrent(client)) return;
     const { counters, onAuthTimed } = this.opts;
@@ -250,7 +266,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     if (!this.opts.requireEncryption) {
       return this.admitSubscribed(client, user, metadata, undefined, requestId, expiresAt);
     }
-    return this.handshake(client, user, payload, requestId).then((handshake) => {
+    return this.handshake(client, user, payload, requestId, upgrade).then((handshake) => {
       if (handshake) return this.admitSubscribed(client, user, metadata, handshake, requestId, expiresAt);
       counters.authRefused++;
     });
@@ -319,6 +335,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     userId: string | undefined,
     data: A,
     requestId: string | undefined,
+    upgrade: IWebSocketUpgrade | undefined,
   ): Promise<THandshakeResult | undefined> {
     const { handshakeFn, logger } = this.opts;
     if (!handshakeFn) {
@@ -326,7 +343,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
       this.reject(client, WebSocketCloseCodes.ENCRYPTION_REQUIRED, 'Encryption required', requestId);
       return undefined;
     }
-    const result = await settle(handshakeFn, { clientId: client.id, userId, data });
+    const result = await settle(handshakeFn, { clientId: client.id, userId, data, upgrade });
     if (!this.isCurrent(client)) return undefined;
     if (!result.ok)
       logger.error(

@@ -106,7 +106,10 @@ export class TokenRefresh<A extends object = AnyRecord, M extends object = AnyRe
       return;
     }
     if (entry) entry.refreshing = true;
-    const outcome = await settle(this.opts.authenticateFn, data as A);
+    const outcome = await settle(
+      (credentials: A) => this.opts.authenticateFn(credentials, undefined),
+      data as A,
+    );
     if (entry) entry.refreshing = false;
     if (!this.opts.isCurrent(client) || client.state !== WebSocketClientStates.AUTHENTICATED) return;
 

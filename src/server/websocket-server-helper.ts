@@ -22,6 +22,7 @@ import type {
   IRedisSocketMessage,
   IWebSocket,
   IWebSocketClient,
+  IWebSocketData,
   IWebSocketServerOptions,
 } from '../common/types.ts';
 import { HistoryError } from '../history/errors.ts';
@@ -46,6 +47,7 @@ import { announcedLimits, InboundLimiter } from './inbound-limits.ts';
 import { InboundRouter } from './inbound-router.ts';
 import { LocalDelivery, type TSystemReply } from './local-delivery.ts';
 import { type IResolvedServerSettings, resolveServerOptions } from './options.ts';
+import { createOriginCheck, originRefusedResponse, type TOriginCheck } from './origin-policy.ts';
 import { RoomRecovery } from './recovery.ts';
 import { deliverPositionedMessage, RoomHistory } from './room-history.ts';
 import { isValidRoomName } from './room-names.ts';
@@ -59,6 +61,7 @@ import {
 } from './server-commands.ts';
 import { SessionManager } from './session-manager.ts';
 import { clusterSystemRequests } from './system-requests.ts';
+import { createUpgradeView } from './upgrade.ts';
 
 /** Default wait for a client's acknowledgement (`sendToClient({ ack: true })`), ms. */
 const ACK_TIMEOUT = 5_000;
@@ -74,6 +77,15 @@ export interface ISendOptions<T = unknown> {
   exclude?: string[];
   doLog?: boolean;
   cb?: () => void;
+}
+
+/** Stands in for the Bun server until one is known: with no server, no socket is subscribed to anything. */
+const UNBOUND_SERVER: IBunServer = { pendingWebSockets: 0, publish: () => 0 };
+
+/** What `handleUpgrade` needs of a Bun server (`Server` from `bun` has it). */
+export interface IBunUpgradingServer extends IBunServer {
+  upgrade(request: Request, options: { data: IWebSocketData }): boolean;
+  requestIP(request: Request): { address: string } | null;
 }
 
 /**
@@ -93,7 +105,9 @@ export class WebSocketServerHelper<
   readonly serverId: string = crypto.randomUUID();
 
   private readonly settings: IResolvedServerSettings;
-  private readonly server: IBunServer;
+  /** Unset until given as an option or met in `handleUpgrade`. */
+  private server?: IBunServer;
+  private readonly originAllowed: TOriginCheck;
   private readonly logger: ILogger;
   private readonly registry = new ClientRegistry<MetadataType>();
   /** Running totals behind `getStats()` and the Prometheus metrics. */
@@ -117,6 +131,7 @@ export class WebSocketServerHelper<
   private bunHandler?: IBunWebSocketHandler;
   private configured?: Promise<void>;
   private isConfigured = false;
+  private unboundWarned = false;
   /** The whole shutdown, drain included (what `shutdown()` returns). */
   private stopping?: Promise<void>;
   private draining = false;
@@ -128,6 +143,7 @@ export class WebSocketServerHelper<
     this.settings = resolveServerOptions(opts);
     this.identifier = opts.identifier;
     this.server = opts.server;
+    this.originAllowed = createOriginCheck(opts.allowedOrigins);
     this.logger = adaptLogger(opts.logger ?? createConsoleLogger(opts.identifier), {
       structured: opts.structuredLogs,
       bindings: { identifier: opts.identifier, serverId: this.serverId },
@@ -153,7 +169,7 @@ export class WebSocketServerHelper<
     const metrics = this.metrics;
 
     this.delivery = new LocalDelivery<MetadataType>({
-      server: this.server,
+      server: this.server ?? UNBOUND_SERVER,
       registry: this.registry,
       transformer: opts.outboundTransformer,
       batchLimit: this.settings.encryptedBatchLimit,
@@ -441,6 +457,42 @@ export class WebSocketServerHelper<
   }
 
   /**
+   * Upgrades `request` to a WebSocket served by this helper, for the application's `fetch`:
+   * the path must be `getPath()` (else 404) and the request a WebSocket upgrade (else 426); the
+   * `Origin` must pass `allowedOrigins` (else 403); while shutting down it is 503. The socket gets a
+   * fresh client id, and `authenticateFn` a read-only view of the request (headers, cookies, peer
+   * address, URL, query) with `data`. Returns `undefined` once Bun took the request (return that
+   * from `fetch`), else the `Response` to send. The first call also gives the helper `server`
+   * when the `server` option was left out.
+   */
+  handleUpgrade(request: Request, server: IBunUpgradingServer, data?: unknown): Response | undefined {
+    const url = new URL(request.url);
+    if (url.pathname !== this.settings.path) return new Response('Not Found', { status: 404 });
+    if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
+      return new Response('Upgrade Required', { status: 426, headers: { upgrade: 'websocket' } });
+    }
+    if (!this.originAllowed(request)) {
+      this.counters.countUpgradeRefused('origin');
+      return originRefusedResponse();
+    }
+    if (this.stopping) {
+      this.counters.countUpgradeRefused('draining');
+      return new Response('Service Unavailable: draining', { status: 503, headers: { 'retry-after': '1' } });
+    }
+    this.bindServer(server);
+    const upgrade = createUpgradeView({ request, url, address: server.requestIP(request)?.address, data });
+    if (server.upgrade(request, { data: { clientId: crypto.randomUUID(), upgrade } })) return undefined;
+    return new Response('WebSocket upgrade failed', { status: 500 });
+  }
+
+  /** @internal Gives the helper its Bun server when the `server` option was left out (the first one wins). */
+  bindServer(server: IBunServer): void {
+    if (this.server) return;
+    this.server = server;
+    this.delivery.bindServer(server);
+  }
+
+  /**
    * The Prometheus metrics (`metrics` option on): `registry` is the prom-client
    * `Registry` to mount yourself (`await registry.metrics()`, `registry.contentType`).
    * Undefined when metrics are off.
@@ -476,6 +528,12 @@ export class WebSocketServerHelper<
         opts.socket.close(WebSocketCloseCodes.GOING_AWAY, 'Server shutting down');
       }
       return;
+    }
+    if (!this.server && !this.unboundWarned) {
+      this.unboundWarned = true;
+      this.logger.error(
+        'a socket opened but the helper has no Bun server: pass `server` or upgrade through handleUpgrade(); nothing published reaches it',
+      );
     }
     this.sessions.open(opts.clientId, opts.socket);
   }

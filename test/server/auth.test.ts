@@ -1,8 +1,15 @@
 import { afterEach, describe, expect, test } from 'bun:test';
-import { ECDH, silentLogger, WebSocketClientStates, WebSocketServerHelper } from '../../src/index.ts';
+import {
+  ECDH,
+  type IWebSocketServerOptions,
+  silentLogger,
+  WebSocketClientStates,
+  WebSocketServerHelper,
+} from '../../src/index.ts';
 import { connectedFrame, isoClock } from '../../src/server/session-manager.ts';
 import { encodeFrame } from '../../src/utils/json.ts';
 import { FakeServer, FakeSocket } from '../support/fake-socket.ts';
+import { rawUpgrade } from '../support/raw-ws.ts';
 import {
   eventually,
   type ITestServer,
@@ -408,5 +415,148 @@ describe('a late authenticateFn result', () => {
     } finally {
       await helper.shutdown();
     }
+  });
+});
+
+describe('the upgrade request reaches authentication (handleUpgrade)', () => {
+  type TSeen = {
+    data: unknown;
+    cookie: string | null;
+    session: string | undefined;
+    theme: string | undefined;
+    address: string | undefined;
+    path: string;
+    room: string | null;
+    upgradeData: unknown;
+  };
+  /** A helper with no `server` option, served by one Bun.serve whose fetch is `handleUpgrade`. */
+  async function upgradeServer(extra: Partial<IWebSocketServerOptions> = {}) {
+    const seen: Array<TSeen | undefined> = [];
+    const helper = new WebSocketServerHelper({
+      identifier: 'upgrade-test',
+      logger: silentLogger,
+      allowedOrigins: ['http://app.test'],
+      authenticateFn: (data, upgrade) => {
+        seen.push(
+          upgrade && {
+            data,
+            cookie: upgrade.headers.get('cookie'),
+            session: upgrade.cookies.sid,
+            theme: upgrade.cookies.theme,
+            address: upgrade.address,
+            path: upgrade.url.pathname,
+            room: upgrade.query.get('room'),
+            upgradeData: upgrade.data,
+          },
+        );
+        const sid = upgrade?.cookies.sid ?? (data as { token?: string }).token;
+        return sid === 's3cret' || sid === 'ok' ? { userId: 'ada' } : null;
+      },
+      ...extra,
+    });
+    await helper.configure();
+    const bun = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      fetch: (req, srv) =>
+        new URL(req.url).pathname === helper.getPath()
+          ? helper.handleUpgrade(req, srv, { tenant: 'acme' })
+          : new Response('app'),
+      websocket: helper.getBunWebSocketHandler(),
+    });
+    const url = `ws://127.0.0.1:${bun.port}${helper.getPath()}`;
+    const stop = async () => {
+      await helper.shutdown();
+      bun.stop(true);
+    };
+    stops.push(stop);
+    return { helper, bun, url, seen };
+  }
+  const stops: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const stop of stops.splice(0)) await stop();
+  });
+
+  test('headers, parsed cookies, peer address, URL, query and upgrade data reach authenticateFn; nothing stays on the socket', async () => {
+    const { helper, url, seen } = await upgradeServer();
+    const ws = new WebSocket(`${url}?room=lobby&x=1`, {
+      headers: { cookie: 'theme=dark; sid=s3cret; note=a%20b', origin: 'http://app.test' },
+    } as unknown as string[]);
+    const client = await TestClient.attach(ws);
+    clients.push(client);
+    client.send({ event: 'authenticate', data: { hello: 1 } });
+    const connected = await client.next('connected');
+    expect(connected.data.userId).toBe('ada');
+    expect(seen).toEqual([
+      {
+        data: { hello: 1 },
+        cookie: 'theme=dark; sid=s3cret; note=a%20b',
+        session: 's3cret',
+        theme: 'dark',
+        address: '127.0.0.1',
+        path: '/ws',
+        room: 'lobby',
+        upgradeData: { tenant: 'acme' },
+      },
+    ]);
+    // Admitted: the socket's data holds the id and no longer the request.
+    const record = helper.getClients({ id: connected.data.id })!;
+    expect((record.socket.data as { upgrade?: unknown }).upgrade).toBeUndefined();
+  });
+
+  test('a refused cookie closes 4003; a client without cookies authenticates by token', async () => {
+    const { url, seen } = await upgradeServer();
+    const bad = await TestClient.attach(
+      new WebSocket(url, { headers: { cookie: 'sid=wrong' } } as unknown as string[]),
+    );
+    clients.push(bad);
+    bad.send({ event: 'authenticate', data: {} });
+    expect((await bad.closed).code).toBe(4003);
+    expect(seen[0]?.session).toBe('wrong');
+
+    const good = await connect(url); // no Origin header (not a browser): allowed; no cookie
+    good.send({ event: 'authenticate', data: { token: 'ok' } });
+    expect((await good.next('connected')).data.userId).toBe('ada');
+    expect(seen[1]?.cookie).toBeNull();
+    expect(seen[1]?.session).toBeUndefined();
+  });
+
+  test('handleUpgrade answers 404 off its path, 426 without an upgrade, 403 for another origin, 503 while stopping', async () => {
+    const { helper, bun, url } = await upgradeServer();
+    const http = `http://127.0.0.1:${bun.port}${helper.getPath()}`;
+    expect((await fetch(http)).status).toBe(426);
+    expect((await rawUpgrade(url, { origin: 'http://evil.test' })).status).toBe(403);
+    expect((await rawUpgrade(url, { origin: 'http://app.test' })).status).toBe(101);
+    const offPath = helper.handleUpgrade(new Request(`http://127.0.0.1:${bun.port}/other`), bun);
+    expect(offPath?.status).toBe(404);
+    await helper.shutdown();
+    expect((await rawUpgrade(url, { origin: 'http://app.test' })).status).toBe(503);
+  });
+
+  test('handshakeFn sees the same upgrade', async () => {
+    const handshakes: unknown[] = [];
+    const { url } = await upgradeServer({
+      requireEncryption: true,
+      handshakeFn: ({ upgrade }) => {
+        handshakes.push(upgrade?.cookies.sid);
+        return null; // refuse: only what it was given matters here
+      },
+    });
+    const client = await TestClient.attach(
+      new WebSocket(url, { headers: { cookie: 'sid=s3cret' } } as unknown as string[]),
+    );
+    clients.push(client);
+    client.send({ event: 'authenticate', data: {} });
+    await client.closed;
+    expect(handshakes).toEqual(['s3cret']);
+  });
+
+  test('without a server option, publishing reaches sockets once handleUpgrade met the server', async () => {
+    const { helper, url } = await upgradeServer();
+    const client = await connect(url);
+    client.send({ event: 'authenticate', data: { token: 'ok' } });
+    await client.next('connected');
+    helper.send({ destination: 'ws-default', payload: { topic: 'news', data: 'hi' } });
+    expect((await client.next('news')).data).toBe('hi');
   });
 });

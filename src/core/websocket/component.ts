@@ -170,6 +170,13 @@ export class WebSocketComponent implements IComponent {
             : undefined,
         accepting: () => !helper.isStopping(),
         admit: this.admission(helper, clientIpFn, connectionRateFn),
+        clientAddress: (request, srv) => {
+          try {
+            return clientIpFn ? clientIpFn({ request, server: srv }) : srv.requestIP(request)?.address;
+          } catch {
+            return undefined; // an address is a courtesy to authenticateFn, not a condition
+          }
+        },
       }),
       websocket: caps ? this.cappedHandler(caps) : helper.getBunWebSocketHandler(),
     });

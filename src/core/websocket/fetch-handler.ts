@@ -1,5 +1,6 @@
 import type { Server } from 'bun';
 import { originRefusedResponse, type TOriginCheck } from '../../server/origin-policy.ts';
+import { createUpgradeView } from '../../server/upgrade.ts';
 
 export type TFetch = (request: Request, server: Server<unknown>) => Response | Promise<Response>;
 export type TUpgradingFetch = (
@@ -43,17 +44,24 @@ export function createWebSocketFetchHandler(opts: {
   accepting?: () => boolean;
   /** Per-IP connection rate; checked last, so refused origins and drains never spend a token. */
   admit?: TAdmit;
+  /** The client's address for `authenticateFn` when `admit` did not name one (`clientIpFn`). */
+  clientAddress?: (request: Request, server: Server<unknown>) => string | undefined;
 }): TUpgradingFetch {
-  const { path, fallback, originAllowed, onRefused, health, metrics, accepting, admit } = opts;
+  const { path, fallback, originAllowed, onRefused, health, metrics, accepting, admit, clientAddress } = opts;
   const upgrade = (
     request: Request,
     server: Server<unknown>,
     address?: true | string,
   ): Response | undefined => {
+    // What authenticateFn sees of the request; the socket drops it at `authenticate`.
+    const view = createUpgradeView({
+      request,
+      address: typeof address === 'string' ? address : clientAddress?.(request, server),
+    });
     const data =
       typeof address === 'string'
-        ? { clientId: crypto.randomUUID(), address }
-        : { clientId: crypto.randomUUID() };
+        ? { clientId: crypto.randomUUID(), address, upgrade: view }
+        : { clientId: crypto.randomUUID(), upgrade: view };
     // Bun answers the handshake itself; returning nothing tells it the request was taken.
     if (server.upgrade(request, { data })) return undefined;
     return new Response('WebSocket upgrade failed', { status: 500 });
