@@ -4,17 +4,9 @@
 import { RedisHelper, WebSocketServerHelper } from '../../src/index.ts';
 
 const port = Number(process.env.PORT ?? 3000);
-const server = Bun.serve<{ clientId: string }>({
-  hostname: process.env.HOST ?? '127.0.0.1',
-  port,
-  fetch: () => new Response('starting', { status: 503 }),
-  websocket: { message() {} },
-});
-
 const redisUrl = process.env.REDIS_URL ? new URL(process.env.REDIS_URL) : undefined;
 const helper = new WebSocketServerHelper({
   identifier: 'basic-example',
-  server,
   ...(redisUrl
     ? {
         redisConnection: new RedisHelper({
@@ -52,17 +44,15 @@ ws.onmessage = (e) => {
 ws.onclose = (e) => log('closed ' + e.code);
 </script>`;
 
-server.reload({
+// The helper's path goes to handleUpgrade (Origin check, client id, upgrade); the rest is the page.
+const server = Bun.serve({
+  hostname: process.env.HOST ?? '127.0.0.1',
+  port,
   fetch(req, srv) {
-    const { pathname } = new URL(req.url);
-    if (pathname === helper.getPath()) {
-      return srv.upgrade(req, { data: { clientId: crypto.randomUUID() } })
-        ? undefined
-        : new Response('Upgrade failed', { status: 500 });
-    }
+    if (new URL(req.url).pathname === helper.getPath()) return helper.handleUpgrade(req, srv);
     return new Response(page, { headers: { 'content-type': 'text/html; charset=utf-8' } });
   },
-  websocket: helper.getBunWebSocketHandler() as never,
+  websocket: helper.getBunWebSocketHandler(),
 });
 
 setInterval(

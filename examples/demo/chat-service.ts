@@ -20,6 +20,7 @@ import {
   type IPresenceUpdate,
   isRoomName,
 } from './protocol.ts';
+import { SESSION_COOKIE, type SessionStore } from './sessions.ts';
 
 /** The `info` each presence member carries (see `presenceInfo`). */
 interface IMemberInfo {
@@ -41,6 +42,8 @@ export interface IChatServiceOptions {
   helper: () => WebSocketServerHelper;
   instances: IInstanceCounter;
   logger: ILogger;
+  /** Cookie sessions (POST /api/session); the WebSocket authenticates from their cookie. */
+  sessions: SessionStore;
 }
 
 export class ChatService {
@@ -50,11 +53,21 @@ export class ChatService {
 
   constructor(private readonly opts: IChatServiceOptions) {}
 
-  /** A person signs in with a display name; it becomes their userId. */
-  readonly authenticate: TWebSocketAuthenticateFn = (data) => {
-    const name = typeof data.name === 'string' ? data.name.trim() : '';
+  /**
+   * A person signs in with a display name; it becomes their userId. The name comes in the
+   * `authenticate` frame, or, when the frame carries none, from the session cookie the browser
+   * sent with the upgrade (signed in over HTTP: no token in the page's JavaScript).
+   */
+  readonly authenticate: TWebSocketAuthenticateFn = (data, upgrade) => {
+    const given = typeof data.name === 'string' ? data.name.trim() : undefined;
+    const name = given ?? this.opts.sessions.nameOf(upgrade?.cookies[SESSION_COOKIE]) ?? '';
     return NAME_PATTERN.test(name) ? { userId: name, metadata: { name } } : null;
   };
+
+  /** Whether `name` may be a display name (the sign-in form and POST /api/session check it). */
+  static isName(name: string): boolean {
+    return NAME_PATTERN.test(name);
+  }
 
   /**
    * Every chat room keeps a history: a page entering a room shows its recent messages, and a

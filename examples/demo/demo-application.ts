@@ -2,6 +2,7 @@
 // only on roomcast's public API (the application base, the WebSocket
 // component, the Redis helper and the server-side encryption helper).
 
+import { getCookie } from 'hono/cookie';
 import {
   BaseApplication,
   type IApplicationOptions,
@@ -20,12 +21,14 @@ import { ChatService } from './chat-service.ts';
 import { type IDemoConfig, redisOptionsFromUrl } from './config.ts';
 import { type IInstanceCounter, LocalInstances, RedisInstances } from './instances.ts';
 import { buildPage } from './page.ts';
+import { SESSION_COOKIE, SessionStore } from './sessions.ts';
 
 /** How long start() waits for Redis before giving up with a clear error. */
 const REDIS_CONNECT_TIMEOUT_MS = 5_000;
 
 export class DemoApplication extends BaseApplication {
   private redis?: RedisHelper;
+  private readonly sessions = new SessionStore();
 
   constructor(
     private readonly config: IDemoConfig,
@@ -41,7 +44,12 @@ export class DemoApplication extends BaseApplication {
 
   override async preConfigure(): Promise<void> {
     const instances = await this.setupRedis();
-    const chat = new ChatService({ helper: () => this.websocket, instances, logger: this.logger });
+    const chat = new ChatService({
+      helper: () => this.websocket,
+      instances,
+      logger: this.logger,
+      sessions: this.sessions,
+    });
     this.bind<ChatService>({ key: DemoBindingKeys.CHAT_SERVICE }).toValue(chat);
 
     this.bind<Partial<IWebSocketServerOptions>>({ key: WebSocketBindingKeys.SERVER_OPTIONS }).toValue({
@@ -122,6 +130,26 @@ export class DemoApplication extends BaseApplication {
     this.hono.get('/api/config', (c) =>
       c.json({ encryption: this.config.encryption, path: this.websocket.getPath(), mode }),
     );
+    // Cookie sign-in: the name is kept server-side, the page gets only an HttpOnly cookie. A JSON
+    // body is required, so another site's page cannot post here without a CORS preflight.
+    this.hono.post('/api/session', async (c) => {
+      if (!c.req.header('content-type')?.startsWith('application/json')) return c.text('JSON expected', 415);
+      const body: unknown = await c.req.json().catch(() => undefined);
+      const name =
+        typeof (body as { name?: unknown })?.name === 'string' ? (body as { name: string }).name.trim() : '';
+      if (!ChatService.isName(name)) return c.json({ error: 'invalid name' }, 400);
+      c.header('set-cookie', this.sessions.create(name));
+      return c.json({ name });
+    });
+    // Who the cookie signs in as (the page resumes a session on load); `null` without one (a 200:
+    // the page asks on every load, and an error status would be logged in the browser's console).
+    this.hono.get('/api/session', (c) =>
+      c.json({ name: this.sessions.nameOf(getCookie(c, SESSION_COOKIE)) ?? null }),
+    );
+    this.hono.delete('/api/session', (c) => {
+      c.header('set-cookie', this.sessions.end(getCookie(c, SESSION_COOKIE)));
+      return c.body(null, 204);
+    });
     this.hono.get('/api/status', async (c) =>
       c.json({ ...(await chat.status()), mode, encryption: this.config.encryption }),
     );

@@ -81,6 +81,58 @@ describe('demo in Chromium', () => {
     await eventuallyEqual(() => ada.locator('#status dd[data-field="clients here"]').textContent(), '2');
   }, 30_000);
 
+  test('cookie session: signed in over HTTP, the socket authenticates from an HttpOnly cookie the page never sees', async () => {
+    const { url } = await demo();
+    const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+    try {
+      const page = await context.newPage();
+      page.setDefaultTimeout(8_000);
+      // Every frame the page's WebSockets send, to show no credentials travel in them.
+      const sent: string[] = [];
+      page.on('websocket', (socket) => socket.on('framesent', ({ payload }) => sent.push(String(payload))));
+      await page.goto(url);
+      await page.fill('#name', 'Hedy');
+      await page.check('#cookie-session');
+      await page.click('#sign-in-form button[type="submit"]');
+      await page.waitForSelector('#connection[data-state="connected"]');
+      await page.locator('#announcements li', { hasText: 'Welcome, Hedy!' }).waitFor();
+
+      const [cookie] = await context.cookies();
+      expect(cookie).toMatchObject({ name: 'demo_session', httpOnly: true, sameSite: 'Strict' });
+      expect(await page.evaluate(() => document.cookie)).toBe(''); // HttpOnly: out of the script's reach
+      const authenticate = sent
+        .map((text) => JSON.parse(text))
+        .find((frame) => frame.event === 'authenticate');
+      expect(authenticate.data).toEqual({}); // no name, no token: the cookie alone signed the socket in
+      expect(sent.some((text) => text.includes(cookie?.value ?? '?'))).toBe(false);
+
+      // The chat works as usual, and a reload resumes the session without the form.
+      await say(page, 'Signed in by cookie');
+      await expectMessage(page, 'Signed in by cookie');
+      await page.reload();
+      await page.waitForSelector('#connection[data-state="connected"]');
+      await page.locator('#announcements li', { hasText: 'Welcome, Hedy!' }).waitFor();
+      expect(await page.isHidden('#sign-in')).toBe(true);
+
+      // Without the cookie the same empty authenticate is refused (4003).
+      const stranger = await browser.newPage();
+      await stranger.goto(url);
+      const code = await stranger.evaluate(
+        (path) =>
+          new Promise<number>((resolve) => {
+            const socket = new WebSocket(`ws://${location.host}${path}`);
+            socket.onopen = () => socket.send(JSON.stringify({ event: 'authenticate', data: {} }));
+            socket.onclose = (event) => resolve(event.code);
+          }),
+        '/ws',
+      );
+      expect(code).toBe(4003);
+      await stranger.close();
+    } finally {
+      await context.close();
+    }
+  }, 30_000);
+
   test('two instances sharing Redis: chat crosses instances and the announce CLI reaches both pages', async () => {
     const redis = await RedisServer.start();
     redisServers.push(redis);

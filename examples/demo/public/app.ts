@@ -31,7 +31,9 @@ interface IServerConfig {
 }
 
 type TEntry = { kind: 'chat'; message: IChatMessage } | { kind: 'system'; text: string };
-type TClient = RoomcastClient<IIncoming, IOutgoing, { name: string }>;
+/** `{ name }`, or `{}` for a cookie session (the server reads the name from the upgrade's cookie). */
+type TAuth = { name?: string };
+type TClient = RoomcastClient<IIncoming, IOutgoing, TAuth>;
 
 const DEFAULT_ROOM = 'lobby';
 const NAME_PATTERN = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,23}$/u;
@@ -53,6 +55,7 @@ const view = {
   signInForm: $<HTMLFormElement>('sign-in-form'),
   signInError: $('sign-in-error'),
   name: $<HTMLInputElement>('name'),
+  cookieSession: $<HTMLInputElement>('cookie-session'),
   chat: $('chat'),
   rooms: $('rooms'),
   joinForm: $<HTMLFormElement>('join-form'),
@@ -90,7 +93,32 @@ view.signInForm.addEventListener('submit', (event) => {
     return;
   }
   view.signInError.textContent = '';
-  connect(name);
+  if (!view.cookieSession.checked) {
+    connect(name, { name });
+    return;
+  }
+  // Sign in over HTTP: the answer sets an HttpOnly cookie this script cannot read; the browser
+  // sends it with the WebSocket upgrade, and the server authenticates the socket from it.
+  void fetch('/api/session', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name }),
+  }).then(
+    (response) => {
+      if (response.ok) connect(name, {});
+      else view.signInError.textContent = 'The server refused this name. Try another one.';
+    },
+    () => {
+      view.signInError.textContent = 'Could not reach the server.';
+    },
+  );
+});
+
+// A cookie session from an earlier visit signs the page in at once.
+void fetch('/api/session').then(async (response) => {
+  if (!response.ok || state.client) return;
+  const { name } = (await response.json()) as { name: string | null };
+  if (name !== null && !state.client) connect(name, {});
 });
 
 view.joinForm.addEventListener('submit', (event) => {
@@ -112,12 +140,15 @@ setInterval(refreshStatus, 2_000);
 
 // --------------------------------------------------------------- connection
 
-function connect(name: string): void {
+function connect(name: string, auth: TAuth): void {
   state.name = name;
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const client: TClient = createClient<IIncoming, IOutgoing, { name: string }>(
+  const client: TClient = createClient<IIncoming, IOutgoing, TAuth>(
     `${scheme}://${location.host}${config.path}`,
-    { auth: { name }, encryption: config.encryption },
+    {
+      auth,
+      encryption: config.encryption,
+    },
   );
   state.client = client;
 
