@@ -134,11 +134,13 @@ export interface IWebSocketData<MetadataType extends object = AnyRecord> {
   upgrade?: IWebSocketUpgrade;
 }
 
-/** The read-only part of `Headers`. */
-export type TReadonlyHeaders = Pick<
-  Headers,
-  'get' | 'has' | 'forEach' | 'entries' | 'keys' | 'values' | typeof Symbol.iterator
->;
+/** The read-only part of `Headers` (a `Headers` object fits it; names are case-insensitive). */
+export interface IReadonlyHeaders {
+  get(name: string): string | null;
+  has(name: string): boolean;
+  forEach(callback: (value: string, name: string) => void): void;
+  [Symbol.iterator](): Iterator<[string, string]>;
+}
 
 /**
  * A read-only view of the HTTP upgrade request that opened a connection, handed to
@@ -146,7 +148,7 @@ export type TReadonlyHeaders = Pick<
  */
 export interface IWebSocketUpgrade<UpgradeDataType = unknown> {
   /** The request's headers (a copy: the request itself is not kept). */
-  readonly headers: TReadonlyHeaders;
+  readonly headers: IReadonlyHeaders;
   /** The `Cookie` header, parsed (`name → value`, values URI-decoded where valid). */
   readonly cookies: Readonly<Record<string, string>>;
   /** The client's address: the component's `clientIpFn` answer, else the socket's peer address. */

@@ -1,7 +1,7 @@
 // The upgrade request as authentication sees it. Built once per upgrade from what the request
 // carries (headers copied, URL parsed once, cookies parsed on first read), kept on the socket's
 // data until the `authenticate` frame arrives, then dropped: the request itself is never kept.
-import type { IWebSocketUpgrade, TReadonlyHeaders } from '../common/types.ts';
+import type { IWebSocketUpgrade, IReadonlyHeaders } from '../common/types.ts';
 
 /**
  * Parses a `Cookie` header into `name → value`. The first of two same-named cookies wins (the
@@ -29,7 +29,7 @@ export function parseCookies(header: string | null | undefined): Record<string, 
 class UpgradeView<D> implements IWebSocketUpgrade<D> {
   private parsed?: Readonly<Record<string, string>>;
   constructor(
-    readonly headers: TReadonlyHeaders,
+    readonly headers: IReadonlyHeaders,
     readonly url: URL,
     readonly address: string | undefined,
     readonly data: D | undefined,

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import { WebSocketBindingKeys } from '../../src/core/index.ts';
-import { RedisHelper, silentLogger, WebSocketServerHelper } from '../../src/index.ts';
+import { type IWebSocketUpgrade, RedisHelper, silentLogger, WebSocketServerHelper } from '../../src/index.ts';
 import { freePort, RedisServer } from '../support/redis-server.ts';
 import { eventually, recordingLogger } from '../support/server.ts';
 import { expectSilence, TestClient } from '../support/ws-client.ts';
@@ -321,3 +321,46 @@ async function rawHttp(port: number, request: string): Promise<string> {
   socket.end();
   return answer;
 }
+
+describe('the upgrade request reaches authenticateFn through the component', () => {
+  test('headers, cookies, query and the clientIpFn address arrive; with the default address, the peer', async () => {
+    const seen: unknown[] = [];
+    const authenticate = (data: Record<string, unknown>, upgrade?: IWebSocketUpgrade) => {
+      seen.push({
+        data,
+        session: upgrade?.cookies.session,
+        agent: upgrade?.headers.get('x-agent'),
+        address: upgrade?.address,
+        room: upgrade?.query.get('room'),
+      });
+      return upgrade?.cookies.session === 'abc' ? { userId: 'ada' } : null;
+    };
+    const app = await started({
+      [WebSocketBindingKeys.AUTHENTICATE_HANDLER]: authenticate,
+      [WebSocketBindingKeys.SERVER_OPTIONS]: {
+        clientIpFn: ({ request }: { request: Request }) => request.headers.get('x-real-ip') ?? undefined,
+      },
+    });
+    const client = await TestClient.attach(
+      new WebSocket(`${app.wsUrl()}?room=lobby`, {
+        headers: { cookie: 'session=abc', 'x-agent': 'test', 'x-real-ip': '10.1.2.3' },
+      } as unknown as string[]),
+    );
+    client.send({ event: 'authenticate', data: {} });
+    expect((await client.next('connected')).data.userId).toBe('ada');
+    expect(seen).toEqual([{ data: {}, session: 'abc', agent: 'test', address: '10.1.2.3', room: 'lobby' }]);
+    client.close();
+
+    const plain = await started({ [WebSocketBindingKeys.AUTHENTICATE_HANDLER]: authenticate });
+    const other = await TestClient.connect(plain.wsUrl());
+    other.send({ event: 'authenticate', data: { token: 'x' } });
+    expect((await other.closed).code).toBe(4003);
+    expect(seen[1]).toEqual({
+      data: { token: 'x' },
+      session: undefined,
+      agent: null,
+      address: '127.0.0.1',
+      room: null,
+    });
+  });
+});
