@@ -74,9 +74,7 @@ export class WebSocketComponent implements IComponent {
     }
     const ignored = unknownServerOptionKeys(bound);
     if (ignored.length > 0) {
-      app.logger.warn(
-        `${PREFIX} ignoring server option(s) the component does not take: ${ignored.join(', ')} (authTimeout and encryptedBatchLimit keep the helper defaults)`,
-      );
+      app.logger.warn(`${PREFIX} ignoring unknown server option(s): ${ignored.join(', ')}`);
     }
     this.options = mergeServerOptions(bound);
     try {
@@ -140,7 +138,7 @@ export class WebSocketComponent implements IComponent {
       });
     }
 
-    const helper = new WebSocketServerHelper(helperOptions);
+    const helper = this.createHelper(helperOptions);
     const log = adaptLogger(app.logger);
     this.helper = helper;
     await helper.configure();
@@ -175,6 +173,11 @@ export class WebSocketComponent implements IComponent {
     });
     app.bind<WebSocketServerHelper>({ key: WebSocketBindingKeys.WEBSOCKET_INSTANCE }).toValue(helper);
     app.logger.info(`${PREFIX} "${options.identifier}" accepting WebSocket connections on ${options.path}`);
+  }
+
+  /** Builds the helper from the options gathered in `start()`; a subclass may wrap or observe it. */
+  protected createHelper(options: IWebSocketServerOptions): WebSocketServerHelper {
+    return new WebSocketServerHelper(options);
   }
 
   /**
