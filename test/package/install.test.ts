@@ -138,6 +138,7 @@ describe('the packed tarball', () => {
     }
     expect(files).toContain('CHANGELOG.md');
     expect(files).toContain('README.md');
+    expect(files).toContain('docs/grafana-dashboard.json');
     expect(files.some((f) => f.startsWith('test/') || f.startsWith('bench/'))).toBe(false);
 
     const installed = join(nodeProject, 'node_modules/roomcast');
