@@ -1,4 +1,5 @@
-// Builds the published package: ESM JavaScript and declarations in dist/ from src/.
+// Builds the published package: ESM JavaScript and declarations in dist/ from src/, and the
+// prebuilt browser bundle of the client in dist/browser/.
 // Runs on `npm run build` and on `npm pack` / `npm publish` (the prepack script).
 //
 // The sources import each other with `.ts` specifiers (Bun runs them as they are).
@@ -32,3 +33,8 @@ for (const entry of readdirSync(dist, { recursive: true })) {
   }
 }
 console.log(`build: dist/ written (${rewritten} declaration files had their .ts imports rewritten to .js)`);
+
+// The prebuilt browser bundle (dist/browser/roomcast-client.js, .map, .d.ts), made with Bun.build:
+// Bun is a devDependency, so it is here wherever the package is built.
+const bun = process.env.BUN_PATH ?? join(root, 'node_modules/.bin/bun');
+execFileSync(bun, [join(root, 'scripts/build-browser-bundle.ts')], { cwd: root, stdio: 'inherit' });

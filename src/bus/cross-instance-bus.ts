@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { WebSocketChannels, WebSocketLimits } from '../common/constants.ts';
-import { logFields } from '../common/log.ts';
+import { LogRateLimiter, logFields } from '../common/log.ts';
 import type { ILogger, IRedisConnection, IRedisSocketMessage } from '../common/types.ts';
 import { asPublisher } from '../redis/command-timeout.ts';
 import { hashSlot } from '../redis/hash-slot.ts';
@@ -308,8 +308,16 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
           this.channels
           ? duplicateWithoutResubscribe(this.base)
           : this.base.duplicate();
-    pub.on('error', (error: unknown) => logger.warn('Redis publisher error', describe(error)));
-    sub.on('error', (error: unknown) => logger.warn('Redis subscriber error', describe(error)));
+    const limiter = new LogRateLimiter();
+    const onError = (connection: string) => (error: unknown) => {
+      const text = describe(error);
+      const held = limiter.take(`${connection}:${text}`);
+      if (held === undefined) return; // the same error again within 10 s: counted, not logged
+      const more = held > 0 ? ` (${held} more since the last line)` : '';
+      logger.warn(`Redis ${connection} error: ${text}${more}`, logFields({ connection, held }));
+    };
+    pub.on('error', onError('publisher'));
+    sub.on('error', onError('subscriber'));
     for (const client of [pub, sub]) client.on('reconnecting', () => this.stats.reconnects++);
     this.pub = pub;
     this.sub = sub;

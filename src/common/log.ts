@@ -126,3 +126,40 @@ function toFields(args: unknown[]): Record<string, unknown> {
   else if (details.length > 1) fields.detail = details;
   return fields;
 }
+
+/**
+ * Lets a repeated log line through at most once per `intervalMs` for each key, and counts the ones
+ * held back so the next line can say how many there were. Keys must come from a small fixed set
+ * (an error kind, a close code): the state is kept per key for the limiter's lifetime.
+ */
+export class LogRateLimiter {
+  private readonly keys = new Map<string, { at: number; held: number }>();
+
+  constructor(
+    readonly intervalMs = 10_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The number of lines held back since the last one when this one may be written; `undefined` when held back. */
+  take(key: string): number | undefined {
+    const now = this.now();
+    const state = this.keys.get(key);
+    if (state === undefined) {
+      this.keys.set(key, { at: now, held: 0 });
+      return 0;
+    }
+    if (now - state.at < this.intervalMs) {
+      state.held++;
+      return undefined;
+    }
+    const held = state.held;
+    state.at = now;
+    state.held = 0;
+    return held;
+  }
+}
+
+/** The text of an error without its stack: what a repeated Redis error is logged with. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message || error.name : String(error);
+}

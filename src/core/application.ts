@@ -1,5 +1,6 @@
 import type { Server } from 'bun';
 import { Hono } from 'hono';
+import { adaptLogger, logFields } from '../common/log.ts';
 import { createConsoleLogger } from '../common/logger.ts';
 import type { ILogger, ValueOrPromise } from '../common/types.ts';
 import type { IComponent, TComponentClass } from './component.ts';
@@ -137,7 +138,10 @@ export class BaseApplication {
       }
     } catch (error) {
       await this.stop().catch((stopError: unknown) =>
-        this.logger.error('Cleaning up after a failed start also failed', stopError),
+        adaptLogger(this.logger).error(
+          'Cleaning up after a failed start also failed',
+          logFields({ error: stopError }),
+        ),
       );
       throw error;
     }
@@ -147,7 +151,7 @@ export class BaseApplication {
       this.removeSignalListeners = installShutdownSignals({ stop: () => this.stop(), logger: this.logger });
     }
     const address = this.getAddress();
-    this.logger.info(`listening on ${address.url}`);
+    adaptLogger(this.logger).info(`listening on ${address.url}`, logFields({ url: address.url }));
     return address;
   }
 
@@ -162,7 +166,10 @@ export class BaseApplication {
       const bound = this.options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT;
       const finished = await withinBound(this.shutdown(), bound);
       if (!finished) {
-        this.logger.warn(`Graceful stop took longer than ${bound}ms: closing the remaining connections`);
+        adaptLogger(this.logger).warn(
+          `Graceful stop took longer than ${bound}ms: closing the remaining connections`,
+          logFields({ bound }),
+        );
         await this.server?.stop(true);
       }
       this.state = 'stopped';
@@ -176,7 +183,10 @@ export class BaseApplication {
         await component.stop?.();
       } catch (error) {
         // One failing component must not keep the others (or the server) running.
-        this.logger.error(`${component.constructor.name}.stop() failed`, error);
+        adaptLogger(this.logger).error(
+          `${component.constructor.name}.stop() failed`,
+          logFields({ component: component.constructor.name, error }),
+        );
       }
     }
     // Without `true`, Bun stops listening and resolves once the open connections are gone.

@@ -11,3 +11,4 @@ export { type IShutdownSignalOptions, installShutdownSignals, type TShutdownSign
 export { WebSocketComponent } from './websocket/component.ts';
 export { WebSocketBindingKeys } from './websocket/keys.ts';
 export type { IServerOptions, TClientIpFn, TConnectionRateFn } from './websocket/options.ts';
+export { HELPER_OPTION_SOURCES } from './websocket/options.ts';

@@ -1,3 +1,4 @@
+import { adaptLogger, logFields } from '../common/log.ts';
 import type { ILogger } from '../common/types.ts';
 
 export type TShutdownSignal = 'SIGINT' | 'SIGTERM';
@@ -20,19 +21,20 @@ export function installShutdownSignals(opts: IShutdownSignalOptions): () => void
   const signals = opts.signals ?? ['SIGINT', 'SIGTERM'];
   const exit = opts.exit ?? ((code: number) => process.exit(code));
   let stopping = false;
+  const log = adaptLogger(opts.logger);
 
   const onSignal = (signal: TShutdownSignal): void => {
     if (stopping) {
-      opts.logger.warn(`${signal} received again: exiting without waiting`);
+      log.warn(`${signal} received again: exiting without waiting`, logFields({ signal }));
       exit(1);
       return;
     }
     stopping = true;
-    opts.logger.info(`${signal} received: stopping`);
+    log.info(`${signal} received: stopping`, logFields({ signal }));
     opts.stop().then(
       () => exit(0),
       (error: unknown) => {
-        opts.logger.error('Graceful stop failed', error);
+        log.error('Graceful stop failed', logFields({ signal, error }));
         exit(1);
       },
     );

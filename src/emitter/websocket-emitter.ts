@@ -8,7 +8,7 @@ import {
   WebSocketLimits,
   WebSocketMessageTypes,
 } from '../common/constants.ts';
-import { adaptLogger } from '../common/log.ts';
+import { adaptLogger, errorText, LogRateLimiter, logFields } from '../common/log.ts';
 import { createConsoleLogger } from '../common/logger.ts';
 import type { ILogger, IRedisConnection, IWebSocketEmitterOptions } from '../common/types.ts';
 import { HistoryError } from '../history/errors.ts';
@@ -112,9 +112,14 @@ export class WebSocketEmitter {
 
   private duplicate(): TRedisClient {
     const client = asPublisher(this.connection.getClient().duplicate(), this.commandTimeout);
-    client.on('error', (error: unknown) =>
-      this.logger.warn('Redis error', error instanceof Error ? error.message : String(error)),
-    );
+    const limiter = new LogRateLimiter();
+    client.on('error', (error: unknown) => {
+      const text = errorText(error);
+      const held = limiter.take(text);
+      if (held === undefined) return; // the same error again within 10 s: not logged
+      const more = held > 0 ? ` (${held} more since the last line)` : '';
+      this.logger.warn(`Redis error: ${text}${more}`, logFields({ held }));
+    });
     return client;
   }
 

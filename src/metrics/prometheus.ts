@@ -9,6 +9,13 @@ export interface IMetricsOptions {
   registry?: Registry;
   /** Prefix of every metric name. Default `roomcast_`. */
   prefix?: string;
+  /**
+   * Also register prom-client's default process and runtime metrics (`collectDefaultMetrics`: CPU,
+   * resident memory, open file descriptors, event-loop lag, heap, GC) in the same registry and with
+   * the same prefix. Default `false`. Leave it off when the application already collects them in
+   * the registry it passes, since a metric name may be registered only once per registry.
+   */
+  defaultMetrics?: boolean;
 }
 
 /** What the exporter reads at scrape time. */
@@ -68,6 +75,8 @@ export class PrometheusMetrics {
     }
     const registry = options.registry ?? new Registry();
     this.registry = registry;
+    if (options.defaultMetrics === true)
+      loadPromClient().collectDefaultMetrics({ register: registry, prefix });
     const registers = [registry];
     const { counters } = sources;
 

@@ -1,3 +1,4 @@
+import { adaptLogger, errorText, LogRateLimiter, logFields } from '../common/log.ts';
 import { createConsoleLogger } from '../common/logger.ts';
 import type { ILogger } from '../common/types.ts';
 import { closeRedisClient, type TRedisClient, waitForRedisReady } from './wait-ready.ts';
@@ -35,10 +36,19 @@ export class DefaultRedisHelper {
     this.client.on('connect', () => onConnected?.({ name: this.name, helper: this }));
     this.client.on('ready', () => onReady?.({ name: this.name, helper: this }));
     // Always listen for `error`: an ioredis client without an error listener
-    // reports every reconnect failure as an unhandled error event.
+    // reports every reconnect failure as an unhandled error event. Without `onError`, one line
+    // (no stack) per 10 s at most: a retry every second through an outage is not worth a line each.
+    const limiter = new LogRateLimiter();
     this.client.on('error', (error: unknown) => {
-      if (onError) onError({ name: this.name, helper: this, error });
-      else this.logger.error('Redis error', error);
+      if (onError) return onError({ name: this.name, helper: this, error });
+      const text = errorText(error);
+      const held = limiter.take(text);
+      if (held === undefined) return;
+      const more = held > 0 ? ` (${held} more since the last line)` : '';
+      adaptLogger(this.logger).error(
+        `Redis error on "${this.name}": ${text}${more}`,
+        logFields({ redis: this.name, held }),
+      );
     });
     onInitialized?.({ name: this.name, helper: this });
   }

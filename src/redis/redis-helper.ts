@@ -9,7 +9,11 @@ export interface IRedisHelperOptions extends IRedisHelperCallbacks {
   user?: string;
   password?: string;
   database?: number;
-  /** Connect right away (default `true`); with `false`, the first user connects it. */
+  /**
+   * Connect in the constructor (`true`). Default `false`: the client connects on its first command
+   * or `connect()`. The WebSocket helpers only duplicate it, so by default the helper's own client never
+   * opens a connection (no idle third connection retrying, and logging, through a Redis outage).
+   */
   autoConnect?: boolean;
   /** Give up reconnecting after this many attempts in a row (default: never give up). */
   maxRetry?: number;
@@ -34,7 +38,7 @@ export class RedisHelper extends DefaultRedisHelper {
       username: opts.user,
       password: opts.password,
       db: opts.database ?? 0,
-      lazyConnect: opts.autoConnect === false,
+      lazyConnect: opts.autoConnect !== true,
       retryStrategy: (attempt) =>
         maxRetry !== undefined && attempt > maxRetry ? null : reconnectDelay(attempt),
     };

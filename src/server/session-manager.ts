@@ -5,7 +5,7 @@ import {
   WebSocketErrorCodes,
   WebSocketEvents,
 } from '../common/constants.ts';
-import { clientFields, debugLogged } from '../common/log.ts';
+import { clientFields, debugLogged, LogRateLimiter } from '../common/log.ts';
 import type {
   AnyRecord,
   ILogger,
@@ -314,6 +314,7 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
   }
 
   close(client: IWebSocketClient<M>, code: number, reason: string): void {
+    this.reportClose(client, code, reason);
     try {
       client.socket.close(code, reason);
     } catch (error) {
@@ -425,6 +426,25 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     this.close(client, code, message);
   }
 
+  /** One line per close code per 10 s at most (with the count held back) for the closes below. */
+  private readonly closeLines = new LogRateLimiter();
+
+  /**
+   * Refused authentications and closes for abuse, where an operator sees them (`info` / `warn`,
+   * not `debug`), bounded: a flood of bad clients writes one line per code per 10 s.
+   */
+  private reportClose(client: IWebSocketClient<M>, code: number, reason: string): void {
+    const level = OPERATOR_CLOSES[code];
+    if (level === undefined) return;
+    const held = this.closeLines.take(String(code));
+    if (held === undefined) return;
+    const more = held > 0 ? `; ${held} more closed with ${code} since the last line` : '';
+    this.opts.logger[level](
+      `closed client ${client.id} with ${code} (${reason})${more}`,
+      clientFields(client, { code, reason, address: client.socket.remoteAddress, held }),
+    );
+  }
+
   /** The current time as ISO 8601 (clients connecting in the same millisecond share the string). */
   private readonly isoNow = isoClock();
 
@@ -463,3 +483,11 @@ export class SessionManager<A extends object = AnyRecord, M extends object = Any
     );
   }
 }
+
+/** Server-initiated closes an operator wants to see, and at which level. */
+const OPERATOR_CLOSES: Readonly<Partial<Record<number, 'info' | 'warn'>>> = {
+  [WebSocketCloseCodes.AUTH_TIMEOUT]: 'info',
+  [WebSocketCloseCodes.AUTH_FAILED]: 'info',
+  [WebSocketCloseCodes.ENCRYPTION_REQUIRED]: 'info',
+  [WebSocketCloseCodes.LIMIT_EXCEEDED]: 'warn',
+};

@@ -92,12 +92,13 @@ describe('server options', () => {
     expect(DEFAULT_SERVER_OPTIONS.serverOptions.sendPings).toBe(true);
   });
 
-  test('helper-only options are reported as not taken by the component', () => {
-    expect(unknownServerOptionKeys({ path: '/x', authTimeout: 1, encryptedBatchLimit: 2 })).toEqual([
-      'authTimeout',
-      'encryptedBatchLimit',
-    ]);
+  test('helper options are known to the component; only unknown keys are reported', () => {
+    expect(
+      unknownServerOptionKeys({ path: '/x', authTimeout: 1, encryptedBatchLimit: 2, authTimout: 3 }),
+    ).toEqual(['authTimout']);
     expect(unknownServerOptionKeys(undefined)).toEqual([]);
-    expect(mergeServerOptions({ authTimeout: 1 } as object)).toEqual(DEFAULT_SERVER_OPTIONS);
+    expect(mergeServerOptions({ authTimout: 1 } as object)).toEqual(DEFAULT_SERVER_OPTIONS);
+    // A helper option is passed on only when given: absent, the helper keeps its default.
+    expect(mergeServerOptions({ authTimeout: 1 })).toEqual({ ...DEFAULT_SERVER_OPTIONS, authTimeout: 1 });
   });
 });

@@ -7,6 +7,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Subprocess } from 'bun';
+import { launchChromium } from '../browser/demo-harness.ts';
 import { rawUpgrade } from '../support/raw-ws.ts';
 import { RedisServer } from '../support/redis-server.ts';
 
@@ -138,6 +139,7 @@ describe('the packed tarball', () => {
     }
     expect(files).toContain('CHANGELOG.md');
     expect(files).toContain('README.md');
+    expect(files).toContain('docs/grafana-dashboard.json');
     expect(files.some((f) => f.startsWith('test/') || f.startsWith('bench/'))).toBe(false);
 
     const installed = join(nodeProject, 'node_modules/roomcast');
@@ -147,7 +149,18 @@ describe('the packed tarball', () => {
     expect(manifest.engines.node).toBeString();
     expect(manifest.repository.url).toBeString();
     expect(manifest.keywords.length).toBeGreaterThan(0);
-    expect(Object.keys(manifest.exports)).toEqual(['.', './client', './core', './package.json']);
+    expect(Object.keys(manifest.exports)).toEqual([
+      '.',
+      './client',
+      './client/browser',
+      './dist/browser/*',
+      './core',
+      './package.json',
+    ]);
+    for (const field of ['homepage', 'bugs']) expect(manifest[field]).toBeDefined();
+    for (const file of ['roomcast-client.js', 'roomcast-client.js.map', 'roomcast-client.d.ts']) {
+      expect(files).toContain(`dist/browser/${file}`);
+    }
 
     // Node resolves `./x.js`, never `./x.ts`: no emitted file may keep a relative .ts specifier.
     const relativeTs = /(?:from|import)\s*\(?\s*['"]\.\.?\/[^'"]*\.ts['"]/;
@@ -188,6 +201,35 @@ describe('the packed tarball', () => {
     socket.close();
     // Its Origin check: a page of another site is refused before any socket exists.
     expect((await rawUpgrade(quickStartUrl, { origin: 'https://evil.example' })).status).toBe(403);
+  });
+
+  test('a page in Chromium loads the prebuilt browser bundle straight from the installed package', async () => {
+    await copyFile(join(consumerDir, 'browser-page.ts'), join(bunProject, 'browser-page.ts'));
+    const server = Bun.spawn([bun, 'browser-page.ts'], {
+      cwd: bunProject,
+      env: cleanEnv,
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+    });
+    const browser = await launchChromium();
+    try {
+      const { listening } = await firstJsonLine(server, 'listening', 15_000);
+      const origin = `http://127.0.0.1:${listening}`;
+      const map = (await (await fetch(`${origin}/roomcast-client.js.map`)).json()) as { sources: string[] };
+      expect(map.sources.some((source) => source.endsWith('client/client.ts'))).toBe(true);
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (error) => errors.push(error.message));
+      await page.goto(origin);
+      await page.waitForFunction(() => document.title.startsWith('echo:'), undefined, { timeout: 10_000 });
+      expect(await page.title()).toBe('echo:from the prebuilt bundle as grace');
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+      server.kill('SIGKILL');
+      await server.exited;
+    }
   });
 
   test('under Node, the emitter publishes through Redis and roomcast/client on a Bun server receives it', async () => {

@@ -35,11 +35,20 @@ describe('RedisHelper', () => {
     expect(helper.getClient().status).toBe('end');
   });
 
-  test('autoConnect: false waits for the first connect()', async () => {
-    const helper = new RedisHelper({ name: 'lazy', host: redis.host, port: redis.port, autoConnect: false });
-    await Bun.sleep(30);
-    expect(helper.getClient().status).toBe('wait');
-    await helper.connect();
+  test('lazy by default (and with autoConnect: false): waits for the first connect()', async () => {
+    for (const autoConnect of [undefined, false]) {
+      const helper = new RedisHelper({ name: 'lazy', host: redis.host, port: redis.port, autoConnect });
+      await Bun.sleep(30);
+      expect(helper.getClient().status).toBe('wait');
+      await helper.connect();
+      expect(helper.getClient().status).toBe('ready');
+      await helper.disconnect();
+    }
+  });
+
+  test('autoConnect: true connects in the constructor', async () => {
+    const helper = new RedisHelper({ name: 'eager', host: redis.host, port: redis.port, autoConnect: true });
+    await waitForRedisReady(helper.getClient(), 2_000);
     expect(helper.getClient().status).toBe('ready');
     await helper.disconnect();
   });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Redis } from 'ioredis';
-import { RedisHelper, silentLogger, WebSocketEmitter } from '../../src/index.ts';
+import { RedisHelper, silentLogger, WebSocketEmitter, WebSocketServerHelper } from '../../src/index.ts';
 import { RedisServer } from '../support/redis-server.ts';
 import { recordingLogger, startServer } from '../support/server.ts';
 import { TestClient } from '../support/ws-client.ts';
@@ -35,6 +35,31 @@ describe('Redis footprint', () => {
     }
     expect(await connectionCount()).toBe(0);
     expect(await spy.call('PUBSUB', 'NUMPAT')).toBe(0);
+  });
+
+  test("the README's quick start shape (a plain RedisHelper, no autoConnect) holds exactly two connections", async () => {
+    const server = Bun.serve<{ clientId: string }>({
+      hostname: '127.0.0.1',
+      port: 0,
+      fetch: () => new Response('starting', { status: 503 }),
+      websocket: { message() {} },
+    });
+    const ws = new WebSocketServerHelper({
+      identifier: 'readme',
+      server,
+      redisConnection: new RedisHelper({ name: 'ws', host: '127.0.0.1', port: redisServer.port }),
+      authenticateFn: () => ({ userId: 'u' }),
+      logger: silentLogger,
+    });
+    try {
+      await ws.configure();
+      await Bun.sleep(50); // an eager client of the RedisHelper itself would be connected by now
+      expect(await connectionCount()).toBe(2);
+    } finally {
+      await ws.shutdown();
+      server.stop(true);
+    }
+    expect(await connectionCount()).toBe(0);
   });
 
   test('the emitter uses exactly one duplicated connection and subscribes nothing', async () => {

@@ -74,8 +74,9 @@ export class WebSocketComponent implements IComponent {
     }
     const ignored = unknownServerOptionKeys(bound);
     if (ignored.length > 0) {
-      app.logger.warn(
-        `${PREFIX} ignoring server option(s) the component does not take: ${ignored.join(', ')} (authTimeout and encryptedBatchLimit keep the helper defaults)`,
+      adaptLogger(app.logger).warn(
+        `${PREFIX} ignoring unknown server option(s): ${ignored.join(', ')}`,
+        logFields({ options: ignored }),
       );
     }
     this.options = mergeServerOptions(bound);
@@ -91,7 +92,7 @@ export class WebSocketComponent implements IComponent {
     this.caps = caps?.enabled ? caps : undefined;
 
     if (this.options.requireEncryption && !app.isBound({ key: WebSocketBindingKeys.HANDSHAKE_HANDLER })) {
-      app.logger.warn(
+      adaptLogger(app.logger).warn(
         `${PREFIX} requireEncryption is on but nothing is bound to WebSocketBindingKeys.HANDSHAKE_HANDLER ("${WebSocketBindingKeys.HANDSHAKE_HANDLER}"): every client will be closed with 4004 after authenticating`,
       );
     }
@@ -140,8 +141,8 @@ export class WebSocketComponent implements IComponent {
       });
     }
 
-    const helper = new WebSocketServerHelper(helperOptions);
-    const log = adaptLogger(app.logger);
+    const helper = this.createHelper(helperOptions);
+    const log = adaptLogger(app.logger, { structured: options.structuredLogs });
     this.helper = helper;
     await helper.configure();
     const { caps } = this;
@@ -181,7 +182,15 @@ export class WebSocketComponent implements IComponent {
       websocket: caps ? this.cappedHandler(caps) : helper.getBunWebSocketHandler(),
     });
     app.bind<WebSocketServerHelper>({ key: WebSocketBindingKeys.WEBSOCKET_INSTANCE }).toValue(helper);
-    app.logger.info(`${PREFIX} "${options.identifier}" accepting WebSocket connections on ${options.path}`);
+    log.info(
+      `${PREFIX} "${options.identifier}" accepting WebSocket connections on ${options.path}`,
+      logFields({ identifier: options.identifier, path: options.path }),
+    );
+  }
+
+  /** Builds the helper from the options gathered in `start()`; a subclass may wrap or observe it. */
+  protected createHelper(options: IWebSocketServerOptions): WebSocketServerHelper {
+    return new WebSocketServerHelper(options);
   }
 
   /**

@@ -1,10 +1,15 @@
 import type { Server } from 'bun';
 import { WebSocketDefaults } from '../../common/constants.ts';
-import type { IBunWebSocketConfig, IWebSocketLimitsOptions } from '../../common/types.ts';
+import type {
+  IBunWebSocketConfig,
+  IWebSocketLimitsOptions,
+  IWebSocketServerOptions,
+} from '../../common/types.ts';
 import type { IMetricsOptions } from '../../metrics/prometheus.ts';
 import type { IConnectionRateOptions } from '../../server/connection-rate.ts';
 import type { TAllowedOrigins } from '../../server/origin-policy.ts';
 import type { IClientCapsOptions } from './client-caps.ts';
+import { WebSocketBindingKeys } from './keys.ts';
 
 /** Picks the address an upgrade request is counted under (behind a proxy: from a header it sets). */
 export type TClientIpFn = (opts: { request: Request; server: Server<unknown> }) => string | undefined;
@@ -12,10 +17,9 @@ export type TClientIpFn = (opts: { request: Request; server: Server<unknown> }) 
 export type TConnectionRateFn = (opts: { ip: string; request: Request }) => boolean | Promise<boolean>;
 
 /**
- * The part of the helper's options an application sets through
- * `WebSocketBindingKeys.SERVER_OPTIONS`. The rest of the helper's options come
- * from the other bindings (handlers, Redis) or keep the helper's defaults
- * (`authTimeout`, `encryptedBatchLimit`).
+ * What an application sets through `WebSocketBindingKeys.SERVER_OPTIONS`: every plain option of
+ * the helper (the handlers and Redis come from their own bindings, see `HELPER_OPTION_SOURCES`)
+ * plus the component's own HTTP-side options. An option left out keeps the helper's default.
  */
 export interface IServerOptions {
   identifier: string;
@@ -68,9 +72,96 @@ export interface IServerOptions {
   busSecret?: string | string[];
   /** The helper's `maxEnvelopeBytes`. Default 1 MiB. */
   maxEnvelopeBytes?: number;
+  /** The helper's `authTimeout` (ms a socket may stay unauthenticated). Default 5 000. */
+  authTimeout?: number;
+  /** The helper's `encryptedBatchLimit`. */
+  encryptedBatchLimit?: number;
+  /** The helper's `tokenRefreshLead` (ms before `expiresAt`). Default 30 000. */
+  tokenRefreshLead?: number;
+  /** The helper's `redisReadyTimeout`. Default 30 000 ms. */
+  redisReadyTimeout?: number;
+  /** The helper's `redisCommandTimeout`. Default 2 000 ms; 0: no bound. */
+  redisCommandTimeout?: number;
+  /** The helper's `subscriptionMode`: `'pattern'` or `'rooms'`. Default: the bus picks. */
+  subscriptionMode?: 'pattern' | 'rooms';
+  /** The helper's `presenceTtl` (ms). Default 30 000. */
+  presenceTtl?: number;
+  /** The helper's `structuredLogs`: force or refuse `(fields, message)` log calls. Default: detected. */
+  structuredLogs?: boolean;
 }
 
-type TOptionalHooks = 'clientIpFn' | 'connectionRateFn' | 'busSecret' | 'maxEnvelopeBytes';
+/** Options the component passes to the helper only when given, so the helper's own default applies. */
+const PASSED_WHEN_GIVEN = [
+  'busSecret',
+  'maxEnvelopeBytes',
+  'authTimeout',
+  'encryptedBatchLimit',
+  'tokenRefreshLead',
+  'redisReadyTimeout',
+  'redisCommandTimeout',
+  'subscriptionMode',
+  'presenceTtl',
+  'structuredLogs',
+] as const satisfies ReadonlyArray<keyof IServerOptions>;
+
+type TOptionalHooks = 'clientIpFn' | 'connectionRateFn' | (typeof PASSED_WHEN_GIVEN)[number];
+
+/**
+ * Where the component takes each of the helper's options from: `'options'` (a key of the
+ * `SERVER_OPTIONS` binding, same name), a binding key, or `'component'` (it supplies the value
+ * itself: the Bun server, the application's logger). Typed so that an option added to
+ * `IWebSocketServerOptions` and not listed here fails the type check.
+ */
+export const HELPER_OPTION_SOURCES = Object.freeze({
+  identifier: 'options',
+  path: 'options',
+  redisConnection: WebSocketBindingKeys.REDIS_CONNECTION,
+  server: 'component',
+  defaultRooms: 'options',
+  serverOptions: 'options',
+  authTimeout: 'options',
+  heartbeatInterval: 'options',
+  heartbeatTimeout: 'options',
+  encryptedBatchLimit: 'options',
+  requireEncryption: 'options',
+  authenticateFn: WebSocketBindingKeys.AUTHENTICATE_HANDLER,
+  validateRoomFn: WebSocketBindingKeys.VALIDATE_ROOM_HANDLER,
+  clientConnectedFn: WebSocketBindingKeys.CLIENT_CONNECTED_HANDLER,
+  clientDisconnectedFn: WebSocketBindingKeys.CLIENT_DISCONNECTED_HANDLER,
+  messageHandler: WebSocketBindingKeys.MESSAGE_HANDLER,
+  outboundTransformer: WebSocketBindingKeys.OUTBOUND_TRANSFORMER,
+  handshakeFn: WebSocketBindingKeys.HANDSHAKE_HANDLER,
+  tokenRefreshLead: 'options',
+  metrics: 'options',
+  limits: 'options',
+  logger: 'component',
+  structuredLogs: 'options',
+  redisReadyTimeout: 'options',
+  redisCommandTimeout: 'options',
+  subscriptionMode: 'options',
+  historyFn: WebSocketBindingKeys.HISTORY_HANDLER,
+  presenceFn: WebSocketBindingKeys.PRESENCE_HANDLER,
+  presenceInfoFn: WebSocketBindingKeys.PRESENCE_INFO_HANDLER,
+  presenceTtl: 'options',
+  busSecret: 'options',
+  maxEnvelopeBytes: 'options',
+} as const satisfies Record<keyof IWebSocketServerOptions, string>);
+
+/** The helper options an application gives through `SERVER_OPTIONS`. */
+export type THelperOptionFromServerOptions = {
+  [K in keyof typeof HELPER_OPTION_SOURCES]: (typeof HELPER_OPTION_SOURCES)[K] extends 'options' ? K : never;
+}[keyof typeof HELPER_OPTION_SOURCES];
+
+// Every helper option marked 'options' must be a key of IServerOptions with a type the helper takes.
+type TAssignable<T extends true> = T;
+export type _ServerOptionsCoverHelper = TAssignable<
+  Pick<IServerOptions, THelperOptionFromServerOptions> extends Pick<
+    IWebSocketServerOptions,
+    THelperOptionFromServerOptions
+  >
+    ? true
+    : false
+>;
 
 /** `IServerOptions` after the defaults were applied: every field present but the optional hooks. */
 export type TResolvedServerOptions = Required<Omit<IServerOptions, TOptionalHooks>> &
@@ -103,8 +194,7 @@ const KNOWN_KEYS: ReadonlySet<string> = new Set([
   ...Object.keys(DEFAULT_SERVER_OPTIONS),
   'clientIpFn',
   'connectionRateFn',
-  'busSecret',
-  'maxEnvelopeBytes',
+  ...PASSED_WHEN_GIVEN,
 ]);
 
 /**
@@ -115,7 +205,7 @@ const KNOWN_KEYS: ReadonlySet<string> = new Set([
 export function mergeServerOptions(bound: Partial<IServerOptions> | undefined): TResolvedServerOptions {
   const given = withoutUndefined(bound ?? {}) as Partial<IServerOptions>;
   const d = DEFAULT_SERVER_OPTIONS;
-  // Field by field, so keys the component does not take (authTimeout, …) never reach the helper.
+  // Field by field, so keys the component does not take never reach the helper.
   return {
     identifier: given.identifier ?? d.identifier,
     path: given.path ?? d.path,
@@ -134,13 +224,18 @@ export function mergeServerOptions(bound: Partial<IServerOptions> | undefined): 
     clientCaps: given.clientCaps ?? d.clientCaps,
     clientIpFn: given.clientIpFn,
     connectionRateFn: given.connectionRateFn,
-    ...(given.busSecret !== undefined ? { busSecret: given.busSecret } : {}),
-    ...(given.maxEnvelopeBytes !== undefined ? { maxEnvelopeBytes: given.maxEnvelopeBytes } : {}),
+    ...pickGiven(given),
     serverOptions: { ...d.serverOptions, ...withoutUndefined(given.serverOptions ?? {}) },
   };
 }
 
-/** Keys of the bound options the component does not use (e.g. `authTimeout`, a helper-only option). */
+function pickGiven(given: Partial<IServerOptions>): Pick<IServerOptions, (typeof PASSED_WHEN_GIVEN)[number]> {
+  const picked: Record<string, unknown> = {};
+  for (const key of PASSED_WHEN_GIVEN) if (given[key] !== undefined) picked[key] = given[key];
+  return picked;
+}
+
+/** Keys of the bound options the component does not use (a misspelt or unknown option). */
 export function unknownServerOptionKeys(bound: object | undefined): string[] {
   return Object.keys(bound ?? {}).filter((key) => !KNOWN_KEYS.has(key));
 }

@@ -4,6 +4,11 @@
 import type { IStreamPosition, IWebSocketServerOptions, TWebSocketAuthenticateFn } from 'roomcast';
 import { RedisHelper, WebSocketEmitter, WebSocketEvents, WebSocketServerHelper } from 'roomcast';
 import { createClient, RoomcastClientError } from 'roomcast/client';
+// The prebuilt browser bundle carries the same types as roomcast/client.
+import { createClient as createBrowserClient, type RoomcastClient } from 'roomcast/client/browser';
+
+const fromBundle: RoomcastClient = createBrowserClient('wss://chat.example.com/ws', { autoConnect: false });
+fromBundle.close();
 
 const redisConnection = new RedisHelper({ name: 'jobs', host: '127.0.0.1', port: 6379, autoConnect: false });
 const emitter = new WebSocketEmitter({ identifier: 'jobs', redisConnection });
