@@ -1,7 +1,7 @@
 // The upgrade request as authentication sees it. Built once per upgrade from what the request
 // carries (headers copied, URL parsed once, cookies parsed on first read), kept on the socket's
 // data until the `authenticate` frame arrives, then dropped: the request itself is never kept.
-import type { IWebSocketUpgrade, IReadonlyHeaders } from '../common/types.ts';
+import type { IReadonlyHeaders, IWebSocketUpgrade } from '../common/types.ts';
 
 /**
  * Parses a `Cookie` header into `name → value`. The first of two same-named cookies wins (the

@@ -118,6 +118,7 @@ export class WebSocketComponent implements IComponent {
 
     const helperOptions: IWebSocketServerOptions = {
       ...options,
+      allowedOrigins,
       server,
       authenticateFn: app.get<TWebSocketAuthenticateFn>({ key: WebSocketBindingKeys.AUTHENTICATE_HANDLER }),
       validateRoomFn: optional<TWebSocketValidateRoomFn>(WebSocketBindingKeys.VALIDATE_ROOM_HANDLER),

@@ -145,6 +145,8 @@ export const HELPER_OPTION_SOURCES = Object.freeze({
   presenceTtl: 'options',
   busSecret: 'options',
   maxEnvelopeBytes: 'options',
+  // The component checks the Origin of every upgrade itself, and hands the same policy to the helper.
+  allowedOrigins: 'options',
 } as const satisfies Record<keyof IWebSocketServerOptions, string>);
 
 /** The helper options an application gives through `SERVER_OPTIONS`. */
