@@ -11,6 +11,10 @@ import type { InboundLimiter } from './inbound-limits.ts';
 import { replyError, type TSystemReply } from './local-delivery.ts';
 import { WebSocketRequestError } from './request-error.ts';
 
+/** Built only when something is logged: a request's happy path makes no label. */
+const labelOf = (event: string | undefined): string =>
+  event === undefined ? 'messageHandler' : `handler for "${event}"`;
+
 /** Longest request id accepted; a longer one is refused with INVALID_REQUEST (it is echoed back). */
 export const MAX_REQUEST_ID_LENGTH = 128;
 
@@ -78,17 +82,18 @@ export class AppRequests<M extends object = AnyRecord> {
     id: string,
     handler: (arg: A) => unknown,
     arg: A,
-    label = 'messageHandler',
+    /** The router's event, named in the logs; none for `messageHandler`. */
+    event?: string,
   ): void {
     const outcome = settleSoon(handler, arg);
     if (!(outcome instanceof Promise)) {
-      this.answer(client, id, outcome, label);
+      this.answer(client, id, outcome, event);
       return;
     }
     client.pendingRequests = (client.pendingRequests ?? 0) + 1;
     outcome.then((settled) => {
       client.pendingRequests = (client.pendingRequests ?? 1) - 1;
-      if (this.opts.isConnected(client)) this.answer(client, id, settled, label);
+      if (this.opts.isConnected(client)) this.answer(client, id, settled, event);
     });
   }
 
@@ -106,7 +111,7 @@ export class AppRequests<M extends object = AnyRecord> {
     client: IWebSocketClient<M>,
     id: string,
     outcome: TCallbackOutcome<unknown>,
-    label: string,
+    event: string | undefined,
   ): void {
     if (outcome.ok) {
       try {
@@ -114,10 +119,13 @@ export class AppRequests<M extends object = AnyRecord> {
         return;
       } catch (error) {
         // A value JSON cannot carry (a BigInt, a cycle): the client still gets an answer.
-        this.opts.logger.error(`${label} answer for client ${client.id} could not be serialized`, error);
+        this.opts.logger.error(
+          `${labelOf(event)} answer for client ${client.id} could not be serialized`,
+          error,
+        );
         outcome = { ok: false, error };
       }
     }
-    this.refuse(client, id, (outcome as { ok: false; error: unknown }).error, label);
+    this.refuse(client, id, (outcome as { ok: false; error: unknown }).error, labelOf(event));
   }
 }

@@ -278,8 +278,8 @@ export class EventRouter<M extends object = AnyRecord>
     const { requests } = this.opts;
     const handler = this.handlers.get(event);
     if (handler) {
-      if (id !== undefined) requests.respond(client, id, handler, context, `handler for "${event}"`);
-      else fireAndLog(this.opts.logger, `handler for "${event}"`, handler, context);
+      if (id !== undefined) requests.respond(client, id, handler, context, event);
+      else fireAndLog(this.opts.logger, 'on() handler', handler, context);
       return;
     }
     const message: IWebSocketMessage = { event };
