@@ -2,13 +2,17 @@
 // nothing while unused. A WebSocketServerHelper on fake sockets (test/support/fake-socket.ts: no
 // network, no native work), 1,000 authenticated clients, each sending request frames through
 // `onClientMessage` exactly as Bun's message callback does; `messageHandler` answers every one
-// (sync), so each frame is decoded, routed, answered and serialized. Kinds, interleaved by round:
+// (sync), so each frame is decoded, routed, answered and serialized. Kinds:
 //   before  the helper of another source tree (`--before DIR`, e.g. the commit before the router)
 //   off     this tree, nothing registered with on() / use() (what every existing application runs)
 //   router  this tree, one no-op use() and the event answered by on() instead of messageHandler
-// Prints CPU µs per request (this process's user + system time), the median of the rounds after the first two. Writes nothing.
+// Each kind runs alone in a child process (in one process the kinds would share the engine's
+// type feedback and slow each other down), the kinds one after the other in a rotating order, `--sets`
+// times. A child prints the median of its rounds after the first two, in CPU µs per request (its own
+// user + system time, so the machine's other load moves it less); the parent, the median of the sets.
+// Writes nothing.
 //   git archive <commit> src | tar -x -C /tmp/roomcast-before
-//   bun run bench/probes/router-cost.ts --before /tmp/roomcast-before/src [--frames 100000] [--rounds 15]
+//   bun run bench/probes/router-cost.ts --before /tmp/roomcast-before/src [--frames 100000] [--rounds 7] [--sets 5]
 import { resolve } from 'node:path';
 import { WebSocketServerHelper } from '../../src/server/websocket-server-helper.ts';
 import { FakeServer, FakeSocket } from '../../test/support/fake-socket.ts';
@@ -22,7 +26,8 @@ const count = (name: string, fallback: number): number => {
   return Number.isInteger(value) && value > 0 ? value : fallback;
 };
 const FRAMES = count('--frames', 100_000);
-const ROUNDS = count('--rounds', 15);
+const ROUNDS = count('--rounds', 7);
+const SETS = count('--sets', 5);
 const CLIENTS = 1_000;
 const before = arg('--before');
 
@@ -88,40 +93,66 @@ function round({ helper, sockets }: { helper: THelper; sockets: FakeSocket[] }):
   return us;
 }
 
-const kinds: Array<[string, ReturnType<typeof make>]> = [];
-if (before) {
-  const module = (await import(resolve(before, 'server/websocket-server-helper.ts'))) as {
-    WebSocketServerHelper: THelperClass;
-  };
-  kinds.push(['before', make(module.WebSocketServerHelper, false)]);
-}
-kinds.push(['off', make(current, false)], ['router', make(current, true)]);
-
-const samples = new Map<string, number[]>(kinds.map(([name]) => [name, []]));
-for (let r = 0; r < ROUNDS; r++) {
-  // Rotate the order each round so no kind always runs first or last.
-  const order = kinds.map((_, i) => kinds[(i + r) % kinds.length]!);
-  const line: string[] = [];
-  for (const [name, setup] of order) {
-    const us = round(setup);
-    if (r >= 2) samples.get(name)!.push(us);
-    line.push(`${name} ${us.toFixed(3)}`);
-  }
-  console.log(`round ${r + 1}: ${line.join(', ')} µs per request`);
-}
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-// The median, and the fastest round (the least disturbed by other load on the machine).
-for (const [label, pick] of [
-  ['median', median],
-  ['fastest', (values: number[]) => Math.min(...values)],
-] as const) {
-  const figures = new Map([...samples].map(([name, values]) => [name, pick(values)]));
-  const shown = [...figures].map(([name, us]) => `${name} ${us.toFixed(3)} µs`).join(', ');
-  const base = figures.get('before');
-  const vs = (name: string) => `${name} ${(((figures.get(name)! - base!) / base!) * 100).toFixed(1)} %`;
-  console.log(
-    `${label} of rounds 3-${ROUNDS} (${FRAMES} requests per round, ${CLIENTS} clients): ${shown}` +
-      (base === undefined ? '' : `; against before: ${vs('off')}, ${vs('router')}`),
-  );
+const only = arg('--kind');
+
+if (only !== undefined) {
+  // A child: one kind, alone in its process (one helper class, one call shape, as in an application).
+  const Helper =
+    only === 'before'
+      ? (
+          (await import(resolve(before ?? '', 'server/websocket-server-helper.ts'))) as {
+            WebSocketServerHelper: THelperClass;
+          }
+        ).WebSocketServerHelper
+      : current;
+  const setup = make(Helper, only === 'router');
+  const samples: number[] = [];
+  // The first two rounds run code the engine is still optimizing; the median of the rest is the figure.
+  for (let r = 0; r < ROUNDS; r++) {
+    const us = round(setup);
+    if (r >= 2) samples.push(us);
+  }
+  await setup.helper.shutdown();
+  console.log(JSON.stringify({ kind: only, us: median(samples) }));
+} else {
+  // The parent: every kind in a process of its own, one after the other, in a rotating order, SETS times.
+  const kinds = before ? ['before', 'off', 'router'] : ['off', 'router'];
+  const figures = new Map<string, number[]>(kinds.map((kind) => [kind, []]));
+  for (let set = 0; set < SETS; set++) {
+    const line: string[] = [];
+    for (let k = 0; k < kinds.length; k++) {
+      const kind = kinds[(k + set) % kinds.length]!;
+      const args = [
+        'run',
+        import.meta.path,
+        '--kind',
+        kind,
+        '--frames',
+        String(FRAMES),
+        '--rounds',
+        String(ROUNDS),
+      ];
+      if (before) args.push('--before', before);
+      const child = Bun.spawnSync([process.execPath, ...args], { stderr: 'inherit' });
+      const { us } = JSON.parse(child.stdout.toString().trim().split('\n').at(-1)!) as { us: number };
+      figures.get(kind)!.push(us);
+      line.push(`${kind} ${us.toFixed(3)}`);
+    }
+    console.log(`set ${set + 1}: ${line.join(', ')} µs per request`);
+  }
+  // The median, and the fastest set (the one the machine's other load disturbed least).
+  for (const [label, pick] of [
+    [`median of ${SETS} sets`, median],
+    [`fastest of ${SETS} sets`, (values: number[]) => Math.min(...values)],
+  ] as const) {
+    const result = new Map([...figures].map(([kind, values]) => [kind, pick(values)]));
+    const base = result.get('before');
+    const vs = (kind: string) => `${kind} ${(((result.get(kind)! - base!) / base!) * 100).toFixed(1)} %`;
+    console.log(
+      `${label} (${FRAMES} requests per round, ${CLIENTS} clients, CPU µs per request): ` +
+        [...result].map(([kind, us]) => `${kind} ${us.toFixed(3)}`).join(', ') +
+        (base === undefined ? '' : `; against before: ${vs('off')}, ${vs('router')}`),
+    );
+  }
 }
-for (const [, setup] of kinds) await setup.helper.shutdown();
