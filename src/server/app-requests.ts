@@ -35,8 +35,37 @@ export interface IAppRequestOptions<M extends object> {
 export class AppRequests<M extends object = AnyRecord> {
   constructor(private readonly opts: IAppRequestOptions<M>) {}
 
+  // Kept as it was before the router, line for line: the path of every application without on()/use().
   handle(client: IWebSocketClient<M>, message: IWebSocketMessage, id: string): void {
-    if (this.admit(client, id)) this.fallThrough(client, message, id);
+    const { limiter, reply, messageHandler } = this.opts;
+    if (id.length === 0 || id.length > MAX_REQUEST_ID_LENGTH) {
+      reply(
+        client,
+        WebSocketEvents.ERROR,
+        {
+          message: `A request id is a string of 1 to ${MAX_REQUEST_ID_LENGTH} characters`,
+          code: WebSocketErrorCodes.INVALID_REQUEST,
+        },
+        // An empty id is still echoed (it identifies nothing else); an oversized one is not.
+        id.length === 0 ? id : undefined,
+      );
+      return;
+    }
+    if (!limiter.mayStartRequest(client, id)) return;
+    if (!messageHandler) {
+      reply(client, WebSocketEvents.REPLY, undefined, id);
+      return;
+    }
+    const outcome = settleSoon(messageHandler, { clientId: client.id, userId: client.userId, message });
+    if (!(outcome instanceof Promise)) {
+      this.answer(client, id, outcome);
+      return;
+    }
+    client.pendingRequests = (client.pendingRequests ?? 0) + 1;
+    outcome.then((settled) => {
+      client.pendingRequests = (client.pendingRequests ?? 1) - 1;
+      if (this.opts.isConnected(client)) this.answer(client, id, settled);
+    });
   }
 
   /** An admitted request no router handler took: `messageHandler` answers it. */
@@ -111,7 +140,7 @@ export class AppRequests<M extends object = AnyRecord> {
     client: IWebSocketClient<M>,
     id: string,
     outcome: TCallbackOutcome<unknown>,
-    event: string | undefined,
+    event?: string,
   ): void {
     if (outcome.ok) {
       try {
