@@ -141,6 +141,14 @@ if (only !== undefined) {
     }
     console.log(`set ${set + 1}: ${line.join(', ')} µs per request`);
   }
+  // Kinds that ran next to each other shared the machine's load best: the median of each set's ratio.
+  if (before) {
+    const ratio = (kind: string) =>
+      median(figures.get(kind)!.map((us, set) => us / figures.get('before')![set]!));
+    console.log(
+      `median of the ${SETS} sets' ratios to before: off ${ratio('off').toFixed(3)}×, router ${ratio('router').toFixed(3)}×`,
+    );
+  }
   // The median, and the fastest set (the one the machine's other load disturbed least).
   for (const [label, pick] of [
     [`median of ${SETS} sets`, median],
