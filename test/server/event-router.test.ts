@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import type { RoomcastClientError } from '../../src/client/index.ts';
+import { EventRouter } from '../../src/server/event-router.ts';
 import { WebSocketRequestError } from '../../src/server/request-error.ts';
 import { closeAllClients, trackedClient } from '../client/support.ts';
 import { type ITestServer, startServer } from '../support/server.ts';
@@ -129,6 +130,30 @@ describe('helper.on', () => {
       ['INTERNAL', 'The request failed'],
       ['LATER', 'try later'],
     ]);
+  });
+});
+
+describe('zero cost while unused', () => {
+  test('no frame enters the router until something is registered; then every app frame does', async () => {
+    const dispatch = EventRouter.prototype.dispatch;
+    let calls = 0;
+    EventRouter.prototype.dispatch = function (this: EventRouter, ...args) {
+      calls++;
+      return dispatch.apply(this, args);
+    };
+    try {
+      server = await startServer({ messageHandler: ({ message }) => message.event });
+      const { client: sdk } = await client();
+      expect(await sdk.request('other', { x: 1 })).toBe('other');
+      sdk.emit('other', { x: 2 });
+      expect(await sdk.request('other', { x: 3 })).toBe('other');
+      expect(calls).toBe(0);
+      server.helper.use(() => undefined);
+      expect(await sdk.request('other', { x: 4 })).toBe('other');
+      expect(calls).toBe(1);
+    } finally {
+      EventRouter.prototype.dispatch = dispatch;
+    }
   });
 });
 
