@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import type { RoomcastClientError } from '../../src/client/index.ts';
-import { EventRouter } from '../../src/server/event-router.ts';
+import { EventRouter, MAX_HELD_EVENTS } from '../../src/server/event-router.ts';
 import { WebSocketRequestError } from '../../src/server/request-error.ts';
 import { closeAllClients, trackedClient } from '../client/support.ts';
 import { type ITestServer, startServer } from '../support/server.ts';
@@ -310,6 +310,34 @@ describe('helper.use', () => {
       { event: 'ws:reply', data: 2, id: 's2' },
     ]);
     for (const c of server.helper.getClients().values()) expect(c.pendingRequests ?? 0).toBe(0);
+    ws.close();
+  });
+
+  test(`past ${MAX_HELD_EVENTS} events waiting behind a middleware, the next are refused with TOO_MANY_PENDING`, async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const handled: number[] = [];
+    server = await startServer({ limits: { messagesPerSecond: false, maxPendingRequests: 1_000 } });
+    server.helper.use(async ({ data }) => {
+      if ((data as { n: number }).n === 0) await gate;
+    });
+    server.helper.on('step', ({ data }) => {
+      handled.push((data as { n: number }).n);
+    });
+    const { ws, frames } = await raw(server.url);
+    // One held by the middleware, MAX_HELD_EVENTS waiting, then two too many (one of them a request).
+    for (let n = 0; n <= MAX_HELD_EVENTS + 1; n++) ws.send(JSON.stringify({ event: 'step', data: { n } }));
+    ws.send(JSON.stringify({ event: 'step', id: 'late', data: { n: -1 } }));
+    await until(() => frames.length >= 3, 'two refusals');
+    expect(frames.slice(1).map((f) => [f.id, (f.data as { code?: string }).code])).toEqual([
+      [undefined, 'TOO_MANY_PENDING'],
+      ['late', 'TOO_MANY_PENDING'],
+    ]);
+    release();
+    await until(() => handled.length === MAX_HELD_EVENTS + 1, 'the held events');
+    expect(handled).toEqual(Array.from({ length: MAX_HELD_EVENTS + 1 }, (_, n) => n));
     ws.close();
   });
 
