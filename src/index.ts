@@ -66,6 +66,16 @@ export {
 } from './server/connection-rate.ts';
 export type { IShutdownOptions } from './server/drain.ts';
 export {
+  type IEventContext,
+  type IEventRouter,
+  MAX_HELD_EVENTS,
+  type TEventHandler,
+  type TEventMiddleware,
+  type TRouterEventName,
+  type TRouterReply,
+  type TServerEventMap,
+} from './server/event-router.ts';
+export {
   createOriginCheck,
   isOriginAllowed,
   type TAllowedOrigins,

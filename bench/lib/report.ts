@@ -606,6 +606,19 @@ const JS_PROBE = '`bun run bench/probes/connect-js-cost.ts`';
 const MEMORY_FACTS = `Where each byte above the four-topic floor goes (${PROBE}: the server's resident size, the engine's heap statistics, mimalloc's bytes in use and objects by type, after full GCs): per connection the helper has one more object (its client record, about 160 bytes with every field declared inline) and one more string (the user id) than the floor, and no \`Set\`; its JavaScript heap grows about 400 bytes more (the record, its entries in the client map and the user map at about 66 bytes each, the user id with its 32-byte native character block); the Bun socket, its \`data\` object and the four subscriptions are the same objects and native blocks as the floor's. mimalloc holds the heap's 16 KB blocks too, and its bytes in use grow about 550-650 bytes more than the floor's: the heap's blocks plus the user id's characters. Resident size grew 330-380 bytes more than the floor's in the probe (1.11-1.12×): the heap's blocks are the whole excess; what the allocator keeps of the garbage of each connect is the rest of the variation between runs.`;
 const CONNECT_CPU_FACTS = `Where each microsecond above the floor goes (${PROBE}, which also reads each thread's CPU time, 10 ms ticks, so ±2 µs per connection): the four-topic floor spent about 24 µs of server CPU per connection, the helper about 34 µs: about 4 µs on the JavaScript thread and about 4 µs on the engine's JIT compiler thread (the other 2 µs are within the ticks' resolution), still optimizing the helper's connect path (far more code than the floor's few lines). That is not paid once by the warm-up: the engine's top tier (FTL) compiles \`admit\`, \`authenticate\` and \`open\` only after several thousand connections (\`BUN_JSC_reportCompileTimes=1\` on ${JS_PROBE} with \`--rounds 12\`: about 220 ms of compiling over 60,000 connections, \`admit\` about 15 ms each time), so at 10,000 clients it falls inside the measured connections and at 1,000 mostly does not. It used to compile \`authenticate\`, \`open\` and the deadline queue's \`add\` again and again (\`BUN_JSC_verboseOSR=1\`: "Entered reoptimize"), FTL compiles still arriving after 50,000 connections: the queue, emptied after nearly every authentication, was given a fresh \`[]\`, on whose first push the optimized \`add\` (inlined into both) left its compiled code. It now empties its array in place, and the compiles end by about 35,000 connections (only \`admit\` is compiled twice). Without sockets (${JS_PROBE}: the helper on fake sockets, only its JavaScript) open + authenticate costs about 3 µs (5-6 µs before the per-connection debug lines were skipped when \`isLevelEnabled('debug')\` says no, and the \`connected\` frame written as text with its ISO time formatted once per second): the record, the client and user index entries, two deadline-queue entries, decoding and checking the \`authenticate\` frame and \`authenticateFn\`'s answer (no promise when it answers synchronously), the \`connected\` frame and \`clientConnectedFn\`. The rest of the JavaScript thread's excess is the \`open\` callback (the floor has none) and collecting the extra garbage; the native work (upgrade, four subscriptions, the answer's write) is the floor's.`;
 
+/** What `bench/probes/router-cost.ts` measured (issue 19 point 2): the server router costs nothing while unused. */
+const ROUTER_NOTES = `## Server router
+
+The router (\`on()\` / \`use()\`, [api.md](api.md#router-on-and-use)) is reached only once something is registered: until then an inbound frame reads one more field than before and takes the path it took before, line for line. \`bun run bench/probes/router-cost.ts --before /tmp/roomcast-before/src --sets 11\` (after \`git archive cd4eafb src | tar -x -C /tmp/roomcast-before\`, the commit before the router) measures the helper's JavaScript per inbound request on fake sockets (1,000 authenticated clients, 100,000 requests per round, each decoded, routed, answered by a synchronous handler and serialized), each kind alone in a child process, the kinds in turn, 11 times; CPU µs per request, on this 2-core machine shared with other work (load average about 6), so single sets vary by half:
+
+| kind | median of 11 sets | fastest set | median of the per-set ratios to *before* |
+| --- | --- | --- | --- |
+| *before*: the tree before the router, \`messageHandler\` answers | 1.378 µs | 1.139 µs | 1 |
+| *off*: this tree, nothing registered, \`messageHandler\` answers | 1.249 µs | 1.019 µs | 0.960× |
+| *router*: one no-op \`use()\`, \`on()\` answers | 1.901 µs | 1.188 µs | 1.248× |
+
+*Off* is within the noise of *before* (every statistic puts it at or below it): an application that registers nothing pays nothing measurable. With the router on, a request costs about a quarter more in this probe (the context object and its \`state\`, the middleware loop), a fraction of a microsecond.`;
+
 /** What the CPU profiles (`--profile`) and the per-connection memory break-down show. */
 const PROFILE_NOTES = `### Where the helper spends more than the floor
 
@@ -921,6 +934,7 @@ function markdown(run: IRunResult): string {
     lines.push(markdownTable(HEADER, tableRows(run, clients)));
     lines.push('');
   }
+  lines.push(ROUTER_NOTES, '');
   lines.push('## How it is measured');
   lines.push('');
   lines.push(

@@ -6,10 +6,14 @@ import type {
   IWebSocketMessage,
   TWebSocketMessageHandler,
 } from '../common/types.ts';
-import { settleSoon, type TCallbackOutcome } from '../utils/safe-call.ts';
+import { fireAndLog, settleSoon, type TCallbackOutcome } from '../utils/safe-call.ts';
 import type { InboundLimiter } from './inbound-limits.ts';
 import { replyError, type TSystemReply } from './local-delivery.ts';
 import { WebSocketRequestError } from './request-error.ts';
+
+/** Built only when something is logged: a request's happy path makes no label. */
+const labelOf = (event: string | undefined): string =>
+  event === undefined ? 'messageHandler' : `handler for "${event}"`;
 
 /** Longest request id accepted; a longer one is refused with INVALID_REQUEST (it is echoed back). */
 export const MAX_REQUEST_ID_LENGTH = 128;
@@ -31,6 +35,7 @@ export interface IAppRequestOptions<M extends object> {
 export class AppRequests<M extends object = AnyRecord> {
   constructor(private readonly opts: IAppRequestOptions<M>) {}
 
+  // Kept as it was before the router, line for line: the path of every application without on()/use().
   handle(client: IWebSocketClient<M>, message: IWebSocketMessage, id: string): void {
     const { limiter, reply, messageHandler } = this.opts;
     if (id.length === 0 || id.length > MAX_REQUEST_ID_LENGTH) {
@@ -63,24 +68,93 @@ export class AppRequests<M extends object = AnyRecord> {
     });
   }
 
-  private answer(client: IWebSocketClient<M>, id: string, outcome: TCallbackOutcome<unknown>): void {
-    const { reply, logger } = this.opts;
+  /** An admitted request no router handler took: `messageHandler` answers it. */
+  fallThrough(client: IWebSocketClient<M>, message: IWebSocketMessage, id: string): void {
+    const { messageHandler } = this.opts;
+    if (!messageHandler) {
+      this.opts.reply(client, WebSocketEvents.REPLY, undefined, id);
+      return;
+    }
+    this.respond(client, id, messageHandler, { clientId: client.id, userId: client.userId, message });
+  }
+
+  /** A frame without an id no router handler took: `messageHandler` gets it, nothing answers. */
+  notify(client: IWebSocketClient<M>, message: IWebSocketMessage): void {
+    fireAndLog(this.opts.logger, 'messageHandler', this.opts.messageHandler, {
+      clientId: client.id,
+      userId: client.userId,
+      message,
+    });
+  }
+
+  /** Checks the id and the pending limit; a refused request is answered here. */
+  admit(client: IWebSocketClient<M>, id: string): boolean {
+    if (id.length === 0 || id.length > MAX_REQUEST_ID_LENGTH) {
+      this.opts.reply(
+        client,
+        WebSocketEvents.ERROR,
+        {
+          message: `A request id is a string of 1 to ${MAX_REQUEST_ID_LENGTH} characters`,
+          code: WebSocketErrorCodes.INVALID_REQUEST,
+        },
+        // An empty id is still echoed (it identifies nothing else); an oversized one is not.
+        id.length === 0 ? id : undefined,
+      );
+      return false;
+    }
+    return this.opts.limiter.mayStartRequest(client, id);
+  }
+
+  /** Runs an admitted request's handler and answers with what it returns or throws. */
+  respond<A>(
+    client: IWebSocketClient<M>,
+    id: string,
+    handler: (arg: A) => unknown,
+    arg: A,
+    /** The router's event, named in the logs; none for `messageHandler`. */
+    event?: string,
+  ): void {
+    const outcome = settleSoon(handler, arg);
+    if (!(outcome instanceof Promise)) {
+      this.answer(client, id, outcome, event);
+      return;
+    }
+    client.pendingRequests = (client.pendingRequests ?? 0) + 1;
+    outcome.then((settled) => {
+      client.pendingRequests = (client.pendingRequests ?? 1) - 1;
+      if (this.opts.isConnected(client)) this.answer(client, id, settled, event);
+    });
+  }
+
+  /** Answers a request with an error: a `WebSocketRequestError`'s own code, anything else `INTERNAL`. */
+  refuse(client: IWebSocketClient<M>, id: string | undefined, error: unknown, label: string): void {
+    if (error instanceof WebSocketRequestError) {
+      replyError(this.opts.reply, client, error.code, error.message, id);
+      return;
+    }
+    this.opts.logger.error(`${label} failed for client ${client.id}`, error);
+    replyError(this.opts.reply, client, WebSocketErrorCodes.INTERNAL, 'The request failed', id);
+  }
+
+  private answer(
+    client: IWebSocketClient<M>,
+    id: string,
+    outcome: TCallbackOutcome<unknown>,
+    event?: string,
+  ): void {
     if (outcome.ok) {
       try {
-        reply(client, WebSocketEvents.REPLY, outcome.value, id);
+        this.opts.reply(client, WebSocketEvents.REPLY, outcome.value, id);
         return;
       } catch (error) {
         // A value JSON cannot carry (a BigInt, a cycle): the client still gets an answer.
-        logger.error(`messageHandler answer for client ${client.id} could not be serialized`, error);
+        this.opts.logger.error(
+          `${labelOf(event)} answer for client ${client.id} could not be serialized`,
+          error,
+        );
         outcome = { ok: false, error };
       }
     }
-    const { error } = outcome as { ok: false; error: unknown };
-    if (error instanceof WebSocketRequestError) {
-      replyError(reply, client, error.code, error.message, id);
-      return;
-    }
-    logger.error(`messageHandler failed for client ${client.id}`, error);
-    replyError(reply, client, WebSocketErrorCodes.INTERNAL, 'The request failed', id);
+    this.refuse(client, id, (outcome as { ok: false; error: unknown }).error, labelOf(event));
   }
 }

@@ -16,6 +16,7 @@ import type { ServerCounters } from '../metrics/counters.ts';
 import { isPlainObject, jsonDepthExceeds, parseJsonSafely } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
 import type { AppRequests } from './app-requests.ts';
+import type { EventRouter } from './event-router.ts';
 import type { HistoryRequests } from './history-requests.ts';
 import { Admission, frameBytes, type InboundLimiter, peekRequestId } from './inbound-limits.ts';
 import { replyError, type TSystemReply } from './local-delivery.ts';
@@ -47,6 +48,8 @@ export interface IInboundRouterOptions<A extends object, M extends object> {
 export class InboundRouter<A extends object = AnyRecord, M extends object = AnyRecord> {
   /** Connections with a `ws:refresh` in progress. */
   private readonly refreshing = new WeakSet<IWebSocketClient<M>>();
+  /** Set once `on()` or `use()` registered something: app events go through it from then on. */
+  events?: EventRouter<M>;
 
   constructor(private readonly opts: IInboundRouterOptions<A, M>) {}
 
@@ -117,6 +120,10 @@ export class InboundRouter<A extends object = AnyRecord, M extends object = AnyR
         `"${event}" is a reserved system event`,
         message.id,
       );
+      return;
+    }
+    if (this.events !== undefined) {
+      this.events.dispatch(client, message);
       return;
     }
     if (message.id !== undefined) {

@@ -41,6 +41,14 @@ import { AppRequests } from './app-requests.ts';
 import { createBunWebSocketHandler, resolveBunConfig } from './bun-handler.ts';
 import { ClientRegistry } from './client-registry.ts';
 import { closeGradually, type IShutdownOptions, resolveDrain } from './drain.ts';
+import {
+  EventRouter,
+  type IEventRouter,
+  type TEventHandler,
+  type TEventMiddleware,
+  type TRouterEventName,
+  type TServerEventMap,
+} from './event-router.ts';
 import { HeartbeatSweeper } from './heartbeat-sweeper.ts';
 import { HistoryRequests } from './history-requests.ts';
 import { announcedLimits, InboundLimiter } from './inbound-limits.ts';
@@ -99,6 +107,10 @@ export interface IBunUpgradingServer extends IBunServer {
 export class WebSocketServerHelper<
   AuthDataType extends object = AnyRecord,
   MetadataType extends object = AnyRecord,
+  /** Client → server app events (the client SDK's `Out` map), typing `on()`. */
+  Events extends object = TServerEventMap,
+  /** Event → what its request is answered with (the client SDK's `Replies` map). */
+  Replies extends object = TServerEventMap,
 > {
   readonly identifier: string;
   /** Unique per instance; messages carrying it are skipped when they come back from Redis. */
@@ -115,7 +127,8 @@ export class WebSocketServerHelper<
   private readonly metrics?: PrometheusMetrics;
   private readonly delivery: LocalDelivery<MetadataType>;
   private readonly sessions: SessionManager<AuthDataType, MetadataType>;
-  private readonly router: InboundRouter<AuthDataType, MetadataType>;
+  private readonly inbound: InboundRouter<AuthDataType, MetadataType>;
+  private readonly events: EventRouter<MetadataType>;
   private readonly roomRequests: RoomRequests<MetadataType>;
   private readonly heartbeat: HeartbeatSweeper<MetadataType>;
   private readonly bus: ICrossInstanceBus;
@@ -323,7 +336,25 @@ export class WebSocketServerHelper<
       recovery: this.recovery,
       channels: this.bus.roomChannels,
     });
-    this.router = new InboundRouter<AuthDataType, MetadataType>({
+    const isConnected = (client: IWebSocketClient<MetadataType>) => this.registry.get(client.id) === client;
+    const requests = new AppRequests<MetadataType>({
+      messageHandler: opts.messageHandler,
+      logger: this.logger,
+      reply,
+      limiter,
+      isConnected,
+    });
+    const events = new EventRouter<MetadataType>({
+      requests,
+      reply,
+      logger: this.logger,
+      isConnected,
+      activate: () => {
+        this.inbound.events = events;
+      },
+    });
+    this.events = events;
+    this.inbound = new InboundRouter<AuthDataType, MetadataType>({
       sessions: this.sessions,
       rooms: this.roomRequests,
       history: new HistoryRequests<MetadataType>({
@@ -332,13 +363,7 @@ export class WebSocketServerHelper<
         reply,
       }),
       systemRequests: clusterSystemRequests(this.acks, presence, reply),
-      requests: new AppRequests<MetadataType>({
-        messageHandler: opts.messageHandler,
-        logger: this.logger,
-        reply,
-        limiter,
-        isConnected: (client) => this.registry.get(client.id) === client,
-      }),
+      requests,
       logger: this.logger,
       messageHandler: opts.messageHandler,
       reply,
@@ -452,6 +477,39 @@ export class WebSocketServerHelper<
     return this.bunHandler;
   }
 
+  /**
+   * Handles one client → server app event, typed by the `Events` map (see `router()` for other
+   * maps). The handler gets `{ event, data, id, clientId, userId, metadata, client, state }`; what it
+   * returns (or resolves to) answers a request with `ws:reply`, a thrown `WebSocketRequestError`
+   * refuses it with its code. Events without a handler go to `messageHandler`. Returns a remover.
+   */
+  on<K extends TRouterEventName<Events>>(
+    event: K,
+    handler: TEventHandler<Events, Replies, K, MetadataType>,
+  ): () => void {
+    return this.events.on(event, handler);
+  }
+
+  /**
+   * Adds a middleware, run in registration order before the handlers and `messageHandler` for every
+   * inbound app event; throwing a `WebSocketRequestError` refuses the event with its code. Returns a remover.
+   */
+  use(middleware: TEventMiddleware<MetadataType>): () => void {
+    return this.events.use(middleware);
+  }
+
+  /**
+   * The same router typed by other maps, e.g. the ones shared with the client SDK and the
+   * `state` the middleware fills in: `helper.router<ClientEvents, Replies, { user: User }>()`.
+   */
+  router<
+    In extends object = Events,
+    R extends object = Replies,
+    State extends object = AnyRecord,
+  >(): IEventRouter<In, R, MetadataType, State> {
+    return this.events as unknown as IEventRouter<In, R, MetadataType, State>;
+  }
+
   getPath(): string {
     return this.settings.path;
   }
@@ -542,7 +600,7 @@ export class WebSocketServerHelper<
   onClientMessage(opts: { clientId: string; raw: unknown; socket?: IWebSocket }): void {
     const client = this.registry.get(opts.clientId);
     if (!client || (opts.socket && client.socket !== opts.socket)) return;
-    this.router.route(client, opts.raw);
+    this.inbound.route(client, opts.raw);
   }
 
   /** What the Bun `close` callback calls. */

@@ -1,7 +1,7 @@
 import { logFields } from '../common/log.ts';
 import type { ILogger } from '../common/types.ts';
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }
 
