@@ -4,6 +4,7 @@ export {
   BaseApplication,
   type IApplicationAddress,
   type IApplicationOptions,
+  type IBindingTypes,
 } from './application.ts';
 export type { IComponent, IComponentStartContext, TComponentClass } from './component.ts';
 export { Binding, Container } from './container.ts';
