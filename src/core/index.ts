@@ -1,5 +1,12 @@
 // The `./core` entry point: the application base and the WebSocket component.
 
+/**
+ * The Hono-based application and the WebSocket component (Bun only).
+ *
+ * @packageDocumentation
+ * @module roomcast/core
+ */
+
 export {
   BaseApplication,
   type IApplicationAddress,

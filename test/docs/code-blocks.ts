@@ -79,7 +79,7 @@ export function blockFileName(block: CodeBlock): string {
 
 /** Writes the blocks and a tsconfig into outDir; returns the generated file → block map. */
 export async function writeProject(blocks: CodeBlock[]): Promise<Map<string, CodeBlock>> {
-  await rm(outDir, { recursive: true, force: true });
+  await rm(join(outDir, 'blocks'), { recursive: true, force: true }); // figures.test.ts writes beside it
   await mkdir(join(outDir, 'blocks'), { recursive: true });
   const map = new Map<string, CodeBlock>();
   for (const block of blocks) {
