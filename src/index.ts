@@ -1,5 +1,12 @@
 // Package root: the server helper, the emitter, Redis helpers, crypto and utilities.
 
+/**
+ * The server helper, the emitter, the Redis helpers, crypto and utilities.
+ *
+ * @packageDocumentation
+ * @module roomcast
+ */
+
 export * from './common/constants.ts';
 export type { ILogFields, IStructuredLogger } from './common/log.ts';
 export { createConsoleLogger, silentLogger } from './common/logger.ts';

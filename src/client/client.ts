@@ -573,6 +573,7 @@ export class RoomcastClient<
       encrypted: false,
     };
     if (typeof data.userId === 'string') info.userId = data.userId;
+    if (typeof data.expiresAt === 'number') info.expiresAt = data.expiresAt;
     if (typeof data.serverPublicKey === 'string') info.serverPublicKey = data.serverPublicKey;
     if (typeof data.salt === 'string') info.salt = data.salt;
 

@@ -1,6 +1,13 @@
 // The roomcast client: runs unchanged in browsers, Bun and Node >= 22. It must
 // import nothing from Bun, Node or the server code (a test checks the bundle).
 
+/**
+ * The client SDK, for browsers, Bun and Node >= 22.
+ *
+ * @packageDocumentation
+ * @module roomcast/client
+ */
+
 export { createClient, RoomcastClient } from './client.ts';
 export { RoomcastClientError } from './errors.ts';
 export { MAX_ROOMS_PER_REQUEST } from './room-requests.ts';

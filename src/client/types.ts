@@ -24,6 +24,8 @@ export interface IConnectedInfo {
   userId?: string;
   /** Server time of the authentication, ISO 8601. */
   time: string;
+  /** When the credentials expire (epoch ms), if `authenticateFn` gave an expiry. */
+  expiresAt?: number;
   serverPublicKey?: string;
   salt?: string;
   /** True when an AES key was derived and `encrypted` frames are decrypted. */

@@ -201,12 +201,9 @@ export type TWebSocketClientConnectedFn<MetadataType extends object = AnyRecord>
   clientId: string;
   userId?: string;
   metadata?: MetadataType;
-}) => ValueOrPromise<void>;
+}) => unknown; // what it returns is ignored; a rejected promise is logged
 
-export type TWebSocketClientDisconnectedFn = (opts: {
-  clientId: string;
-  userId?: string;
-}) => ValueOrPromise<void>;
+export type TWebSocketClientDisconnectedFn = (opts: { clientId: string; userId?: string }) => unknown; // what it returns is ignored; a rejected promise is logged
 
 /**
  * Receives every application frame. For a frame that carried an `id` (a request), what it

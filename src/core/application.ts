@@ -3,9 +3,23 @@ import { Hono } from 'hono';
 import { adaptLogger, logFields } from '../common/log.ts';
 import { createConsoleLogger } from '../common/logger.ts';
 import type { ILogger, ValueOrPromise } from '../common/types.ts';
+import type { WebSocketServerHelper } from '../server/websocket-server-helper.ts';
 import type { IComponent, TComponentClass } from './component.ts';
 import { type Binding, Container } from './container.ts';
 import { installShutdownSignals } from './signals.ts';
+import type { IServerOptions } from './websocket/options.ts';
+
+/**
+ * The types of some keys the package reads or binds, so that `app.get({ key })` and
+ * `app.bind({ key }).toValue(…)` of one of them are typed without a type argument.
+ * Other keys take `get<T>()` / `bind<T>()`.
+ */
+export interface IBindingTypes {
+  /** WebSocketBindingKeys.WEBSOCKET_INSTANCE */
+  '@app/websocket/instance': WebSocketServerHelper;
+  /** WebSocketBindingKeys.SERVER_OPTIONS */
+  '@app/websocket/server-options': Partial<IServerOptions>;
+}
 
 export interface IApplicationOptions {
   /** Used in log lines. Default `'application'`. */
@@ -61,10 +75,14 @@ export class BaseApplication {
 
   // ------------------------------------------------------------------ bindings
 
+  bind<K extends keyof IBindingTypes>(opts: { key: K }): Binding<IBindingTypes[K]>;
+  bind<T>(opts: { key: string }): Binding<T>;
   bind<T>(opts: { key: string }): Binding<T> {
     return this.container.bind<T>(opts);
   }
 
+  get<K extends keyof IBindingTypes>(opts: { key: K; isOptional?: false }): IBindingTypes[K];
+  get<K extends keyof IBindingTypes>(opts: { key: K; isOptional: true }): IBindingTypes[K] | undefined;
   get<T>(opts: { key: string; isOptional?: false }): T;
   get<T>(opts: { key: string; isOptional: true }): T | undefined;
   get<T>(opts: { key: string; isOptional?: boolean }): T | undefined {

@@ -1,9 +1,17 @@
 // The `./core` entry point: the application base and the WebSocket component.
 
+/**
+ * The Hono-based application and the WebSocket component (Bun only).
+ *
+ * @packageDocumentation
+ * @module roomcast/core
+ */
+
 export {
   BaseApplication,
   type IApplicationAddress,
   type IApplicationOptions,
+  type IBindingTypes,
 } from './application.ts';
 export type { IComponent, IComponentStartContext, TComponentClass } from './component.ts';
 export { Binding, Container } from './container.ts';

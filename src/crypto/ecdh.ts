@@ -12,7 +12,8 @@ export interface IECDHOptions {
 }
 
 export interface IECDHKeyPair {
-  keyPair: CryptoKeyPair;
+  /** WebCrypto's CryptoKeyPair, spelled out so a Node program needs no DOM lib for it. */
+  keyPair: { publicKey: CryptoKey; privateKey: CryptoKey };
   /** Raw uncompressed public key (65 bytes), base64. */
   publicKeyB64: string;
 }
@@ -80,7 +81,7 @@ export class ECDH {
   }
 
   async generateKeyPair(): Promise<IECDHKeyPair> {
-    const keyPair = (await subtle().generateKey(CURVE, true, ['deriveBits'])) as CryptoKeyPair;
+    const keyPair = (await subtle().generateKey(CURVE, true, ['deriveBits'])) as IECDHKeyPair['keyPair'];
     const raw = new Uint8Array(await subtle().exportKey('raw', keyPair.publicKey));
     return { keyPair, publicKeyB64: bytesToBase64(raw) };
   }

@@ -21,6 +21,15 @@ afterEach(async () => {
 });
 
 describe('SDK: expiring credentials', () => {
+  test('connected info carries the expiry the auth function gave', async () => {
+    server = await startServer({ authenticateFn });
+    const token = mint('carol');
+    const { client } = trackedClient(server.url, { auth: { token } });
+    const info = await client.ready;
+    expect(info.expiresAt).toBe(Number(token.split(':')[1]));
+    expect(client.connection?.expiresAt).toBe(info.expiresAt);
+  });
+
   test('an auth function answers the refresh in-band: one connection for several lifetimes, rooms kept', async () => {
     server = await startServer({
       authenticateFn,
