@@ -66,10 +66,7 @@ export class SessionCipher {
   ): Promise<void> {
     const pinned = this.#options.serverPublicKey;
     if (pinned && (serverPublicKey !== pinned || !sequenced)) {
-      throw new CipherRefusal(
-        'HANDSHAKE_FAILED',
-        'the server did not prove the pinned key (a man in the middle?)',
-      );
+      throw new CipherRefusal('HANDSHAKE_FAILED', 'pinned key not proven');
     }
     if (!serverPublicKey) throw new Error('the server sent no public key; its messages stay plain');
     const peerPublicKey = await this.#ecdh.importPublicKey({ rawKeyB64: serverPublicKey });
@@ -89,17 +86,16 @@ export class SessionCipher {
 
   /** `{ iv, ct }` → the original frame; throws a `CipherRefusal` when that is impossible. */
   async open(payload: unknown): Promise<IFrame> {
-    if (!this.#key)
-      throw new CipherRefusal('DECRYPT_FAILED', 'no session key (the key exchange did not complete)');
+    if (!this.#key) throw new CipherRefusal('DECRYPT_FAILED', 'no session key');
     let counter = 0;
     if (this.#sequenced) {
       // IV bytes 4-11: the frame's number, big-endian; it must be past the last one opened.
       const iv = (payload as IEncryptedPayload | undefined)?.iv;
       const view = new DataView(base64ToBytes(typeof iv === 'string' ? iv : '').buffer);
-      if (view.byteLength !== 12) throw new CipherRefusal('DECRYPT_FAILED', 'the IV is not 12 bytes');
+      if (view.byteLength !== 12) throw new CipherRefusal('DECRYPT_FAILED', 'bad IV');
       counter = view.getUint32(4) * 0x1_0000_0000 + view.getUint32(8);
       if (counter <= this.#last) {
-        throw new CipherRefusal('REPLAYED_FRAME', `frame number ${counter} is not past ${this.#last}`);
+        throw new CipherRefusal('REPLAYED_FRAME', `frame ${counter} <= ${this.#last}`);
       }
     }
     let plain: string;
