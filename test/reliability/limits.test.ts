@@ -76,17 +76,22 @@ describe('inbound limits', () => {
     await eventually(() => srv.helper.getStats().clients === 0, 2_000, 'flooder forgotten');
   });
 
-  test('a frame flood after authentication: the burst is handled, one RATE_LIMITED, then 4005', async () => {
+  test('a frame flood after authentication: the burst is handled, one RATE_LIMITED per episode, then 4005', async () => {
     const srv = await server(counting);
     await bystanderReceives(srv, async () => {
       const client = await TestClient.authenticated(srv.url);
       for (let i = 0; i < 2_000; i++) client.send({ event: 'chat', data: { i } });
       expect((await client.closedWithin()).code).toBe(4005);
       const errors = client.all('error').map((e) => e.data);
-      expect(errors).toEqual([
-        { message: 'Rate limit exceeded; frame dropped', code: 'RATE_LIMITED' },
-        { message: 'Rate limit exceeded; frame dropped', code: 'RATE_LIMITED', closeCode: 4005 },
-      ]);
+      // One answer per episode of refusals, not one per dropped frame: a frame the refilled bucket
+      // accepts in the middle of the flood (a slow, loaded machine) starts a new episode.
+      const told = { message: 'Rate limit exceeded; frame dropped', code: 'RATE_LIMITED' };
+      expect(errors.at(-1)).toEqual({ ...told, closeCode: 4005 });
+      expect(errors.slice(0, -1).length).toBeGreaterThanOrEqual(1);
+      expect(errors.slice(0, -1).every((e) => Bun.deepEquals(e, told))).toBe(true);
+      expect(errors.length).toBeLessThanOrEqual(
+        2 + Math.max(0, handled - WebSocketLimits.MESSAGES_PER_SECOND * 2),
+      );
       figure('limits.frame-flood', `frames=2000 handled=${handled} errors=${errors.length} close=4005`);
     });
     // The burst (200, one of it spent on `authenticate`) plus what refilled while the flood arrived.
