@@ -130,7 +130,9 @@ export class RoomHistory<M extends object = AnyRecord> {
    * a room this instance keeps none for, means the fleet disagrees: counted and logged, then
    * delivered as it is.
    */
-  checkReceived(room: string, positioned: boolean, from: string, content: () => string): void {
+  checkReceived(room: string, message: IRedisSocketMessage, dataJson: string | undefined): void {
+    const positioned = message.offset !== undefined;
+    const from = message.serverId;
     let policy: IResolvedHistoryPolicy | undefined;
     try {
       policy = this.policyFor(room);
@@ -139,7 +141,11 @@ export class RoomHistory<M extends object = AnyRecord> {
     }
     if (positioned === (policy !== undefined)) return;
     // Never recoverable: the room's offset moves past it, so a recovery across it says so.
-    if (policy && this.redisStore) this.markHole(room, policy, content());
+    if (policy && this.redisStore) {
+      // Names the publication alike on every instance that received it (see markHole).
+      const content = `${from}\n${message.sentAt ?? ''}\n${message.event}\n${dataJson ?? JSON.stringify(message.data)}`;
+      this.markHole(room, policy, content);
+    }
     this.mismatch(
       room,
       positioned ? 'positioned' : 'unpositioned',

@@ -1045,13 +1045,7 @@ export class WebSocketServerHelper<
         if (target === undefined) return;
         // With historyFn: a publication whose position disagrees with this instance's policy is reported.
         if (this.roomHistory && message.serverId !== this.serverId) {
-          this.roomHistory.checkReceived(
-            target,
-            message.offset !== undefined,
-            message.serverId,
-            () =>
-              `${message.serverId}\n${message.sentAt ?? ''}\n${event}\n${dataJson ?? JSON.stringify(data)}`,
-          );
+          this.roomHistory.checkReceived(target, message, dataJson);
         }
         if (message.offset === undefined) this.delivery.toRoom(target, event, data, exclude, frame);
         else deliverPositionedMessage(this.delivery, message, this.roomHistory, dataJson);
