@@ -1,3 +1,4 @@
+import { validateCloseCode, validateCommand } from '../bus/commands.ts';
 import {
   type ICrossInstanceBus,
   type IRedisBusStats,
@@ -13,6 +14,7 @@ import {
 } from '../common/constants.ts';
 import { adaptLogger, clientFields, debugLogged } from '../common/log.ts';
 import { createConsoleLogger } from '../common/logger.ts';
+import { isValidRoomName } from '../common/room-names.ts';
 import { assertBunRuntime } from '../common/runtime.ts';
 import type {
   AnyRecord,
@@ -23,7 +25,6 @@ import type {
   IWebSocket,
   IWebSocketClient,
   IWebSocketData,
-  IWebSocketServerOptions,
 } from '../common/types.ts';
 import { HistoryError } from '../history/errors.ts';
 import type { IHistoryOptions, IHistoryResult } from '../history/query.ts';
@@ -54,19 +55,17 @@ import { HistoryRequests } from './history-requests.ts';
 import { announcedLimits, InboundLimiter } from './inbound-limits.ts';
 import { InboundRouter } from './inbound-router.ts';
 import { LocalDelivery, type TSystemReply } from './local-delivery.ts';
-import { type IResolvedServerSettings, resolveServerOptions } from './options.ts';
+import {
+  type IResolvedServerSettings,
+  type IWebSocketServerOptions,
+  resolveServerOptions,
+} from './options.ts';
 import { createOriginCheck, originRefusedResponse, type TOriginCheck } from './origin-policy.ts';
 import { RoomRecovery } from './recovery.ts';
 import { deliverPositionedMessage, RoomHistory } from './room-history.ts';
-import { isValidRoomName } from './room-names.ts';
 import { RoomPresence } from './room-presence.ts';
 import { type IRoomQuota, RoomRequests } from './room-requests.ts';
-import {
-  type ICommandResult,
-  ServerCommands,
-  validateCloseCode,
-  validateCommand,
-} from './server-commands.ts';
+import { type ICommandResult, ServerCommands } from './server-commands.ts';
 import { SessionManager } from './session-manager.ts';
 import { clusterSystemRequests } from './system-requests.ts';
 import { createUpgradeView } from './upgrade.ts';
