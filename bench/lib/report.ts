@@ -24,6 +24,7 @@ const KIND_LABEL: Record<TServerKind, string> = {
   'raw-seeds': 'raw Bun, four topics',
   'helper-metrics': 'helper, metrics on',
   'helper-history': 'helper, history room',
+  'helper-spec': 'helper, spec transformer',
   'socketio-csr': 'Socket.IO 4, connection state recovery',
 };
 const WORKLOAD_LABEL: Record<TWorkload, string> = {
@@ -197,6 +198,16 @@ const TARGETS: ITargetSpec[] = [
     limit: 5,
     unit: '×',
     value: (run, n) => ratio(run, n, 'encrypted-64', cpuPerDelivery, 'ignis', 'helper'),
+    clientsOf: encryptedScale,
+  },
+  {
+    id: 'encrypted-spec-vs-ignis',
+    label:
+      "encrypted room fan-out with the specification's transformer (CryptoKey, awaited ECDH.encrypt): server CPU per delivered message, helper ÷ Ignis 0.0.7",
+    op: '<=',
+    limit: 1,
+    unit: '×',
+    value: (run, n) => ratio(run, n, 'encrypted-64', cpuPerDelivery, 'helper-spec', 'ignis'),
     clientsOf: encryptedScale,
   },
   {
@@ -388,9 +399,11 @@ const ENCRYPTED_HEADER = [
   '',
   'helper, encrypted',
   'helper, unencrypted',
+  'helper, spec transformer',
   'Ignis 0.0.7, encrypted',
   'Ignis ÷ helper (encrypted)',
   'helper encrypted ÷ unencrypted',
+  'spec transformer: helper ÷ Ignis',
 ];
 
 const ENCRYPTED_ROWS: Array<Omit<IRow, 'workload'>> = [
@@ -426,9 +439,13 @@ function encryptedRows(run: IRunResult): string[][] {
       row.label,
       show('helper', 'encrypted-64', row),
       show('helper', 'encrypted-64-baseline', row),
+      show('helper-spec', 'encrypted-64', row),
       show('ignis', 'encrypted-64', row),
       row.noRatio ? '' : fmtRatio(quotient(value('ignis', 'encrypted-64', row), helperOn)),
       row.noRatio ? '' : fmtRatio(quotient(helperOn, value('helper', 'encrypted-64-baseline', row))),
+      row.noRatio
+        ? ''
+        : fmtRatio(quotient(value('helper-spec', 'encrypted-64', row), value('ignis', 'encrypted-64', row))),
     ];
   });
 }
@@ -971,6 +988,7 @@ const COLORS: Record<TServerKind, string> = {
   'raw-seeds': '#9ca3af',
   'helper-metrics': '#0891b2',
   'helper-history': '#059669',
+  'helper-spec': '#0e7490',
   'socketio-csr': '#b45309',
 };
 const esc = (s: string) => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
@@ -1087,6 +1105,7 @@ function svg(run: IRunResult): string {
     'socketio-fanout-4k': 'fan-out 4 KB CPU, Socket.IO÷helper ≥ 10',
     'encrypted-vs-ignis': 'encrypted fan-out CPU, Ignis÷helper ≥ 5',
     'encrypted-vs-plain': 'encrypted fan-out CPU, helper on÷off ≤ 10',
+    'encrypted-spec-vs-ignis': 'spec transformer CPU, helper÷Ignis ≤ 1',
   };
   targets.forEach((t, i) => {
     const y = p2.y + i * rowH2 + rowH2 / 2;
