@@ -10,14 +10,13 @@ import type {
 import { withPosition } from '../history/frames.ts';
 import { ServerCounters } from '../metrics/counters.ts';
 import { encodeFrame } from '../utils/json.ts';
-import { executePromiseWithLimit } from '../utils/promise.ts';
 import type { ClientRegistry } from './client-registry.ts';
+import { isPromiseLike, TransformLines, type TTransformedValue } from './transform-lines.ts';
 
 type Client<M extends object> = IWebSocketClient<M>;
 // biome-ignore lint/suspicious/noExplicitAny: the transformer chooses its own data type
 type TTransformer<M extends object> = TWebSocketOutboundTransformer<any, M>;
 type TTransformed = ReturnType<TTransformer<AnyRecord>>;
-type TTransformedValue = Awaited<TTransformed>;
 
 /**
  * A plain system frame (`connected`, `join`, `leave`, `error`) to one client,
@@ -76,8 +75,8 @@ export class LocalDelivery<M extends object = AnyRecord> {
   private readonly publishToSelf: boolean;
   private readonly logger: ILogger;
   private readonly counters: ServerCounters;
-  /** Per-client tail of pending transformer sends, so an encrypted client gets messages in order. */
-  private readonly pending = new WeakMap<Client<M>, Promise<void>>();
+  /** Per-client lines of messages waiting for an asynchronous transformer answer, in send order. */
+  private lines?: TransformLines<M>;
   /**
    * Synchronous transformer answers of the current task, per client, written
    * together when it ends: one corked write per client instead of one per
@@ -292,9 +291,10 @@ export class LocalDelivery<M extends object = AnyRecord> {
    * Encrypted clients, one by one through the transformer. An answer given
    * synchronously (a value, not a promise) costs no promise per client and
    * message; it is written when the task ends (`flushAnswers`). From the first
-   * promise on, and for a client that still has sends pending, the rest go
-   * through the `batchLimit` window, each behind the client's earlier sends, so
-   * every client gets its messages in order whichever way the transformer answered.
+   * promise on, and from the first client that still has sends pending, the rest
+   * go to the asynchronous lines (`TransformLines`): each behind the client's
+   * earlier sends, at most `batchLimit` of this fan-out at once, so every client
+   * gets its messages in order whichever way the transformer answered.
    */
   private deliverEncrypted(
     targets: Client<M>[],
@@ -311,13 +311,12 @@ export class LocalDelivery<M extends object = AnyRecord> {
       for (const client of targets) this.write(client, frame);
       return;
     }
-    let queued: (() => Promise<void>)[] | undefined;
+    const lines = this.lines;
     for (let i = 0; i < targets.length; i++) {
       const client = targets[i]!;
-      if (queued || this.pending.has(client)) {
-        queued ??= [];
-        queued.push(this.enqueueTransformed(client, transformer, frame, event, data, tail));
-        continue;
+      if (lines?.has(client)) {
+        lines.enqueue(targets, i, frame, event, data, tail);
+        return;
       }
       let result: TTransformed;
       try {
@@ -327,60 +326,24 @@ export class LocalDelivery<M extends object = AnyRecord> {
         continue;
       }
       if (isPromiseLike(result)) {
-        // Asynchronous: this call counts as the first one in flight.
-        const running = this.settleTransformed(client, result, frame, tail);
-        queued = [() => running];
-      } else {
-        this.writeTransformed(client, result, frame, true, tail);
+        // Asynchronous: this call is the first of the fan-out's window.
+        this.asyncLines(transformer).enqueue(targets, i + 1, frame, event, data, tail, result);
+        return;
       }
+      this.writeTransformed(client, result, frame, true, tail);
     }
-    // Tasks never reject (failures are logged per client), so the window never aborts early.
-    if (queued) void executePromiseWithLimit({ tasks: queued, limit: this.batchLimit });
   }
 
-  /**
-   * Takes the client's place in line now, and returns the window task that lets
-   * it run: the transformer is called once the window has a slot for it and the
-   * client's earlier sends are written.
-   */
-  private enqueueTransformed(
-    client: Client<M>,
-    transformer: TTransformer<M>,
-    frame: string,
-    event: string,
-    data: unknown,
-    tail: string | undefined,
-  ): () => Promise<void> {
-    let admit!: () => void;
-    const slot = new Promise<void>((resolve) => {
-      admit = resolve;
+  /** The asynchronous lines, made on the first asynchronous answer (a synchronous transformer never needs them). */
+  private asyncLines(transformer: TTransformer<M>): TransformLines<M> {
+    this.lines ??= new TransformLines<M>({
+      transformer,
+      limit: this.batchLimit,
+      write: (client, transformed, frame, tail) =>
+        this.writeTransformed(client, transformed, frame, false, tail),
+      failed: (client, error) => this.transformFailed(client, error),
     });
-    const previous = this.pending.get(client);
-    const turn = previous ? Promise.all([previous, slot]) : slot;
-    const answer = turn.then(() => transformer({ client, event, data, frame }));
-    const running = this.settleTransformed(client, answer, frame, tail);
-    return () => {
-      admit();
-      return running;
-    };
-  }
-
-  /** Writes the result of a transformer call in flight, and records it as the client's pending tail. */
-  private settleTransformed(
-    client: Client<M>,
-    answer: PromiseLike<TTransformedValue>,
-    frame: string,
-    tail: string | undefined,
-  ): Promise<void> {
-    const running = Promise.resolve(answer).then(
-      (transformed) => this.writeTransformed(client, transformed, frame, false, tail),
-      (error: unknown) => this.transformFailed(client, error),
-    );
-    this.pending.set(client, running);
-    void running.then(() => {
-      if (this.pending.get(client) === running) this.pending.delete(client);
-    });
-    return running;
+    return this.lines;
   }
 
   /**
@@ -453,8 +416,4 @@ function transformedFrame(transformed: TTransformedValue, frame: string, tail?: 
   if (!transformed) return frame;
   const encoded = encodeFrame(transformed.event, transformed.data);
   return tail ? withPosition(encoded, tail) : encoded;
-}
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }

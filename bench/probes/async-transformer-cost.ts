@@ -1,0 +1,199 @@
+// Probe: the server CPU per delivered message of an asynchronous outbound transformer (the
+// specification's own: a WebCrypto CryptoKey per client, an awaited ECDH.encrypt of
+// JSON.stringify({ event, data })), without the network: a WebSocketServerHelper on fake sockets
+// (test/support/fake-socket.ts), every client encrypted and in one room, room messages sent in
+// rounds of 10 as bench/run.ts sends them, the next round when every socket has written the last.
+// Kinds, each in a child process of its own, in turn, `--sets` times:
+//   helper  the helper's per-client ordered delivery (local-delivery.ts)
+//   floor   the same transformer called per client through executePromiseWithLimit, one window per
+//           message, written as each call settles (unordered: what upstream Ignis does)
+// Prints CPU µs (process.cpuUsage: every thread, WebCrypto's included) per delivered message.
+//   bun run bench/probes/async-transformer-cost.ts [--clients 1000] [--messages 50] [--reps 3] [--sets 3]
+
+import { ECDH } from '../../src/crypto/ecdh-native.ts';
+import { WebSocketServerHelper } from '../../src/server/websocket-server-helper.ts';
+import { executePromiseWithLimit } from '../../src/utils/promise.ts';
+import { FakeServer, FakeSocket } from '../../test/support/fake-socket.ts';
+import { makeData } from '../lib/shared.ts';
+
+const arg = (name: string, fallback: number): number => {
+  const at = process.argv.indexOf(name);
+  const value = at >= 0 ? Number(process.argv[at + 1]) : fallback;
+  return Number.isInteger(value) && value > 0 ? value : fallback;
+};
+const CLIENTS = arg('--clients', 1_000);
+const MESSAGES = arg('--messages', 50);
+const REPS = arg('--reps', 3);
+const SETS = arg('--sets', 3);
+const PER_ROUND = 10;
+const ROOM = 'bench';
+const KINDS = ['helper', 'floor'] as const;
+type TKind = (typeof KINDS)[number];
+
+const ecdh = ECDH.withAlgorithm();
+
+/** Counts every frame written, and wakes the waiter when the round's last one is. */
+let written = 0;
+let target = 0;
+let onTarget: (() => void) | undefined;
+class CountingSocket extends FakeSocket {
+  override send(data: string | Uint8Array): number {
+    const n = super.send(data);
+    if (++written === target) onTarget?.();
+    return n;
+  }
+}
+const until = (n: number) =>
+  new Promise<void>((resolve) => {
+    target = n;
+    if (written >= n) resolve();
+    else onTarget = resolve;
+  });
+
+type TTransform = (opts: {
+  client: { encrypted: boolean; metadata?: { cryptoKey?: CryptoKey } };
+  event: string;
+  data: unknown;
+}) => Promise<{ event: string; data: unknown } | null>;
+
+// The specification's example, line for line.
+let inflight = 0;
+let depthSum = 0;
+let calls = 0;
+const DEPTH = process.env.PROBE_DEPTH === '1';
+const transformer: TTransform = async ({ client, event, data }) => {
+  if (DEPTH) {
+    inflight++;
+    depthSum += inflight;
+    calls++;
+    try {
+      return await transformer0({ client, event, data });
+    } finally {
+      inflight--;
+    }
+  }
+  return transformer0({ client, event, data });
+};
+const transformer0: TTransform = async ({ client, event, data }) => {
+  if (!client.encrypted) return null;
+  const aesKey = client.metadata?.cryptoKey;
+  if (!aesKey) return null;
+  const encrypted = await ecdh.encrypt({ message: JSON.stringify({ event, data }), secret: aesKey });
+  return { event: 'encrypted', data: encrypted };
+};
+
+async function keys(): Promise<CryptoKey[]> {
+  return Promise.all(
+    Array.from({ length: CLIENTS }, () =>
+      crypto.subtle.importKey('raw', crypto.getRandomValues(new Uint8Array(32)), 'AES-GCM', false, [
+        'encrypt',
+      ]),
+    ),
+  );
+}
+
+/** Sets a kind up and answers a function sending `count` room messages from `seq`. */
+async function setUp(kind: TKind): Promise<(seq: number, count: number) => void> {
+  const cryptoKeys = await keys();
+  if (kind === 'floor') {
+    const clients = cryptoKeys.map((cryptoKey, i) => ({
+      encrypted: true,
+      metadata: { cryptoKey },
+      socket: new CountingSocket(`c${i}`),
+    }));
+    return (seq, count) => {
+      for (let m = 0; m < count; m++) {
+        const data = makeData(seq + m, 64);
+        void executePromiseWithLimit({
+          tasks: clients.map((client) => async () => {
+            const out = await transformer({ client, event: 'b', data });
+            client.socket.send(JSON.stringify(out));
+          }),
+          limit: 10,
+        });
+      }
+    };
+  }
+  const server = new FakeServer();
+  const quiet = () => {};
+  const helper = new WebSocketServerHelper<{ i: number }, { cryptoKey?: CryptoKey }>({
+    identifier: 'probe',
+    server: server as never,
+    logger: {
+      debug: quiet,
+      info: quiet,
+      warn: quiet,
+      error: (...args) => console.error(...args),
+      isLevelEnabled: (level) => level === 'error',
+    },
+    heartbeatTimeout: 600_000,
+    authenticateFn: (data) => ({ userId: `u${data.i}`, metadata: { cryptoKey: cryptoKeys[data.i]! } }),
+    clientConnectedFn: ({ clientId }) => helper.enableClientEncryption({ clientId }),
+    outboundTransformer: transformer as never,
+  });
+  for (let i = 0; i < CLIENTS; i++) {
+    const socket = new CountingSocket(`c${i}`);
+    server.attach(socket);
+    helper.onClientConnect({ clientId: socket.clientId, socket: socket as never });
+    const auth = JSON.stringify({ event: 'authenticate', data: { i } });
+    helper.onClientMessage({ clientId: socket.clientId, raw: auth, socket: socket as never });
+  }
+  await Bun.sleep(50);
+  for (let i = 0; i < CLIENTS; i++) helper.joinRoom({ clientId: `c${i}`, room: ROOM });
+  await Bun.sleep(200);
+  if (helper.getStats().clients !== CLIENTS) throw new Error('not every client was admitted');
+  return (seq, count) => {
+    for (let m = 0; m < count; m++)
+      helper.sendToRoom({ room: ROOM, event: 'b', data: makeData(seq + m, 64) });
+  };
+}
+
+async function child(kind: TKind): Promise<void> {
+  const send = await setUp(kind);
+  // Warm-up: one repetition, not measured.
+  const rep = async () => {
+    for (let seq = 0; seq < MESSAGES; seq += PER_ROUND) {
+      const count = Math.min(PER_ROUND, MESSAGES - seq);
+      const done = until(written + count * CLIENTS);
+      send(seq, count);
+      await done;
+    }
+  };
+  await rep();
+  Bun.gc(true);
+  const before = process.cpuUsage();
+  for (let r = 0; r < REPS; r++) await rep();
+  const used = process.cpuUsage(before);
+  const deliveries = REPS * MESSAGES * CLIENTS;
+  if (DEPTH) console.error(`${kind}: mean depth ${(depthSum / calls).toFixed(1)}`);
+  console.log(JSON.stringify({ kind, us: (used.user + used.system) / deliveries }));
+  process.exit(0);
+}
+
+const asChild = process.argv.indexOf('--child');
+if (asChild >= 0) {
+  await child(process.argv[asChild + 1] as TKind);
+} else {
+  const results = new Map<TKind, number[]>(KINDS.map((k) => [k, []]));
+  for (let set = 0; set < SETS; set++) {
+    for (const kind of KINDS) {
+      const proc = Bun.spawnSync([
+        process.execPath,
+        import.meta.path,
+        ...process.argv.slice(2),
+        '--child',
+        kind,
+      ]);
+      const line = proc.stdout.toString().trim().split('\n').at(-1) ?? '';
+      if (proc.exitCode !== 0) throw new Error(`${kind}: ${proc.stderr.toString()}`);
+      results.get(kind)!.push((JSON.parse(line) as { us: number }).us);
+    }
+  }
+  for (const [kind, values] of results) {
+    console.log(`${kind.padEnd(7)} ${values.map((v) => v.toFixed(2)).join('  ')} µs CPU / delivered message`);
+  }
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+  console.log(
+    `helper ÷ floor (medians): ${(median(results.get('helper')!) / median(results.get('floor')!)).toFixed(2)}×`,
+  );
+}
