@@ -27,10 +27,11 @@ const REPS = arg('--reps', 3);
 const SETS = arg('--sets', 3);
 const PER_ROUND = 10;
 const ROOM = 'bench';
-const KINDS = ['helper', 'floor'] as const;
+const KINDS = ['subtle', 'ecdh', 'transformer', 'floor', 'helper'] as const;
 type TKind = (typeof KINDS)[number];
 
 const ecdh = ECDH.withAlgorithm();
+const encoder = new TextEncoder();
 
 /** Counts every frame written, and wakes the waiter when the round's last one is. */
 let written = 0;
@@ -57,24 +58,7 @@ type TTransform = (opts: {
 }) => Promise<{ event: string; data: unknown } | null>;
 
 // The specification's example, line for line.
-let inflight = 0;
-let depthSum = 0;
-let calls = 0;
-const DEPTH = process.env.PROBE_DEPTH === '1';
 const transformer: TTransform = async ({ client, event, data }) => {
-  if (DEPTH) {
-    inflight++;
-    depthSum += inflight;
-    calls++;
-    try {
-      return await transformer0({ client, event, data });
-    } finally {
-      inflight--;
-    }
-  }
-  return transformer0({ client, event, data });
-};
-const transformer0: TTransform = async ({ client, event, data }) => {
   if (!client.encrypted) return null;
   const aesKey = client.metadata?.cryptoKey;
   if (!aesKey) return null;
@@ -95,28 +79,53 @@ async function keys(): Promise<CryptoKey[]> {
 /** Sets a kind up and answers a function sending `count` room messages from `seq`. */
 async function setUp(kind: TKind): Promise<(seq: number, count: number) => void> {
   const cryptoKeys = await keys();
-  if (kind === 'floor') {
+  if (kind !== 'helper') {
     const clients = cryptoKeys.map((cryptoKey, i) => ({
       encrypted: true,
       metadata: { cryptoKey },
       socket: new CountingSocket(`c${i}`),
     }));
+    // Each kind adds one layer to the one before; all run one window of 10 per message, as the floor does.
+    const task = (
+      client: (typeof clients)[number],
+      data: ReturnType<typeof makeData>,
+    ): (() => Promise<void>) => {
+      switch (kind) {
+        case 'subtle': // WebCrypto alone: a fresh IV, the message's bytes, the client's CryptoKey
+          return async () => {
+            const iv = crypto.getRandomValues(new Uint8Array(12));
+            const bytes = encoder.encode(JSON.stringify({ event: 'b', data }));
+            await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, client.metadata.cryptoKey, bytes);
+            client.socket.send('');
+          };
+        case 'ecdh': // + roomcast's ECDH.encrypt (base64 of IV and ciphertext, the result object)
+          return async () => {
+            const message = JSON.stringify({ event: 'b', data });
+            await ecdh.encrypt({ message, secret: client.metadata.cryptoKey });
+            client.socket.send('');
+          };
+        case 'transformer': // + the specification's transformer (an async function around it)
+          return async () => {
+            await transformer({ client, event: 'b', data });
+            client.socket.send('');
+          };
+        default: // + the frame (JSON of the answer) and the socket write: upstream Ignis's delivery
+          return async () => {
+            const out = await transformer({ client, event: 'b', data });
+            client.socket.send(JSON.stringify(out));
+          };
+      }
+    };
     return (seq, count) => {
       for (let m = 0; m < count; m++) {
         const data = makeData(seq + m, 64);
-        void executePromiseWithLimit({
-          tasks: clients.map((client) => async () => {
-            const out = await transformer({ client, event: 'b', data });
-            client.socket.send(JSON.stringify(out));
-          }),
-          limit: 10,
-        });
+        void executePromiseWithLimit({ tasks: clients.map((client) => task(client, data)), limit: 10 });
       }
     };
   }
   const server = new FakeServer();
   const quiet = () => {};
-  const helper = new WebSocketServerHelper<{ i: number }, { cryptoKey?: CryptoKey }>({
+  const helper: WebSocketServerHelper<{ i: number }, { cryptoKey?: CryptoKey }> = new WebSocketServerHelper({
     identifier: 'probe',
     server: server as never,
     logger: {
@@ -127,7 +136,10 @@ async function setUp(kind: TKind): Promise<(seq: number, count: number) => void>
       isLevelEnabled: (level) => level === 'error',
     },
     heartbeatTimeout: 600_000,
-    authenticateFn: (data) => ({ userId: `u${data.i}`, metadata: { cryptoKey: cryptoKeys[data.i]! } }),
+    authenticateFn: (data: { i: number }) => ({
+      userId: `u${data.i}`,
+      metadata: { cryptoKey: cryptoKeys[data.i]! },
+    }),
     clientConnectedFn: ({ clientId }) => helper.enableClientEncryption({ clientId }),
     outboundTransformer: transformer as never,
   });
@@ -165,7 +177,6 @@ async function child(kind: TKind): Promise<void> {
   for (let r = 0; r < REPS; r++) await rep();
   const used = process.cpuUsage(before);
   const deliveries = REPS * MESSAGES * CLIENTS;
-  if (DEPTH) console.error(`${kind}: mean depth ${(depthSum / calls).toFixed(1)}`);
   console.log(JSON.stringify({ kind, us: (used.user + used.system) / deliveries }));
   process.exit(0);
 }

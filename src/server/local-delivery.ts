@@ -330,7 +330,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
         this.asyncLines(transformer).enqueue(targets, i + 1, frame, event, data, tail, result);
         return;
       }
-      this.writeTransformed(client, result, frame, true, tail);
+      this.writeTransformed(client, result, frame, tail);
     }
   }
 
@@ -339,23 +339,30 @@ export class LocalDelivery<M extends object = AnyRecord> {
     this.lines ??= new TransformLines<M>({
       transformer,
       limit: this.batchLimit,
-      write: (client, transformed, frame, tail) =>
-        this.writeTransformed(client, transformed, frame, false, tail),
+      encode: (client, transformed, frame, tail) => {
+        try {
+          return transformedFrame(transformed, frame, tail);
+        } catch (error) {
+          this.transformFailed(client, error);
+          return undefined;
+        }
+      },
+      write: (client, frames) => this.writeFrames(client, frames),
       failed: (client, error) => this.transformFailed(client, error),
     });
     return this.lines;
   }
 
   /**
-   * Never throws: data the transformer returned that cannot be serialized is logged like a failure.
-   * `batched` answers wait for the end of the task (`flushAnswers`); a later send to the
-   * same client is written after them (any asynchronous one settles in a later microtask).
+   * A synchronous answer, written with the others of this task when it ends (`flushAnswers`); a
+   * later send to the same client is written after it (an asynchronous one at the earliest on the
+   * next turn). Never throws: data the transformer returned that cannot be serialized is logged
+   * like a failure.
    */
   private writeTransformed(
     client: Client<M>,
     transformed: TTransformedValue,
     frame: string,
-    batched = false,
     tail?: string,
   ): void {
     if (client.state === WebSocketClientStates.DISCONNECTED) return;
@@ -364,10 +371,6 @@ export class LocalDelivery<M extends object = AnyRecord> {
       out = transformedFrame(transformed, frame, tail);
     } catch (error) {
       this.transformFailed(client, error);
-      return;
-    }
-    if (!batched) {
-      this.write(client, out);
       return;
     }
     const frames = this.answers.get(client);
@@ -382,17 +385,21 @@ export class LocalDelivery<M extends object = AnyRecord> {
   private readonly flushAnswers = (): void => {
     this.flushQueued = false;
     for (const [client, frames] of this.answers) {
-      if (client.state === WebSocketClientStates.DISCONNECTED) continue;
-      try {
-        if (frames.length === 1) this.write(client, frames[0]!);
-        else client.socket.cork(() => this.writeAll(client, frames));
-      } catch (error) {
-        // A socket that throws must not stop the others (nor leave this batch to be written twice).
-        this.logger.error(`writing to client ${client.id} failed`, clientFields(client, { error }));
-      }
+      if (client.state !== WebSocketClientStates.DISCONNECTED) this.writeFrames(client, frames);
     }
     this.answers.clear();
   };
+
+  /** A client's frames in order: one corked write when there are several. Never throws. */
+  private writeFrames(client: Client<M>, frames: string[]): void {
+    try {
+      if (frames.length === 1) this.write(client, frames[0]!);
+      else client.socket.cork(() => this.writeAll(client, frames));
+    } catch (error) {
+      // A socket that throws must not stop the others (nor leave this batch to be written twice).
+      this.logger.error(`writing to client ${client.id} failed`, clientFields(client, { error }));
+    }
+  }
 
   private writeAll(client: Client<M>, frames: string[]): void {
     for (const frame of frames) this.write(client, frame);

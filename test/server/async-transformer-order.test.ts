@@ -116,6 +116,8 @@ describe('the asynchronous lines (narrow unit test on fake sockets)', () => {
       registry.markEncrypted(client);
       registry.join(client, 'r');
     }
+    /** Per client, the sequence numbers in the order the transformer was called. */
+    const calledOrder = new Map<string, number[]>();
     /** Calls in flight, settled by the test in any order it likes. */
     const pending: Array<{ client: string; n: number; settle: () => void; fail: () => void }> = [];
     let inFlight = 0;
@@ -132,6 +134,7 @@ describe('the asynchronous lines (narrow unit test on fake sockets)', () => {
         new Promise((resolve, reject) => {
           inFlight++;
           peak = Math.max(peak, inFlight);
+          calledOrder.set(client.id, [...(calledOrder.get(client.id) ?? []), (data as { n: number }).n]);
           const mine = (perClient.get(client.id) ?? 0) + 1;
           perClient.set(client.id, mine);
           perClientPeak = Math.max(perClientPeak, mine);
@@ -153,10 +156,27 @@ describe('the asynchronous lines (narrow unit test on fake sockets)', () => {
           });
         }),
     });
-    return { delivery, registry, pending, sockets, peak: () => peak, perClientPeak: () => perClientPeak };
+    const corks = sockets.map(() => 0);
+    for (const [i, socket] of sockets.entries()) {
+      const cork = socket.cork.bind(socket);
+      socket.cork = (cb) => {
+        corks[i]!++;
+        return cork(cb);
+      };
+    }
+    return {
+      delivery,
+      registry,
+      pending,
+      sockets,
+      corks,
+      calledOrder,
+      peak: () => peak,
+      perClientPeak: () => perClientPeak,
+    };
   }
 
-  test('one fan-out admits at most batchLimit calls; one client has one call at a time; writes keep send order', async () => {
+  test('at most batchLimit calls per fan-out and per client; calls start in send order; writes keep it', async () => {
     const t = setup(2, 5);
     const written = t.sockets.map(() => [] as number[]);
     for (const [i, socket] of t.sockets.entries()) {
@@ -181,10 +201,27 @@ describe('the asynchronous lines (narrow unit test on fake sockets)', () => {
       await Promise.resolve();
     }
     expect(t.pending).toEqual([]);
-    // Four fan-outs of 2 slots each: never more than 8 calls at once, never two for one client.
+    await Bun.sleep(0); // what settled is written at the end of the turn
+    // Four fan-outs of 2 slots each: never more than 8 calls at once, never more than 2 for one client.
     expect(t.peak()).toBeLessThanOrEqual(8);
-    expect(t.perClientPeak()).toBe(1);
+    expect(t.perClientPeak()).toBeLessThanOrEqual(2);
+    for (const calls of t.calledOrder.values()) expect(calls).toEqual([0, 1, 2, 3]);
     for (const [i, got] of written.entries()) expect(got).toEqual(i === 3 ? [0, 2, 3] : [0, 1, 2, 3]);
+  });
+
+  test('answers to one client that settle in one turn, in any order, go out in send order in one corked write', async () => {
+    const t = setup(10, 3);
+    for (let n = 0; n < 4; n++) t.delivery.toRoom('r', 'm', { n });
+    // Every call is in flight at once (10 per fan-out and per client allow it).
+    expect(t.pending.length).toBe(12);
+    for (const call of [...t.pending].reverse()) call.settle();
+    t.pending.length = 0;
+    await Bun.sleep(0);
+    for (const [i, socket] of t.sockets.entries()) {
+      expect(socket.sent).toBe(4);
+      expect(t.corks[i]).toBe(1);
+      expect(socket.lastFrame).toBe(JSON.stringify({ event: 'x', data: { n: 3 } }));
+    }
   });
 
   test('a client gone while its messages wait is neither transformed nor written; the others go on', async () => {
@@ -198,6 +235,7 @@ describe('the asynchronous lines (narrow unit test on fake sockets)', () => {
       await Promise.resolve();
       await Promise.resolve();
     }
+    await Bun.sleep(0);
     expect(t.sockets.map((s) => s.sent)).toEqual([3, 0, 3]);
   });
 });
