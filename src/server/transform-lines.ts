@@ -269,15 +269,17 @@ export class TransformLines<M extends object> {
     for (const line of lines) {
       line.dirty = false;
       let at = line.head;
-      let frames: string[] | undefined;
+      const frames: string[] = [];
       for (; at < line.items.length; at++) {
         const item = line.items[at]!;
         if (!item.settled) break;
-        if (item.out !== undefined) (frames ??= []).push(item.out);
+        if (item.out !== undefined) frames.push(item.out);
       }
       if (at === line.head) continue;
       line.advance(at);
-      if (frames && line.client.state !== WebSocketClientStates.DISCONNECTED) this.write(line.client, frames);
+      if (frames.length > 0 && line.client.state !== WebSocketClientStates.DISCONNECTED) {
+        this.write(line.client, frames);
+      }
     }
   };
 }
