@@ -167,7 +167,9 @@ export class TransformLines<M extends object> {
   }
 
   private await(item: IItem<M>, answer: PromiseLike<TTransformedValue>): void {
-    answer.then(
+    // Promise.resolve: a native promise as is; any other thenable is adopted in a later job, so a
+    // `then` that throws is a rejection here, not an exception at the sender.
+    Promise.resolve(answer).then(
       (value) => {
         const { fanout, line } = item;
         this.settle(item, this.encode(line.client, value, fanout.frame, fanout.tail));

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { type IWebSocketClient, silentLogger, WebSocketClientStates } from '../../src/index.ts';
+import { ServerCounters } from '../../src/metrics/counters.ts';
 import { ClientRegistry } from '../../src/server/client-registry.ts';
 import { LocalDelivery } from '../../src/server/local-delivery.ts';
 import { FakeServer, FakeSocket } from '../support/fake-socket.ts';
@@ -237,5 +238,51 @@ describe('the asynchronous lines (narrow unit test on fake sockets)', () => {
     }
     await Bun.sleep(0);
     expect(t.sockets.map((s) => s.sent)).toEqual([3, 0, 3]);
+  });
+
+  test('a thenable whose then throws, or a call that throws, drops that message for that client only', async () => {
+    const registry = new ClientRegistry();
+    const sockets = [0, 1].map((i) => new FakeSocket(`c${i}`));
+    for (const socket of sockets) {
+      const client: IWebSocketClient = {
+        id: socket.clientId,
+        socket,
+        state: WebSocketClientStates.AUTHENTICATED,
+        rooms: new Set(),
+        backpressured: false,
+        encrypted: false,
+        connectedAt: 0,
+        lastActivity: 0,
+      };
+      registry.add(client);
+      registry.markEncrypted(client);
+      registry.join(client, 'r');
+    }
+    const counters = new ServerCounters();
+    const delivery = new LocalDelivery({
+      server: new FakeServer(),
+      registry,
+      batchLimit: 2,
+      publishToSelf: false,
+      logger: silentLogger,
+      counters,
+      transformer: ({ client, data }) => {
+        const n = (data as { n: number }).n;
+        if (client.id === 'c0' && n === 1) {
+          return {
+            // biome-ignore lint/suspicious/noThenProperty: a thenable that breaks is the point of this test
+            then() {
+              throw new Error('broken thenable');
+            },
+          } as unknown as Promise<null>;
+        }
+        if (client.id === 'c1' && n === 2) throw new Error('refused');
+        return Promise.resolve({ event: 'x', data });
+      },
+    });
+    for (let n = 0; n < 4; n++) expect(() => delivery.toRoom('r', 'm', { n })).not.toThrow();
+    await Bun.sleep(5);
+    expect(sockets.map((s) => s.sent)).toEqual([3, 3]);
+    expect(counters.droppedTransformer).toBe(2);
   });
 });
