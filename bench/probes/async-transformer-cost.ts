@@ -4,11 +4,19 @@
 // (test/support/fake-socket.ts), every client encrypted and in one room, room messages sent in
 // rounds of 10 as bench/run.ts sends them, the next round when every socket has written the last.
 // Kinds, each in a child process of its own, in turn, `--sets` times:
-//   helper  the helper's per-client ordered delivery (local-delivery.ts)
-//   floor   the same transformer called per client through executePromiseWithLimit, one window per
-//           message, written as each call settles (unordered: what upstream Ignis does)
-// Prints CPU µs (process.cpuUsage: every thread, WebCrypto's included) per delivered message.
-//   bun run bench/probes/async-transformer-cost.ts [--clients 1000] [--messages 50] [--reps 3] [--sets 3]
+//   subtle       WebCrypto alone: crypto.subtle.encrypt of the message's bytes, a fresh IV, the client's key
+//   ecdh         + roomcast's ECDH.encrypt around it (the two base64 strings, the result object)
+//   transformer  + the specification's transformer (JSON.stringify({ event, data }), the async function)
+//   floor        + the answer's frame and the write: the transformer called per client through
+//                executePromiseWithLimit, one window of 10 per message, each answer written as it
+//                settles (unordered: what upstream Ignis does)
+//   helper       the helper's own delivery (per-client order, local-delivery.ts + transform-lines.ts)
+//   before       with --before DIR: the helper of another source tree
+// The first four add one layer each, all on the floor's windows. Fake sockets: no socket write, so
+// what the helper saves on real writes (several frames to one client in one corked write) is not
+// here but in bench/run.ts --encrypted-only. Prints CPU µs (process.cpuUsage: every thread,
+// WebCrypto's included) per delivered message, medians over the sets.
+//   bun run bench/probes/async-transformer-cost.ts [--clients 1000] [--messages 50] [--reps 3] [--sets 3] [--before DIR]
 
 import { ECDH } from '../../src/crypto/ecdh-native.ts';
 import { WebSocketServerHelper } from '../../src/server/websocket-server-helper.ts';
@@ -27,8 +35,14 @@ const REPS = arg('--reps', 3);
 const SETS = arg('--sets', 3);
 const PER_ROUND = 10;
 const ROOM = 'bench';
-const KINDS = ['subtle', 'ecdh', 'transformer', 'floor', 'helper'] as const;
-type TKind = (typeof KINDS)[number];
+/** `--before DIR`: another source tree's helper (e.g. `git archive <commit> src | tar -x -C /tmp/before`) as kind `before`. */
+const BEFORE = (() => {
+  const at = process.argv.indexOf('--before');
+  return at >= 0 ? process.argv[at + 1] : undefined;
+})();
+const ALL_KINDS = ['subtle', 'ecdh', 'transformer', 'floor', 'helper', 'before'] as const;
+type TKind = (typeof ALL_KINDS)[number];
+const KINDS: readonly TKind[] = BEFORE ? ALL_KINDS : ALL_KINDS.slice(0, -1);
 
 const ecdh = ECDH.withAlgorithm();
 const encoder = new TextEncoder();
@@ -79,7 +93,7 @@ async function keys(): Promise<CryptoKey[]> {
 /** Sets a kind up and answers a function sending `count` room messages from `seq`. */
 async function setUp(kind: TKind): Promise<(seq: number, count: number) => void> {
   const cryptoKeys = await keys();
-  if (kind !== 'helper') {
+  if (kind !== 'helper' && kind !== 'before') {
     const clients = cryptoKeys.map((cryptoKey, i) => ({
       encrypted: true,
       metadata: { cryptoKey },
@@ -125,7 +139,18 @@ async function setUp(kind: TKind): Promise<(seq: number, count: number) => void>
   }
   const server = new FakeServer();
   const quiet = () => {};
-  const helper: WebSocketServerHelper<{ i: number }, { cryptoKey?: CryptoKey }> = new WebSocketServerHelper({
+  const Helper: typeof WebSocketServerHelper =
+    kind === 'before'
+      ? (
+          (await import(`${BEFORE}/server/websocket-server-helper.ts`)) as {
+            WebSocketServerHelper: typeof WebSocketServerHelper;
+          }
+        ).WebSocketServerHelper
+      : WebSocketServerHelper;
+  const helper: WebSocketServerHelper<{ i: number }, { cryptoKey?: CryptoKey }> = new Helper<
+    { i: number },
+    { cryptoKey?: CryptoKey }
+  >({
     identifier: 'probe',
     server: server as never,
     logger: {
@@ -200,11 +225,19 @@ if (asChild >= 0) {
       results.get(kind)!.push((JSON.parse(line) as { us: number }).us);
     }
   }
-  for (const [kind, values] of results) {
-    console.log(`${kind.padEnd(7)} ${values.map((v) => v.toFixed(2)).join('  ')} µs CPU / delivered message`);
-  }
   const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+  let previous = 0;
+  for (const [kind, values] of results) {
+    const m = median(values);
+    const step =
+      kind === 'helper' || kind === 'before' ? '' : `  (+${(m - previous).toFixed(2)} over the kind above)`;
+    console.log(
+      `${kind.padEnd(12)} median ${m.toFixed(2)} µs${step}  sets: ${values.map((v) => v.toFixed(2)).join(' ')}`,
+    );
+    if (step) previous = m;
+  }
+  const ratio = (a: TKind) => (median(results.get(a)!) / median(results.get('floor')!)).toFixed(2);
   console.log(
-    `helper ÷ floor (medians): ${(median(results.get('helper')!) / median(results.get('floor')!)).toFixed(2)}×`,
+    `helper ÷ floor (medians): ${ratio('helper')}×${BEFORE ? `, before ÷ floor: ${ratio('before')}×` : ''}`,
   );
 }
