@@ -96,27 +96,31 @@ describe('an asynchronous transformer finishing out of order', () => {
   );
 });
 
+/** `n` authenticated, encrypted clients on fake sockets, all in room `r`. */
+function encryptedRoom(n: number): { registry: ClientRegistry; sockets: FakeSocket[] } {
+  const registry = new ClientRegistry();
+  const sockets = Array.from({ length: n }, (_, i) => new FakeSocket(`c${i}`));
+  for (const socket of sockets) {
+    const client: IWebSocketClient = {
+      id: socket.clientId,
+      socket,
+      state: WebSocketClientStates.AUTHENTICATED,
+      rooms: new Set(),
+      backpressured: false,
+      encrypted: false,
+      connectedAt: 0,
+      lastActivity: 0,
+    };
+    registry.add(client);
+    registry.markEncrypted(client);
+    registry.join(client, 'r');
+  }
+  return { registry, sockets };
+}
+
 describe('the asynchronous lines (narrow unit test on fake sockets)', () => {
   function setup(batchLimit: number, clients: number) {
-    const registry = new ClientRegistry();
-    const sockets: FakeSocket[] = [];
-    for (let i = 0; i < clients; i++) {
-      const socket = new FakeSocket(`c${i}`);
-      sockets.push(socket);
-      const client: IWebSocketClient = {
-        id: socket.clientId,
-        socket,
-        state: WebSocketClientStates.AUTHENTICATED,
-        rooms: new Set(),
-        backpressured: false,
-        encrypted: false,
-        connectedAt: 0,
-        lastActivity: 0,
-      };
-      registry.add(client);
-      registry.markEncrypted(client);
-      registry.join(client, 'r');
-    }
+    const { registry, sockets } = encryptedRoom(clients);
     /** Per client, the sequence numbers in the order the transformer was called. */
     const calledOrder = new Map<string, number[]>();
     /** Calls in flight, settled by the test in any order it likes. */
@@ -241,23 +245,7 @@ describe('the asynchronous lines (narrow unit test on fake sockets)', () => {
   });
 
   test('a thenable whose then throws, or a call that throws, drops that message for that client only', async () => {
-    const registry = new ClientRegistry();
-    const sockets = [0, 1].map((i) => new FakeSocket(`c${i}`));
-    for (const socket of sockets) {
-      const client: IWebSocketClient = {
-        id: socket.clientId,
-        socket,
-        state: WebSocketClientStates.AUTHENTICATED,
-        rooms: new Set(),
-        backpressured: false,
-        encrypted: false,
-        connectedAt: 0,
-        lastActivity: 0,
-      };
-      registry.add(client);
-      registry.markEncrypted(client);
-      registry.join(client, 'r');
-    }
+    const { registry, sockets } = encryptedRoom(2);
     const counters = new ServerCounters();
     const delivery = new LocalDelivery({
       server: new FakeServer(),
