@@ -73,3 +73,13 @@ export class RoomcastClientError extends Error {
     return this.code === 'SERVER_ERROR' && typeof code === 'string' ? (code as TServerErrorCode) : undefined;
   }
 }
+
+/** The client error for a server `error` frame: `SERVER_ERROR` with the frame's message and data. */
+export function serverError(data: unknown): RoomcastClientError {
+  const message = (data as { message?: unknown } | undefined)?.message;
+  return new RoomcastClientError(
+    'SERVER_ERROR',
+    typeof message === 'string' ? message : 'server error',
+    data,
+  );
+}
