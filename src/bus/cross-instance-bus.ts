@@ -4,13 +4,14 @@ import { LogRateLimiter, logFields } from '../common/log.ts';
 import type { ILogger, IRedisConnection, IRedisSocketMessage } from '../common/types.ts';
 import { asPublisher } from '../redis/command-timeout.ts';
 import { hashSlot } from '../redis/hash-slot.ts';
-import { isCluster, publishOn, pubSubKindOf, type TPubSubKind } from '../redis/pubsub-kind.ts';
+import { isCluster, pubSubKindOf, type TPubSubKind } from '../redis/pubsub-kind.ts';
 import { closeRedisClient, type TRedisClient, waitForRedisReady } from '../redis/wait-ready.ts';
 import type { IMembershipListener } from '../server/client-registry.ts';
 import { ChannelSubscriptions } from './channel-subscriptions.ts';
 import { isCommandChannel } from './commands.ts';
 import { channelFor, decodeEnvelope, encodeEnvelope } from './envelope.ts';
 import { BusGuard } from './guard.ts';
+import { type IPublishQueueStats, PublishQueue } from './publish-queue.ts';
 import { pingShardSubscribers, reportMixedFleet, shardedSubscriber } from './sharded-pubsub.ts';
 import { BusSigner } from './signing.ts';
 
@@ -83,6 +84,12 @@ export interface IHistoryConnections {
   readonly signer?: BusSigner;
   /** Counts (and logs) a publication refused for its size (see BusGuard); true when it is too large. */
   tooLarge(json: string, what: string, reserve?: number): boolean;
+  /**
+   * Takes `size` characters of `maxPublishQueueBytes` for a publication about to be sent; false when
+   * that would pass the limit (dropped and counted in `publishQueueFull`). Given back with `releasePublication`.
+   */
+  admitPublication(size: number): boolean;
+  releasePublication(size: number): void;
 }
 
 /** Single-instance mode: nothing leaves the process. */
@@ -114,10 +121,12 @@ export interface IRedisBusOptions {
   maxEnvelopeBytes?: number;
   /** `redisCommandTimeout`, resolved: bounds every command of the publishing connection (0: none). */
   commandTimeout?: number;
+  /** `maxPublishQueueBytes`, resolved. Default `WebSocketLimits.MAX_PUBLISH_QUEUE_BYTES`. */
+  maxPublishQueueBytes?: number;
 }
 
-/** Counters a caller can read to see what the bus dropped. */
-export interface IRedisBusStats {
+/** Counters a caller can read to see what the bus dropped (and the publish queue's gauges). */
+export interface IRedisBusStats extends IPublishQueueStats {
   published: number;
   /** Messages not published because Redis was not connected (Pub/Sub keeps no backlog). */
   droppedWhileDisconnected: number;
@@ -174,6 +183,10 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     reconnects: 0,
     historyFailed: 0,
     historyTimedOut: 0,
+    publishQueueFull: 0,
+    publishFailed: 0,
+    publishQueueMessages: 0,
+    publishQueueBytes: 0,
   };
   /** Size, signature and depth checks of what comes from Redis (and the size of what goes). */
   readonly guard: BusGuard;
@@ -191,6 +204,9 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   private readonly channels?: ChannelSubscriptions;
   readonly membership?: IMembershipListener;
   readonly roomChannels?: IRoomChannels;
+
+  /** What waits to be published (see publish-queue.ts). */
+  private readonly queue: PublishQueue;
 
   /** How an envelope this instance published starts (`encodeEnvelope` writes `serverId` first). */
   private readonly ownPrefix: string;
@@ -253,6 +269,13 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
         },
       };
     }
+    this.queue = new PublishQueue({
+      client: () => this.pub,
+      pubSub: this.pubSub,
+      stats: this.stats,
+      logger: opts.logger,
+      limit: opts.maxPublishQueueBytes ?? WebSocketLimits.MAX_PUBLISH_QUEUE_BYTES,
+    });
     this.duplicateConnections();
   }
 
@@ -335,9 +358,8 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     const stamped = this.opts.onLatency ? { ...message, sentAt: Date.now() } : message;
     const envelope = encodeEnvelope(stamped, dataJson);
     if (this.guard.tooLarge(envelope, 'envelope')) return false;
-    publishOn(this.pubSub, pub, channel, this.guard.seal(envelope)).catch((error: unknown) => {
-      this.opts.logger.warn('Redis publish failed', describe(error), logFields({ channel }));
-    });
+    // Sent at the end of the turn with the rest of the turn's publications (see publish-queue.ts).
+    if (!this.queue.push(channel, this.guard.seal(envelope))) return false;
     this.stats.published++;
     return true;
   }
@@ -358,13 +380,10 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     return { channel: channelFor(message.type, message.target), message: this.guard.seal(envelope) };
   }
 
-  /** Publishes an envelope made by `encode` (never throws). */
+  /** Publishes an envelope made by `encode` (never throws; queued like `publish`). */
   publishEncoded(channel: string, message: string): void {
-    const pub = this.pub;
-    if (pub?.status !== 'ready') return;
-    publishOn(this.pubSub, pub, channel, message).catch((error: unknown) => {
-      this.opts.logger.warn('Redis publish failed', describe(error), logFields({ channel }));
-    });
+    if (this.pub?.status !== 'ready') return;
+    this.queue.push(channel, message);
   }
 
   /** Both connections ready: messages can cross instances. */
@@ -372,8 +391,21 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     return this.pub?.status === 'ready' && this.sub?.status === 'ready';
   }
 
+  /**
+   * The publishing connection, for a command of its own (a script, a server command): the
+   * publications queued before are sent first, so the connection keeps the callers' order.
+   */
   publisher(): TRedisClient | undefined {
+    this.queue.flush();
     return this.pub;
+  }
+
+  admitPublication(size: number): boolean {
+    return this.queue.admit(size);
+  }
+
+  releasePublication(size: number): void {
+    this.queue.release(size);
   }
 
   /** The subscribing connection (server commands subscribe their channels on it too). */
@@ -418,6 +450,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   }
 
   async stop(): Promise<void> {
+    this.queue.flush();
     const clients = [this.pub, this.sub].filter((c): c is TRedisClient => c !== undefined);
     this.channels?.clear();
     this.guard.stop();

@@ -346,6 +346,13 @@ export interface IWebSocketServerOptions<
    * ones are dropped and counted. Default 1 MiB (`WebSocketLimits.MAX_ENVELOPE_BYTES`).
    */
   maxEnvelopeBytes?: number;
+  /**
+   * Most publications waiting for Redis at once (queued for the end of the turn, or sent and not
+   * answered yet), in characters of their envelopes (UTF-16 code units: bytes for ASCII). Past it a
+   * publication is dropped and counted (`getStats().bus.publishQueueFull`); a single one always
+   * goes. Default 16 MiB (`WebSocketLimits.MAX_PUBLISH_QUEUE_BYTES`). See docs/scaling.md.
+   */
+  maxPublishQueueBytes?: number;
 }
 
 /** Each field: a positive number, or `false` to turn that limit off; omitted → the default. */

@@ -32,6 +32,7 @@ export interface IResolvedServerSettings {
   /** `busSecret` as a list (the first signs); undefined when off. */
   busSecrets?: string[];
   maxEnvelopeBytes: number;
+  maxPublishQueueBytes: number;
 }
 
 /** Validates the constructor options and fills in the documented defaults. Throws on misconfiguration. */
@@ -108,7 +109,17 @@ export function resolveServerOptions<A extends object, M extends object>(
     presenceTtl: positive('presenceTtl', opts.presenceTtl, WebSocketPresenceDefaults.TTL),
     busSecrets: resolveBusSecrets(PREFIX, opts.busSecret),
     maxEnvelopeBytes: resolveMaxEnvelopeBytes(PREFIX, opts.maxEnvelopeBytes),
+    maxPublishQueueBytes: resolveMaxPublishQueueBytes(PREFIX, opts.maxPublishQueueBytes),
   };
+}
+
+/** `maxPublishQueueBytes`: a positive integer (one publication is always let through an empty queue). */
+export function resolveMaxPublishQueueBytes(prefix: string, value: unknown): number {
+  if (value === undefined) return WebSocketLimits.MAX_PUBLISH_QUEUE_BYTES;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new Error(`${prefix} maxPublishQueueBytes must be a positive integer, got ${String(value)}`);
+  }
+  return value;
 }
 
 /** `maxEnvelopeBytes`: an integer of at least 1 KiB (a bus message's head alone takes a few hundred bytes). */

@@ -205,6 +205,7 @@ export class WebSocketServerHelper<
           commandTimeout: resolveCommandTimeout('[WebSocketServerHelper]', opts.redisCommandTimeout),
           busSecrets: this.settings.busSecrets,
           maxEnvelopeBytes: this.settings.maxEnvelopeBytes,
+          maxPublishQueueBytes: this.settings.maxPublishQueueBytes,
           subscriptionMode: this.settings.subscriptionMode,
           onMessage: (message, dataJson) => this.deliverFromBus(message, dataJson),
           onLatency: metrics ? (ms) => metrics.observeBusLatency(ms) : undefined,
