@@ -85,11 +85,12 @@ export interface IHistoryConnections {
   /** Counts (and logs) a publication refused for its size (see BusGuard); true when it is too large. */
   tooLarge(json: string, what: string, reserve?: number): boolean;
   /**
-   * Takes `size` characters of `maxPublishQueueBytes` for a publication about to be sent; false when
-   * that would pass the limit (dropped and counted in `publishQueueFull`). Given back with `releasePublication`.
+   * Takes `size` characters of `maxPublishQueueBytes` for a publication about to be sent: a ticket, or
+   * -1 when that would pass the limit (dropped and counted in `publishQueueFull`). Given back with
+   * `releasePublication` once Redis answered.
    */
-  admitPublication(size: number): boolean;
-  releasePublication(size: number): void;
+  admitPublication(size: number): number;
+  releasePublication(size: number, ticket: number): void;
 }
 
 /** Single-instance mode: nothing leaves the process. */
@@ -340,6 +341,8 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
       logger.warn(`Redis ${connection} error: ${text}${more}`, logFields({ connection, held }));
     };
     pub.on('error', onError('publisher'));
+    // What was in flight will not be answered (see PublishQueue.connectionLost).
+    pub.on('close', () => this.queue.connectionLost());
     sub.on('error', onError('subscriber'));
     for (const client of [pub, sub]) client.on('reconnecting', () => this.stats.reconnects++);
     this.pub = pub;
@@ -400,12 +403,12 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     return this.pub;
   }
 
-  admitPublication(size: number): boolean {
+  admitPublication(size: number): number {
     return this.queue.admit(size);
   }
 
-  releasePublication(size: number): void {
-    this.queue.release(size);
+  releasePublication(size: number, ticket: number): void {
+    this.queue.release(size, ticket);
   }
 
   /** The subscribing connection (server commands subscribe their channels on it too). */

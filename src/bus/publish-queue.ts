@@ -59,6 +59,10 @@ export class PublishQueue {
   private messages: string[] = [];
   /** Characters queued and not yet sent (part of `stats.publishQueueBytes`). */
   private queuedChars = 0;
+  /** Plain publications sent and not answered yet (in this connection's life). */
+  private plainInFlight = 0;
+  /** Bumped when the connection is lost: answers to commands sent before no longer count. */
+  private generation = 0;
   private scheduled = false;
   private lastFailureLog = 0;
   private readonly flushNow = () => {
@@ -69,30 +73,48 @@ export class PublishQueue {
   constructor(private readonly opts: IPublishQueueOptions) {}
 
   /**
-   * Takes `size` characters of the bound for a publication sent elsewhere (a history script);
-   * false (counted as dropped) when that would pass the limit. Give it back with `release`.
+   * Takes `size` characters of the bound for a publication sent elsewhere (a history script):
+   * returns the ticket to give back with `release`, or -1 (counted as dropped) when that would pass
+   * the limit.
    */
-  admit(size: number): boolean {
+  admit(size: number): number {
     const stats = this.opts.stats;
     // One message always fits an empty queue (a limit below maxEnvelopeBytes still lets each through alone).
     if (stats.publishQueueMessages > 0 && stats.publishQueueBytes + size > this.opts.limit) {
       stats.publishQueueFull++;
-      return false;
+      return -1;
     }
     stats.publishQueueBytes += size;
     stats.publishQueueMessages++;
-    return true;
+    return this.generation;
   }
 
-  release(size: number, messages = 1): void {
+  /** Gives back what `admit` took (nothing when the connection was lost since: see `connectionLost`). */
+  release(size: number, ticket: number, messages = 1): void {
+    if (ticket !== this.generation) return;
     const stats = this.opts.stats;
     stats.publishQueueBytes -= size;
     stats.publishQueueMessages -= messages;
   }
 
+  /**
+   * The publishing connection closed. Commands in flight are not sent again, and ioredis may never
+   * settle them (it drops them on reconnect when `redisCommandTimeout` is 0): the plain publications
+   * among them are counted as failed now (`publishFailed`; Redis may have run some before it died)
+   * and the gauges keep only what is still queued here.
+   */
+  connectionLost(): void {
+    const stats = this.opts.stats;
+    stats.publishFailed += this.plainInFlight;
+    this.plainInFlight = 0;
+    stats.publishQueueBytes = this.queuedChars;
+    stats.publishQueueMessages = this.messages.length;
+    this.generation++;
+  }
+
   /** Queues a publication for the end of the turn; false when it was dropped (counted). */
   push(channel: string, message: string): boolean {
-    if (!this.admit(message.length)) return false;
+    if (this.admit(message.length) < 0) return false;
     this.channels.push(channel);
     this.messages.push(message);
     this.queuedChars += message.length;
@@ -113,14 +135,16 @@ export class PublishQueue {
     this.channels = [];
     this.messages = [];
     this.queuedChars = 0;
+    this.plainInFlight += count;
+    const ticket = this.generation;
     const client = this.opts.client();
     if (client?.status !== 'ready') {
       // The connection went away within the turn: dropped like any publication while disconnected.
-      this.failed(count, chars, new Error(`Redis publisher is not connected (status: ${client?.status})`));
+      this.failed(count, chars, ticket, `Redis publisher is not connected (status: ${client?.status})`);
       return;
     }
     if (this.opts.pubSub === 'sharded' || isCluster(client)) {
-      for (let i = 0; i < count; i++) this.sendOne(client, channels[i]!, messages[i]!);
+      for (let i = 0; i < count; i++) this.sendOne(client, channels[i]!, messages[i]!, ticket);
       return;
     }
     let start = 0;
@@ -133,17 +157,17 @@ export class PublishQueue {
         size += length;
         end++;
       }
-      if (end - start === 1) this.sendOne(client, channels[start]!, messages[start]!);
-      else this.sendBatch(client as Redis, channels, messages, start, end, size);
+      if (end - start === 1) this.sendOne(client, channels[start]!, messages[start]!, ticket);
+      else this.sendBatch(client as Redis, channels, messages, start, end, size, ticket);
       start = end;
     }
   }
 
-  private sendOne(client: TRedisClient, channel: string, message: string): void {
+  private sendOne(client: TRedisClient, channel: string, message: string, ticket: number): void {
     const size = message.length;
     publishOn(this.opts.pubSub, client, channel, message).then(
-      () => this.release(size),
-      (error: unknown) => this.failed(1, size, error),
+      () => this.answered(1, size, ticket),
+      (error: unknown) => this.failed(1, size, ticket, error),
     );
   }
 
@@ -154,6 +178,7 @@ export class PublishQueue {
     start: number,
     end: number,
     size: number,
+    ticket: number,
   ): void {
     const args: string[] = new Array((end - start) * 2);
     for (let i = start, at = 0; i < end; i++, at += 2) {
@@ -162,13 +187,21 @@ export class PublishQueue {
     }
     const count = end - start;
     client.eval(PUBLISH_MANY_SCRIPT, 0, ...args).then(
-      () => this.release(size, count),
-      (error: unknown) => this.failed(count, size, error),
+      () => this.answered(count, size, ticket),
+      (error: unknown) => this.failed(count, size, ticket, error),
     );
   }
 
-  private failed(count: number, size: number, error: unknown): void {
-    this.release(size, count);
+  private answered(count: number, size: number, ticket: number): void {
+    if (ticket !== this.generation) return; // counted when the connection was lost
+    this.plainInFlight -= count;
+    this.release(size, ticket, count);
+  }
+
+  private failed(count: number, size: number, ticket: number, error: unknown): void {
+    if (ticket !== this.generation) return; // counted when the connection was lost
+    this.plainInFlight -= count;
+    this.release(size, ticket, count);
     this.opts.stats.publishFailed += count;
     const now = Date.now();
     if (now - this.lastFailureLog < 5_000) return; // a failing Redis must not flood the log
