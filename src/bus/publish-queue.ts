@@ -12,6 +12,8 @@ export interface IPublishQueueStats {
   publishQueueMessages: number;
   /** Gauge: their size, in characters of the envelopes (UTF-16 code units: bytes for ASCII). */
   publishQueueBytes: number;
+  /** Publications dropped because the connection was not ready (also when it went away within the turn). */
+  droppedWhileDisconnected: number;
 }
 
 /** Messages per EVAL: Redis reads every argument before it runs the script. */
@@ -140,7 +142,9 @@ export class PublishQueue {
     const client = this.opts.client();
     if (client?.status !== 'ready') {
       // The connection went away within the turn: dropped like any publication while disconnected.
-      this.failed(count, chars, ticket, `Redis publisher is not connected (status: ${client?.status})`);
+      this.plainInFlight -= count;
+      this.release(chars, ticket, count);
+      this.opts.stats.droppedWhileDisconnected += count;
       return;
     }
     if (this.opts.pubSub === 'sharded' || isCluster(client)) {
