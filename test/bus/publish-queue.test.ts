@@ -79,7 +79,7 @@ describe('publish queue', () => {
       }
       expect(stats().published).toBe(count);
       expect(stats().publishQueueMessages).toBe(count);
-      await client.until(() => client.all('m').length === count, 'the burst');
+      await client.until(() => client.all('m').length === count, 'the burst', 10_000);
       expect(received(client, 'm')).toEqual(Array.from({ length: count }, (_, n) => n));
       await eventually(() => stats().publishQueueMessages === 0, 3_000, 'the queue to empty');
       expect(stats().publishQueueBytes).toBe(0);
@@ -124,7 +124,7 @@ describe('publish queue', () => {
     await eventually(() => busStats().publishQueueMessages === 0, 5_000, 'the queue to empty');
     const full = busStats().publishQueueFull - full0;
     // Everything admitted arrives (the connection was kept), in order; the rest is exactly the count.
-    await client.until(() => client.all('m').length === sent - full, 'every admitted message', 5_000);
+    await client.until(() => client.all('m').length === sent - full, 'every admitted message', 10_000);
     const seqs = received(client, 'm');
     expect(seqs.length + full).toBe(sent);
     expect(busStats().publishFailed).toBe(0);
