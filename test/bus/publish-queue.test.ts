@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { BATCH_MESSAGES } from '../../src/bus/publish-queue.ts';
+import { RedisHelper, silentLogger, WebSocketEmitter } from '../../src/index.ts';
 import { RedisServer } from '../support/redis-server.ts';
 import { eventually, type ITestServer, startServer } from '../support/server.ts';
 import { TestClient } from '../support/ws-client.ts';
@@ -181,4 +182,58 @@ describe('publish queue', () => {
     client.close();
     probe.close();
   }, 30_000);
+});
+
+describe('emitter publish bound', () => {
+  test('a stalled Redis: calls past maxPublishQueueBytes reject at once, the others resolve once it runs, in order', async () => {
+    const connection = new RedisHelper({
+      name: 'emitter',
+      host: '127.0.0.1',
+      port: redis.port,
+      autoConnect: false,
+      logger: silentLogger,
+    });
+    const emitter = new WebSocketEmitter({
+      redisConnection: connection,
+      logger: silentLogger,
+      redisCommandTimeout: 0,
+      maxPublishQueueBytes: 4_000,
+    });
+    await emitter.configure();
+    const client = await member('emit');
+    try {
+      process.kill(redisPid(), 'SIGSTOP');
+      const calls: Array<Promise<string>> = [];
+      let peak = 0;
+      for (let n = 0; n < 200; n++) {
+        calls.push(
+          emitter.toRoom({ room: 'emit', event: 'e', data: { n } }).then(
+            () => 'sent',
+            (error: Error) => error.message,
+          ),
+        );
+        peak = Math.max(peak, emitter.publishQueue().bytes);
+      }
+      const refusal = await Promise.race([calls[199]!, Bun.sleep(500).then(() => 'pending')]);
+      expect(refusal).toContain('maxPublishQueueBytes (4000) of publications are waiting for Redis');
+      expect(peak).toBeLessThanOrEqual(4_000);
+      process.kill(redisPid(), 'SIGCONT');
+      const outcomes = await Promise.all(calls);
+      const sent = outcomes.filter((o) => o === 'sent').length;
+      expect(sent).toBeGreaterThan(0);
+      expect(sent).toBeLessThan(200);
+      // The first calls went, the rest was refused: what arrived is exactly those, in order.
+      expect(outcomes.slice(0, sent).every((o) => o === 'sent')).toBe(true);
+      await client.until(() => client.all('e').length === sent, 'the admitted calls', 10_000);
+      expect(received(client, 'e')).toEqual(Array.from({ length: sent }, (_, n) => n));
+      expect(emitter.publishQueue()).toEqual({ messages: 0, bytes: 0 });
+    } finally {
+      try {
+        process.kill(redisPid(), 'SIGCONT');
+      } catch {}
+      client.close();
+      await emitter.shutdown();
+      await connection.disconnect();
+    }
+  }, 20_000);
 });
