@@ -111,6 +111,7 @@ export interface ISendRun {
 
 export interface IPacedRun {
   kind: TSendKind;
+  rep: number;
   p50Ms?: number;
   p99Ms?: number;
   error?: string;
@@ -231,15 +232,25 @@ export async function sendThroughputPhase(
         );
       }
     }
-    for (const kind of settings.kinds.filter((k) => PACED_KINDS.includes(k))) {
-      const run = await oneRun(settings, client, kind, 0, settings.pacedMessages, settings.pacedIntervalMs);
-      const result: IPacedRun = { kind };
-      if (run.error) result.error = run.error;
-      else Object.assign(result, run.latency);
-      paced.push(result);
-      log(
-        `send ${kind} paced: ${result.error ? `FAILED ${result.error}` : `p50 ${result.p50Ms?.toFixed(3)} ms, p99 ${result.p99Ms?.toFixed(3)} ms`}`,
-      );
+    // Paced runs alternate too: one p99 of 1 000 samples is the tenth worst, so it takes several.
+    for (let rep = 0; rep < settings.reps; rep++) {
+      for (const kind of settings.kinds.filter((k) => PACED_KINDS.includes(k))) {
+        const run = await oneRun(
+          settings,
+          client,
+          kind,
+          rep,
+          settings.pacedMessages,
+          settings.pacedIntervalMs,
+        );
+        const result: IPacedRun = { kind, rep };
+        if (run.error) result.error = run.error;
+        else Object.assign(result, run.latency);
+        paced.push(result);
+        log(
+          `send ${kind} paced rep ${rep + 1}: ${result.error ? `FAILED ${result.error}` : `p50 ${result.p50Ms?.toFixed(3)} ms, p99 ${result.p99Ms?.toFixed(3)} ms`}`,
+        );
+      }
     }
     const { redisPort: _port, ...rest } = settings;
     return { settings: rest, runs, paced };
@@ -314,6 +325,17 @@ function repRatios(result: ISendThroughputResult, over: TSendKind, under: TSendK
   return ratios;
 }
 
+/** Paced p99 of rep n of `over` against rep n of `under`. */
+function pacedRatios(result: ISendThroughputResult, over: TSendKind, under: TSendKind): number[] {
+  const ratios: number[] = [];
+  for (let rep = 0; rep < result.settings.reps; rep++) {
+    const a = result.paced.find((p) => p.kind === over && p.rep === rep)?.p99Ms;
+    const b = result.paced.find((p) => p.kind === under && p.rep === rep)?.p99Ms;
+    if (a !== undefined && b !== undefined) ratios.push(a / b);
+  }
+  return ratios;
+}
+
 /** The comparisons the phase reports: [sender, floor, what]. */
 const COMPARISONS: Array<[TSendKind, TSendKind, string]> = [
   ['send', 'floor-publish', '`send()` to a room vs pipelined `PUBLISH`'],
@@ -344,21 +366,20 @@ export function sendVerdicts(result: ISendThroughputResult): ISendVerdict[] {
     const ratio = median(ratios);
     verdicts.push({ what, ratio, limit: `>= ${SEND_FLOOR_TARGET}×`, holds: ratio >= SEND_FLOOR_TARGET });
   }
-  const p99 = (kind: TSendKind) => result.paced.find((p) => p.kind === kind)?.p99Ms;
   for (const [over, under, what, target] of [
     ['send', 'send-baseline', 'paced p99, `send()` / the baseline tree', true],
     ['send-history', 'send-history-baseline', 'paced p99, history `send()` / the baseline tree', true],
     ['send', 'floor-publish', 'paced p99, `send()` / `PUBLISH`', false],
     ['send-history', 'floor-evalsha', 'paced p99, history `send()` / `EVALSHA`', false],
   ] as const) {
-    const a = p99(over);
-    const b = p99(under);
-    if (a === undefined || b === undefined) continue;
+    const ratios = pacedRatios(result, over, under);
+    if (ratios.length === 0) continue;
+    const ratio = median(ratios);
     verdicts.push({
-      what,
-      ratio: a / b,
+      what: `${what} (median of the reps' ratios)`,
+      ratio,
       limit: target ? `<= ${PACED_P99_LIMIT}×` : '—',
-      holds: !target || a / b <= PACED_P99_LIMIT,
+      holds: !target || ratio <= PACED_P99_LIMIT,
     });
   }
   return verdicts;
@@ -398,14 +419,20 @@ export function sendThroughputSection(result: ISendThroughputResult): string[] {
     '',
     `Paced, ${fmt(s.pacedMessages)} messages one every ${s.pacedIntervalMs} ms, latency from the call to the client's receipt:`,
     '',
-    '| Sender | p50 | p99 |',
+    '| Sender | p50 (median of the reps) | p99 (median of the reps) |',
     '| --- | --- | --- |',
   ];
-  for (const p of result.paced) {
+  for (const kind of PACED_KINDS) {
+    const reps = result.paced.filter((p) => p.kind === kind);
+    if (reps.length === 0) continue;
+    const ok = reps.filter((p) => p.p99Ms !== undefined);
+    const failed = reps.length - ok.length;
+    const at = (pick: (p: IPacedRun) => number) =>
+      `${median(ok.map(pick)).toFixed(3)} ms <br><sub>reps ${ok.map((p) => pick(p).toFixed(2)).join(', ')}</sub>`;
     lines.push(
-      p.error
-        ? `| ${p.kind} | FAILED | ${p.error} |`
-        : `| ${p.kind} | ${p.p50Ms?.toFixed(3)} ms | ${p.p99Ms?.toFixed(3)} ms |`,
+      ok.length === 0
+        ? `| ${kind} | FAILED | ${reps[0]?.error ?? ''} |`
+        : `| ${kind} | ${at((p) => p.p50Ms!)} | ${at((p) => p.p99Ms!)}${failed ? ` (${failed} failed)` : ''} |`,
     );
   }
   lines.push('', '| target | limit | measured | verdict |', '| --- | --- | --- | --- |');
