@@ -114,9 +114,21 @@ export class PublishQueue {
     this.generation++;
   }
 
-  /** Queues a publication for the end of the turn; false when it was dropped (counted). */
+  /**
+   * Publishes, or queues for the end of the turn; false when it was dropped (counted). With nothing
+   * queued and nothing in flight (a quiet instance) the publication goes out at once as a plain
+   * PUBLISH, as it would alone; otherwise it joins the turn's batch.
+   */
   push(channel: string, message: string): boolean {
     if (this.admit(message.length) < 0) return false;
+    if (this.messages.length === 0 && this.plainInFlight === 0) {
+      const client = this.opts.client();
+      if (client?.status === 'ready') {
+        this.plainInFlight++;
+        this.sendOne(client, channel, message, this.generation);
+        return true;
+      }
+    }
     this.channels.push(channel);
     this.messages.push(message);
     this.queuedChars += message.length;
