@@ -53,6 +53,7 @@ const samples: Required<Pick<IServerOptions, THelperOptionFromServerOptions>> = 
   presenceTtl: 12_345,
   busSecret: ['a-bus-secret-of-some-length', 'an-older-bus-secret'],
   maxEnvelopeBytes: 4_096,
+  maxPublishQueueBytes: 65_536,
   allowedOrigins: ['https://app.example.com'],
 };
 
