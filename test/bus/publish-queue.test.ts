@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { BATCH_MESSAGES } from '../../src/bus/publish-queue.ts';
-import { RedisHelper, silentLogger, WebSocketEmitter } from '../../src/index.ts';
+import { RedisHelper, silentLogger, WebSocketEmitter, WebSocketServerHelper } from '../../src/index.ts';
 import { RedisServer } from '../support/redis-server.ts';
 import { eventually, type ITestServer, startServer } from '../support/server.ts';
 import { TestClient } from '../support/ws-client.ts';
@@ -236,4 +236,36 @@ describe('emitter publish bound', () => {
       await connection.disconnect();
     }
   }, 20_000);
+});
+
+describe('maxPublishQueueBytes option', () => {
+  test('anything but a positive integer is refused with a clear message, by the helper and the emitter', async () => {
+    const connection = new RedisHelper({
+      name: 'options',
+      host: '127.0.0.1',
+      port: redis.port,
+      autoConnect: false,
+      logger: silentLogger,
+    });
+    for (const bad of [0, -1, 1.5, '1000', Number.NaN]) {
+      expect(
+        () =>
+          new WebSocketServerHelper({
+            identifier: 'options',
+            authenticateFn: () => null,
+            redisConnection: connection,
+            maxPublishQueueBytes: bad as number,
+          }),
+      ).toThrow('[WebSocketServerHelper] maxPublishQueueBytes must be a positive integer');
+      expect(
+        () =>
+          new WebSocketEmitter({
+            redisConnection: connection,
+            logger: silentLogger,
+            maxPublishQueueBytes: bad as number,
+          }),
+      ).toThrow('[WebSocketEmitter] maxPublishQueueBytes must be a positive integer');
+    }
+    await connection.disconnect();
+  });
 });
