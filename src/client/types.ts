@@ -1,6 +1,7 @@
 // Public types of the browser/Bun/Node client. Nothing here may depend on Bun or Node.
 
 import type { RoomcastClientError } from './errors.ts';
+import type { TRoomKeysHook } from './room-keys.ts';
 
 /** Event name → payload. Interfaces work too (`interface ChatEvents { chat: { text: string } }`). */
 export type TEventMap = Record<string, unknown>;
@@ -84,6 +85,11 @@ export type TClientErrorCode =
   | 'CLOSED'
   /** The `url` function threw or returned something that is not a ws:// / wss:// URL. */
   | 'BAD_URL'
+  /**
+   * A sealed room's frame (`roomKeys`) of a generation whose key this client does not have (sealed
+   * before it joined, or its key was lost); the frame is skipped.
+   */
+  | 'ROOM_KEY_MISSING'
   /** An application listener threw. */
   | 'LISTENER_FAILED';
 
@@ -239,6 +245,11 @@ export interface IRoomcastClientOptions<Auth extends object = TEventMap> {
   onStateChange?: (change: IStateChange) => void;
   /** Receives the outcome of every room recovery (see `IRoomRecovery`). */
   onRecovery?: (recovery: IRoomRecovery) => void;
+  /**
+   * Sealed rooms: `roomKeys()` from `roomcast/client/room-keys` (a separate module, so clients that
+   * do not use it do not carry it). Needs `encryption`. See docs/client.md.
+   */
+  roomKeys?: TRoomKeysHook;
 }
 
 /** One connection in a presence room. */

@@ -33,6 +33,7 @@ import { MemoryPresenceStore } from '../presence/memory-store.ts';
 import { RedisPresenceStore } from '../presence/redis-store.ts';
 import { type IPresenceMember, type IPresenceStats, presenceStats } from '../presence/types.ts';
 import { resolveCommandTimeout } from '../redis/command-timeout.ts';
+import { attachRoomKeys, type RoomKeys } from '../room-keys/room-keys.ts';
 import { encodeFrame, frameFromJson, serializeData, utf8LengthExceeds } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
 import { type AckAnswers, AckCollector } from './ack-answers.ts';
@@ -140,6 +141,8 @@ export class WebSocketServerHelper<
   private readonly commands: ServerCommands<MetadataType>;
   /** Only with `presenceFn`. */
   private readonly roomPresence?: RoomPresence<MetadataType>;
+  /** Sealed rooms (`roomKeys`): their generations and counts here; undefined when off. */
+  readonly roomKeys?: RoomKeys<MetadataType>;
   private readonly bunConfig;
   private bunHandler?: IBunWebSocketHandler;
   private configured?: Promise<void>;
@@ -336,6 +339,12 @@ export class WebSocketServerHelper<
       recovery: this.recovery,
       channels: this.bus.roomChannels,
     });
+    if (opts.roomKeys) {
+      const { logger, delivery, registry } = this;
+      const transformer = opts.outboundTransformer;
+      this.roomKeys = attachRoomKeys(opts.roomKeys, { registry, delivery, reply, logger, transformer });
+      this.roomRequests.admits = this.roomKeys.admits;
+    }
     const isConnected = (client: IWebSocketClient<MetadataType>) => this.registry.get(client.id) === client;
     const requests = new AppRequests<MetadataType>({
       messageHandler: opts.messageHandler,
@@ -464,6 +473,7 @@ export class WebSocketServerHelper<
         this.sessions.close(client, WebSocketCloseCodes.GOING_AWAY, 'Server shutting down');
       }
       this.roomHistory?.stop();
+      this.roomKeys?.stop();
       this.acks.stop();
       this.ackAnswers.stop();
       if (this.roomPresence) await this.roomPresence.stop(); // no extra turn when presence is off
