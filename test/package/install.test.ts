@@ -153,6 +153,7 @@ describe('the packed tarball', () => {
       '.',
       './client',
       './client/browser',
+      './client/room-keys',
       './dist/browser/*',
       './core',
       './package.json',
