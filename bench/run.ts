@@ -33,6 +33,7 @@ import {
 } from './lib/shared.ts';
 import type { IMachine, IRunResult, IWorkloadResult, TWorkload } from './lib/types.ts';
 import { CLUSTER_API_SETTINGS, clusterApiPhase, type IClusterApiResult } from './phases/cluster-api.ts';
+import { type IRoomKeysResult, ROOM_KEYS_SETTINGS, roomKeysPhase } from './phases/room-keys.ts';
 import { scalingPhase } from './scaling/run.ts';
 
 // ------------------------------------------------------------------ settings
@@ -57,7 +58,8 @@ const WRITE_DOCS =
     !process.argv.includes('--recovery-only') &&
     !process.argv.includes('--capacity-only') &&
     !process.argv.includes('--scaling-only') &&
-    !process.argv.includes('--cluster-api-only'));
+    !process.argv.includes('--cluster-api-only') &&
+    !process.argv.includes('--room-keys-only'));
 /** Time budget per throughput workload; fewer messages are sent when a server is slow. */
 const WORKLOAD_MS = Number(argValue('--workload-ms') ?? 4_000);
 /** Socket.IO is an order of magnitude slower: a shorter budget keeps the run within five minutes. */
@@ -100,7 +102,14 @@ const SCALING_ROUNDS = Number(argValue('--scaling-rounds') ?? 5);
 const SCALING_MESSAGES = Number(argValue('--scaling-messages') ?? 8_000);
 /** Connections of the capacity phase's scenarios (one instance, three instances), each run in both subscription modes. */
 const CAPACITY_SIZES = (argValue('--capacity-sizes') ?? '19500,50000').split(',').map(Number);
-const NO_SCALES = ENCRYPTED_ONLY || RECOVERY_ONLY || CAPACITY_ONLY || SCALING_ONLY || CLUSTER_API_ONLY;
+/** The sealed-rooms phase (bench/phases/room-keys.ts): its scales, `0` to skip; `--room-keys-only` runs it alone. */
+const ROOM_KEYS_SCALES = (argValue('--room-keys-scales') ?? ROOM_KEYS_SETTINGS.scales.join(','))
+  .split(',')
+  .map(Number)
+  .filter((n) => Number.isInteger(n) && n >= 10);
+const ROOM_KEYS_ONLY = process.argv.includes('--room-keys-only');
+const NO_SCALES =
+  ENCRYPTED_ONLY || RECOVERY_ONLY || CAPACITY_ONLY || SCALING_ONLY || CLUSTER_API_ONLY || ROOM_KEYS_ONLY;
 const CAPACITY_ON = CAPACITY_ONLY || (!NO_SCALES && !process.argv.includes('--no-capacity'));
 const SCALING_ON = SCALING_ONLY || (!NO_SCALES && !process.argv.includes('--no-scaling'));
 /** roomcast's history recovery, and Socket.IO's connection state recovery when Socket.IO is benchmarked. */
@@ -1062,6 +1071,18 @@ async function main(): Promise<number> {
       }
     }
   }
+  let roomKeys: IRoomKeysResult | undefined;
+  if (ROOM_KEYS_SCALES.length > 0 && (!NO_SCALES || ROOM_KEYS_ONLY)) {
+    if (pastDeadline()) failures.push('room-keys: not run, the run passed its deadline');
+    else {
+      log(`--- sealed rooms: room-key fan-out vs unencrypted at ${ROOM_KEYS_SCALES.join(', ')} clients`);
+      try {
+        roomKeys = await roomKeysPhase({ ...ROOM_KEYS_SETTINGS, scales: ROOM_KEYS_SCALES }, log);
+      } catch (error) {
+        failures.push(`room-keys: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
   // The capacity and scaling phases, each alone on the machine (their processes are their own).
   const capacity = CAPACITY_ON
     ? await separatePhase('capacity', () =>
@@ -1106,6 +1127,7 @@ async function main(): Promise<number> {
     targets: [],
     failures,
     ...(clusterApi ? { clusterApi } : {}),
+    ...(roomKeys ? { roomKeys } : {}),
   };
   await writeOutputs(run, { docs: WRITE_DOCS });
   log(`done in ${(run.durationMs / 1000).toFixed(1)} s: ${run.status}`);

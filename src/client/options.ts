@@ -136,7 +136,7 @@ export function resolveClientOptions<Auth extends object>(
     protocols,
     onError: functionOption('onError', options.onError),
     onStateChange: functionOption('onStateChange', options.onStateChange),
-    roomKeys: options.roomKeys,
+    roomKeys: functionOption('roomKeys', options.roomKeys),
     onRecovery: functionOption('onRecovery', options.onRecovery),
   };
 }
