@@ -46,6 +46,8 @@ export interface IRoomKeysHost<M extends object> {
   /** Native fan-out of one frame to a topic, minus `exclude` (LocalDelivery.publishNative). */
   publish(topic: string, frame: string, exclude?: readonly string[]): void;
   logger: ILogger;
+  /** Whether `room` is the id of a client connected here (its own room). */
+  isClient(room: string): boolean;
 }
 
 /** Counts for tests, metrics and the benchmark. */
@@ -115,6 +117,9 @@ export class RoomKeys<M extends object = object> implements IRoomSealer {
   }
 
   seals(room: string): boolean {
+    // The helper's own topics (presence events, broadcast) and a client's id room (direct sends
+    // travel through it) are never sealed, whatever `rooms` answers.
+    if (room.startsWith('ws:') || this.host.isClient(room)) return false;
     let answer = this.answers.get(room);
     if (answer === undefined) {
       try {
@@ -271,6 +276,7 @@ export class RoomKeys<M extends object = object> implements IRoomSealer {
 interface IAttachOptions<M extends object> {
   registry: {
     onMembership?: (client: Client<M>, room: string, change: 'join' | 'leave' | 'suspend' | 'remove') => void;
+    get(clientId: string): Client<M> | undefined;
   };
   delivery: {
     sealer?: IRoomSealer;
@@ -300,6 +306,7 @@ export function attachRoomKeys<M extends object>(
       reply: on.reply,
       publish: (topic, frame, exclude) => delivery.publishNative(topic, frame, exclude),
       logger: on.logger,
+      isClient: (room) => registry.get(room) !== undefined,
     },
     prefix,
   );

@@ -183,6 +183,19 @@ describe('sealed rooms (roomKeys): one encryption per message, native fan-out', 
     expect(m.received).toEqual([]);
   });
 
+  test("a client's id room and the helper's own topics are never sealed, whatever rooms() answers", async () => {
+    server = await startServer(await sealedServerOptions({ rooms: () => true }));
+    const m = await member(server.url);
+    // Direct sends from other instances travel through the client's id room.
+    server.helper.sendToRoom({ room: m.info.id, event: 'note', data: { n: 1, text: 'direct' } });
+    await m.client.join('anything');
+    server.helper.sendToRoom({ room: 'anything', event: 'note', data: { n: 2, text: 'sealed' } });
+    await eventually(() => m.received.length === 2, 3_000, 'direct and sealed');
+    expect(m.received.map((note) => note.n)).toEqual([1, 2]);
+    expect(sealedFrames(m.wire.received).map((f) => f.room)).toEqual(['anything']);
+    expect(server.helper.roomKeys!.generation(m.info.id)).toBeUndefined();
+  });
+
   test('misconfiguration is refused at construction', async () => {
     await expect(startServer({ roomKeys: { rooms: () => true } })).rejects.toThrow(
       /needs outboundTransformer/,
