@@ -109,6 +109,16 @@ describe('sealed rooms (roomKeys): one encryption per message, native fan-out', 
     await eventually(() => a!.received.length === 1, 3_000, 'message after two rotations');
     expect(a!.errors).toEqual([]);
     expect(c!.received).toEqual([]);
+    // rotate(): a new generation on demand, its key to the one member left.
+    const g3 = keys.generation('secret:x');
+    const sent = keys.stats.keysSent;
+    expect(keys.rotate('secret:x')).toBe(true);
+    expect(keys.generation('secret:x')).not.toBe(g3);
+    expect(keys.stats.keysSent - sent).toBe(1);
+    expect(keys.rotate('secret:nobody-here')).toBe(false);
+    server.helper.sendToRoom({ room: 'secret:x', event: 'note', data: { n: 8, text: 'x' } });
+    await eventually(() => a!.received.length === 2, 3_000, 'message after rotate()');
+    expect(new Set(sealedFrames(a!.wire.received).map((f) => f.gen)).size).toBe(2);
   });
 
   test('a new generation on a period (rotateInterval); members keep reading across it', async () => {
