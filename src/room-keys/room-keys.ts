@@ -28,14 +28,16 @@ export interface IRoomSealer {
   seals(room: string): boolean;
   /** Seals `{ event, data }` once and publishes it to the room's sealed topic (minus `exclude`). */
   /**
-   * For a sealed room: seals `{ event, data }` once, publishes it to the room's sealed topic (minus
-   * `exclude`) and answers true. False for any other room (delivered as usual).
+   * For a sealed room: seals the frame (`frame` when the caller built it already, else `{ event,
+   * data }`) once, publishes it to the room's sealed topic (minus `exclude`) and answers true.
+   * False for any other room (delivered as usual).
    */
   deliver(
     room: string,
     event: string,
     data: unknown,
     exclude?: readonly string[],
+    frame?: string,
     positionTail?: string,
   ): boolean;
 }
@@ -153,12 +155,14 @@ export class RoomKeys<M extends object = object> implements IRoomSealer {
     event: string,
     data: unknown,
     exclude?: readonly string[],
+    frame?: string,
     positionTail?: string,
   ): boolean {
     const state = this.states.get(room);
     if (!state) return this.seals(room); // sealed but no encrypted member here: nobody to deliver to
-    const frame = this.seal(room, state.gen, encodeFrame(event, data));
-    this.host.publish(sealedTopic(room), positionTail ? withPosition(frame, positionTail) : frame, exclude);
+    // A positioned frame carries its position inside too (the same values as the tail outside).
+    const sealed = this.seal(room, state.gen, frame ?? encodeFrame(event, data));
+    this.host.publish(sealedTopic(room), positionTail ? withPosition(sealed, positionTail) : sealed, exclude);
     return true;
   }
 

@@ -150,7 +150,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
     frame?: string,
     positionTail?: string,
   ): void {
-    if (this.sealer?.deliver(room, event, data, exclude, positionTail)) return;
+    if (this.sealer?.deliver(room, event, data, exclude, frame, positionTail)) return;
     frame ??= encodeFrame(event, data);
     // A client's id room reaches its socket through the topic it subscribed at open: keep a
     // client that is not admitted yet out of it (one lookup per message, not per recipient).
