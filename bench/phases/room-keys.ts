@@ -286,6 +286,7 @@ async function serverProcess(): Promise<void> {
       const sentBefore = keys.stats.keysSent;
       const before = cpu();
       sealed.helper.leaveRoom({ clientId: leaver.id, room });
+      keys.generation(room); // starts the new generation now (else before the next message, or 20 ms on)
       // The keys are written when the task ends (one corked write per client): count that too.
       await new Promise((resolve) => setImmediate(resolve));
       const us = cpu() - before;

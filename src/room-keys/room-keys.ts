@@ -16,6 +16,8 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 /** Bytes 0-3 of a sealed frame's IV; bytes 4-11 count the generation's frames (big-endian). */
 const IV_PREFIX = 0x726b0001;
+/** At most this long (ms) between a leave and its new generation's keys, when no message comes first. */
+const RENEW_DELAY = 20;
 /** Room names whose `rooms(room)` answer is kept; past it the cache starts over. */
 const MAX_CACHED_ANSWERS = 10_000;
 /** Bun topic of a sealed room: room names cannot start with `ws:`, so no plain room shares it. */
@@ -76,7 +78,14 @@ interface IGeneration {
 interface IRoomState {
   gen: IGeneration;
   members: Set<Client<object>>;
+  /** The period's timer (`rotateInterval`). */
   timer?: ReturnType<typeof setTimeout>;
+  /**
+   * A member left (or one joined, with `rotateOnJoin`) since `gen` started: nothing more may be
+   * sealed under it. The new generation starts before the next message is sealed, or after
+   * `RENEW_DELAY` ms, whichever comes first, so a burst of leaves costs one rotation, not one each.
+   */
+  stale?: ReturnType<typeof setTimeout>;
 }
 
 /** Validates `roomKeys` (throws on a misconfiguration) and fills in the defaults. */
@@ -139,7 +148,9 @@ export class RoomKeys<M extends object = object> implements IRoomSealer {
 
   /** The id of a room's current generation here, or undefined when it has no member here. */
   generation(room: string): string | undefined {
-    return this.states.get(room)?.gen.id;
+    const state = this.states.get(room);
+    if (state?.stale) this.renew(room, state); // the one the next message would be sealed under
+    return state?.gen.id;
   }
 
   /** The registry's membership hook: keys follow the members of sealed rooms. */
@@ -160,6 +171,7 @@ export class RoomKeys<M extends object = object> implements IRoomSealer {
   ): boolean {
     const state = this.states.get(room);
     if (!state) return this.seals(room); // sealed but no encrypted member here: nobody to deliver to
+    if (state.stale) this.renew(room, state);
     // A positioned frame carries its position inside too (the same values as the tail outside).
     const sealed = this.seal(room, state.gen, frame ?? encodeFrame(event, data));
     this.host.publish(sealedTopic(room), positionTail ? withPosition(sealed, positionTail) : sealed, exclude);
@@ -176,7 +188,10 @@ export class RoomKeys<M extends object = object> implements IRoomSealer {
 
   /** Stops the rotation timers (server stop). */
   stop(): void {
-    for (const state of this.states.values()) clearTimeout(state.timer);
+    for (const state of this.states.values()) {
+      clearTimeout(state.timer);
+      clearTimeout(state.stale);
+    }
     this.states.clear();
     this.stats.rooms = 0;
   }
@@ -194,7 +209,8 @@ export class RoomKeys<M extends object = object> implements IRoomSealer {
     }
     state.members.add(client);
     this.subscribe(client, room, true);
-    if (this.options.rotateOnJoin && state.members.size > 1) this.renew(room, state);
+    // A stale generation's key goes to nobody new; the joiner gets the next one with the others.
+    if (state.stale || (this.options.rotateOnJoin && state.members.size > 1)) this.outdate(room, state);
     else this.sendKey(client, room, state.gen);
   }
 
@@ -204,19 +220,31 @@ export class RoomKeys<M extends object = object> implements IRoomSealer {
     this.subscribe(client, room, false);
     if (state.members.size === 0) {
       clearTimeout(state.timer);
+      clearTimeout(state.stale);
       this.states.delete(room);
       this.stats.rooms--;
       return;
     }
     // Gone for good (leave, removal, disconnect): what comes next is sealed under a key it never had.
     // A suspended member (gap repair) re-joins shortly; a removal before that rotates then.
-    if (rotate) this.renew(room, state);
+    if (rotate) this.outdate(room, state);
+  }
+
+  /** Marks the generation as no longer usable; `renew` follows (see `IRoomState.stale`). */
+  private outdate(room: string, state: IRoomState): void {
+    if (state.stale) return;
+    state.stale = setTimeout(() => {
+      if (this.states.get(room) === state && state.stale) this.renew(room, state);
+    }, RENEW_DELAY);
+    (state.stale as { unref?: () => void }).unref?.();
   }
 
   /** Whether a client may join `room`: a sealed room needs per-client encryption. */
   readonly admits = (client: Client<M>, room: string): boolean => client.encrypted || !this.seals(room);
 
   private renew(room: string, state: IRoomState): void {
+    clearTimeout(state.stale);
+    state.stale = undefined;
     state.gen = this.newGeneration();
     for (const member of state.members) this.sendKey(member, room, state.gen);
     clearTimeout(state.timer);

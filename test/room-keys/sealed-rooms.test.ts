@@ -121,6 +121,24 @@ describe('sealed rooms (roomKeys): one encryption per message, native fan-out', 
     expect(new Set(sealedFrames(a!.wire.received).map((f) => f.gen)).size).toBe(2);
   });
 
+  test('a burst of removals costs one rotation: one key per remaining member, not one per removal', async () => {
+    server = await startServer(await sealedServerOptions());
+    const members = await Promise.all(Array.from({ length: 12 }, () => member(server!.url)));
+    for (const m of members) await m.client.join('secret:burst');
+    const keys = server.helper.roomKeys!;
+    const before = { ...keys.stats };
+    const gone = members.slice(0, 8);
+    for (const m of gone) server.helper.leaveRoom({ clientId: m.info.id, room: 'secret:burst' });
+    server.helper.sendToRoom({ room: 'secret:burst', event: 'note', data: { n: 1, text: 'after' } });
+    expect(keys.stats.generations - before.generations).toBe(1);
+    expect(keys.stats.keysSent - before.keysSent).toBe(4);
+    const stay = members.slice(8);
+    await eventually(() => stay.every((m) => m.received.length === 1), 3_000, 'the remaining members');
+    await Bun.sleep(50);
+    for (const m of gone) expect(m.received).toEqual([]);
+    for (const m of stay) expect(m.errors).toEqual([]);
+  });
+
   test('a new generation on a period (rotateInterval); members keep reading across it', async () => {
     server = await startServer(await sealedServerOptions({ rotateInterval: 150 }));
     const m = await member(server.url);
