@@ -46,7 +46,7 @@ export interface IRoomSealer {
 
 export interface IRoomKeysHost<M extends object> {
   /** Sends a system frame to one client through its per-client transformer (its session key). */
-  reply(client: Client<M>, event: string, data: unknown): void;
+  send(client: Client<M>, frame: string, event: string, data: unknown): void;
   /** Native fan-out of one frame to a topic, minus `exclude` (LocalDelivery.publishNative). */
   publish(topic: string, frame: string, exclude?: readonly string[]): void;
   logger: ILogger;
@@ -73,6 +73,9 @@ interface IGeneration {
   keyB64: string;
   /** Frames sealed so far under this key; the next IV carries `sent + 1`. */
   sent: number;
+  /** The `ws:room-key` frame and its data, built on the first member's key. */
+  keyData?: { room: string; gen: string; key: string };
+  keyFrame?: string;
 }
 
 interface IRoomState {
@@ -273,7 +276,10 @@ export class RoomKeys<M extends object = object> implements IRoomSealer {
 
   private sendKey(client: Client<object>, room: string, gen: IGeneration): void {
     this.stats.keysSent++;
-    this.host.reply(client as Client<M>, RoomKeyEvents.KEY, { room, gen: gen.id, key: gen.keyB64 });
+    // Built once per generation: every member's transformer gets the same frame string.
+    gen.keyData ??= { room, gen: gen.id, key: gen.keyB64 };
+    gen.keyFrame ??= encodeFrame(RoomKeyEvents.KEY, gen.keyData);
+    this.host.send(client as Client<M>, gen.keyFrame, RoomKeyEvents.KEY, gen.keyData);
   }
 
   private subscribe(client: Client<object>, room: string, on: boolean): void {
@@ -313,8 +319,9 @@ interface IAttachOptions<M extends object> {
   delivery: {
     sealer?: IRoomSealer;
     publishNative(topic: string, frame: string, exclude?: readonly string[]): void;
+    /** One frame to one client, through its transformer once encrypted (LocalDelivery.toSocket). */
+    toSocket(client: Client<M>, frame: string, event: string, data: unknown): void;
   };
-  reply: (client: Client<M>, event: string, data: unknown) => void;
   logger: ILogger;
   /** The per-client transformer the keys travel through; sealed rooms refuse to start without it. */
   transformer?: unknown;
@@ -335,7 +342,7 @@ export function attachRoomKeys<M extends object>(
   const keys = new RoomKeys<M>(
     options,
     {
-      reply: on.reply,
+      send: (client, frame, event, data) => delivery.toSocket(client, frame, event, data),
       publish: (topic, frame, exclude) => delivery.publishNative(topic, frame, exclude),
       logger: on.logger,
       isClient: (room) => registry.get(room) !== undefined,

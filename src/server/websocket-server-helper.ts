@@ -342,7 +342,7 @@ export class WebSocketServerHelper<
     if (opts.roomKeys) {
       const { logger, delivery, registry } = this;
       const transformer = opts.outboundTransformer;
-      this.roomKeys = attachRoomKeys(opts.roomKeys, { registry, delivery, reply, logger, transformer });
+      this.roomKeys = attachRoomKeys(opts.roomKeys, { registry, delivery, logger, transformer });
       this.roomRequests.admits = this.roomKeys.admits;
     }
     const isConnected = (client: IWebSocketClient<MetadataType>) => this.registry.get(client.id) === client;
