@@ -616,6 +616,7 @@ const WORKLOADS_OF: Record<TServerKind, TWorkload[]> = {
   'raw-seeds': ['connect'],
   'helper-metrics': ['connect', 'fanout-64'],
   'helper-history': ['connect', 'cross-64'],
+  'helper-spec': [],
   ignis: ['connect', 'fanout-64', 'exclude-64'],
   'socketio-csr': [],
 };
@@ -807,12 +808,18 @@ async function splitAcrossInstances(ctx: IContext): Promise<void> {
   }
 }
 
+/** The kinds of the encrypted comparison (what --encrypted-only runs). */
+const ENCRYPTED_KINDS = ['helper', 'helper-spec', 'ignis'] as const;
+
 /**
  * The encrypted fan-out comparison, at one scale: every client encrypted, the same
  * room messages through each library's outbound transformer (roomcast's helper with
- * its native-cipher ECDH, upstream Ignis with its own ECDH.encrypt), repetitions
- * alternating between them; then the helper's same fan-out with encryption off.
+ * its native-cipher ECDH, the helper with the specification's own transformer
+ * (`helper-spec`: a CryptoKey, an awaited ECDH.encrypt), upstream Ignis with its own
+ * ECDH.encrypt), repetitions alternating between them; then the helper's same
+ * fan-out with encryption off.
  */
+
 async function encryptedComparison(
   limit: number,
   pairs: Map<TServerKind, IClientProc[]>,
@@ -820,11 +827,11 @@ async function encryptedComparison(
 ): Promise<void> {
   const clients = ENCRYPTED_CLIENTS;
   log(
-    `--- encrypted fan-out: helper + ignis with ${clients} clients, ${ENCRYPTED_MESSAGES} messages × ${reps}`,
+    `--- encrypted fan-out: ${ENCRYPTED_KINDS.join(' + ')} with ${clients} clients, ${ENCRYPTED_MESSAGES} messages × ${reps}`,
   );
   const ctxs: IContext[] = [];
   try {
-    for (const kind of ['helper', 'ignis'] as const) {
+    for (const kind of ENCRYPTED_KINDS) {
       const a = await startServer(kind, 'A', await redisFor(kind), limit);
       const halves: [number, number] = [Math.ceil(clients / 2), Math.floor(clients / 2)];
       ctxs.push({
@@ -862,7 +869,7 @@ async function encryptedComparison(
     }
   } catch (error) {
     log(`error: ${error instanceof Error ? error.stack : String(error)}`);
-    for (const kind of ['helper', 'ignis'] as const)
+    for (const kind of ENCRYPTED_KINDS)
       markRest(kind, clients, `not run: ${String(error)}`, ENCRYPTED_WORKLOADS);
   } finally {
     for (const ctx of ctxs) {
@@ -1000,7 +1007,7 @@ async function main(): Promise<number> {
   }
   if (NO_SCALES && !ENCRYPTED_ONLY) encryptedComparisonOn = false;
   const pairKinds = new Set<TServerKind>(NO_SCALES ? [] : KINDS);
-  if (encryptedComparisonOn) for (const kind of ['helper', 'ignis'] as const) pairKinds.add(kind);
+  if (encryptedComparisonOn) for (const kind of ENCRYPTED_KINDS) pairKinds.add(kind);
   for (const kind of pairKinds) {
     pairs.set(kind, await Promise.all([startClient(`${kind}-0`), startClient(`${kind}-1`)]));
   }
@@ -1022,7 +1029,7 @@ async function main(): Promise<number> {
   }
   if (encryptedComparisonOn) {
     if (pastDeadline()) {
-      for (const kind of ['helper', 'ignis'] as const) {
+      for (const kind of ENCRYPTED_KINDS) {
         markRest(kind, ENCRYPTED_CLIENTS, 'not run: the run passed its deadline', ENCRYPTED_WORKLOADS);
       }
     } else {

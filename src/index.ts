@@ -10,6 +10,7 @@
 export * from './common/constants.ts';
 export type { ILogFields, IStructuredLogger } from './common/log.ts';
 export { createConsoleLogger, silentLogger } from './common/logger.ts';
+export { isValidRoomName } from './common/room-names.ts';
 export { assertBunRuntime, isBunRuntime } from './common/runtime.ts';
 export type * from './common/types.ts';
 export {
@@ -29,6 +30,7 @@ export {
   type IEcdhEncryption,
   type IEcdhEncryptionOptions,
 } from './crypto/ecdh-session.ts';
+export type { IWebSocketEmitterOptions } from './emitter/options.ts';
 export { WebSocketEmitter } from './emitter/websocket-emitter.ts';
 export { HistoryError, type THistoryErrorCode } from './history/errors.ts';
 export { clusterHashTag, historyKeys, type IHistoryKeys } from './history/keys.ts';
@@ -84,6 +86,8 @@ export {
   type TRouterReply,
   type TServerEventMap,
 } from './server/event-router.ts';
+export type { IWebSocketLimitsOptions } from './server/inbound-limits.ts';
+export type { IWebSocketServerOptions } from './server/options.ts';
 export {
   createOriginCheck,
   isOriginAllowed,
@@ -91,7 +95,6 @@ export {
   type TOriginCheck,
 } from './server/origin-policy.ts';
 export { WebSocketRequestError } from './server/request-error.ts';
-export { isValidRoomName } from './server/room-names.ts';
 export type { ICommandResult } from './server/server-commands.ts';
 export { parseCookies } from './server/upgrade.ts';
 export {

@@ -6,7 +6,6 @@ import { asPublisher } from '../redis/command-timeout.ts';
 import { hashSlot } from '../redis/hash-slot.ts';
 import { isCluster, publishOn, pubSubKindOf, type TPubSubKind } from '../redis/pubsub-kind.ts';
 import { closeRedisClient, type TRedisClient, waitForRedisReady } from '../redis/wait-ready.ts';
-import type { IMembershipListener } from '../server/client-registry.ts';
 import { ChannelSubscriptions } from './channel-subscriptions.ts';
 import { isCommandChannel } from './commands.ts';
 import { channelFor, decodeEnvelope, encodeEnvelope } from './envelope.ts';
@@ -45,6 +44,20 @@ export interface IRoomChannels {
     userId: string | undefined,
     rooms: readonly string[],
   ): { ready: Promise<void> | undefined; release(): void };
+}
+
+/**
+ * Told when a room, a user or an authenticated client starts or stops having a presence on this
+ * instance (the `rooms` subscription mode subscribes its Redis channels only meanwhile). The server's
+ * client registry is the reference count: each is called once per transition.
+ */
+export interface IMembershipListener {
+  roomOpened(room: string): void;
+  roomClosed(room: string): void;
+  userOpened(userId: string): void;
+  userClosed(userId: string): void;
+  clientOpened(clientId: string): void;
+  clientClosed(clientId: string): void;
 }
 
 /** Carries messages between instances. */

@@ -1,6 +1,6 @@
-import { COMMAND_CHANNEL, type TCommand } from '../bus/commands.ts';
+import { COMMAND_CHANNEL, type TCommand, validateCloseCode, validateCommand } from '../bus/commands.ts';
 import { channelFor, encodeEnvelope, envelopeHead } from '../bus/envelope.ts';
-import { POSITION_TAIL_RESERVE } from '../bus/guard.ts';
+import { POSITION_TAIL_RESERVE, resolveMaxEnvelopeBytes } from '../bus/guard.ts';
 import { BusSigner, resolveBusSecrets } from '../bus/signing.ts';
 import {
   type TWebSocketMessageType,
@@ -10,7 +10,8 @@ import {
 } from '../common/constants.ts';
 import { adaptLogger, errorText, LogRateLimiter, logFields } from '../common/log.ts';
 import { createConsoleLogger } from '../common/logger.ts';
-import type { ILogger, IRedisConnection, IWebSocketEmitterOptions } from '../common/types.ts';
+import { isValidRoomName } from '../common/room-names.ts';
+import type { ILogger, IRedisConnection } from '../common/types.ts';
 import { HistoryError } from '../history/errors.ts';
 import { resolveHistoryPolicy } from '../history/policy.ts';
 import {
@@ -29,10 +30,8 @@ import {
   type TRedisClient,
   waitForRedisReady,
 } from '../redis/wait-ready.ts';
-import { resolveMaxEnvelopeBytes } from '../server/options.ts';
-import { isValidRoomName } from '../server/room-names.ts';
-import { validateCloseCode, validateCommand } from '../server/server-commands.ts';
 import { serializeData, utf8LengthExceeds } from '../utils/json.ts';
+import type { IWebSocketEmitterOptions } from './options.ts';
 
 const PREFIX = '[WebSocketEmitter]';
 

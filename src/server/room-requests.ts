@@ -1,6 +1,7 @@
 import type { IRoomChannels } from '../bus/cross-instance-bus.ts';
 import { WebSocketErrorCodes, WebSocketEvents, WebSocketLimits } from '../common/constants.ts';
 import { clientFields } from '../common/log.ts';
+import { sanitizeRoomList } from '../common/room-names.ts';
 import type { AnyRecord, ILogger, IWebSocketClient, TWebSocketValidateRoomFn } from '../common/types.ts';
 import { readSinceMap } from '../history/policy.ts';
 import type { IStreamPosition } from '../history/types.ts';
@@ -10,7 +11,6 @@ import type { ClientRegistry } from './client-registry.ts';
 import type { InboundLimiter } from './inbound-limits.ts';
 import { replyError, type TSystemReply } from './local-delivery.ts';
 import { notRecoveredReply, type RoomRecovery } from './recovery.ts';
-import { sanitizeRoomList } from './room-names.ts';
 
 export interface IRoomRequestOptions<M extends object> {
   registry: ClientRegistry<M>;

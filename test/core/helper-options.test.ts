@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { silentLogger } from '../../src/common/logger.ts';
-import type { IWebSocketServerOptions } from '../../src/common/types.ts';
 import {
   BaseApplication,
   HELPER_OPTION_SOURCES,
@@ -10,6 +9,7 @@ import {
 } from '../../src/core/index.ts';
 import type { THelperOptionFromServerOptions } from '../../src/core/websocket/options.ts';
 import { RedisHelper, type WebSocketServerHelper } from '../../src/index.ts';
+import type { IWebSocketServerOptions } from '../../src/server/options.ts';
 import { RedisServer } from '../support/redis-server.ts';
 
 // The options the component handed to the helper it built, kept by a component that only observes.

@@ -1,13 +1,11 @@
 import type { Server } from 'bun';
 import { WebSocketDefaults } from '../../common/constants.ts';
-import type {
-  IBunWebSocketConfig,
-  IWebSocketLimitsOptions,
-  IWebSocketServerOptions,
-} from '../../common/types.ts';
+import type { IBunWebSocketConfig } from '../../common/types.ts';
 import type { IMetricsOptions } from '../../metrics/prometheus.ts';
 import type { IRoomKeysOptions } from '../../room-keys/types.ts';
 import type { IConnectionRateOptions } from '../../server/connection-rate.ts';
+import type { IWebSocketLimitsOptions } from '../../server/inbound-limits.ts';
+import type { IWebSocketServerOptions } from '../../server/options.ts';
 import type { TAllowedOrigins } from '../../server/origin-policy.ts';
 import type { IClientCapsOptions } from './client-caps.ts';
 import { WebSocketBindingKeys } from './keys.ts';
