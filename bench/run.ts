@@ -34,6 +34,14 @@ import {
 import type { IMachine, IRunResult, IWorkloadResult, TWorkload } from './lib/types.ts';
 import { CLUSTER_API_SETTINGS, clusterApiPhase, type IClusterApiResult } from './phases/cluster-api.ts';
 import { type IRoomKeysResult, ROOM_KEYS_SETTINGS, roomKeysPhase } from './phases/room-keys.ts';
+import {
+  type ISendThroughputResult,
+  SEND_KINDS_WITH_BASELINE,
+  SEND_THROUGHPUT_SETTINGS,
+  sendThroughputPhase,
+  sendVerdicts,
+  type TSendKind,
+} from './phases/send-throughput.ts';
 import { scalingPhase } from './scaling/run.ts';
 
 // ------------------------------------------------------------------ settings
@@ -59,7 +67,8 @@ const WRITE_DOCS =
     !process.argv.includes('--capacity-only') &&
     !process.argv.includes('--scaling-only') &&
     !process.argv.includes('--cluster-api-only') &&
-    !process.argv.includes('--room-keys-only'));
+    !process.argv.includes('--room-keys-only') &&
+    !process.argv.includes('--send-only'));
 /** Time budget per throughput workload; fewer messages are sent when a server is slow. */
 const WORKLOAD_MS = Number(argValue('--workload-ms') ?? 4_000);
 /** Socket.IO is an order of magnitude slower: a shorter budget keeps the run within five minutes. */
@@ -92,7 +101,10 @@ const RECOVERY_ONLY = process.argv.includes('--recovery-only');
 const CLUSTER_API_CLIENTS = Number(argValue('--cluster-api-clients') ?? 2_000);
 /** Only the cluster-API phase. */
 const CLUSTER_API_ONLY = process.argv.includes('--cluster-api-only');
-/** No per-scale workloads: only one of the separate comparisons. */
+/** The send-throughput phase (bench/phases/send-throughput.ts): messages per run, 0 to skip. */
+const SEND_MESSAGES = Number(argValue('--send-messages') ?? SEND_THROUGHPUT_SETTINGS.messages);
+/** Only the send-throughput phase. */
+const SEND_ONLY = process.argv.includes('--send-only');
 /** The capacity phase (bench/capacity/): 19,500 connections on one instance, 50,000 on three, in both subscription modes. */
 const CAPACITY_ONLY = process.argv.includes('--capacity-only');
 /** The scaling phase (bench/scaling/): pattern vs rooms mode, one Redis vs a 3-master cluster. */
@@ -109,7 +121,13 @@ const ROOM_KEYS_SCALES = (argValue('--room-keys-scales') ?? ROOM_KEYS_SETTINGS.s
   .filter((n) => Number.isInteger(n) && n >= 10);
 const ROOM_KEYS_ONLY = process.argv.includes('--room-keys-only');
 const NO_SCALES =
-  ENCRYPTED_ONLY || RECOVERY_ONLY || CAPACITY_ONLY || SCALING_ONLY || CLUSTER_API_ONLY || ROOM_KEYS_ONLY;
+  ENCRYPTED_ONLY ||
+  RECOVERY_ONLY ||
+  CAPACITY_ONLY ||
+  SCALING_ONLY ||
+  CLUSTER_API_ONLY ||
+  SEND_ONLY ||
+  ROOM_KEYS_ONLY;
 const CAPACITY_ON = CAPACITY_ONLY || (!NO_SCALES && !process.argv.includes('--no-capacity'));
 const SCALING_ON = SCALING_ONLY || (!NO_SCALES && !process.argv.includes('--no-scaling'));
 /** roomcast's history recovery, and Socket.IO's connection state recovery when Socket.IO is benchmarked. */
@@ -1090,6 +1108,36 @@ async function main(): Promise<number> {
       }
     }
   }
+  let sendThroughput: ISendThroughputResult | undefined;
+  if (SEND_MESSAGES > 0 && (!NO_SCALES || SEND_ONLY)) {
+    sendThroughput = await separatePhase('send throughput: send() and the emitter vs pipelined floors', () =>
+      sendThroughputPhase(
+        {
+          ...SEND_THROUGHPUT_SETTINGS,
+          redisPort: redis.port,
+          messages: SEND_MESSAGES,
+          ...(argValue('--send-reps') ? { reps: Number(argValue('--send-reps')) } : {}),
+          ...(argValue('--send-kinds') ? { kinds: argValue('--send-kinds')!.split(',') as TSendKind[] } : {}),
+          ...(argValue('--send-baseline')
+            ? {
+                baseline: argValue('--send-baseline'),
+                ...(argValue('--send-kinds') ? {} : { kinds: SEND_KINDS_WITH_BASELINE }),
+              }
+            : {}),
+        },
+        log,
+      ),
+    );
+    for (const run of sendThroughput?.runs ?? []) {
+      if (run.error) failures.push(`send-throughput ${run.kind} rep ${run.rep + 1}: ${run.error}`);
+    }
+    for (const paced of sendThroughput?.paced ?? []) {
+      if (paced.error) failures.push(`send-throughput paced ${paced.kind}: ${paced.error}`);
+    }
+    for (const verdict of sendThroughput ? sendVerdicts(sendThroughput) : []) {
+      log(`send throughput: ${verdict.what}: ${verdict.ratio.toFixed(2)}× (${verdict.limit})`);
+    }
+  }
   // The capacity and scaling phases, each alone on the machine (their processes are their own).
   const capacity = CAPACITY_ON
     ? await separatePhase('capacity', () =>
@@ -1135,6 +1183,7 @@ async function main(): Promise<number> {
     failures,
     ...(clusterApi ? { clusterApi } : {}),
     ...(roomKeys ? { roomKeys } : {}),
+    ...(sendThroughput ? { sendThroughput } : {}),
   };
   await writeOutputs(run, { docs: WRITE_DOCS });
   log(`done in ${(run.durationMs / 1000).toFixed(1)} s: ${run.status}`);

@@ -13,6 +13,7 @@ import {
 } from '../capacity/report.ts';
 import { clusterApiSection } from '../phases/cluster-api.ts';
 import { roomKeysSection } from '../phases/room-keys.ts';
+import { sendThroughputSection } from '../phases/send-throughput.ts';
 import type { TServerKind } from './shared.ts';
 import type { IRunResult, ITargetCheck, IWorkloadResult, TWorkload } from './types.ts';
 
@@ -971,6 +972,7 @@ function markdown(run: IRunResult): string {
     if (section.length > 0) lines.push(...section, '');
   }
   if (run.clusterApi) lines.push(...clusterApiSection(run.clusterApi), '');
+  if (run.sendThroughput) lines.push(...sendThroughputSection(run.sendThroughput), '');
   for (const clients of run.config.scales) {
     lines.push(`## ${int(clients)} authenticated clients`);
     lines.push('');
@@ -1170,6 +1172,7 @@ async function write(path: string, text: string): Promise<void> {
 export function printTables(run: IRunResult): void {
   if (run.clusterApi) console.log(`\n${clusterApiSection(run.clusterApi).join('\n')}`);
   if (run.roomKeys) console.log(`\n${roomKeysSection(run.roomKeys).join('\n')}`);
+  if (run.sendThroughput) console.log(`\n${sendThroughputSection(run.sendThroughput).join('\n')}`);
   for (const clients of run.config.scales) {
     console.log(`\n${int(clients)} authenticated clients`);
     console.log(consoleTable(tableRows(run, clients)));

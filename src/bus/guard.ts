@@ -133,3 +133,12 @@ export function resolveMaxEnvelopeBytes(prefix: string, value: unknown): number 
   }
   return value;
 }
+
+/** `maxPublishQueueBytes`: a positive integer (one publication is always let through an empty queue). */
+export function resolveMaxPublishQueueBytes(prefix: string, value: unknown): number {
+  if (value === undefined) return WebSocketLimits.MAX_PUBLISH_QUEUE_BYTES;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new Error(`${prefix} maxPublishQueueBytes must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}

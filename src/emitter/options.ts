@@ -23,4 +23,10 @@ export interface IWebSocketEmitterOptions {
   busSecret?: string | string[];
   /** As the servers' `maxEnvelopeBytes`: a larger message is refused (the call rejects). Default 1 MiB. */
   maxEnvelopeBytes?: number;
+  /**
+   * Most characters of envelopes the calls waiting for Redis may hold at once (sent, not answered
+   * yet); past it a call rejects without sending (`maxPublishQueueBytes ... message not published`).
+   * One call alone always goes. Default 16 MiB, as the servers'. `publishQueue()` reads the level.
+   */
+  maxPublishQueueBytes?: number;
 }

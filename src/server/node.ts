@@ -162,6 +162,7 @@ export function createServerNode<A extends object, M extends object>(
         commandTimeout: resolveCommandTimeout('[WebSocketServerHelper]', opts.redisCommandTimeout),
         busSecrets: settings.busSecrets,
         maxEnvelopeBytes: settings.maxEnvelopeBytes,
+        maxPublishQueueBytes: settings.maxPublishQueueBytes,
         subscriptionMode: settings.subscriptionMode,
         onMessage: hooks.onBusMessage,
         onLatency: metrics ? (ms) => metrics.observeBusLatency(ms) : undefined,

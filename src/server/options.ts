@@ -1,5 +1,5 @@
 import { SUBSCRIPTION_MODES, type TSubscriptionMode } from '../bus/cross-instance-bus.ts';
-import { resolveMaxEnvelopeBytes } from '../bus/guard.ts';
+import { resolveMaxEnvelopeBytes, resolveMaxPublishQueueBytes } from '../bus/guard.ts';
 import { resolveBusSecrets } from '../bus/signing.ts';
 import { WebSocketDefaults, WebSocketLimits, WebSocketPresenceDefaults } from '../common/constants.ts';
 import { isValidRoomName } from '../common/room-names.ts';
@@ -125,6 +125,13 @@ export interface IWebSocketServerOptions<
    * ones are dropped and counted. Default 1 MiB (`WebSocketLimits.MAX_ENVELOPE_BYTES`).
    */
   maxEnvelopeBytes?: number;
+  /**
+   * Most publications waiting for Redis at once (queued for the end of the turn, or sent and not
+   * answered yet), in characters of their envelopes (UTF-16 code units: bytes for ASCII). Past it a
+   * publication is dropped and counted (`getStats().bus.publishQueueFull`); a single one always
+   * goes. Default 16 MiB (`WebSocketLimits.MAX_PUBLISH_QUEUE_BYTES`). See docs/scaling.md.
+   */
+  maxPublishQueueBytes?: number;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -151,6 +158,7 @@ export interface IResolvedServerSettings {
   /** `busSecret` as a list (the first signs); undefined when off. */
   busSecrets?: string[];
   maxEnvelopeBytes: number;
+  maxPublishQueueBytes: number;
 }
 
 /** Validates the constructor options and fills in the documented defaults. Throws on misconfiguration. */
@@ -227,5 +235,6 @@ export function resolveServerOptions<A extends object, M extends object>(
     presenceTtl: positive('presenceTtl', opts.presenceTtl, WebSocketPresenceDefaults.TTL),
     busSecrets: resolveBusSecrets(PREFIX, opts.busSecret),
     maxEnvelopeBytes: resolveMaxEnvelopeBytes(PREFIX, opts.maxEnvelopeBytes),
+    maxPublishQueueBytes: resolveMaxPublishQueueBytes(PREFIX, opts.maxPublishQueueBytes),
   };
 }

@@ -54,6 +54,7 @@ const samples: Required<Pick<IServerOptions, THelperOptionFromServerOptions>> = 
   roomKeys: { rooms: (room) => room.startsWith('sealed:'), rotateInterval: 60_000 },
   busSecret: ['a-bus-secret-of-some-length', 'an-older-bus-secret'],
   maxEnvelopeBytes: 4_096,
+  maxPublishQueueBytes: 65_536,
   allowedOrigins: ['https://app.example.com'],
 };
 

@@ -71,6 +71,8 @@ export interface IServerOptions {
   busSecret?: string | string[];
   /** The helper's `maxEnvelopeBytes`. Default 1 MiB. */
   maxEnvelopeBytes?: number;
+  /** The helper's `maxPublishQueueBytes`. Default 16 MiB. */
+  maxPublishQueueBytes?: number;
   /** The helper's `authTimeout` (ms a socket may stay unauthenticated). Default 5 000. */
   authTimeout?: number;
   /** The helper's `encryptedBatchLimit`. */
@@ -95,6 +97,7 @@ export interface IServerOptions {
 const PASSED_WHEN_GIVEN = [
   'busSecret',
   'maxEnvelopeBytes',
+  'maxPublishQueueBytes',
   'authTimeout',
   'encryptedBatchLimit',
   'tokenRefreshLead',
@@ -148,6 +151,7 @@ export const HELPER_OPTION_SOURCES = Object.freeze({
   roomKeys: 'options',
   busSecret: 'options',
   maxEnvelopeBytes: 'options',
+  maxPublishQueueBytes: 'options',
   // The component checks the Origin of every upgrade itself, and hands the same policy to the helper.
   allowedOrigins: 'options',
 } as const satisfies Record<keyof IWebSocketServerOptions, string>);
