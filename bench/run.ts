@@ -33,6 +33,7 @@ import {
 } from './lib/shared.ts';
 import type { IMachine, IRunResult, IWorkloadResult, TWorkload } from './lib/types.ts';
 import { CLUSTER_API_SETTINGS, clusterApiPhase, type IClusterApiResult } from './phases/cluster-api.ts';
+import { type IRoomKeysResult, ROOM_KEYS_SETTINGS, roomKeysPhase } from './phases/room-keys.ts';
 import {
   type ISendThroughputResult,
   SEND_KINDS_WITH_BASELINE,
@@ -66,6 +67,7 @@ const WRITE_DOCS =
     !process.argv.includes('--capacity-only') &&
     !process.argv.includes('--scaling-only') &&
     !process.argv.includes('--cluster-api-only') &&
+    !process.argv.includes('--room-keys-only') &&
     !process.argv.includes('--send-only'));
 /** Time budget per throughput workload; fewer messages are sent when a server is slow. */
 const WORKLOAD_MS = Number(argValue('--workload-ms') ?? 4_000);
@@ -112,8 +114,20 @@ const SCALING_ROUNDS = Number(argValue('--scaling-rounds') ?? 5);
 const SCALING_MESSAGES = Number(argValue('--scaling-messages') ?? 8_000);
 /** Connections of the capacity phase's scenarios (one instance, three instances), each run in both subscription modes. */
 const CAPACITY_SIZES = (argValue('--capacity-sizes') ?? '19500,50000').split(',').map(Number);
+/** The sealed-rooms phase (bench/phases/room-keys.ts): its scales, `0` to skip; `--room-keys-only` runs it alone. */
+const ROOM_KEYS_SCALES = (argValue('--room-keys-scales') ?? ROOM_KEYS_SETTINGS.scales.join(','))
+  .split(',')
+  .map(Number)
+  .filter((n) => Number.isInteger(n) && n >= 10);
+const ROOM_KEYS_ONLY = process.argv.includes('--room-keys-only');
 const NO_SCALES =
-  ENCRYPTED_ONLY || RECOVERY_ONLY || CAPACITY_ONLY || SCALING_ONLY || CLUSTER_API_ONLY || SEND_ONLY;
+  ENCRYPTED_ONLY ||
+  RECOVERY_ONLY ||
+  CAPACITY_ONLY ||
+  SCALING_ONLY ||
+  CLUSTER_API_ONLY ||
+  SEND_ONLY ||
+  ROOM_KEYS_ONLY;
 const CAPACITY_ON = CAPACITY_ONLY || (!NO_SCALES && !process.argv.includes('--no-capacity'));
 const SCALING_ON = SCALING_ONLY || (!NO_SCALES && !process.argv.includes('--no-scaling'));
 /** roomcast's history recovery, and Socket.IO's connection state recovery when Socket.IO is benchmarked. */
@@ -1082,6 +1096,18 @@ async function main(): Promise<number> {
       }
     }
   }
+  let roomKeys: IRoomKeysResult | undefined;
+  if (ROOM_KEYS_SCALES.length > 0 && (!NO_SCALES || ROOM_KEYS_ONLY)) {
+    if (pastDeadline()) failures.push('room-keys: not run, the run passed its deadline');
+    else {
+      log(`--- sealed rooms: room-key fan-out vs unencrypted at ${ROOM_KEYS_SCALES.join(', ')} clients`);
+      try {
+        roomKeys = await roomKeysPhase({ ...ROOM_KEYS_SETTINGS, scales: ROOM_KEYS_SCALES }, log);
+      } catch (error) {
+        failures.push(`room-keys: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
   let sendThroughput: ISendThroughputResult | undefined;
   if (SEND_MESSAGES > 0 && (!NO_SCALES || SEND_ONLY)) {
     sendThroughput = await separatePhase('send throughput: send() and the emitter vs pipelined floors', () =>
@@ -1156,6 +1182,7 @@ async function main(): Promise<number> {
     targets: [],
     failures,
     ...(clusterApi ? { clusterApi } : {}),
+    ...(roomKeys ? { roomKeys } : {}),
     ...(sendThroughput ? { sendThroughput } : {}),
   };
   await writeOutputs(run, { docs: WRITE_DOCS });

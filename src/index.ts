@@ -65,6 +65,8 @@ export {
 export { type IRedisClusterHelperOptions, RedisClusterHelper } from './redis/redis-cluster-helper.ts';
 export { type IRedisHelperOptions, RedisHelper } from './redis/redis-helper.ts';
 export { waitForRedisReady } from './redis/wait-ready.ts';
+export type { IRoomKeysStats, RoomKeys } from './room-keys/room-keys.ts';
+export { type IRoomKeysOptions, RoomKeyEvents } from './room-keys/types.ts';
 export { AckAnswers } from './server/ack-answers.ts';
 export { type TAckErrorCode, WebSocketAckError } from './server/acknowledgements.ts';
 export {

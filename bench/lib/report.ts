@@ -12,6 +12,7 @@ import {
   scalingSection,
 } from '../capacity/report.ts';
 import { clusterApiSection } from '../phases/cluster-api.ts';
+import { roomKeysSection } from '../phases/room-keys.ts';
 import { sendThroughputSection } from '../phases/send-throughput.ts';
 import type { TServerKind } from './shared.ts';
 import type { IRunResult, ITargetCheck, IWorkloadResult, TWorkload } from './types.ts';
@@ -958,6 +959,11 @@ function markdown(run: IRunResult): string {
   lines.push(PROFILE_NOTES);
   lines.push('');
   if (run.config.encryptedClients > 0) lines.push(...encryptedSection(run), '');
+  if (run.roomKeys) {
+    // A subsection of the encrypted one (with a heading of its own when that did not run).
+    if (run.config.encryptedClients === 0) lines.push('## Encrypted fan-out', '');
+    lines.push(...roomKeysSection(run.roomKeys), '');
+  }
   const variants = variantsSection(run);
   if (variants.length > 0) lines.push(...variants, '');
   const recovery = recoverySection(run);
@@ -1165,6 +1171,7 @@ async function write(path: string, text: string): Promise<void> {
 
 export function printTables(run: IRunResult): void {
   if (run.clusterApi) console.log(`\n${clusterApiSection(run.clusterApi).join('\n')}`);
+  if (run.roomKeys) console.log(`\n${roomKeysSection(run.roomKeys).join('\n')}`);
   if (run.sendThroughput) console.log(`\n${sendThroughputSection(run.sendThroughput).join('\n')}`);
   for (const clients of run.config.scales) {
     console.log(`\n${int(clients)} authenticated clients`);

@@ -400,11 +400,14 @@ export class RoomcastClient<
     }
     if (frame.event === 'encrypted') return this.#decrypt(socket, frame);
     if (this.#cipher?.ready) {
-      // After the key exchange every server frame is encrypted: one in clear was not sent by the server.
-      this.report(
-        new RoomcastClientError('PLAINTEXT_FRAME', `dropped "${frame.event}" sent in clear`, frame),
+      // After the key exchange every server frame is encrypted (a sealed room's frame under its room
+      // key): one in clear was not sent by the server.
+      return (
+        this.#sealed(socket, frame, false) ??
+        this.report(
+          new RoomcastClientError('PLAINTEXT_FRAME', `dropped "${frame.event}" sent in clear`, frame),
+        )
       );
-      return;
     }
     return this.#accept(socket, frame, false);
   }
@@ -544,7 +547,17 @@ export class RoomcastClient<
     // position and the request id on the outer frame.
     frame.position ??= outer.position;
     frame.id ??= outer.id;
-    if (this.socket === socket) return this.#accept(socket, frame, true);
+    if (this.socket === socket) return this.#sealed(socket, frame, true) ?? this.#accept(socket, frame, true);
+  }
+
+  /** Sealed rooms (`roomKeys`, room-keys.ts): the frames a sealed-room frame or key lets through are accepted. */
+  #sealed(socket: IWebSocketLike, frame: IFrame, decrypted: boolean): Promise<void> | undefined {
+    return this.#options.roomKeys?.(
+      frame,
+      decrypted,
+      (error) => this.report(error),
+      (one) => this.socket === socket && this.#accept(socket, one, true),
+    );
   }
 
   // ----------------------------------------------------------------- helpers

@@ -31,6 +31,11 @@ export type TClientErrorCode =
   | 'CLOSED'
   /** The `url` function threw or returned something that is not a ws:// / wss:// URL. */
   | 'BAD_URL'
+  /**
+   * A sealed room's frame (`roomKeys`) of a generation whose key this client does not have (sealed
+   * before it joined, or its key was lost); the frame is skipped.
+   */
+  | 'ROOM_KEY_MISSING'
   /** An application listener threw. */
   | 'LISTENER_FAILED';
 

@@ -1,6 +1,7 @@
 // Public types of the browser/Bun/Node client. Nothing here may depend on Bun or Node.
 
 import type { RoomcastClientError } from './errors.ts';
+import type { TRoomKeysHook } from './room-keys.ts';
 
 export type { TClientErrorCode, TServerErrorCode } from './errors.ts';
 
@@ -184,6 +185,11 @@ export interface IRoomcastClientOptions<Auth extends object = TEventMap> {
   onStateChange?: (change: IStateChange) => void;
   /** Receives the outcome of every room recovery (see `IRoomRecovery`). */
   onRecovery?: (recovery: IRoomRecovery) => void;
+  /**
+   * Sealed rooms: `roomKeys()` from `roomcast/client/room-keys` (a separate module, so clients that
+   * do not use it do not carry it). Needs `encryption`. See docs/client.md.
+   */
+  roomKeys?: TRoomKeysHook;
 }
 
 /** One connection in a presence room. */

@@ -9,6 +9,7 @@ import type {
 } from '../common/types.ts';
 import { withPosition } from '../history/frames.ts';
 import { ServerCounters } from '../metrics/counters.ts';
+import type { IRoomSealer } from '../room-keys/room-keys.ts';
 import { encodeFrame } from '../utils/json.ts';
 import type { ClientRegistry } from './client-registry.ts';
 import { isPromiseLike, TransformLines, type TTransformedValue } from './transform-lines.ts';
@@ -84,6 +85,8 @@ export class LocalDelivery<M extends object = AnyRecord> {
    */
   private readonly answers = new Map<Client<M>, string[]>();
   private flushQueued = false;
+  /** Sealed rooms (room-keys/): their messages are encrypted once and published natively; absent when off. */
+  sealer?: IRoomSealer;
 
   /** Replaces the server (the helper learns it late when its `server` option was left out). */
   bindServer(server: IBunServer): void {
@@ -146,6 +149,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
     frame?: string,
     positionTail?: string,
   ): void {
+    if (this.sealer?.deliver(room, event, data, exclude, frame, positionTail)) return;
     frame ??= encodeFrame(event, data);
     // A client's id room reaches its socket through the topic it subscribed at open: keep a
     // client that is not admitted yet out of it (one lookup per message, not per recipient).
@@ -224,7 +228,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
    * even if it throws; the error still reaches the caller). Either way the cost
    * is in the number excluded, not in the size of the room.
    */
-  private publishNative(topic: string, frame: string, exclude?: readonly string[]): void {
+  publishNative(topic: string, frame: string, exclude?: readonly string[]): void {
     this.counters.nativePublishes++;
     if (!exclude || exclude.length === 0) {
       this.server.publish(topic, frame);
@@ -233,7 +237,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
     const excluded: Client<M>[] = [];
     for (const id of exclude) {
       const client = this.registry.get(id);
-      if (client && !client.encrypted && client.socket.isSubscribed(topic)) excluded.push(client);
+      if (client?.socket.isSubscribed(topic)) excluded.push(client);
     }
     if (excluded.length === 0) {
       this.server.publish(topic, frame);

@@ -23,6 +23,7 @@ import { PrometheusMetrics } from '../metrics/prometheus.ts';
 import { MemoryPresenceStore } from '../presence/memory-store.ts';
 import { RedisPresenceStore } from '../presence/redis-store.ts';
 import { resolveCommandTimeout } from '../redis/command-timeout.ts';
+import { attachRoomKeys, type RoomKeys } from '../room-keys/room-keys.ts';
 import { encodeFrame } from '../utils/json.ts';
 import { AckCollector } from './ack-answers.ts';
 import { Acknowledgements } from './acknowledgements.ts';
@@ -90,6 +91,8 @@ export interface IServerNode<A extends object, M extends object> {
   commands: ServerCommands<M>;
   /** Only with `presenceFn`. */
   roomPresence?: RoomPresence<M>;
+  /** Only with `roomKeys`: sealed rooms. */
+  roomKeys?: RoomKeys<M>;
 }
 
 /**
@@ -283,6 +286,10 @@ export function createServerNode<A extends object, M extends object>(
     recovery,
     channels: bus.roomChannels,
   });
+  const roomKeys = opts.roomKeys
+    ? attachRoomKeys(opts.roomKeys, { registry, delivery, logger, transformer: opts.outboundTransformer })
+    : undefined;
+  if (roomKeys) roomRequests.admits = roomKeys.admits;
 
   const isConnected = (client: IWebSocketClient<M>) => registry.get(client.id) === client;
   const requests = new AppRequests<M>({
@@ -348,6 +355,7 @@ export function createServerNode<A extends object, M extends object>(
     ackAnswers,
     commands,
     roomPresence,
+    roomKeys,
   };
 }
 
@@ -380,6 +388,7 @@ export async function stopServerNode<A extends object, M extends object>(
     sessions.close(client, WebSocketCloseCodes.GOING_AWAY, 'Server shutting down');
   }
   node.roomHistory?.stop();
+  node.roomKeys?.stop();
   node.acks.stop();
   node.ackAnswers.stop();
   if (node.roomPresence) await node.roomPresence.stop(); // no extra turn when presence is off

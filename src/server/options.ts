@@ -21,6 +21,7 @@ import type { THistoryFn } from '../history/types.ts';
 import type { IMetricsOptions } from '../metrics/prometheus.ts';
 import type { TPresenceFn, TPresenceInfoFn } from '../presence/types.ts';
 import { isRedisConnection } from '../redis/wait-ready.ts';
+import type { IRoomKeysOptions } from '../room-keys/types.ts';
 import { type IResolvedLimits, type IWebSocketLimitsOptions, resolveLimits } from './inbound-limits.ts';
 
 const PREFIX = '[WebSocketServerHelper]';
@@ -106,6 +107,12 @@ export interface IWebSocketServerOptions<
   presenceInfoFn?: TPresenceInfoFn<MetadataType>;
   /** Liveness TTL of an instance's presence members in Redis (ms). Default 30 000. */
   presenceTtl?: number;
+  /**
+   * Sealed rooms (opt-in per room): one AES-256-GCM key per room and generation, given to each
+   * encrypted member under its session key; each message is encrypted once and fanned out natively.
+   * Needs `outboundTransformer` (per-client encryption). See docs/security.md, "Sealed rooms".
+   */
+  roomKeys?: IRoomKeysOptions;
   /**
    * Signs every message this instance publishes on Redis and drops every one that is not signed
    * (HMAC-SHA-256; see docs/cluster.md, "Signed bus messages"). Several secrets for a rotation:

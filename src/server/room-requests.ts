@@ -51,6 +51,8 @@ export class RoomRequests<M extends object = AnyRecord> {
 
   /** Set by the component when it caps rooms across connections; absent: no work for it. */
   quota?: IRoomQuota<M>;
+  /** Set with sealed rooms (`roomKeys`): a room it refuses for the client is not granted. */
+  admits?: (client: IWebSocketClient<M>, room: string) => boolean;
 
   constructor(private readonly opts: IRoomRequestOptions<M>) {}
 
@@ -145,6 +147,8 @@ export class RoomRequests<M extends object = AnyRecord> {
         );
       }
     }
+    const { admits } = this;
+    if (admits) allowed = allowed.filter((room) => admits(client, room));
     if (this.wouldExceedRooms(client, allowed)) {
       const text = `A client may be in at most ${limiter.limits.maxRoomsPerClient} rooms; nothing joined`;
       limiter.refuseRequest(client, WebSocketErrorCodes.ROOM_LIMIT, text, id);

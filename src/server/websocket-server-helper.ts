@@ -25,6 +25,7 @@ import type { IHistoryOptions, IHistoryResult } from '../history/query.ts';
 import type { ServerCounters } from '../metrics/counters.ts';
 import type { PrometheusMetrics } from '../metrics/prometheus.ts';
 import { type IPresenceMember, type IPresenceStats, presenceStats } from '../presence/types.ts';
+import type { RoomKeys } from '../room-keys/room-keys.ts';
 import { frameFromJson, serializeData, utf8LengthExceeds } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
 import type { AckAnswers, AckCollector } from './ack-answers.ts';
@@ -121,6 +122,8 @@ export class WebSocketServerHelper<
   private readonly commands: ServerCommands<MetadataType>;
   /** Only with `presenceFn`. */
   private readonly roomPresence?: RoomPresence<MetadataType>;
+  /** Sealed rooms (`roomKeys`): their generations and counts here; undefined when off. */
+  readonly roomKeys?: RoomKeys<MetadataType>;
   private readonly bunConfig: IBunWebSocketConfig;
   private bunHandler?: IBunWebSocketHandler;
   private configured?: Promise<void>;
@@ -162,6 +165,7 @@ export class WebSocketServerHelper<
     this.ackAnswers = node.ackAnswers;
     this.commands = node.commands;
     this.roomPresence = node.roomPresence;
+    this.roomKeys = node.roomKeys;
   }
 
   // ---------------------------------------------------------------- lifecycle

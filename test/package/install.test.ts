@@ -153,12 +153,19 @@ describe('the packed tarball', () => {
       '.',
       './client',
       './client/browser',
+      './client/room-keys',
       './dist/browser/*',
       './core',
       './package.json',
     ]);
     for (const field of ['homepage', 'bugs']) expect(manifest[field]).toBeDefined();
-    for (const file of ['roomcast-client.js', 'roomcast-client.js.map', 'roomcast-client.d.ts']) {
+    for (const file of [
+      'roomcast-client.js',
+      'roomcast-client.js.map',
+      'roomcast-client.d.ts',
+      'roomcast-room-keys.js',
+      'roomcast-room-keys.d.ts',
+    ]) {
       expect(files).toContain(`dist/browser/${file}`);
     }
 

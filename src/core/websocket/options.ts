@@ -2,6 +2,7 @@ import type { Server } from 'bun';
 import { WebSocketDefaults } from '../../common/constants.ts';
 import type { IBunWebSocketConfig } from '../../common/types.ts';
 import type { IMetricsOptions } from '../../metrics/prometheus.ts';
+import type { IRoomKeysOptions } from '../../room-keys/types.ts';
 import type { IConnectionRateOptions } from '../../server/connection-rate.ts';
 import type { IWebSocketLimitsOptions } from '../../server/inbound-limits.ts';
 import type { IWebSocketServerOptions } from '../../server/options.ts';
@@ -88,6 +89,8 @@ export interface IServerOptions {
   presenceTtl?: number;
   /** The helper's `structuredLogs`: force or refuse `(fields, message)` log calls. Default: detected. */
   structuredLogs?: boolean;
+  /** The helper's `roomKeys`: sealed rooms (see docs/security.md). Default: off. */
+  roomKeys?: IRoomKeysOptions;
 }
 
 /** Options the component passes to the helper only when given, so the helper's own default applies. */
@@ -103,6 +106,7 @@ const PASSED_WHEN_GIVEN = [
   'subscriptionMode',
   'presenceTtl',
   'structuredLogs',
+  'roomKeys',
 ] as const satisfies ReadonlyArray<keyof IServerOptions>;
 
 type TOptionalHooks = 'clientIpFn' | 'connectionRateFn' | (typeof PASSED_WHEN_GIVEN)[number];
@@ -144,6 +148,7 @@ export const HELPER_OPTION_SOURCES = Object.freeze({
   presenceFn: WebSocketBindingKeys.PRESENCE_HANDLER,
   presenceInfoFn: WebSocketBindingKeys.PRESENCE_INFO_HANDLER,
   presenceTtl: 'options',
+  roomKeys: 'options',
   busSecret: 'options',
   maxEnvelopeBytes: 'options',
   maxPublishQueueBytes: 'options',
