@@ -1,15 +1,6 @@
-import type { IPublicationInfo, IStreamPosition } from './types.ts';
+import type { IFrame, IPublicationInfo, IStreamPosition } from './types.ts';
 
-export interface IFrame {
-  event: string;
-  data?: unknown;
-  /** The request id the server echoes on its answer. */
-  id?: string;
-  /** Set on publications of rooms that keep a history. */
-  position?: IPublicationInfo;
-  /** The server waits for `{ event: 'ws:ack', id: ack }` once the listeners have handled it. */
-  ack?: string;
-}
+export type { IFrame } from './types.ts';
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

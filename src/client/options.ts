@@ -1,6 +1,5 @@
 import type { RoomcastClientError } from './errors.ts';
 import { isRecord } from './frames.ts';
-import type { TRoomKeysHook } from './room-keys.ts';
 import type {
   IEncryptionOptions,
   IReconnectOptions,
@@ -8,10 +7,11 @@ import type {
   IRoomRecovery,
   IStateChange,
   TAuthSource,
+  TRoomKeysHook,
   TUrlSource,
   TWebSocketConstructor,
 } from './types.ts';
-import { type IUrlPicker, urlPicker } from './urls.ts';
+import { fail, type IUrlPicker, urlPicker } from './urls.ts';
 
 export type IResolvedReconnect = Required<IReconnectOptions>;
 
@@ -34,10 +34,6 @@ export interface IResolvedClientOptions<Auth extends object> {
   onStateChange?: (change: IStateChange) => void;
   onRecovery?: (recovery: IRoomRecovery) => void;
   roomKeys?: TRoomKeysHook;
-}
-
-function fail(message: string): never {
-  throw new TypeError(`[roomcast] ${message}`);
 }
 
 /** A finite number >= `min` (or the fallback when absent). Infinity only where `allowInfinity`. */

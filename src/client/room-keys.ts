@@ -5,8 +5,10 @@
 
 import { base64ToBytes } from '../crypto/base64.ts';
 import { RoomcastClientError } from './errors.ts';
-import { decodeFrame, type IFrame, isRecord } from './frames.ts';
-import type { TClientErrorCode } from './types.ts';
+import { decodeFrame, isRecord } from './frames.ts';
+import type { IFrame, TClientErrorCode, TRoomKeysHook } from './types.ts';
+
+export type { TRoomKeysHook } from './types.ts';
 
 const SEALED = 'ws:sealed';
 const KEY = 'ws:room-key';
@@ -20,19 +22,6 @@ export interface IRoomKeysClientOptions {
   /** Sealed frames held while their generation's key is on its way. Default 256. */
   maxPending?: number;
 }
-
-/**
- * What the client calls for each frame: `undefined` when the frame is not a sealed-room frame, else a
- * promise that settles once the original frames it carried (none while a key is awaited) went through
- * `accept`, in order. `decrypted`: the frame came inside the connection's own `encrypted` frame (keys
- * are only taken from there). Never rejects: problems go to `report`.
- */
-export type TRoomKeysHook = (
-  frame: IFrame,
-  decrypted: boolean,
-  report: (error: RoomcastClientError) => void,
-  accept: (frame: IFrame) => unknown,
-) => Promise<void> | undefined;
 
 type TReport = (code: TClientErrorCode, message: string) => void;
 

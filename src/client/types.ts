@@ -1,7 +1,30 @@
 // Public types of the browser/Bun/Node client. Nothing here may depend on Bun or Node.
 
 import type { RoomcastClientError } from './errors.ts';
-import type { TRoomKeysHook } from './room-keys.ts';
+
+export interface IFrame {
+  event: string;
+  data?: unknown;
+  /** The request id the server echoes on its answer. */
+  id?: string;
+  /** Set on publications of rooms that keep a history. */
+  position?: IPublicationInfo;
+  /** The server waits for `{ event: 'ws:ack', id: ack }` once the listeners have handled it. */
+  ack?: string;
+}
+
+/**
+ * What the client calls for each frame: `undefined` when the frame is not a sealed-room frame, else a
+ * promise that settles once the original frames it carried (none while a key is awaited) went through
+ * `accept`, in order. `decrypted`: the frame came inside the connection's own `encrypted` frame (keys
+ * are only taken from there). Never rejects: problems go to `report`.
+ */
+export type TRoomKeysHook = (
+  frame: IFrame,
+  decrypted: boolean,
+  report: (error: RoomcastClientError) => void,
+  accept: (frame: IFrame) => unknown,
+) => Promise<void> | undefined;
 
 export type { TClientErrorCode, TServerErrorCode } from './errors.ts';
 

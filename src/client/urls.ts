@@ -1,6 +1,7 @@
 import type { IUrlContext, TUrlSource } from './types.ts';
 
-function fail(message: string): never {
+/** Throws the SDK's misconfiguration error (shared by the option checks). */
+export function fail(message: string): never {
   throw new TypeError(`[roomcast] ${message}`);
 }
 
