@@ -487,6 +487,32 @@ describe('a client that is not JavaScript', () => {
     x.close();
     y.close();
   });
+  test("docs/http-api.md's Python example runs as written", async () => {
+    const doc = await Bun.file(`${import.meta.dir}/../../docs/http-api.md`).text();
+    const block = /```python\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(block).toBeDefined();
+    const client = await joined(b, 'doc-py', ['chat']);
+    const dir = await mkdtemp(join(tmpdir(), 'roomcast-api-py-'));
+    try {
+      await Bun.write(join(dir, 'example.py'), block!);
+      const proc = Bun.spawn(['python3', join(dir, 'example.py')], {
+        env: { ...process.env, ROOMCAST_API: base, ROOMCAST_API_KEY: KEY },
+        stdout: 'pipe',
+        stderr: 'pipe',
+      });
+      const [out, err, code] = await Promise.all([
+        new Response(proc.stdout).text(),
+        new Response(proc.stderr).text(),
+        proc.exited,
+      ]);
+      expect({ code, err }).toEqual({ code: 0, err: '' });
+      expect(out).toMatch(/^\d+ connections on \d+ instances\n$/);
+      expect((await client.next('message')).data).toEqual({ text: 'hello from Python' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      client.close();
+    }
+  });
 });
 
 describe('standalone on Node', () => {
