@@ -60,7 +60,7 @@ async function handle(
     } as RequestInit);
     const response = await api.fetch(request);
     res.statusCode = response.status;
-    response.headers.forEach((value, name) => res.setHeader(name, value));
+    for (const [name, value] of response.headers) res.setHeader(name, value);
     res.end(Buffer.from(await response.arrayBuffer()));
   } catch {
     if (!res.headersSent) res.statusCode = 500;
