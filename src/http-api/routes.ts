@@ -134,50 +134,51 @@ export const writeRoutes = {
   ),
 };
 
+/** A `GET` answering `answer`, its query checked by `query`. */
+const read = <Q extends z.ZodObject, A extends z.ZodType>(
+  path: string,
+  summary: string,
+  query: Q,
+  answer: A,
+  ...own: THttpApiErrorCode[]
+) =>
+  createRoute({
+    method: 'get',
+    path,
+    summary,
+    security,
+    request: { query },
+    responses: { ...json(answer, 'The answer'), ...errors('INVALID_REQUEST', ...own) },
+  });
+
 export const routes = {
-  instances: createRoute({
-    method: 'get',
-    path: '/instances',
-    summary: 'The live instances of the fleet, with their counts, rates and largest rooms',
-    security,
-    request: { query: InstancesQuery },
-    responses: { ...json(InstancesAnswer, 'The live instances'), ...errors('INVALID_REQUEST') },
-  }),
-  topRooms: createRoute({
-    method: 'get',
-    path: '/rooms/top',
-    summary: 'The rooms with the most members over the fleet (merged from the registry)',
-    security,
-    request: { query: TopRoomsQuery },
-    responses: { ...json(TopRoomsAnswer, 'The largest rooms'), ...errors('INVALID_REQUEST') },
-  }),
-  presence: createRoute({
-    method: 'get',
-    path: '/presence',
-    summary: "A presence room's members on every instance",
-    security,
-    request: { query: PresenceQuery },
-    responses: { ...json(PresenceAnswer, 'The members'), ...errors('INVALID_REQUEST') },
-  }),
-  presenceStats: createRoute({
-    method: 'get',
-    path: '/presence/stats',
-    summary: "A presence room's connection and user counts",
-    security,
-    request: { query: PresenceStatsQuery },
-    responses: { ...json(PresenceStatsAnswer, 'The counts'), ...errors('INVALID_REQUEST') },
-  }),
-  history: createRoute({
-    method: 'get',
-    path: '/history',
-    summary: "A history room's retained publications and current position",
-    security,
-    request: { query: HistoryQuery },
-    responses: {
-      ...json(HistoryAnswer, 'The publications'),
-      ...errors('INVALID_REQUEST', 'HISTORY_UNAVAILABLE', 'UNRECOVERABLE_POSITION'),
-    },
-  }),
+  instances: read(
+    '/instances',
+    'The live instances of the fleet, with their counts, rates and largest rooms',
+    InstancesQuery,
+    InstancesAnswer,
+  ),
+  topRooms: read(
+    '/rooms/top',
+    'The rooms with the most members over the fleet (merged from the registry)',
+    TopRoomsQuery,
+    TopRoomsAnswer,
+  ),
+  presence: read('/presence', "A presence room's members on every instance", PresenceQuery, PresenceAnswer),
+  presenceStats: read(
+    '/presence/stats',
+    "A presence room's connection and user counts",
+    PresenceStatsQuery,
+    PresenceStatsAnswer,
+  ),
+  history: read(
+    '/history',
+    "A history room's retained publications and current position",
+    HistoryQuery,
+    HistoryAnswer,
+    'HISTORY_UNAVAILABLE',
+    'UNRECOVERABLE_POSITION',
+  ),
   batch: createRoute({
     method: 'post',
     path: '/batch',
