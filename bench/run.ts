@@ -33,6 +33,15 @@ import {
 } from './lib/shared.ts';
 import type { IMachine, IRunResult, IWorkloadResult, TWorkload } from './lib/types.ts';
 import { CLUSTER_API_SETTINGS, clusterApiPhase, type IClusterApiResult } from './phases/cluster-api.ts';
+import { type IRoomKeysResult, ROOM_KEYS_SETTINGS, roomKeysPhase } from './phases/room-keys.ts';
+import {
+  type ISendThroughputResult,
+  SEND_KINDS_WITH_BASELINE,
+  SEND_THROUGHPUT_SETTINGS,
+  sendThroughputPhase,
+  sendVerdicts,
+  type TSendKind,
+} from './phases/send-throughput.ts';
 import { scalingPhase } from './scaling/run.ts';
 
 // ------------------------------------------------------------------ settings
@@ -57,7 +66,9 @@ const WRITE_DOCS =
     !process.argv.includes('--recovery-only') &&
     !process.argv.includes('--capacity-only') &&
     !process.argv.includes('--scaling-only') &&
-    !process.argv.includes('--cluster-api-only'));
+    !process.argv.includes('--cluster-api-only') &&
+    !process.argv.includes('--room-keys-only') &&
+    !process.argv.includes('--send-only'));
 /** Time budget per throughput workload; fewer messages are sent when a server is slow. */
 const WORKLOAD_MS = Number(argValue('--workload-ms') ?? 4_000);
 /** Socket.IO is an order of magnitude slower: a shorter budget keeps the run within five minutes. */
@@ -90,7 +101,10 @@ const RECOVERY_ONLY = process.argv.includes('--recovery-only');
 const CLUSTER_API_CLIENTS = Number(argValue('--cluster-api-clients') ?? 2_000);
 /** Only the cluster-API phase. */
 const CLUSTER_API_ONLY = process.argv.includes('--cluster-api-only');
-/** No per-scale workloads: only one of the separate comparisons. */
+/** The send-throughput phase (bench/phases/send-throughput.ts): messages per run, 0 to skip. */
+const SEND_MESSAGES = Number(argValue('--send-messages') ?? SEND_THROUGHPUT_SETTINGS.messages);
+/** Only the send-throughput phase. */
+const SEND_ONLY = process.argv.includes('--send-only');
 /** The capacity phase (bench/capacity/): 19,500 connections on one instance, 50,000 on three, in both subscription modes. */
 const CAPACITY_ONLY = process.argv.includes('--capacity-only');
 /** The scaling phase (bench/scaling/): pattern vs rooms mode, one Redis vs a 3-master cluster. */
@@ -100,7 +114,20 @@ const SCALING_ROUNDS = Number(argValue('--scaling-rounds') ?? 5);
 const SCALING_MESSAGES = Number(argValue('--scaling-messages') ?? 8_000);
 /** Connections of the capacity phase's scenarios (one instance, three instances), each run in both subscription modes. */
 const CAPACITY_SIZES = (argValue('--capacity-sizes') ?? '19500,50000').split(',').map(Number);
-const NO_SCALES = ENCRYPTED_ONLY || RECOVERY_ONLY || CAPACITY_ONLY || SCALING_ONLY || CLUSTER_API_ONLY;
+/** The sealed-rooms phase (bench/phases/room-keys.ts): its scales, `0` to skip; `--room-keys-only` runs it alone. */
+const ROOM_KEYS_SCALES = (argValue('--room-keys-scales') ?? ROOM_KEYS_SETTINGS.scales.join(','))
+  .split(',')
+  .map(Number)
+  .filter((n) => Number.isInteger(n) && n >= 10);
+const ROOM_KEYS_ONLY = process.argv.includes('--room-keys-only');
+const NO_SCALES =
+  ENCRYPTED_ONLY ||
+  RECOVERY_ONLY ||
+  CAPACITY_ONLY ||
+  SCALING_ONLY ||
+  CLUSTER_API_ONLY ||
+  SEND_ONLY ||
+  ROOM_KEYS_ONLY;
 const CAPACITY_ON = CAPACITY_ONLY || (!NO_SCALES && !process.argv.includes('--no-capacity'));
 const SCALING_ON = SCALING_ONLY || (!NO_SCALES && !process.argv.includes('--no-scaling'));
 /** roomcast's history recovery, and Socket.IO's connection state recovery when Socket.IO is benchmarked. */
@@ -608,6 +635,7 @@ const WORKLOADS_OF: Record<TServerKind, TWorkload[]> = {
   'helper-metrics': ['connect', 'fanout-64'],
   'helper-fleet': ['connect', 'fanout-64'],
   'helper-history': ['connect', 'cross-64'],
+  'helper-spec': [],
   ignis: ['connect', 'fanout-64', 'exclude-64'],
   'socketio-csr': [],
 };
@@ -799,12 +827,18 @@ async function splitAcrossInstances(ctx: IContext): Promise<void> {
   }
 }
 
+/** The kinds of the encrypted comparison (what --encrypted-only runs). */
+const ENCRYPTED_KINDS = ['helper', 'helper-spec', 'ignis'] as const;
+
 /**
  * The encrypted fan-out comparison, at one scale: every client encrypted, the same
  * room messages through each library's outbound transformer (roomcast's helper with
- * its native-cipher ECDH, upstream Ignis with its own ECDH.encrypt), repetitions
- * alternating between them; then the helper's same fan-out with encryption off.
+ * its native-cipher ECDH, the helper with the specification's own transformer
+ * (`helper-spec`: a CryptoKey, an awaited ECDH.encrypt), upstream Ignis with its own
+ * ECDH.encrypt), repetitions alternating between them; then the helper's same
+ * fan-out with encryption off.
  */
+
 async function encryptedComparison(
   limit: number,
   pairs: Map<TServerKind, IClientProc[]>,
@@ -812,11 +846,11 @@ async function encryptedComparison(
 ): Promise<void> {
   const clients = ENCRYPTED_CLIENTS;
   log(
-    `--- encrypted fan-out: helper + ignis with ${clients} clients, ${ENCRYPTED_MESSAGES} messages × ${reps}`,
+    `--- encrypted fan-out: ${ENCRYPTED_KINDS.join(' + ')} with ${clients} clients, ${ENCRYPTED_MESSAGES} messages × ${reps}`,
   );
   const ctxs: IContext[] = [];
   try {
-    for (const kind of ['helper', 'ignis'] as const) {
+    for (const kind of ENCRYPTED_KINDS) {
       const a = await startServer(kind, 'A', await redisFor(kind), limit);
       const halves: [number, number] = [Math.ceil(clients / 2), Math.floor(clients / 2)];
       ctxs.push({
@@ -854,7 +888,7 @@ async function encryptedComparison(
     }
   } catch (error) {
     log(`error: ${error instanceof Error ? error.stack : String(error)}`);
-    for (const kind of ['helper', 'ignis'] as const)
+    for (const kind of ENCRYPTED_KINDS)
       markRest(kind, clients, `not run: ${String(error)}`, ENCRYPTED_WORKLOADS);
   } finally {
     for (const ctx of ctxs) {
@@ -992,7 +1026,7 @@ async function main(): Promise<number> {
   }
   if (NO_SCALES && !ENCRYPTED_ONLY) encryptedComparisonOn = false;
   const pairKinds = new Set<TServerKind>(NO_SCALES ? [] : KINDS);
-  if (encryptedComparisonOn) for (const kind of ['helper', 'ignis'] as const) pairKinds.add(kind);
+  if (encryptedComparisonOn) for (const kind of ENCRYPTED_KINDS) pairKinds.add(kind);
   for (const kind of pairKinds) {
     pairs.set(kind, await Promise.all([startClient(`${kind}-0`), startClient(`${kind}-1`)]));
   }
@@ -1014,7 +1048,7 @@ async function main(): Promise<number> {
   }
   if (encryptedComparisonOn) {
     if (pastDeadline()) {
-      for (const kind of ['helper', 'ignis'] as const) {
+      for (const kind of ENCRYPTED_KINDS) {
         markRest(kind, ENCRYPTED_CLIENTS, 'not run: the run passed its deadline', ENCRYPTED_WORKLOADS);
       }
     } else {
@@ -1063,6 +1097,48 @@ async function main(): Promise<number> {
       }
     }
   }
+  let roomKeys: IRoomKeysResult | undefined;
+  if (ROOM_KEYS_SCALES.length > 0 && (!NO_SCALES || ROOM_KEYS_ONLY)) {
+    if (pastDeadline()) failures.push('room-keys: not run, the run passed its deadline');
+    else {
+      log(`--- sealed rooms: room-key fan-out vs unencrypted at ${ROOM_KEYS_SCALES.join(', ')} clients`);
+      try {
+        roomKeys = await roomKeysPhase({ ...ROOM_KEYS_SETTINGS, scales: ROOM_KEYS_SCALES }, log);
+      } catch (error) {
+        failures.push(`room-keys: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+  let sendThroughput: ISendThroughputResult | undefined;
+  if (SEND_MESSAGES > 0 && (!NO_SCALES || SEND_ONLY)) {
+    sendThroughput = await separatePhase('send throughput: send() and the emitter vs pipelined floors', () =>
+      sendThroughputPhase(
+        {
+          ...SEND_THROUGHPUT_SETTINGS,
+          redisPort: redis.port,
+          messages: SEND_MESSAGES,
+          ...(argValue('--send-reps') ? { reps: Number(argValue('--send-reps')) } : {}),
+          ...(argValue('--send-kinds') ? { kinds: argValue('--send-kinds')!.split(',') as TSendKind[] } : {}),
+          ...(argValue('--send-baseline')
+            ? {
+                baseline: argValue('--send-baseline'),
+                ...(argValue('--send-kinds') ? {} : { kinds: SEND_KINDS_WITH_BASELINE }),
+              }
+            : {}),
+        },
+        log,
+      ),
+    );
+    for (const run of sendThroughput?.runs ?? []) {
+      if (run.error) failures.push(`send-throughput ${run.kind} rep ${run.rep + 1}: ${run.error}`);
+    }
+    for (const paced of sendThroughput?.paced ?? []) {
+      if (paced.error) failures.push(`send-throughput paced ${paced.kind}: ${paced.error}`);
+    }
+    for (const verdict of sendThroughput ? sendVerdicts(sendThroughput) : []) {
+      log(`send throughput: ${verdict.what}: ${verdict.ratio.toFixed(2)}× (${verdict.limit})`);
+    }
+  }
   // The capacity and scaling phases, each alone on the machine (their processes are their own).
   const capacity = CAPACITY_ON
     ? await separatePhase('capacity', () =>
@@ -1107,6 +1183,8 @@ async function main(): Promise<number> {
     targets: [],
     failures,
     ...(clusterApi ? { clusterApi } : {}),
+    ...(roomKeys ? { roomKeys } : {}),
+    ...(sendThroughput ? { sendThroughput } : {}),
   };
   await writeOutputs(run, { docs: WRITE_DOCS });
   log(`done in ${(run.durationMs / 1000).toFixed(1)} s: ${run.status}`);

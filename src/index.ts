@@ -10,6 +10,7 @@
 export * from './common/constants.ts';
 export type { ILogFields, IStructuredLogger } from './common/log.ts';
 export { createConsoleLogger, silentLogger } from './common/logger.ts';
+export { isValidRoomName } from './common/room-names.ts';
 export { assertBunRuntime, isBunRuntime } from './common/runtime.ts';
 export type * from './common/types.ts';
 export {
@@ -29,6 +30,7 @@ export {
   type IEcdhEncryption,
   type IEcdhEncryptionOptions,
 } from './crypto/ecdh-session.ts';
+export type { IWebSocketEmitterOptions } from './emitter/options.ts';
 export { WebSocketEmitter } from './emitter/websocket-emitter.ts';
 export { FLEET_INDEX_KEY, fleetInstanceKey } from './fleet/keys.ts';
 export { FLEET_MAX_INSTANCES, fleetTopRooms, readFleet } from './fleet/reader.ts';
@@ -67,6 +69,8 @@ export {
 export { type IRedisClusterHelperOptions, RedisClusterHelper } from './redis/redis-cluster-helper.ts';
 export { type IRedisHelperOptions, RedisHelper } from './redis/redis-helper.ts';
 export { waitForRedisReady } from './redis/wait-ready.ts';
+export type { IRoomKeysStats, RoomKeys } from './room-keys/room-keys.ts';
+export { type IRoomKeysOptions, RoomKeyEvents } from './room-keys/types.ts';
 export { AckAnswers } from './server/ack-answers.ts';
 export { type TAckErrorCode, WebSocketAckError } from './server/acknowledgements.ts';
 export {
@@ -86,6 +90,8 @@ export {
   type TRouterReply,
   type TServerEventMap,
 } from './server/event-router.ts';
+export type { IWebSocketLimitsOptions } from './server/inbound-limits.ts';
+export type { IWebSocketServerOptions } from './server/options.ts';
 export {
   createOriginCheck,
   isOriginAllowed,
@@ -93,7 +99,6 @@ export {
   type TOriginCheck,
 } from './server/origin-policy.ts';
 export { WebSocketRequestError } from './server/request-error.ts';
-export { isValidRoomName } from './server/room-names.ts';
 export type { ICommandResult } from './server/server-commands.ts';
 export { parseCookies } from './server/upgrade.ts';
 export {

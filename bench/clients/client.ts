@@ -20,6 +20,8 @@ interface ISock {
   waiter?: (frame: string) => void;
   /** Only for the few sockets that decrypt what they receive. */
   key?: CryptoKey;
+  /** Authenticated with a key: every frame after `connected` comes encrypted. */
+  encrypted?: boolean;
   decryptChain?: Promise<void>;
 }
 
@@ -160,7 +162,7 @@ function wait(
 
 async function connectOne(url: string, index: number, tag: string, encrypted: boolean): Promise<ISock> {
   const ws = new WebSocket(url);
-  const sock: ISock = { ws, index, id: '', next: 0, member: false };
+  const sock: ISock = { ws, index, id: '', next: 0, member: false, encrypted };
   let keyB64: string | undefined;
   if (encrypted) {
     const raw = crypto.getRandomValues(new Uint8Array(32));
@@ -253,7 +255,13 @@ async function join(cmd: Extract<TClientCommand, { cmd: 'join' }>): Promise<TCli
         sock.ws.send(JSON.stringify({ event: 'join', data: { rooms: [cmd.room] } }));
         return Promise.resolve('');
       }
-      const answer = wait(sock, (f) => f.startsWith('{"event":"join"'), 15_000, 'join');
+      // An encrypted client gets its join answer through the transformer, like every frame after `connected`.
+      const answer = wait(
+        sock,
+        (f) => f.startsWith('{"event":"join"') || (sock.encrypted === true && f.startsWith(ENCRYPTED_PREFIX)),
+        15_000,
+        'join',
+      );
       sock.ws.send(JSON.stringify({ event: 'join', data: { rooms: [cmd.room] } }));
       return answer;
     }),

@@ -12,6 +12,8 @@ import {
   scalingSection,
 } from '../capacity/report.ts';
 import { clusterApiSection } from '../phases/cluster-api.ts';
+import { roomKeysSection } from '../phases/room-keys.ts';
+import { sendThroughputSection } from '../phases/send-throughput.ts';
 import type { TServerKind } from './shared.ts';
 import type { IRunResult, ITargetCheck, IWorkloadResult, TWorkload } from './types.ts';
 
@@ -25,6 +27,7 @@ const KIND_LABEL: Record<TServerKind, string> = {
   'helper-metrics': 'helper, metrics on',
   'helper-fleet': 'helper, fleet registry on',
   'helper-history': 'helper, history room',
+  'helper-spec': 'helper, spec transformer',
   'socketio-csr': 'Socket.IO 4, connection state recovery',
 };
 const WORKLOAD_LABEL: Record<TWorkload, string> = {
@@ -218,6 +221,16 @@ const TARGETS: ITargetSpec[] = [
     clientsOf: encryptedScale,
   },
   {
+    id: 'encrypted-spec-vs-ignis',
+    label:
+      "encrypted room fan-out with the specification's transformer (CryptoKey, awaited ECDH.encrypt): server CPU per delivered message, helper ÷ Ignis 0.0.7",
+    op: '<=',
+    limit: 1,
+    unit: '×',
+    value: (run, n) => ratio(run, n, 'encrypted-64', cpuPerDelivery, 'helper-spec', 'ignis'),
+    clientsOf: encryptedScale,
+  },
+  {
     id: 'encrypted-vs-plain',
     label: 'encrypted room fan-out: server CPU per delivered message, helper encrypted ÷ unencrypted',
     op: '<=',
@@ -406,9 +419,11 @@ const ENCRYPTED_HEADER = [
   '',
   'helper, encrypted',
   'helper, unencrypted',
+  'helper, spec transformer',
   'Ignis 0.0.7, encrypted',
   'Ignis ÷ helper (encrypted)',
   'helper encrypted ÷ unencrypted',
+  'spec transformer: helper ÷ Ignis',
 ];
 
 const ENCRYPTED_ROWS: Array<Omit<IRow, 'workload'>> = [
@@ -444,9 +459,13 @@ function encryptedRows(run: IRunResult): string[][] {
       row.label,
       show('helper', 'encrypted-64', row),
       show('helper', 'encrypted-64-baseline', row),
+      show('helper-spec', 'encrypted-64', row),
       show('ignis', 'encrypted-64', row),
       row.noRatio ? '' : fmtRatio(quotient(value('ignis', 'encrypted-64', row), helperOn)),
       row.noRatio ? '' : fmtRatio(quotient(helperOn, value('helper', 'encrypted-64-baseline', row))),
+      row.noRatio
+        ? ''
+        : fmtRatio(quotient(value('helper-spec', 'encrypted-64', row), value('ignis', 'encrypted-64', row))),
     ];
   });
 }
@@ -869,8 +888,28 @@ function encryptedSection(run: IRunResult): string[] {
         verdict(t.holds),
       ]),
     ),
+    '',
+    SPEC_TRANSFORMER_NOTES,
   ];
 }
+
+/** What the probe and the before/after runs of issue 20 showed about the specification's transformer. */
+const SPEC_TRANSFORMER_NOTES = `### Where the specification's transformer spends its time
+
+The *spec transformer* column is the helper with the specification's own code: a WebCrypto \`CryptoKey\` per client and an \`async\` transformer returning \`{ event: 'encrypted', data: await ecdh.encrypt({ message: JSON.stringify({ event, data }), secret }) }\` (\`bench/servers/helper.ts\`, \`BENCH_SPEC_CIPHER=1\`), against Ignis with its own transformer (which serializes once per message, where the specification's serializes once per client). \`bun run bench/probes/async-transformer-cost.ts --sets 3 --before DIR\` takes it apart without the network (1,000 clients on fake sockets, the same rounds of 10 room messages, each layer in a process of its own, medians of 3 sets, CPU of every thread per delivered message), on the 2-core development machine shared with other work:
+
+| layer | µs per delivered message | added by the layer |
+| --- | --- | --- |
+| \`crypto.subtle.encrypt\` alone (a fresh IV, the message's bytes, 10 in flight per message) | 10.1 | 10.1 |
+| roomcast's \`ECDH.encrypt\` around it (two base64 strings, the result object) | 12.8 | 2.7 |
+| the specification's transformer around that (\`JSON.stringify\` per client, the \`async\` function) | 12.4 | within the noise |
+| the floor: answers written as they settle, unordered, one window of 10 per message (what Ignis does) | 16.1 | 3.7 |
+| the helper, in order per client (this tree) | 16.1 | 1.00× the floor |
+| the helper before issue 20 (\`git archive 89ee9c0 src\`, \`--before\`) | 29.8 | 1.85× the floor |
+
+Before, each client and message cost a chain of promises of its own (a window task, a \`Promise.all\` of the client's previous send and a window slot, several more promises and closures), about 14 µs here. Now each encrypted client has a line of messages (\`src/server/transform-lines.ts\`): its calls start in send order, several may be in flight (at most \`encryptedBatchLimit\` per fan-out and per client), and what settled is written from the head of the line once per event-loop turn; no promise per message but the transformer's own. What the probe cannot show is the socket write, the rest of the benchmark's figure: before, one system call per frame; now the answers to one client that settle in the same turn go out in one corked write. In the runs below the kernel's share of the server's CPU went from 44–48 % to 36–39 % (from 28–45 µs of kernel time per delivered message to 8–10): fewer writes, and, presumably, fewer wake-ups of WebCrypto's worker thread and of the event loop now that a client's calls no longer wait for each other. \`ECDH.encrypt\` also encodes base64 with the runtime's own encoder now (\`Uint8Array.prototype.toBase64\`, where there is one) instead of building a string for \`btoa\`.
+
+The same comparison with real sockets, \`bun run bench/run.ts --encrypted-only\` run three times in this tree and three times in the tree before the change (\`git archive bbb70b7\`, the benchmark with this column and the old delivery), interleaved: spec transformer 74.0 / 93.6 / 64.8 µs against Ignis's 53.3 / 67.8 / 53.3 before (1.39× / 1.38× / 1.21×), 23.4 / 20.8 / 25.2 µs against Ignis's 51.1 / 45.8 / 49.3 after (0.46× / 0.46× / 0.51×). Order per client is checked as everywhere (four sockets per client process decrypt and check the sequence inside); Ignis's reordered frames are counted, not failed.`;
 
 function markdown(run: IRunResult): string {
   const m = run.machine;
@@ -960,6 +999,11 @@ function markdown(run: IRunResult): string {
   lines.push(PROFILE_NOTES);
   lines.push('');
   if (run.config.encryptedClients > 0) lines.push(...encryptedSection(run), '');
+  if (run.roomKeys) {
+    // A subsection of the encrypted one (with a heading of its own when that did not run).
+    if (run.config.encryptedClients === 0) lines.push('## Encrypted fan-out', '');
+    lines.push(...roomKeysSection(run.roomKeys), '');
+  }
   const variants = variantsSection(run);
   if (variants.length > 0) lines.push(...variants, '');
   const recovery = recoverySection(run);
@@ -968,6 +1012,7 @@ function markdown(run: IRunResult): string {
     if (section.length > 0) lines.push(...section, '');
   }
   if (run.clusterApi) lines.push(...clusterApiSection(run.clusterApi), '');
+  if (run.sendThroughput) lines.push(...sendThroughputSection(run.sendThroughput), '');
   for (const clients of run.config.scales) {
     lines.push(`## ${int(clients)} authenticated clients`);
     lines.push('');
@@ -988,7 +1033,7 @@ function markdown(run: IRunResult): string {
       '- **Socket.IO client check**: the load generator speaks Engine.IO v4 / Socket.IO v5 itself (one client object per connection would make the clients the bottleneck); in every run one official `socket.io-client` joins the warm-up and must receive the same 200 messages in order, or the run fails.',
       `- **Rooms**: clients join with a \`join\` request the server validates (\`validateRoomFn\` for the helper, an acknowledged \`join\` event for Socket.IO). Single-instance workloads use each server's local-only API (\`sendToRoom\`, \`broadcast\`, \`server.publish\`, \`io.local\`); cross-instance workloads use the one that also reaches the other instances (\`helper.send()\`, \`io.to(room).emit()\`, a Redis \`PUBLISH\` beside \`server.publish\` for raw Bun). Excluding the sender is \`exclude: [id]\` for the helper, \`ws.publish()\` from the sender's socket for raw Bun and \`socket.to(room)\` for Socket.IO.`,
       `- **Paced latency**: instance A sends one 64-byte message every ${run.config.pacedIntervalMs} ms (${run.config.pacedMessages} in all) with \`send()\` to a room of ${run.config.latencyRoomMembers} clients, half on each instance, while every other client stays connected. Latency is the receive time minus the send time stamped into the message (both \`performance.timeOrigin + performance.now()\`, same machine), for every delivery, in 10 µs buckets.`,
-      `- **Encrypted fan-out** (roomcast's helper against upstream Ignis 0.0.7, at ${int(run.config.encryptedClients)} clients): every client authenticates with a per-client AES-256 key (sent in the \`authenticate\` data, standing in for the ECDH exchange, the same for both), \`clientConnectedFn\` calls \`enableClientEncryption\`, and each library's \`outboundTransformer\` encrypts with its own \`ECDH\`: Ignis's \`ECDH.encrypt\` (WebCrypto, awaited) and roomcast's \`ECDH.encryptSync\` (the raw key on the runtime's native AES-256-GCM, answered synchronously). Both serialize the message once and encrypt it per client with a fresh IV. ${run.config.encryptedMessages} room messages per repetition, repetitions alternating between the two; then the helper's same fan-out with encryption off. Four sockets per client process decrypt what they receive and check the order inside.`,
+      `- **Encrypted fan-out** (roomcast's helper against upstream Ignis 0.0.7, at ${int(run.config.encryptedClients)} clients): every client authenticates with a per-client AES-256 key (sent in the \`authenticate\` data, standing in for the ECDH exchange, the same for both), \`clientConnectedFn\` calls \`enableClientEncryption\`, and each library's \`outboundTransformer\` encrypts with its own \`ECDH\`: Ignis's \`ECDH.encrypt\` (WebCrypto, awaited) and roomcast's \`ECDH.encryptSync\` (the raw key on the runtime's native AES-256-GCM, answered synchronously). Both serialize the message once and encrypt it per client with a fresh IV. The *spec transformer* kind (\`helper-spec\`) runs the helper with the specification's own transformer instead: a WebCrypto \`CryptoKey\` per client, \`JSON.stringify({ event, data })\` per client and an awaited \`ECDH.encrypt\`. ${run.config.encryptedMessages} room messages per repetition, repetitions alternating between the kinds; then the helper's same fan-out with encryption off. Four sockets per client process decrypt what they receive and check the order inside.`,
       '- **Reading the CPU figures**: on loopback every delivery is a socket write whose kernel cost lands in the server process (the kernel share rows), and that cost per write grows with the number of open sockets, so CPU per delivered message rises with the client count for every server. The ratios compare servers at the same client count.',
       '- **Payloads**: the message data is `{ s: sequence, t: send time, p: padding }`, padded so its JSON is exactly 64 or 4096 bytes, serialized once per message by every server.',
     ].join('\n'),
@@ -1012,6 +1057,7 @@ const COLORS: Record<TServerKind, string> = {
   'helper-metrics': '#0891b2',
   'helper-fleet': '#0e7490',
   'helper-history': '#059669',
+  'helper-spec': '#0e7490',
   'socketio-csr': '#b45309',
 };
 const esc = (s: string) => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
@@ -1043,9 +1089,9 @@ function svg(run: IRunResult): string {
     p1.x + ((Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * p1.w;
   const out: string[] = [];
   out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="720" viewBox="0 0 ${width} 720" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="HEIGHT" viewBox="0 0 ${width} HEIGHT" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">`,
   );
-  out.push(`<rect width="${width}" height="720" fill="#ffffff"/>`);
+  out.push(`<rect width="${width}" height="HEIGHT" fill="#ffffff"/>`);
   out.push(
     `<text x="20" y="28" font-size="17" font-weight="600">Server CPU per delivered message, ${int(scale)} clients (log scale, lower is better)</text>`,
   );
@@ -1128,6 +1174,7 @@ function svg(run: IRunResult): string {
     'socketio-fanout-4k': 'fan-out 4 KB CPU, Socket.IO÷helper ≥ 10',
     'encrypted-vs-ignis': 'encrypted fan-out CPU, Ignis÷helper ≥ 5',
     'encrypted-vs-plain': 'encrypted fan-out CPU, helper on÷off ≤ 10',
+    'encrypted-spec-vs-ignis': 'spec transformer CPU, helper÷Ignis ≤ 1',
   };
   targets.forEach((t, i) => {
     const y = p2.y + i * rowH2 + rowH2 / 2;
@@ -1150,6 +1197,9 @@ function svg(run: IRunResult): string {
     );
   });
   out.push('</svg>');
+  // As tall as the targets panel needs (its axis labels sit 16 px below it): the first two lines say so.
+  const height = String(Math.max(720, p2.y + p2.h + 40));
+  for (const i of [0, 1]) out[i] = out[i]!.replaceAll('HEIGHT', height);
   return out.join('\n');
 }
 
@@ -1162,6 +1212,8 @@ async function write(path: string, text: string): Promise<void> {
 
 export function printTables(run: IRunResult): void {
   if (run.clusterApi) console.log(`\n${clusterApiSection(run.clusterApi).join('\n')}`);
+  if (run.roomKeys) console.log(`\n${roomKeysSection(run.roomKeys).join('\n')}`);
+  if (run.sendThroughput) console.log(`\n${sendThroughputSection(run.sendThroughput).join('\n')}`);
   for (const clients of run.config.scales) {
     console.log(`\n${int(clients)} authenticated clients`);
     console.log(consoleTable(tableRows(run, clients)));

@@ -5,7 +5,9 @@
  * `raw-seeds` is the floor subscribing the four topics the seeds promise (client id, broadcast,
  * the two default rooms); `helper-metrics` is the helper with `metrics: true`; `helper-fleet` the
  * helper announcing itself in the fleet registry (`fleet`, every second); `helper-history`
- * is the helper with `historyFn` keeping history for the benchmark room; `socketio-csr` is
+ * is the helper with `historyFn` keeping history for the benchmark room; `helper-spec` is the helper
+ * with the specification's own transformer (a WebCrypto `CryptoKey` per client, an awaited
+ * `ECDH.encrypt`; the encrypted comparison only); `socketio-csr` is
  * Socket.IO with its in-memory adapter and `connectionStateRecovery` (the recovery phase only).
  */
 export type TServerKind =
@@ -15,6 +17,7 @@ export type TServerKind =
   | 'helper-metrics'
   | 'helper-fleet'
   | 'helper-history'
+  | 'helper-spec'
   | 'socketio'
   | 'socketio-csr'
   | 'ignis';
@@ -38,6 +41,8 @@ export function serverOf(kind: TServerKind): { file: string; env: Record<string,
       return { file: 'helper.ts', env: { BENCH_HISTORY: '1' } };
     case 'helper-fleet':
       return { file: 'helper.ts', env: { BENCH_FLEET: '1' } };
+    case 'helper-spec':
+      return { file: 'helper.ts', env: { BENCH_SPEC_CIPHER: '1' } };
     case 'socketio':
       return { file: 'socketio.mjs', env: {} };
     case 'socketio-csr':

@@ -2,6 +2,8 @@
 
 import type { ICapacityResult } from '../capacity/protocol.ts';
 import type { IClusterApiResult } from '../phases/cluster-api.ts';
+import type { IRoomKeysResult } from '../phases/room-keys.ts';
+import type { ISendThroughputResult } from '../phases/send-throughput.ts';
 import type { IScalingResult } from '../scaling/run.ts';
 import type { ILatencySummary } from './histogram.ts';
 import type { TServerKind } from './shared.ts';
@@ -123,4 +125,8 @@ export interface IRunResult {
   failures: string[];
   /** The cluster-API phase (bench/phases/cluster-api.ts), when it ran. */
   clusterApi?: IClusterApiResult;
+  /** The sealed-rooms phase (bench/phases/room-keys.ts), when it ran. */
+  roomKeys?: IRoomKeysResult;
+  /** The send-throughput phase (bench/phases/send-throughput.ts). */
+  sendThroughput?: ISendThroughputResult;
 }

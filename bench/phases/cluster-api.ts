@@ -12,9 +12,9 @@
 //   receive and decode the watched side's events too, as the other instances of a fleet would).
 
 import { silentLogger } from '../../src/common/logger.ts';
-import type { IWebSocketServerOptions } from '../../src/common/types.ts';
 import { RedisPresenceStore } from '../../src/presence/redis-store.ts';
 import { RedisHelper } from '../../src/redis/redis-helper.ts';
+import type { IWebSocketServerOptions } from '../../src/server/options.ts';
 import { WebSocketServerHelper } from '../../src/server/websocket-server-helper.ts';
 
 export interface IClusterApiSettings {

@@ -20,6 +20,10 @@ const FLEET = process.env.BENCH_FLEET === '1';
 // BENCH_SUBSCRIPTION_MODE=rooms (the capacity run's rooms scenarios): one Redis channel per room and
 // per client in place of the three patterns; unset keeps the default, 'pattern'.
 const MODE = process.env.BENCH_SUBSCRIPTION_MODE === 'rooms' ? 'rooms' : undefined;
+// BENCH_SPEC_CIPHER=1 (kind helper-spec): the specification's own transformer, as its guides write it:
+// each client keyed with a non-extractable WebCrypto `CryptoKey`, the transformer an async function
+// that serializes `{ event, data }` and awaits `ECDH.encrypt` (not the fast path below).
+const SPEC_CIPHER = process.env.BENCH_SPEC_CIPHER === '1';
 
 interface IAuthData {
   token?: string;
@@ -31,6 +35,8 @@ interface IAuthData {
 interface IMetadata {
   /** The raw AES-256-GCM key: the fast path (`ECDH.encryptSync`, the runtime's native cipher). */
   key?: Uint8Array;
+  /** The same key as a WebCrypto `CryptoKey` (BENCH_SPEC_CIPHER). */
+  cryptoKey?: CryptoKey;
 }
 
 const quiet = () => {};
@@ -74,26 +80,44 @@ const helper: WebSocketServerHelper<IAuthData, IMetadata> = new WebSocketServerH
   ...(HISTORY
     ? { historyFn: ({ room }: { room: string }) => (room === ROOM ? { size: 1_000, ttl: 600_000 } : null) }
     : {}),
-  authenticateFn: (data) => {
-    if (data.token !== 'ok') return null;
-    if (data.key === undefined) return { userId: data.user };
-    return { userId: data.user, metadata: { key: new Uint8Array(Buffer.from(data.key, 'base64')) } };
-  },
+  // Synchronous unless BENCH_SPEC_CIPHER (importing a CryptoKey takes a promise).
+  authenticateFn: SPEC_CIPHER
+    ? async (data) => {
+        if (data.token !== 'ok') return null;
+        if (data.key === undefined) return { userId: data.user };
+        const raw = Buffer.from(data.key, 'base64');
+        const cryptoKey = await crypto.subtle.importKey('raw', raw, { name: 'AES-GCM' }, false, ['encrypt']);
+        return { userId: data.user, metadata: { cryptoKey } };
+      }
+    : (data) => {
+        if (data.token !== 'ok') return null;
+        if (data.key === undefined) return { userId: data.user };
+        return { userId: data.user, metadata: { key: new Uint8Array(Buffer.from(data.key, 'base64')) } };
+      },
   validateRoomFn: ({ rooms }) => rooms,
   clientConnectedFn: ({ clientId, metadata }) => {
-    if (metadata?.key) helper.enableClientEncryption({ clientId });
+    if (metadata?.key || metadata?.cryptoKey) helper.enableClientEncryption({ clientId });
   },
-  // Synchronous: the helper writes each answer at once, without a promise per client.
-  outboundTransformer: ({ client, event, data, frame }) => {
-    const secret = client.metadata?.key;
-    if (!secret) return null;
-    const text = frame ?? JSON.stringify({ event, data });
-    if (text !== lastFrame) {
-      lastBytes = Buffer.from(text, 'utf8');
-      lastFrame = text;
-    }
-    return { event: 'encrypted', data: ecdh.encryptSync({ message: lastBytes, secret }) };
-  },
+  outboundTransformer: SPEC_CIPHER
+    ? // The specification's example, line for line.
+      async ({ client, event, data }) => {
+        if (!client.encrypted) return null;
+        const aesKey = client.metadata?.cryptoKey;
+        if (!aesKey) return null;
+        const encrypted = await ecdh.encrypt({ message: JSON.stringify({ event, data }), secret: aesKey });
+        return { event: 'encrypted', data: encrypted };
+      }
+    : // Synchronous: the helper writes each answer at once, without a promise per client.
+      ({ client, event, data, frame }) => {
+        const secret = client.metadata?.key;
+        if (!secret) return null;
+        const text = frame ?? JSON.stringify({ event, data });
+        if (text !== lastFrame) {
+          lastBytes = Buffer.from(text, 'utf8');
+          lastFrame = text;
+        }
+        return { event: 'encrypted', data: ecdh.encryptSync({ message: lastBytes, secret }) };
+      },
 });
 await helper.configure();
 

@@ -1,3 +1,5 @@
+import { WebSocketCloseCodes } from '../common/constants.ts';
+import { isValidRoomName } from '../common/room-names.ts';
 import type { TRedisClient } from '../redis/wait-ready.ts';
 import { isPlainObject, parseJsonSafely } from '../utils/json.ts';
 import type { BusGuard } from './guard.ts';
@@ -267,4 +269,55 @@ export async function listenForCommands(sub: TRedisClient, opts: ICommandListene
   sub.on('ready', () => {
     sub.subscribe(COMMAND_CHANNEL, own).catch(() => {});
   });
+}
+
+/** Checks a command's target and rooms as the helper and the emitter accept them; throws what is wrong. */
+export function validateCommand(
+  prefix: string,
+  opts: { clientId?: unknown; userId?: unknown; rooms?: unknown },
+  withRooms: boolean,
+): { target: TCommandTarget; rooms: string[] } {
+  const { clientId, userId } = opts ?? {};
+  const given = (id: unknown) => typeof id === 'string' && id.length > 0;
+  let target: TCommandTarget;
+  if (given(clientId) && userId === undefined) target = { clientId: clientId as string };
+  else if (given(userId) && clientId === undefined) target = { userId: userId as string };
+  else
+    throw new Error(`${prefix} a server command needs exactly one of clientId or userId (non-empty strings)`);
+  if (!withRooms) return { target, rooms: [] };
+  const { rooms } = opts;
+  if (!Array.isArray(rooms) || rooms.length === 0 || !rooms.every(isValidRoomName)) {
+    throw new Error(
+      `${prefix} rooms must be a non-empty array of valid room names (non-empty, at most 256 characters, not starting with "ws:")`,
+    );
+  }
+  return { target, rooms: [...new Set(rooms as string[])] };
+}
+
+/**
+ * A close code a server may send: 1000, or 3000-4999; throws otherwise. `reconnect: false` gives
+ * `WebSocketCloseCodes.NO_RECONNECT` (4008), which the SDK does not reconnect after.
+ */
+export function validateCloseCode(prefix: string, code: unknown, reconnect?: unknown): number {
+  if (reconnect !== undefined && typeof reconnect !== 'boolean') {
+    throw new Error(`${prefix} reconnect must be a boolean, got ${String(reconnect)}`);
+  }
+  if (reconnect === false) {
+    // A dedicated code the SDK treats as final; another code would let it reconnect.
+    if (code !== undefined && code !== WebSocketCloseCodes.NO_RECONNECT) {
+      throw new Error(
+        `${prefix} reconnect: false closes with ${WebSocketCloseCodes.NO_RECONNECT}; do not give another code`,
+      );
+    }
+    return WebSocketCloseCodes.NO_RECONNECT;
+  }
+  if (code === undefined) return 1000;
+  if (
+    typeof code !== 'number' ||
+    !Number.isInteger(code) ||
+    (code !== 1000 && (code < 3000 || code > 4999))
+  ) {
+    throw new Error(`${prefix} close code must be 1000 or 3000-4999, got ${String(code)}`);
+  }
+  return code;
 }

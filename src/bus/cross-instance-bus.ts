@@ -4,13 +4,13 @@ import { LogRateLimiter, logFields } from '../common/log.ts';
 import type { ILogger, IRedisConnection, IRedisSocketMessage } from '../common/types.ts';
 import { asPublisher } from '../redis/command-timeout.ts';
 import { hashSlot } from '../redis/hash-slot.ts';
-import { isCluster, publishOn, pubSubKindOf, type TPubSubKind } from '../redis/pubsub-kind.ts';
+import { isCluster, pubSubKindOf, type TPubSubKind } from '../redis/pubsub-kind.ts';
 import { closeRedisClient, type TRedisClient, waitForRedisReady } from '../redis/wait-ready.ts';
-import type { IMembershipListener } from '../server/client-registry.ts';
 import { ChannelSubscriptions } from './channel-subscriptions.ts';
 import { isCommandChannel } from './commands.ts';
 import { channelFor, decodeEnvelope, encodeEnvelope } from './envelope.ts';
 import { BusGuard } from './guard.ts';
+import { type IPublishQueueStats, PublishQueue } from './publish-queue.ts';
 import { pingShardSubscribers, reportMixedFleet, shardedSubscriber } from './sharded-pubsub.ts';
 import { BusSigner } from './signing.ts';
 
@@ -45,6 +45,20 @@ export interface IRoomChannels {
     userId: string | undefined,
     rooms: readonly string[],
   ): { ready: Promise<void> | undefined; release(): void };
+}
+
+/**
+ * Told when a room, a user or an authenticated client starts or stops having a presence on this
+ * instance (the `rooms` subscription mode subscribes its Redis channels only meanwhile). The server's
+ * client registry is the reference count: each is called once per transition.
+ */
+export interface IMembershipListener {
+  roomOpened(room: string): void;
+  roomClosed(room: string): void;
+  userOpened(userId: string): void;
+  userClosed(userId: string): void;
+  clientOpened(clientId: string): void;
+  clientClosed(clientId: string): void;
 }
 
 /** Carries messages between instances. */
@@ -83,6 +97,13 @@ export interface IHistoryConnections {
   readonly signer?: BusSigner;
   /** Counts (and logs) a publication refused for its size (see BusGuard); true when it is too large. */
   tooLarge(json: string, what: string, reserve?: number): boolean;
+  /**
+   * Takes `size` characters of `maxPublishQueueBytes` for a publication about to be sent: a ticket, or
+   * -1 when that would pass the limit (dropped and counted in `publishQueueFull`). Given back with
+   * `releasePublication` once Redis answered.
+   */
+  admitPublication(size: number): number;
+  releasePublication(size: number, ticket: number): void;
 }
 
 /** Single-instance mode: nothing leaves the process. */
@@ -114,10 +135,12 @@ export interface IRedisBusOptions {
   maxEnvelopeBytes?: number;
   /** `redisCommandTimeout`, resolved: bounds every command of the publishing connection (0: none). */
   commandTimeout?: number;
+  /** `maxPublishQueueBytes`, resolved. Default `WebSocketLimits.MAX_PUBLISH_QUEUE_BYTES`. */
+  maxPublishQueueBytes?: number;
 }
 
-/** Counters a caller can read to see what the bus dropped. */
-export interface IRedisBusStats {
+/** Counters a caller can read to see what the bus dropped (and the publish queue's gauges). */
+export interface IRedisBusStats extends IPublishQueueStats {
   published: number;
   /** Messages not published because Redis was not connected (Pub/Sub keeps no backlog). */
   droppedWhileDisconnected: number;
@@ -174,6 +197,10 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     reconnects: 0,
     historyFailed: 0,
     historyTimedOut: 0,
+    publishQueueFull: 0,
+    publishFailed: 0,
+    publishQueueMessages: 0,
+    publishQueueBytes: 0,
   };
   /** Size, signature and depth checks of what comes from Redis (and the size of what goes). */
   readonly guard: BusGuard;
@@ -191,6 +218,9 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   private readonly channels?: ChannelSubscriptions;
   readonly membership?: IMembershipListener;
   readonly roomChannels?: IRoomChannels;
+
+  /** What waits to be published (see publish-queue.ts). */
+  private readonly queue: PublishQueue;
 
   /** How an envelope this instance published starts (`encodeEnvelope` writes `serverId` first). */
   private readonly ownPrefix: string;
@@ -253,6 +283,13 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
         },
       };
     }
+    this.queue = new PublishQueue({
+      client: () => this.pub,
+      pubSub: this.pubSub,
+      stats: this.stats,
+      logger: opts.logger,
+      limit: opts.maxPublishQueueBytes ?? WebSocketLimits.MAX_PUBLISH_QUEUE_BYTES,
+    });
     this.duplicateConnections();
   }
 
@@ -317,6 +354,8 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
       logger.warn(`Redis ${connection} error: ${text}${more}`, logFields({ connection, held }));
     };
     pub.on('error', onError('publisher'));
+    // What was in flight will not be answered (see PublishQueue.connectionLost).
+    pub.on('close', () => this.queue.connectionLost());
     sub.on('error', onError('subscriber'));
     for (const client of [pub, sub]) client.on('reconnecting', () => this.stats.reconnects++);
     this.pub = pub;
@@ -335,9 +374,8 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     const stamped = this.opts.onLatency ? { ...message, sentAt: Date.now() } : message;
     const envelope = encodeEnvelope(stamped, dataJson);
     if (this.guard.tooLarge(envelope, 'envelope')) return false;
-    publishOn(this.pubSub, pub, channel, this.guard.seal(envelope)).catch((error: unknown) => {
-      this.opts.logger.warn('Redis publish failed', describe(error), logFields({ channel }));
-    });
+    // Sent at the end of the turn with the rest of the turn's publications (see publish-queue.ts).
+    if (!this.queue.push(channel, this.guard.seal(envelope))) return false;
     this.stats.published++;
     return true;
   }
@@ -358,13 +396,10 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     return { channel: channelFor(message.type, message.target), message: this.guard.seal(envelope) };
   }
 
-  /** Publishes an envelope made by `encode` (never throws). */
+  /** Publishes an envelope made by `encode` (never throws; queued like `publish`). */
   publishEncoded(channel: string, message: string): void {
-    const pub = this.pub;
-    if (pub?.status !== 'ready') return;
-    publishOn(this.pubSub, pub, channel, message).catch((error: unknown) => {
-      this.opts.logger.warn('Redis publish failed', describe(error), logFields({ channel }));
-    });
+    if (this.pub?.status !== 'ready') return;
+    this.queue.push(channel, message);
   }
 
   /** Both connections ready: messages can cross instances. */
@@ -372,8 +407,21 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
     return this.pub?.status === 'ready' && this.sub?.status === 'ready';
   }
 
+  /**
+   * The publishing connection, for a command of its own (a script, a server command): the
+   * publications queued before are sent first, so the connection keeps the callers' order.
+   */
   publisher(): TRedisClient | undefined {
+    this.queue.flush();
     return this.pub;
+  }
+
+  admitPublication(size: number): number {
+    return this.queue.admit(size);
+  }
+
+  releasePublication(size: number, ticket: number): void {
+    this.queue.release(size, ticket);
   }
 
   /** The subscribing connection (server commands subscribe their channels on it too). */
@@ -418,6 +466,7 @@ export class RedisBus implements ICrossInstanceBus, IHistoryConnections {
   }
 
   async stop(): Promise<void> {
+    this.queue.flush();
     const clients = [this.pub, this.sub].filter((c): c is TRedisClient => c !== undefined);
     this.channels?.clear();
     this.guard.stop();

@@ -1,8 +1,10 @@
 import { type TWebSocketMessageType, WebSocketChannels, WebSocketMessageTypes } from '../common/constants.ts';
+import { isBusRoomTarget } from '../common/room-names.ts';
 import type { IRedisSocketMessage } from '../common/types.ts';
-import { MAX_EPOCH_LENGTH } from '../history/policy.ts';
-import { isBusRoomTarget } from '../server/room-names.ts';
 import { isPlainObject, mayHideDangerousKeys, parseJsonSafely } from '../utils/json.ts';
+
+/** Longest history epoch accepted on the bus (a publication's position) or from a client (`since`). */
+export const MAX_EPOCH_LENGTH = 64;
 
 /** The Redis channel an envelope is published on. */
 export function channelFor(type: TWebSocketMessageType, target: string | undefined): string {

@@ -124,3 +124,21 @@ export class BusGuard {
     this.summarize();
   }
 }
+
+/** `maxEnvelopeBytes`: an integer of at least 1 KiB (a bus message's head alone takes a few hundred bytes). */
+export function resolveMaxEnvelopeBytes(prefix: string, value: unknown): number {
+  if (value === undefined) return WebSocketLimits.MAX_ENVELOPE_BYTES;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1024) {
+    throw new Error(`${prefix} maxEnvelopeBytes must be an integer of at least 1024, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** `maxPublishQueueBytes`: a positive integer (one publication is always let through an empty queue). */
+export function resolveMaxPublishQueueBytes(prefix: string, value: unknown): number {
+  if (value === undefined) return WebSocketLimits.MAX_PUBLISH_QUEUE_BYTES;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new Error(`${prefix} maxPublishQueueBytes must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}

@@ -1,6 +1,5 @@
-import { backoffDelay } from './backoff.ts';
 import { CipherRefusal, SessionCipher } from './encryption.ts';
-import { RoomcastClientError } from './errors.ts';
+import { RoomcastClientError, serverError } from './errors.ts';
 import { Listeners } from './events.ts';
 import { decodeFrame, encodeFrame, type IFrame, isRecord } from './frames.ts';
 import { HISTORY_EVENT, HistoryRequests } from './history-requests.ts';
@@ -9,9 +8,10 @@ import { Outbox } from './outbox.ts';
 import { RoomPositions } from './positions.ts';
 import { REPLY_EVENT, Requests } from './requests.ts';
 import { RoomRequests } from './room-requests.ts';
+import { messageOf, Transport } from './transport.ts';
 import type {
-  ICloseInfo,
   IConnectedInfo,
+  IDisconnectInfo,
   IHistoryOptions,
   IHistoryResult,
   IPresenceResult,
@@ -21,7 +21,6 @@ import type {
   IStateChange,
   IStreamPosition,
   IWebSocketLike,
-  TConnectionState,
   TEmitArgs,
   TEventMap,
   TListenMap,
@@ -41,28 +40,12 @@ const RESERVED_EVENTS = new Set([
   'heartbeat',
   'encrypted',
 ]);
-/** Auth failed / encryption refused: retrying with the same credentials would be refused again. */
-const REFUSAL_CODES = new Set([4003, 4004]);
-/** The server closed with `disconnect({ reconnect: false })`: final, whatever `reconnectOnRefusal` says. */
-const NO_RECONNECT = 4008;
-/** The server closed because the credentials expired without a successful refresh. */
-const TOKEN_EXPIRED = 4006;
-/** Code the client closes with when it gives up on an attempt itself (timeout, no auth data). */
-const ABANDONED = 4000;
-const HEARTBEAT_FRAME = encodeFrame('heartbeat');
 
 /** `publication` is set for events published to a room that keeps a history. */
 type TListenerOf<In extends object, K extends keyof TListenMap<In>> = (
   data: TListenMap<In>[K],
   publication?: IPublicationInfo,
 ) => unknown;
-
-interface IWaiter {
-  resolve(info: IConnectedInfo): void;
-  reject(error: RoomcastClientError): void;
-}
-
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /**
  * Client of a roomcast server: authenticates on every (re)connect, keeps the
@@ -77,7 +60,7 @@ export class RoomcastClient<
   Out extends object = In,
   Auth extends object = TEventMap,
   Replies extends object = TEventMap,
-> {
+> extends Transport {
   /** Resolves with the first connection; rejects if the client stops before it gets one. */
   readonly ready: Promise<IConnectedInfo>;
 
@@ -92,30 +75,14 @@ export class RoomcastClient<
   readonly #requests = new Requests();
   /** Presence rooms whose join/leave events were asked for; asked again after each re-join. */
   readonly #presenceRooms = new Set<string>();
-  #url: string;
-  /** Sockets opened so far (the URL picker's `attempt`). */
-  #attempts = 0;
-  #current: TConnectionState = 'disconnected';
-  /** No socket is open or planned. */
-  #stopped = true;
-  /** Stopped by `close()` or after giving up; `connect()` / `reconnect()` start again. */
-  #halted = false;
-  #socket?: IWebSocketLike;
   #cipher?: SessionCipher;
-  #info?: IConnectedInfo;
-  #closeInfo?: ICloseInfo;
-  /** Consecutive attempts that did not reach `connected`. */
-  #failures = 0;
-  #retryTimer?: ReturnType<typeof setTimeout>;
-  #connectTimer?: ReturnType<typeof setTimeout>;
-  #heartbeatTimer?: ReturnType<typeof setInterval>;
   /** Frames of an encrypting connection are handled one after another (decryption is async). */
   #inbound: Promise<void> = Promise.resolve();
-  #waiters: IWaiter[] = [];
 
   constructor(url: TUrlSource, options?: IRoomcastClientOptions<Auth>) {
-    this.#options = resolveClientOptions(url, options);
-    this.#url = this.#options.url.initial;
+    const resolved = resolveClientOptions(url, options);
+    super(resolved);
+    this.#options = resolved;
     this.#outbox = new Outbox(this.#options.maxQueueSize);
     this.#positions = new RoomPositions(
       (recovery) => this.#notify(this.#options.onRecovery, this.#recoveryListeners, recovery, 'recovery'),
@@ -124,34 +91,20 @@ export class RoomcastClient<
     const { requestTimeout } = this.#options;
     this.#rooms = new RoomRequests(
       requestTimeout,
-      (error) => this.#report(error),
+      (error) => this.report(error),
       this.#positions,
       (granted) => this.#resubscribePresence(granted),
     );
     this.#history = new HistoryRequests(requestTimeout);
-    this.ready = this.#nextConnection();
-    if (this.#options.autoConnect) this.#start('connecting');
+    this.ready = this.nextConnection();
+    if (this.#options.autoConnect) this.startConnecting();
   }
 
   // ------------------------------------------------------------------ status
 
-  /** URL of the current (or most recent) connection attempt; '' before the first one when `url` is a function. */
-  get url(): string {
-    return this.#url;
-  }
-
-  get state(): TConnectionState {
-    return this.#current;
-  }
-
   /** The server's `connected` data while connected. */
   get connection(): IConnectedInfo | undefined {
-    return this.#current === 'connected' ? this.#info : undefined;
-  }
-
-  /** Code and reason of the most recent close. */
-  get lastClose(): ICloseInfo | undefined {
-    return this.#closeInfo;
+    return this.state === 'connected' ? this.info : undefined;
   }
 
   /** Messages waiting for a connection. */
@@ -207,13 +160,13 @@ export class RoomcastClient<
       throw new TypeError(`[roomcast] cannot emit "${String(event)}": not an app event name`);
     }
     const frame = encodeFrame(event, args[0]);
-    const socket = this.#socket;
+    const socket = this.socket;
     // Anything still queued goes first, so messages keep their order.
-    if (this.#current === 'connected' && socket && this.#outbox.size === 0 && this.#write(socket, frame)) {
+    if (this.state === 'connected' && socket && this.#outbox.size === 0 && this.write(socket, frame)) {
       return true;
     }
     if (this.#outbox.push(frame)) return true;
-    this.#report(
+    this.report(
       new RoomcastClientError(
         'QUEUE_OVERFLOW',
         `outbound queue is full (${this.#outbox.limit}); "${event}" was dropped`,
@@ -247,7 +200,7 @@ export class RoomcastClient<
   }
 
   #systemRequest(event: string, data: unknown, answer: string, timeout?: number): Promise<unknown> {
-    if (this.#halted)
+    if (this.halted)
       return Promise.reject(new RoomcastClientError('CLOSED', `"${event}" on a closed client`));
     const ms = timeout ?? this.#options.requestTimeout;
     if (!Number.isFinite(ms) || ms <= 0) {
@@ -300,7 +253,7 @@ export class RoomcastClient<
     for (const room of granted) {
       if (!this.#presenceRooms.has(room)) continue;
       this.#systemRequest('ws:presence:subscribe', { room }, 'ws:presence:subscribe').catch((error) =>
-        this.#report(
+        this.report(
           error instanceof RoomcastClientError
             ? error
             : new RoomcastClientError('SERVER_ERROR', messageOf(error), error),
@@ -327,92 +280,55 @@ export class RoomcastClient<
    * code in `serverCode` (`NOT_IN_ROOM`, `HISTORY_UNAVAILABLE`, `UNRECOVERABLE_POSITION`...).
    */
   history(room: string, options?: IHistoryOptions): Promise<IHistoryResult> {
-    if (this.#halted)
-      return Promise.reject(new RoomcastClientError('CLOSED', 'history() on a closed client'));
+    if (this.halted) return Promise.reject(new RoomcastClientError('CLOSED', 'history() on a closed client'));
     return this.#history.request(room, options);
   }
 
   // --------------------------------------------------------------- lifecycle
-
-  /** Starts connecting (needed with `autoConnect: false` or after `close()`); resolves when connected. */
-  connect(): Promise<IConnectedInfo> {
-    if (this.#current === 'connected' && this.#info) return Promise.resolve(this.#info);
-    const next = this.#nextConnection();
-    if (this.#stopped) this.#start(this.#info ? 'reconnecting' : 'connecting');
-    return next;
-  }
-
-  /** Drops the current connection (if any) and connects again now, also after a refusal. */
-  reconnect(): Promise<IConnectedInfo> {
-    const next = this.#nextConnection();
-    const socket = this.#socket;
-    if (socket) this.#shut(socket, { code: 1000, reason: 'reconnecting' }, true);
-    this.#start(this.#info ? 'reconnecting' : 'connecting');
-    return next;
-  }
 
   /** Closes for good (until `connect()`); pending joins reject, queued messages are dropped and reported. */
   close(code = 1000, reason = ''): void {
     if (code !== 1000 && (code < 3000 || code > 4999)) {
       throw new RangeError(`[roomcast] close code must be 1000 or 3000-4999, got ${code}`);
     }
-    const close = { code, reason };
-    const socket = this.#socket;
     const dropped = this.#outbox.clear();
     if (dropped > 0) {
-      this.#report(
+      this.report(
         new RoomcastClientError('QUEUE_DISCARDED', `close() dropped ${dropped} queued message(s)`, {
           dropped,
         }),
       );
     }
-    const wasConnected = socket ? this.#shut(socket, close, false) : false;
-    if (!this.#halted) {
-      this.#closeInfo = close;
-      this.#halt(close, new RoomcastClientError('CLOSED', 'the client was closed'));
-    }
-    if (wasConnected) this.#dispatch('disconnect', { ...close, willReconnect: false });
+    this.stop({ code, reason });
   }
 
   // ------------------------------------------------------------- connection
 
-  #start(state: 'connecting' | 'reconnecting'): void {
-    this.#stopped = false;
-    this.#halted = false;
-    this.#failures = 0;
-    clearTimeout(this.#retryTimer);
-    this.#setState(state);
-    this.#open();
+  /** @internal The socket is gone: the session key, the frames in decryption, what waits for answers on it. */
+  protected override suspend(): void {
+    this.#cipher = undefined;
+    this.#inbound = Promise.resolve();
+    this.#rooms.suspend();
+    this.#positions.suspend();
+    this.#history.suspend();
+    this.#requests.suspend();
   }
 
-  #open(): void {
-    let socket: IWebSocketLike;
-    try {
-      const previous = this.#attempts > 0 ? this.#url : undefined;
-      try {
-        this.#url = this.#options.url.pick({ attempt: this.#attempts++, previous });
-      } catch (error) {
-        this.#report(new RoomcastClientError('BAD_URL', messageOf(error), error));
-        throw error;
-      }
-      socket = new this.#options.WebSocket(this.#url, this.#options.protocols);
-    } catch (error) {
-      this.#afterClose({ code: 1006, reason: messageOf(error) }, false);
-      return;
-    }
-    this.#socket = socket;
-    socket.onopen = () => void this.#authenticate(socket);
-    socket.onmessage = (event) => this.#receive(socket, event.data);
-    socket.onclose = (event) => {
-      if (this.#socket !== socket) return;
-      const close = { code: event.code, reason: event.reason };
-      this.#afterClose(close, this.#teardown(socket));
-    };
-    socket.onerror = () => {}; // a close event always follows
-    this.#connectTimer = setTimeout(
-      () => this.#abandon(socket, 'connect timeout'),
-      this.#options.connectTimeout,
-    );
+  /** @internal */
+  protected override failAll(error: RoomcastClientError): void {
+    this.#rooms.failAll(error);
+    this.#history.failAll(error);
+    this.#requests.failAll(error);
+  }
+
+  /** @internal */
+  protected override stateChanged(change: IStateChange): void {
+    this.#notify(this.#options.onStateChange, this.#stateListeners, change, 'state');
+  }
+
+  /** @internal */
+  protected override disconnected(info: IDisconnectInfo): void {
+    this.#dispatch('disconnect', info);
   }
 
   /** The auth data: the `auth` object, or what the `auth` function resolves to. */
@@ -423,53 +339,52 @@ export class RoomcastClient<
     return { ...value };
   }
 
-  async #authenticate(socket: IWebSocketLike): Promise<void> {
+  /** @internal */
+  protected override async authenticate(socket: IWebSocketLike): Promise<void> {
     let data: Record<string, unknown>;
     try {
       data = await this.#credentials();
     } catch (error) {
-      if (this.#socket !== socket) return;
-      this.#report(
+      if (this.socket !== socket) return;
+      this.report(
         new RoomcastClientError(
           'AUTH_UNAVAILABLE',
           `auth failed to provide data: ${messageOf(error)}`,
           error,
         ),
       );
-      this.#abandon(socket, 'auth unavailable');
+      this.abandon(socket, 'auth unavailable');
       return;
     }
     if (this.#options.encryption) {
       try {
         const cipher = await SessionCipher.create(this.#options.encryption);
         data = await cipher.authenticateData(data);
-        if (this.#socket !== socket) return;
+        if (this.socket !== socket) return;
         this.#cipher = cipher;
       } catch (error) {
         // No usable WebCrypto here (e.g. an insecure browser context): retrying cannot help.
-        if (this.#socket !== socket) return;
+        if (this.socket !== socket) return;
         const failure = new RoomcastClientError(
           'HANDSHAKE_FAILED',
           `cannot create an encryption key: ${messageOf(error)}`,
           error,
         );
-        this.#report(failure);
-        const close = { code: ABANDONED, reason: 'encryption unavailable' };
-        this.#shut(socket, close, false);
-        this.#closeInfo = close;
-        this.#halt(close, failure);
+        this.report(failure);
+        this.giveUp(socket, 'encryption unavailable', failure);
         return;
       }
     }
-    if (this.#socket === socket) this.#write(socket, encodeFrame('authenticate', data));
+    if (this.socket === socket) this.write(socket, encodeFrame('authenticate', data));
   }
 
-  #receive(socket: IWebSocketLike, raw: unknown): void {
-    if (this.#socket !== socket) return;
+  /** @internal */
+  protected override receive(socket: IWebSocketLike, raw: unknown): void {
+    if (this.socket !== socket) return;
     if (this.#options.encryption) {
       this.#inbound = this.#inbound
         .then(() => this.#handle(socket, raw))
-        .catch((error) => this.#report(new RoomcastClientError('BAD_FRAME', messageOf(error), error)));
+        .catch((error) => this.report(new RoomcastClientError('BAD_FRAME', messageOf(error), error)));
     } else {
       void this.#handle(socket, raw);
     }
@@ -477,19 +392,22 @@ export class RoomcastClient<
 
   /** Never throws: whatever is wrong with a frame is reported and the connection stays. */
   #handle(socket: IWebSocketLike, raw: unknown): void | Promise<void> {
-    if (this.#socket !== socket) return;
+    if (this.socket !== socket) return;
     const frame = decodeFrame(raw);
     if (typeof frame === 'string') {
-      this.#report(new RoomcastClientError('BAD_FRAME', `ignored a server frame: ${frame}`, { raw }));
+      this.report(new RoomcastClientError('BAD_FRAME', `ignored a server frame: ${frame}`, { raw }));
       return;
     }
     if (frame.event === 'encrypted') return this.#decrypt(socket, frame);
     if (this.#cipher?.ready) {
-      // After the key exchange every server frame is encrypted: one in clear was not sent by the server.
-      this.#report(
-        new RoomcastClientError('PLAINTEXT_FRAME', `dropped "${frame.event}" sent in clear`, frame),
+      // After the key exchange every server frame is encrypted (a sealed room's frame under its room
+      // key): one in clear was not sent by the server.
+      return (
+        this.#sealed(socket, frame, false) ??
+        this.report(
+          new RoomcastClientError('PLAINTEXT_FRAME', `dropped "${frame.event}" sent in clear`, frame),
+        )
       );
-      return;
     }
     return this.#accept(socket, frame, false);
   }
@@ -514,7 +432,7 @@ export class RoomcastClient<
         break; // an encrypted frame inside an encrypted frame
       case HISTORY_EVENT:
         if (!this.#history.settle(id, event, data))
-          this.#report(new RoomcastClientError('BAD_FRAME', `unexpected ${event} answer`, frame));
+          this.report(new RoomcastClientError('BAD_FRAME', `unexpected ${event} answer`, frame));
         return;
       case REPLY_EVENT:
       case 'ws:presence':
@@ -525,9 +443,8 @@ export class RoomcastClient<
         return;
       case 'error': {
         if (this.#history.settle(id, event, data) || this.#requests.settle(id, event, data)) return;
-        const message = isRecord(data) && typeof data.message === 'string' ? data.message : 'server error';
-        const error = new RoomcastClientError('SERVER_ERROR', message, data);
-        if (!this.#rooms.refuse(id, error)) this.#report(error);
+        const error = serverError(data);
+        if (!this.#rooms.refuse(id, error)) this.report(error);
         return;
       }
       case 'join':
@@ -551,20 +468,20 @@ export class RoomcastClient<
             .then((settled) => {
               let value: unknown;
               for (const one of settled) if (value === undefined) value = (one as { value?: unknown }).value;
-              if (this.#socket === socket) this.#write(socket, encodeFrame('ws:ack', value, ack));
+              if (this.socket === socket) this.write(socket, encodeFrame('ws:ack', value, ack));
             })
             .catch((error) => this.#listenerFailed(event, error));
         }
         return;
       }
     }
-    this.#report(new RoomcastClientError('BAD_FRAME', `ignored "${event}" inside an encrypted frame`, frame));
+    this.report(new RoomcastClientError('BAD_FRAME', `ignored "${event}" inside an encrypted frame`, frame));
   }
 
   async #connected(socket: IWebSocketLike, data: unknown): Promise<void> {
-    if (this.#current === 'connected') return;
+    if (this.state === 'connected') return;
     if (!isRecord(data) || typeof data.id !== 'string') {
-      this.#report(new RoomcastClientError('BAD_FRAME', 'ignored a "connected" frame without an id', data));
+      this.report(new RoomcastClientError('BAD_FRAME', 'ignored a "connected" frame without an id', data));
       return;
     }
     const info: IConnectedInfo = {
@@ -583,28 +500,23 @@ export class RoomcastClient<
         await cipher.derive(info.serverPublicKey, info.salt, data.sequenced === true);
         info.encrypted = true;
       } catch (error) {
-        this.#report(
+        this.report(
           new RoomcastClientError('HANDSHAKE_FAILED', `key exchange failed: ${messageOf(error)}`, error),
         );
         // A pinned key the server did not prove: nothing more is read from this socket.
-        if (error instanceof CipherRefusal) return this.#abandon(socket, 'server key not proven');
+        if (error instanceof CipherRefusal) return this.abandon(socket, 'server key not proven');
       }
-      if (this.#socket !== socket) return;
+      if (this.socket !== socket) return;
     }
 
-    clearTimeout(this.#connectTimer);
-    this.#failures = 0;
-    this.#info = info;
-    const every = this.#options.heartbeatInterval;
-    if (every > 0) this.#heartbeatTimer = setInterval(() => this.#write(socket, HEARTBEAT_FRAME), every);
-    const send = (frame: string) => this.#write(socket, frame);
+    this.accepted(socket, info);
+    const send = (frame: string) => this.write(socket, frame);
     // Rooms first, then what was queued; both before the application hears about the connection.
     this.#rooms.resume(send);
     this.#history.resume(send);
     this.#requests.resume(send, data.limits);
     this.#outbox.flush(send);
-    this.#setState('connected');
-    this.#settleWaiters(info);
+    this.connected(info);
     this.#dispatch('connected', info);
   }
 
@@ -615,11 +527,10 @@ export class RoomcastClient<
       data = await this.#credentials();
     } catch (error) {
       // Not fatal yet: the server closes with 4006 at expiry, and a function `auth` gets another chance then.
-      this.#report(new RoomcastClientError('AUTH_UNAVAILABLE', `refresh: ${messageOf(error)}`, error));
+      this.report(new RoomcastClientError('AUTH_UNAVAILABLE', `refresh: ${messageOf(error)}`, error));
       return;
     }
-    if (this.#socket === socket)
-      this.#write(socket, encodeFrame('ws:refresh', data, `refresh-${Date.now()}`));
+    if (this.socket === socket) this.write(socket, encodeFrame('ws:refresh', data, `refresh-${Date.now()}`));
   }
 
   async #decrypt(socket: IWebSocketLike, outer: IFrame): Promise<void> {
@@ -629,98 +540,24 @@ export class RoomcastClient<
       frame = await this.#cipher.open(outer.data);
     } catch (error) {
       const code = error instanceof CipherRefusal ? error.code : 'DECRYPT_FAILED';
-      this.#report(new RoomcastClientError(code, `could not decrypt a frame: ${messageOf(error)}`, error));
+      this.report(new RoomcastClientError(code, `could not decrypt a frame: ${messageOf(error)}`, error));
       return;
     }
     // What the ciphertext says wins; a transformer that seals only `{ event, data }` leaves the
     // position and the request id on the outer frame.
     frame.position ??= outer.position;
     frame.id ??= outer.id;
-    if (this.#socket === socket) return this.#accept(socket, frame, true);
+    if (this.socket === socket) return this.#sealed(socket, frame, true) ?? this.#accept(socket, frame, true);
   }
 
-  /** Forgets a socket: no more events from it, timers stopped. Returns whether it was connected. */
-  #teardown(socket: IWebSocketLike): boolean {
-    socket.onopen = null;
-    socket.onmessage = null;
-    socket.onclose = null;
-    socket.onerror = null;
-    this.#socket = undefined;
-    this.#cipher = undefined;
-    this.#inbound = Promise.resolve();
-    clearTimeout(this.#connectTimer);
-    clearInterval(this.#heartbeatTimer);
-    this.#rooms.suspend();
-    this.#positions.suspend();
-    this.#history.suspend();
-    this.#requests.suspend();
-    return this.#current === 'connected';
-  }
-
-  /** Tears down and closes a socket the client itself gives up on; the caller decides what follows. */
-  #shut(socket: IWebSocketLike, close: ICloseInfo, announce: boolean): boolean {
-    const wasConnected = this.#teardown(socket);
-    try {
-      socket.close(close.code, close.reason);
-    } catch {}
-    if (wasConnected && announce) this.#dispatch('disconnect', { ...close, willReconnect: true });
-    return wasConnected;
-  }
-
-  /** An attempt that the client ends itself, then handled like any other close. */
-  #abandon(socket: IWebSocketLike, reason: string): void {
-    if (this.#socket !== socket) return;
-    const close = { code: ABANDONED, reason };
-    this.#afterClose(close, this.#shut(socket, close, false));
-  }
-
-  /** Reconnect with backoff, or stop for good (refusal, reconnect off, attempts exhausted). */
-  #afterClose(close: ICloseInfo, wasConnected: boolean): void {
-    this.#closeInfo = close;
-    const policy = this.#options.reconnect;
-    // Expired credentials (4006) are worth a new attempt only when `auth` is a function that can fetch new ones.
-    const expired = close.code === TOKEN_EXPIRED && typeof this.#options.auth !== 'function';
-    const refused =
-      close.code === NO_RECONNECT ||
-      ((REFUSAL_CODES.has(close.code) || expired) && !this.#options.reconnectOnRefusal);
-    const willReconnect = !refused && policy !== undefined && this.#failures < policy.maxAttempts;
-    if (willReconnect) {
-      const delay = backoffDelay(this.#failures, policy);
-      this.#failures++;
-      this.#setState('reconnecting', { close, attempt: this.#failures, delay });
-      this.#retryTimer = setTimeout(() => this.#open(), delay);
-    } else if (refused) {
-      this.#halt(
-        close,
-        new RoomcastClientError(
-          'REFUSED',
-          `the server refused the connection (${close.code} ${close.reason})`,
-          close,
-        ),
-      );
-    } else if (policy) {
-      const error = new RoomcastClientError(
-        'RECONNECT_EXHAUSTED',
-        `gave up after ${this.#failures} reconnect attempt(s)`,
-        close,
-      );
-      this.#report(error);
-      this.#halt(close, error);
-    } else {
-      this.#halt(close, new RoomcastClientError('CLOSED', `connection closed (${close.code})`, close));
-    }
-    if (wasConnected) this.#dispatch('disconnect', { ...close, willReconnect });
-  }
-
-  #halt(close: ICloseInfo, error: RoomcastClientError): void {
-    this.#stopped = true;
-    this.#halted = true;
-    clearTimeout(this.#retryTimer);
-    this.#setState('disconnected', { close });
-    this.#rooms.failAll(error);
-    this.#history.failAll(error);
-    this.#requests.failAll(error);
-    this.#settleWaiters(undefined, error);
+  /** Sealed rooms (`roomKeys`, room-keys.ts): the frames a sealed-room frame or key lets through are accepted. */
+  #sealed(socket: IWebSocketLike, frame: IFrame, decrypted: boolean): Promise<void> | undefined {
+    return this.#options.roomKeys?.(
+      frame,
+      decrypted,
+      (error) => this.report(error),
+      (one) => this.socket === socket && this.#accept(socket, one, true),
+    );
   }
 
   // ----------------------------------------------------------------- helpers
@@ -730,14 +567,15 @@ export class RoomcastClient<
     if (!Array.isArray(list) || !list.every((room) => typeof room === 'string')) {
       return Promise.reject(new TypeError(`[roomcast] ${verb}() expects a room name or an array of names`));
     }
-    if (this.#halted) {
+    if (this.halted) {
       return Promise.reject(new RoomcastClientError('CLOSED', `${verb}() on a closed client`));
     }
     if (verb === 'leave') for (const room of list) this.#presenceRooms.delete(room);
     return list.length === 0 ? Promise.resolve([]) : this.#rooms.request(verb, list);
   }
 
-  #write(socket: IWebSocketLike, frame: string): boolean {
+  /** @internal */
+  protected override write(socket: IWebSocketLike, frame: string): boolean {
     if (socket.readyState !== OPEN) return false;
     try {
       socket.send(frame);
@@ -746,30 +584,6 @@ export class RoomcastClient<
     } catch {
       return false;
     }
-  }
-
-  #nextConnection(): Promise<IConnectedInfo> {
-    const next = new Promise<IConnectedInfo>((resolve, reject) => this.#waiters.push({ resolve, reject }));
-    // Fire-and-forget callers must not end up with an unhandled rejection.
-    next.catch(() => {});
-    return next;
-  }
-
-  #settleWaiters(info: IConnectedInfo | undefined, error?: RoomcastClientError): void {
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const waiter of waiters) {
-      if (info) waiter.resolve(info);
-      else waiter.reject(error!);
-    }
-  }
-
-  #setState(state: TConnectionState, extra: Partial<IStateChange> = {}): void {
-    const previous = this.#current;
-    // Each reconnect attempt is announced, other repeats are not.
-    if (previous === state && state !== 'reconnecting') return;
-    this.#current = state;
-    this.#notify(this.#options.onStateChange, this.#stateListeners, { ...extra, state, previous }, 'state');
   }
 
   /** Calls the option callback, then every added listener; one that throws does not stop the others. */
@@ -798,13 +612,14 @@ export class RoomcastClient<
   }
 
   #listenerFailed(event: string, error: unknown): void {
-    this.#report(
+    this.report(
       new RoomcastClientError('LISTENER_FAILED', `a "${event}" listener threw: ${messageOf(error)}`, error),
     );
   }
 
   /** Hands an error to `onError` and `on('error')` listeners; with neither, to the console (never silent). */
-  #report(error: RoomcastClientError): void {
+  /** @internal */
+  protected override report(error: RoomcastClientError): void {
     const { onError } = this.#options;
     const logFailure = (thrown: unknown) => console.error('[roomcast] an error handler threw', thrown);
     if (onError) {

@@ -1,4 +1,4 @@
-import { RoomcastClientError } from './errors.ts';
+import { RoomcastClientError, serverError } from './errors.ts';
 import { asPosition, encodeFrame, isRecord } from './frames.ts';
 import type { IHistoryOptions, IHistoryResult } from './types.ts';
 
@@ -67,8 +67,7 @@ export class HistoryRequests {
     if (!pending) return false;
     this.#finish(id!, pending);
     if (event !== HISTORY_EVENT) {
-      const message = isRecord(data) && typeof data.message === 'string' ? data.message : 'server error';
-      pending.reject(new RoomcastClientError('SERVER_ERROR', message, data));
+      pending.reject(serverError(data));
       return true;
     }
     const position = isRecord(data) && asPosition(data);

@@ -1,5 +1,6 @@
 import type { RoomcastClientError } from './errors.ts';
 import { isRecord } from './frames.ts';
+import type { TRoomKeysHook } from './room-keys.ts';
 import type {
   IEncryptionOptions,
   IReconnectOptions,
@@ -32,6 +33,7 @@ export interface IResolvedClientOptions<Auth extends object> {
   onError?: (error: RoomcastClientError) => void;
   onStateChange?: (change: IStateChange) => void;
   onRecovery?: (recovery: IRoomRecovery) => void;
+  roomKeys?: TRoomKeysHook;
 }
 
 function fail(message: string): never {
@@ -109,7 +111,7 @@ export function resolveClientOptions<Auth extends object>(
   }
   const WebSocketImpl = options.WebSocket ?? (globalThis.WebSocket as TWebSocketConstructor | undefined);
   if (typeof WebSocketImpl !== 'function') {
-    return fail('no WebSocket implementation: this runtime has no global WebSocket, pass options.WebSocket');
+    return fail('no WebSocket implementation: pass options.WebSocket');
   }
   const { protocols } = options;
   if (
@@ -134,6 +136,7 @@ export function resolveClientOptions<Auth extends object>(
     protocols,
     onError: functionOption('onError', options.onError),
     onStateChange: functionOption('onStateChange', options.onStateChange),
+    roomKeys: functionOption('roomKeys', options.roomKeys),
     onRecovery: functionOption('onRecovery', options.onRecovery),
   };
 }

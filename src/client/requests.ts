@@ -1,4 +1,4 @@
-import { RoomcastClientError } from './errors.ts';
+import { RoomcastClientError, serverError } from './errors.ts';
 import { encodeFrame, isRecord } from './frames.ts';
 
 export const REPLY_EVENT = 'ws:reply';
@@ -144,8 +144,7 @@ export class Requests {
     if (pending.sent) this.#inFlight--;
     this.#pump();
     if (event === 'error') {
-      const message = isRecord(data) && typeof data.message === 'string' ? data.message : 'server error';
-      pending.reject(new RoomcastClientError('SERVER_ERROR', message, data));
+      pending.reject(serverError(data));
     } else {
       pending.resolve(data);
     }

@@ -1,6 +1,9 @@
 // Public types of the browser/Bun/Node client. Nothing here may depend on Bun or Node.
 
 import type { RoomcastClientError } from './errors.ts';
+import type { TRoomKeysHook } from './room-keys.ts';
+
+export type { TClientErrorCode, TServerErrorCode } from './errors.ts';
 
 /** Event name → payload. Interfaces work too (`interface ChatEvents { chat: { text: string } }`). */
 export type TEventMap = Record<string, unknown>;
@@ -51,42 +54,6 @@ export interface IStateChange {
   delay?: number;
 }
 
-export type TClientErrorCode =
-  /** The server sent an `error` event. */
-  | 'SERVER_ERROR'
-  /** A frame that is not JSON, not an object or has no string `event`. */
-  | 'BAD_FRAME'
-  /** An `encrypted` frame that could not be decrypted or decoded. */
-  | 'DECRYPT_FAILED'
-  /** The key exchange after `connected` failed, or the server did not take part in it. */
-  | 'HANDSHAKE_FAILED'
-  /** A frame other than `encrypted` arrived in clear on an encrypted connection. It is skipped. */
-  | 'PLAINTEXT_FRAME'
-  /** An `encrypted` frame whose counter is not past the last one (replayed or reordered). It is skipped. */
-  | 'REPLAYED_FRAME'
-  /** The outbound queue was full; the message was dropped. */
-  | 'QUEUE_OVERFLOW'
-  /** `close()` discarded messages that were still queued. */
-  | 'QUEUE_DISCARDED'
-  /** The `auth` function threw or returned something that is not an object. */
-  | 'AUTH_UNAVAILABLE'
-  /** The server refused the connection (4003 / 4004) and no reconnect follows. */
-  | 'REFUSED'
-  /** `reconnect.maxAttempts` consecutive attempts failed. */
-  | 'RECONNECT_EXHAUSTED'
-  /** A join/leave, history or `request()` got no answer within its timeout. */
-  | 'REQUEST_TIMEOUT'
-  /** A `request()` was sent, then the connection dropped before its answer (it is not re-sent). */
-  | 'CONNECTION_LOST'
-  /** Rooms the server granted before were not granted again after a reconnect. */
-  | 'REJOIN_DENIED'
-  /** The client was closed while the operation was pending. */
-  | 'CLOSED'
-  /** The `url` function threw or returned something that is not a ws:// / wss:// URL. */
-  | 'BAD_URL'
-  /** An application listener threw. */
-  | 'LISTENER_FAILED';
-
 // The handler properties use method syntax so the DOM `WebSocket`, `ws` and test stubs all fit.
 type THandler<E> = { handle(event: E): void }['handle'];
 
@@ -117,27 +84,6 @@ export interface IReconnectOptions {
 }
 
 export type TAuthSource<Auth extends object> = Auth | (() => Auth | Promise<Auth>);
-
-/** `code` of a server `error` frame (`RoomcastClientError.serverCode`); see the README's error-code table. */
-export type TServerErrorCode =
-  | 'INVALID_FRAME'
-  | 'NOT_AUTHENTICATED'
-  | 'ALREADY_AUTHENTICATED'
-  | 'AUTH_FAILED'
-  | 'ENCRYPTION_REQUIRED'
-  | 'RESERVED_EVENT'
-  | 'INVALID_REQUEST'
-  | 'TOO_MANY_ROOMS'
-  | 'NOT_IN_ROOM'
-  | 'HISTORY_UNAVAILABLE'
-  | 'UNRECOVERABLE_POSITION'
-  | 'TOO_MANY_REQUESTS'
-  | 'TOO_MANY_PENDING'
-  | 'PRESENCE_UNAVAILABLE'
-  | 'RATE_LIMITED'
-  | 'INTERNAL'
-  // An application's own code, from a `WebSocketRequestError`.
-  | (string & {});
 
 /** Where a room's stream stands: `offset` of its last publication (0 when none) in history `epoch`. */
 export interface IStreamPosition {
@@ -239,6 +185,11 @@ export interface IRoomcastClientOptions<Auth extends object = TEventMap> {
   onStateChange?: (change: IStateChange) => void;
   /** Receives the outcome of every room recovery (see `IRoomRecovery`). */
   onRecovery?: (recovery: IRoomRecovery) => void;
+  /**
+   * Sealed rooms: `roomKeys()` from `roomcast/client/room-keys` (a separate module, so clients that
+   * do not use it do not carry it). Needs `encryption`. See docs/client.md.
+   */
+  roomKeys?: TRoomKeysHook;
 }
 
 /** One connection in a presence room. */

@@ -182,6 +182,11 @@ export class WebSocketLimits {
   // The Redis bus (see docs/cluster.md, "Bus limits and signing").
   /** Default `maxEnvelopeBytes`: largest bus message accepted from Redis or published to it (UTF-8 bytes). */
   static readonly MAX_ENVELOPE_BYTES = 1024 * 1024;
+  /**
+   * Default `maxPublishQueueBytes`: most of the publishing connection's publications waiting for Redis
+   * at once (queued for the turn's batch, or sent and not answered yet), in characters of their envelopes.
+   */
+  static readonly MAX_PUBLISH_QUEUE_BYTES = 16 * 1024 * 1024;
   /** Deepest array/object nesting a bus message may have; a deeper one is dropped as malformed. */
   static readonly MAX_BUS_JSON_DEPTH = 128;
   /** Deepest array/object nesting a client's frame may have; a deeper one is refused (`INVALID_FRAME`). */

@@ -4,7 +4,7 @@ import { adaptLogger, logFields } from '../common/log.ts';
 import { createConsoleLogger } from '../common/logger.ts';
 import type { ILogger, ValueOrPromise } from '../common/types.ts';
 import type { WebSocketServerHelper } from '../server/websocket-server-helper.ts';
-import type { IComponent, TComponentClass } from './component.ts';
+import type { IComponent } from './component.ts';
 import { type Binding, Container } from './container.ts';
 import { installShutdownSignals } from './signals.ts';
 import type { IServerOptions } from './websocket/options.ts';
@@ -47,6 +47,9 @@ type TState = 'idle' | 'configuring' | 'starting' | 'running' | 'stopped';
 const DEFAULT_PORT = 3000;
 const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_SHUTDOWN_TIMEOUT = 10_000;
+
+/** A component's class: the application constructs it with itself (`application.component(Class)`). */
+export type TComponentClass<C extends IComponent = IComponent> = new (application: BaseApplication) => C;
 
 /**
  * The application base: a binding container, a Hono router for HTTP routes, a

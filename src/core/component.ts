@@ -1,7 +1,6 @@
 import type { Server } from 'bun';
 import type { Hono } from 'hono';
 import type { ValueOrPromise } from '../common/types.ts';
-import type { BaseApplication } from './application.ts';
 
 /** What a component gets once the application's Bun server is listening. */
 export interface IComponentStartContext {
@@ -23,5 +22,3 @@ export interface IComponent {
   /** On application stop: release sockets, timers and connections. */
   stop?(): ValueOrPromise<void>;
 }
-
-export type TComponentClass<C extends IComponent = IComponent> = new (application: BaseApplication) => C;

@@ -12,8 +12,9 @@ export {
   type IApplicationAddress,
   type IApplicationOptions,
   type IBindingTypes,
+  type TComponentClass,
 } from './application.ts';
-export type { IComponent, IComponentStartContext, TComponentClass } from './component.ts';
+export type { IComponent, IComponentStartContext } from './component.ts';
 export { Binding, Container } from './container.ts';
 export { type IShutdownSignalOptions, installShutdownSignals, type TShutdownSignal } from './signals.ts';
 export { WebSocketComponent } from './websocket/component.ts';

@@ -3,6 +3,10 @@
 const CHUNK = 0x8000;
 
 export function bytesToBase64(bytes: Uint8Array): string {
+  // The standard encoder where the runtime has it (Bun, recent browsers): a few times faster than
+  // `btoa` of a string built from the bytes (an encrypted frame is encoded twice per client).
+  const native = (bytes as { toBase64?: () => string }).toBase64;
+  if (native) return native.call(bytes);
   let binary = '';
   for (let i = 0; i < bytes.length; i += CHUNK) {
     binary += String.fromCharCode(...bytes.subarray(i, i + CHUNK));

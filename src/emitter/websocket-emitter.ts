@@ -1,6 +1,6 @@
-import { COMMAND_CHANNEL, type TCommand } from '../bus/commands.ts';
+import { COMMAND_CHANNEL, type TCommand, validateCloseCode, validateCommand } from '../bus/commands.ts';
 import { channelFor, encodeEnvelope, envelopeHead } from '../bus/envelope.ts';
-import { POSITION_TAIL_RESERVE } from '../bus/guard.ts';
+import { POSITION_TAIL_RESERVE, resolveMaxEnvelopeBytes, resolveMaxPublishQueueBytes } from '../bus/guard.ts';
 import { BusSigner, resolveBusSecrets } from '../bus/signing.ts';
 import {
   type TWebSocketMessageType,
@@ -10,7 +10,8 @@ import {
 } from '../common/constants.ts';
 import { adaptLogger, errorText, LogRateLimiter, logFields } from '../common/log.ts';
 import { createConsoleLogger } from '../common/logger.ts';
-import type { ILogger, IRedisConnection, IWebSocketEmitterOptions } from '../common/types.ts';
+import { isValidRoomName } from '../common/room-names.ts';
+import type { ILogger, IRedisConnection } from '../common/types.ts';
 import { HistoryError } from '../history/errors.ts';
 import { resolveHistoryPolicy } from '../history/policy.ts';
 import {
@@ -29,10 +30,8 @@ import {
   type TRedisClient,
   waitForRedisReady,
 } from '../redis/wait-ready.ts';
-import { resolveMaxEnvelopeBytes } from '../server/options.ts';
-import { isValidRoomName } from '../server/room-names.ts';
-import { validateCloseCode, validateCommand } from '../server/server-commands.ts';
 import { serializeData, utf8LengthExceeds } from '../utils/json.ts';
+import type { IWebSocketEmitterOptions } from './options.ts';
 
 const PREFIX = '[WebSocketEmitter]';
 
@@ -62,6 +61,12 @@ export class WebSocketEmitter {
   private readonly maxEnvelopeBytes: number;
   /** `redisCommandTimeout`, resolved (0: none): every call rejects past it. */
   private readonly commandTimeout: number;
+  /** `maxPublishQueueBytes`, resolved: what the calls waiting for Redis may hold at once. */
+  private readonly maxQueue: number;
+  private queuedChars = 0;
+  private queuedCalls = 0;
+  /** Bumped when the connection closes: calls sent before no longer count (see `bounded`). */
+  private generation = 0;
 
   constructor(opts: IWebSocketEmitterOptions) {
     if (!opts || !isRedisConnection(opts.redisConnection)) {
@@ -74,6 +79,7 @@ export class WebSocketEmitter {
     this.signer = secrets ? new BusSigner(secrets) : undefined;
     this.maxEnvelopeBytes = resolveMaxEnvelopeBytes(PREFIX, opts.maxEnvelopeBytes);
     this.commandTimeout = resolveCommandTimeout(PREFIX, opts.redisCommandTimeout);
+    this.maxQueue = resolveMaxPublishQueueBytes(PREFIX, opts.maxPublishQueueBytes);
     this.historyStore = new RedisHistoryStore(
       () => this.client,
       this.pubSub,
@@ -120,6 +126,12 @@ export class WebSocketEmitter {
       const more = held > 0 ? ` (${held} more since the last line)` : '';
       this.logger.warn(`Redis error: ${text}${more}`, logFields({ held }));
     });
+    // ioredis may never settle what was in flight (it is not sent again): it no longer counts.
+    client.on('close', () => {
+      this.generation++;
+      this.queuedChars = 0;
+      this.queuedCalls = 0;
+    });
     return client;
   }
 
@@ -162,13 +174,15 @@ export class WebSocketEmitter {
     });
     const dataJson = serializeData(opts.data);
     this.assertFits(`${head}${dataJson === undefined ? '' : `,"data":${dataJson}`}}`, POSITION_TAIL_RESERVE);
-    const outcome = await this.historyStore.publish(
-      room,
-      policy,
-      channelFor(WebSocketMessageTypes.ROOM, room),
-      head,
-      event,
-      dataJson,
+    const outcome = await this.bounded(head.length + (dataJson?.length ?? 0), () =>
+      this.historyStore.publish(
+        room,
+        policy,
+        channelFor(WebSocketMessageTypes.ROOM, room),
+        head,
+        event,
+        dataJson,
+      ),
     );
     if (outcome.previousPolicy !== undefined) {
       this.warnMismatch(room, `its historyFn's policy differs from the one stored by another publisher`);
@@ -255,7 +269,8 @@ export class WebSocketEmitter {
   private async command(command: TCommand): Promise<{ instances: number }> {
     const json = JSON.stringify({ from: WebSocketEmitter.SERVER_ID, command });
     this.assertFits(json);
-    const instances = await this.readyClient().publish(COMMAND_CHANNEL, this.seal(json));
+    const client = this.readyClient();
+    const instances = await this.bounded(json.length, () => client.publish(COMMAND_CHANNEL, this.seal(json)));
     return { instances };
   }
 
@@ -318,7 +333,40 @@ export class WebSocketEmitter {
       serializeData(opts.data),
     );
     this.assertFits(envelope);
-    await publishOn(this.pubSub, client, channelFor(type, target), this.seal(envelope));
+    await this.bounded(envelope.length, () =>
+      publishOn(this.pubSub, client, channelFor(type, target), this.seal(envelope)),
+    );
+  }
+
+  /**
+   * What waits for Redis now: calls sent and not answered yet, and their size in characters of
+   * their envelopes (`maxPublishQueueBytes` is the limit).
+   */
+  publishQueue(): { messages: number; bytes: number } {
+    return { messages: this.queuedCalls, bytes: this.queuedChars };
+  }
+
+  /**
+   * Runs a call that waits for Redis, counted in `maxPublishQueueBytes`: rejects without sending
+   * when the calls already waiting hold that much (one call alone always goes).
+   */
+  private async bounded<T>(size: number, run: () => Promise<T>): Promise<T> {
+    if (this.queuedCalls > 0 && this.queuedChars + size > this.maxQueue) {
+      throw new Error(
+        `${PREFIX} maxPublishQueueBytes (${this.maxQueue}) of publications are waiting for Redis; message not published`,
+      );
+    }
+    const generation = this.generation;
+    this.queuedChars += size;
+    this.queuedCalls++;
+    try {
+      return await run();
+    } finally {
+      if (generation === this.generation) {
+        this.queuedChars -= size;
+        this.queuedCalls--;
+      }
+    }
   }
 
   /** Rejects a message the servers would drop for its size (`reserve`: what Redis still adds). */

@@ -1,9 +1,7 @@
+import { MAX_EPOCH_LENGTH } from '../bus/envelope.ts';
 import { WebSocketHistoryDefaults, WebSocketLimits } from '../common/constants.ts';
 import { isPlainObject } from '../utils/json.ts';
 import type { IHistoryQuery, IResolvedHistoryPolicy, IStreamPosition, THistoryFn } from './types.ts';
-
-/** Longest epoch accepted from a client. */
-export const MAX_EPOCH_LENGTH = 64;
 
 /**
  * Asks `historyFn` about a room and validates the answer. Throws a clear message when the

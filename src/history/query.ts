@@ -1,5 +1,5 @@
 import { WebSocketErrorCodes } from '../common/constants.ts';
-import { isValidRoomName } from '../server/room-names.ts';
+import { isValidRoomName } from '../common/room-names.ts';
 import { parseJsonSafely } from '../utils/json.ts';
 import { HistoryError } from './errors.ts';
 import { readHistoryQuery } from './policy.ts';

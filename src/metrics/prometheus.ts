@@ -188,6 +188,8 @@ export class PrometheusMetrics {
         [{ reason: 'transformer_error' }, counters.droppedTransformer],
         [{ reason: 'not_admitted' }, counters.droppedUnadmitted],
         [{ reason: 'redis_disconnected' }, sources.bus()?.droppedWhileDisconnected ?? 0],
+        [{ reason: 'publish_queue_full' }, sources.bus()?.publishQueueFull ?? 0],
+        [{ reason: 'redis_publish_failed' }, sources.bus()?.publishFailed ?? 0],
       ],
       ['reason'],
     );
@@ -225,6 +227,16 @@ export class PrometheusMetrics {
       () => sources.bus()?.reconnects ?? 0,
     );
     if (sources.redis) {
+      gauge(
+        'bus_publish_queue_messages',
+        'Publications waiting for Redis (queued for the turn, or sent and not answered yet); bounded by maxPublishQueueBytes.',
+        () => sources.bus()?.publishQueueMessages ?? 0,
+      );
+      gauge(
+        'bus_publish_queue_bytes',
+        'Their size in characters of the envelopes (maxPublishQueueBytes is the limit).',
+        () => sources.bus()?.publishQueueBytes ?? 0,
+      );
       gauge(
         'redis_connected',
         '1 while both Redis connections are ready, 0 otherwise; absent without Redis.',

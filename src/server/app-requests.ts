@@ -7,16 +7,13 @@ import type {
   TWebSocketMessageHandler,
 } from '../common/types.ts';
 import { fireAndLog, settleSoon, type TCallbackOutcome } from '../utils/safe-call.ts';
-import type { InboundLimiter } from './inbound-limits.ts';
+import { type InboundLimiter, MAX_REQUEST_ID_LENGTH } from './inbound-limits.ts';
 import { replyError, type TSystemReply } from './local-delivery.ts';
 import { WebSocketRequestError } from './request-error.ts';
 
 /** Built only when something is logged: a request's happy path makes no label. */
 const labelOf = (event: string | undefined): string =>
   event === undefined ? 'messageHandler' : `handler for "${event}"`;
-
-/** Longest request id accepted; a longer one is refused with INVALID_REQUEST (it is echoed back). */
-export const MAX_REQUEST_ID_LENGTH = 128;
 
 export interface IAppRequestOptions<M extends object> {
   messageHandler?: TWebSocketMessageHandler;

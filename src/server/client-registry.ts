@@ -1,3 +1,4 @@
+import type { IMembershipListener } from '../bus/cross-instance-bus.ts';
 import { WebSocketClientStates, WebSocketDefaults } from '../common/constants.ts';
 import type { AnyRecord, IWebSocketClient } from '../common/types.ts';
 import { type ClientRecord, isInRoom, roomsOf } from './client-record.ts';
@@ -5,20 +6,6 @@ import { type ClientRecord, isInRoom, roomsOf } from './client-record.ts';
 const EMPTY: ReadonlySet<never> = new Set();
 
 /** Clients of a room or user: a live index `Set`, or a small array for the no-`Set` cases. */
-/**
- * Told when a room, a user or an authenticated client starts or stops having a presence on this
- * instance (the `rooms` subscription mode subscribes its Redis channels only meanwhile). The
- * registry's own indexes are the reference count: each is called once per transition.
- */
-export interface IMembershipListener {
-  roomOpened(room: string): void;
-  roomClosed(room: string): void;
-  userOpened(userId: string): void;
-  userClosed(userId: string): void;
-  clientOpened(clientId: string): void;
-  clientClosed(clientId: string): void;
-}
-
 export type TClientGroup<M extends object> =
   | ReadonlySet<IWebSocketClient<M>>
   | readonly IWebSocketClient<M>[];

@@ -1,10 +1,38 @@
 import { WebSocketCloseCodes, WebSocketErrorCodes, WebSocketLimits } from '../common/constants.ts';
-import type { IWebSocketClient, IWebSocketLimitsOptions } from '../common/types.ts';
+import type { IWebSocketClient } from '../common/types.ts';
 import type { ServerCounters } from '../metrics/counters.ts';
-import { MAX_REQUEST_ID_LENGTH } from './app-requests.ts';
 import { replyError, type TSystemReply } from './local-delivery.ts';
 
 const PREFIX = '[WebSocketServerHelper]';
+
+/** Longest request id accepted; a longer one is refused with INVALID_REQUEST (it is echoed back). */
+export const MAX_REQUEST_ID_LENGTH = 128;
+
+/** The server helper's `limits` option. Each field: a positive number, or `false` to turn that limit off; omitted → the default. */
+export interface IWebSocketLimitsOptions {
+  /** Sustained inbound frames per second. Default 100. */
+  messagesPerSecond?: number | false;
+  /** Frames allowed at once above the rate. Default 2 × `messagesPerSecond`. */
+  messageBurst?: number | false;
+  /** Sustained inbound bytes per second (UTF-8 size of text frames). Default 1 MiB. */
+  bytesPerSecond?: number | false;
+  /** Bytes allowed at once above the rate. Default 2 × `bytesPerSecond`. */
+  bytesBurst?: number | false;
+  /** Rooms a client may reach through its own `join` requests (its id room not counted). Default 500. */
+  maxRoomsPerClient?: number | false;
+  /** Requests of one client in progress at once. Default 32. */
+  maxPendingRequests?: number | false;
+  /** Refused frames before authentication before the connection is closed with 4005. Default 10. */
+  maxUnauthenticatedFrames?: number | false;
+  /**
+   * Refusals by any limit (rate, rooms, pending requests) that close the connection with 4005, counted
+   * in a leaky bucket: each refusal adds 1, the level drains by `closeAfterRefusals` per `refusalWindow`,
+   * and accepted frames in between do not reset it. Default 100.
+   */
+  closeAfterRefusals?: number | false;
+  /** Milliseconds in which `closeAfterRefusals` refusals drain away (see there). Default 60 000; `false`: never. */
+  refusalWindow?: number | false;
+}
 
 /** Every limit resolved to a number; `Infinity` means "off". */
 export interface IResolvedLimits {

@@ -9,15 +9,15 @@ import type {
 } from '../common/types.ts';
 import { withPosition } from '../history/frames.ts';
 import { ServerCounters } from '../metrics/counters.ts';
+import type { IRoomSealer } from '../room-keys/room-keys.ts';
 import { encodeFrame } from '../utils/json.ts';
-import { executePromiseWithLimit } from '../utils/promise.ts';
 import type { ClientRegistry } from './client-registry.ts';
+import { isPromiseLike, TransformLines, type TTransformedValue } from './transform-lines.ts';
 
 type Client<M extends object> = IWebSocketClient<M>;
 // biome-ignore lint/suspicious/noExplicitAny: the transformer chooses its own data type
 type TTransformer<M extends object> = TWebSocketOutboundTransformer<any, M>;
 type TTransformed = ReturnType<TTransformer<AnyRecord>>;
-type TTransformedValue = Awaited<TTransformed>;
 
 /**
  * A plain system frame (`connected`, `join`, `leave`, `error`) to one client,
@@ -76,8 +76,8 @@ export class LocalDelivery<M extends object = AnyRecord> {
   private readonly publishToSelf: boolean;
   private readonly logger: ILogger;
   private readonly counters: ServerCounters;
-  /** Per-client tail of pending transformer sends, so an encrypted client gets messages in order. */
-  private readonly pending = new WeakMap<Client<M>, Promise<void>>();
+  /** Per-client lines of messages waiting for an asynchronous transformer answer, in send order. */
+  private lines?: TransformLines<M>;
   /**
    * Synchronous transformer answers of the current task, per client, written
    * together when it ends: one corked write per client instead of one per
@@ -85,6 +85,8 @@ export class LocalDelivery<M extends object = AnyRecord> {
    */
   private readonly answers = new Map<Client<M>, string[]>();
   private flushQueued = false;
+  /** Sealed rooms (room-keys/): their messages are encrypted once and published natively; absent when off. */
+  sealer?: IRoomSealer;
 
   /** Replaces the server (the helper learns it late when its `server` option was left out). */
   bindServer(server: IBunServer): void {
@@ -147,6 +149,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
     frame?: string,
     positionTail?: string,
   ): void {
+    if (this.sealer?.deliver(room, event, data, exclude, frame, positionTail)) return;
     frame ??= encodeFrame(event, data);
     // A client's id room reaches its socket through the topic it subscribed at open: keep a
     // client that is not admitted yet out of it (one lookup per message, not per recipient).
@@ -225,7 +228,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
    * even if it throws; the error still reaches the caller). Either way the cost
    * is in the number excluded, not in the size of the room.
    */
-  private publishNative(topic: string, frame: string, exclude?: readonly string[]): void {
+  publishNative(topic: string, frame: string, exclude?: readonly string[]): void {
     this.counters.nativePublishes++;
     if (!exclude || exclude.length === 0) {
       this.server.publish(topic, frame);
@@ -234,7 +237,7 @@ export class LocalDelivery<M extends object = AnyRecord> {
     const excluded: Client<M>[] = [];
     for (const id of exclude) {
       const client = this.registry.get(id);
-      if (client && !client.encrypted && client.socket.isSubscribed(topic)) excluded.push(client);
+      if (client?.socket.isSubscribed(topic)) excluded.push(client);
     }
     if (excluded.length === 0) {
       this.server.publish(topic, frame);
@@ -292,9 +295,10 @@ export class LocalDelivery<M extends object = AnyRecord> {
    * Encrypted clients, one by one through the transformer. An answer given
    * synchronously (a value, not a promise) costs no promise per client and
    * message; it is written when the task ends (`flushAnswers`). From the first
-   * promise on, and for a client that still has sends pending, the rest go
-   * through the `batchLimit` window, each behind the client's earlier sends, so
-   * every client gets its messages in order whichever way the transformer answered.
+   * promise on, and from the first client that still has sends pending, the rest
+   * go to the asynchronous lines (`TransformLines`): each behind the client's
+   * earlier sends, at most `batchLimit` of this fan-out at once, so every client
+   * gets its messages in order whichever way the transformer answered.
    */
   private deliverEncrypted(
     targets: Client<M>[],
@@ -311,13 +315,12 @@ export class LocalDelivery<M extends object = AnyRecord> {
       for (const client of targets) this.write(client, frame);
       return;
     }
-    let queued: (() => Promise<void>)[] | undefined;
+    const lines = this.lines;
     for (let i = 0; i < targets.length; i++) {
       const client = targets[i]!;
-      if (queued || this.pending.has(client)) {
-        queued ??= [];
-        queued.push(this.enqueueTransformed(client, transformer, frame, event, data, tail));
-        continue;
+      if (lines?.has(client)) {
+        lines.enqueue(targets, i, frame, event, data, tail);
+        return;
       }
       let result: TTransformed;
       try {
@@ -327,72 +330,43 @@ export class LocalDelivery<M extends object = AnyRecord> {
         continue;
       }
       if (isPromiseLike(result)) {
-        // Asynchronous: this call counts as the first one in flight.
-        const running = this.settleTransformed(client, result, frame, tail);
-        queued = [() => running];
-      } else {
-        this.writeTransformed(client, result, frame, true, tail);
+        // Asynchronous: this call is the first of the fan-out's window.
+        this.asyncLines(transformer).enqueue(targets, i + 1, frame, event, data, tail, result);
+        return;
       }
+      this.writeTransformed(client, result, frame, tail);
     }
-    // Tasks never reject (failures are logged per client), so the window never aborts early.
-    if (queued) void executePromiseWithLimit({ tasks: queued, limit: this.batchLimit });
+  }
+
+  /** The asynchronous lines, made on the first asynchronous answer (a synchronous transformer never needs them). */
+  private asyncLines(transformer: TTransformer<M>): TransformLines<M> {
+    this.lines ??= new TransformLines<M>({
+      transformer,
+      limit: this.batchLimit,
+      encode: (client, transformed, frame, tail) => {
+        try {
+          return transformedFrame(transformed, frame, tail);
+        } catch (error) {
+          this.transformFailed(client, error);
+          return undefined;
+        }
+      },
+      write: (client, frames) => this.writeFrames(client, frames),
+      failed: (client, error) => this.transformFailed(client, error),
+    });
+    return this.lines;
   }
 
   /**
-   * Takes the client's place in line now, and returns the window task that lets
-   * it run: the transformer is called once the window has a slot for it and the
-   * client's earlier sends are written.
-   */
-  private enqueueTransformed(
-    client: Client<M>,
-    transformer: TTransformer<M>,
-    frame: string,
-    event: string,
-    data: unknown,
-    tail: string | undefined,
-  ): () => Promise<void> {
-    let admit!: () => void;
-    const slot = new Promise<void>((resolve) => {
-      admit = resolve;
-    });
-    const previous = this.pending.get(client);
-    const turn = previous ? Promise.all([previous, slot]) : slot;
-    const answer = turn.then(() => transformer({ client, event, data, frame }));
-    const running = this.settleTransformed(client, answer, frame, tail);
-    return () => {
-      admit();
-      return running;
-    };
-  }
-
-  /** Writes the result of a transformer call in flight, and records it as the client's pending tail. */
-  private settleTransformed(
-    client: Client<M>,
-    answer: PromiseLike<TTransformedValue>,
-    frame: string,
-    tail: string | undefined,
-  ): Promise<void> {
-    const running = Promise.resolve(answer).then(
-      (transformed) => this.writeTransformed(client, transformed, frame, false, tail),
-      (error: unknown) => this.transformFailed(client, error),
-    );
-    this.pending.set(client, running);
-    void running.then(() => {
-      if (this.pending.get(client) === running) this.pending.delete(client);
-    });
-    return running;
-  }
-
-  /**
-   * Never throws: data the transformer returned that cannot be serialized is logged like a failure.
-   * `batched` answers wait for the end of the task (`flushAnswers`); a later send to the
-   * same client is written after them (any asynchronous one settles in a later microtask).
+   * A synchronous answer, written with the others of this task when it ends (`flushAnswers`); a
+   * later send to the same client is written after it (an asynchronous one at the earliest on the
+   * next turn). Never throws: data the transformer returned that cannot be serialized is logged
+   * like a failure.
    */
   private writeTransformed(
     client: Client<M>,
     transformed: TTransformedValue,
     frame: string,
-    batched = false,
     tail?: string,
   ): void {
     if (client.state === WebSocketClientStates.DISCONNECTED) return;
@@ -401,10 +375,6 @@ export class LocalDelivery<M extends object = AnyRecord> {
       out = transformedFrame(transformed, frame, tail);
     } catch (error) {
       this.transformFailed(client, error);
-      return;
-    }
-    if (!batched) {
-      this.write(client, out);
       return;
     }
     const frames = this.answers.get(client);
@@ -419,17 +389,21 @@ export class LocalDelivery<M extends object = AnyRecord> {
   private readonly flushAnswers = (): void => {
     this.flushQueued = false;
     for (const [client, frames] of this.answers) {
-      if (client.state === WebSocketClientStates.DISCONNECTED) continue;
-      try {
-        if (frames.length === 1) this.write(client, frames[0]!);
-        else client.socket.cork(() => this.writeAll(client, frames));
-      } catch (error) {
-        // A socket that throws must not stop the others (nor leave this batch to be written twice).
-        this.logger.error(`writing to client ${client.id} failed`, clientFields(client, { error }));
-      }
+      if (client.state !== WebSocketClientStates.DISCONNECTED) this.writeFrames(client, frames);
     }
     this.answers.clear();
   };
+
+  /** A client's frames in order: one corked write when there are several. Never throws. */
+  private writeFrames(client: Client<M>, frames: string[]): void {
+    try {
+      if (frames.length === 1) this.write(client, frames[0]!);
+      else client.socket.cork(() => this.writeAll(client, frames));
+    } catch (error) {
+      // A socket that throws must not stop the others (nor leave this batch to be written twice).
+      this.logger.error(`writing to client ${client.id} failed`, clientFields(client, { error }));
+    }
+  }
 
   private writeAll(client: Client<M>, frames: string[]): void {
     for (const frame of frames) this.write(client, frame);
@@ -453,8 +427,4 @@ function transformedFrame(transformed: TTransformedValue, frame: string, tail?: 
   if (!transformed) return frame;
   const encoded = encodeFrame(transformed.event, transformed.data);
   return tail ? withPosition(encoded, tail) : encoded;
-}
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }

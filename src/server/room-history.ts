@@ -109,13 +109,19 @@ export class RoomHistory<M extends object = AnyRecord> {
     // Counted (bus stats `oversize`) and logged by the bus; send() already refused a payload that alone is too large.
     const body = dataJson === undefined ? '' : `,"data":${dataJson}`;
     if (redis.tooLarge(`${head}${body}}`, 'history publication', POSITION_TAIL_RESERVE)) return;
+    // Counted in maxPublishQueueBytes until Redis answers (dropped and counted past it).
+    const size = head.length + body.length;
+    const ticket = redis.admitPublication(size);
+    if (ticket < 0) return;
     this.redisStore!.publish(room, policy, WebSocketChannels.forRoom({ room }), head, event, dataJson).then(
       (outcome) => {
+        redis.releasePublication(size, ticket);
         if (outcome.previousPolicy !== undefined) {
           this.mismatch(room, 'policy', `another publisher stored ${describePolicy(outcome.previousPolicy)}`);
         }
       },
       (error: unknown) => {
+        redis.releasePublication(size, ticket);
         const notReady = error instanceof RedisNotReadyError;
         const timedOut = error instanceof RedisStalledError || isCommandTimeout(error);
         redis.countDropped(notReady, timedOut);

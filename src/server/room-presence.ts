@@ -1,4 +1,5 @@
 import { WebSocketErrorCodes, WebSocketEvents } from '../common/constants.ts';
+import { isValidRoomName, PRESENCE_EVENTS_PREFIX } from '../common/room-names.ts';
 import type { AnyRecord, ILogger, IWebSocketClient } from '../common/types.ts';
 import {
   type IPresenceEvent,
@@ -12,7 +13,6 @@ import { isPlainObject } from '../utils/json.ts';
 import type { ClientRegistry, TMembershipChange } from './client-registry.ts';
 import type { InboundLimiter } from './inbound-limits.ts';
 import { type LocalDelivery, replyError, type TSystemReply } from './local-delivery.ts';
-import { isValidRoomName, PRESENCE_EVENTS_PREFIX } from './room-names.ts';
 
 /** The internal topic (and bus room) that carries a presence room's join/leave events to its subscribers. */
 export function presenceTopic(room: string): string {

@@ -1,6 +1,7 @@
 import type { IRoomChannels } from '../bus/cross-instance-bus.ts';
 import { WebSocketErrorCodes, WebSocketEvents, WebSocketLimits } from '../common/constants.ts';
 import { clientFields } from '../common/log.ts';
+import { sanitizeRoomList } from '../common/room-names.ts';
 import type { AnyRecord, ILogger, IWebSocketClient, TWebSocketValidateRoomFn } from '../common/types.ts';
 import { readSinceMap } from '../history/policy.ts';
 import type { IStreamPosition } from '../history/types.ts';
@@ -10,7 +11,6 @@ import type { ClientRegistry } from './client-registry.ts';
 import type { InboundLimiter } from './inbound-limits.ts';
 import { replyError, type TSystemReply } from './local-delivery.ts';
 import { notRecoveredReply, type RoomRecovery } from './recovery.ts';
-import { sanitizeRoomList } from './room-names.ts';
 
 export interface IRoomRequestOptions<M extends object> {
   registry: ClientRegistry<M>;
@@ -51,6 +51,8 @@ export class RoomRequests<M extends object = AnyRecord> {
 
   /** Set by the component when it caps rooms across connections; absent: no work for it. */
   quota?: IRoomQuota<M>;
+  /** Set with sealed rooms (`roomKeys`): a room it refuses for the client is not granted. */
+  admits?: (client: IWebSocketClient<M>, room: string) => boolean;
 
   constructor(private readonly opts: IRoomRequestOptions<M>) {}
 
@@ -145,6 +147,8 @@ export class RoomRequests<M extends object = AnyRecord> {
         );
       }
     }
+    const { admits } = this;
+    if (admits) allowed = allowed.filter((room) => admits(client, room));
     if (this.wouldExceedRooms(client, allowed)) {
       const text = `A client may be in at most ${limiter.limits.maxRoomsPerClient} rooms; nothing joined`;
       limiter.refuseRequest(client, WebSocketErrorCodes.ROOM_LIMIT, text, id);

@@ -1,76 +1,57 @@
+import { validateCloseCode, validateCommand } from '../bus/commands.ts';
 import {
   type ICrossInstanceBus,
   type IRedisBusStats,
   LocalOnlyBus,
   RedisBus,
 } from '../bus/cross-instance-bus.ts';
-import {
-  WebSocketClientStates,
-  WebSocketCloseCodes,
-  WebSocketDefaults,
-  WebSocketErrorCodes,
-  WebSocketMessageTypes,
-} from '../common/constants.ts';
-import { adaptLogger, clientFields, debugLogged } from '../common/log.ts';
-import { createConsoleLogger } from '../common/logger.ts';
+import { WebSocketCloseCodes, WebSocketErrorCodes, WebSocketMessageTypes } from '../common/constants.ts';
+import { clientFields, debugLogged } from '../common/log.ts';
+import { isValidRoomName } from '../common/room-names.ts';
 import { assertBunRuntime } from '../common/runtime.ts';
 import type {
   AnyRecord,
   IBunServer,
+  IBunWebSocketConfig,
   IBunWebSocketHandler,
   ILogger,
   IRedisSocketMessage,
   IWebSocket,
   IWebSocketClient,
   IWebSocketData,
-  IWebSocketServerOptions,
 } from '../common/types.ts';
-import type { FleetAnnouncer } from '../fleet/announcer.ts';
-import { announceFleet } from '../fleet/wire.ts';
 import { HistoryError } from '../history/errors.ts';
 import type { IHistoryOptions, IHistoryResult } from '../history/query.ts';
-import { ServerCounters } from '../metrics/counters.ts';
-import { PrometheusMetrics } from '../metrics/prometheus.ts';
-import { MemoryPresenceStore } from '../presence/memory-store.ts';
-import { RedisPresenceStore } from '../presence/redis-store.ts';
+import type { ServerCounters } from '../metrics/counters.ts';
+import type { PrometheusMetrics } from '../metrics/prometheus.ts';
 import { type IPresenceMember, type IPresenceStats, presenceStats } from '../presence/types.ts';
-import { resolveCommandTimeout } from '../redis/command-timeout.ts';
-import { encodeFrame, frameFromJson, serializeData, utf8LengthExceeds } from '../utils/json.ts';
+import type { RoomKeys } from '../room-keys/room-keys.ts';
+import { frameFromJson, serializeData, utf8LengthExceeds } from '../utils/json.ts';
 import { fireAndLog } from '../utils/safe-call.ts';
-import { type AckAnswers, AckCollector } from './ack-answers.ts';
-import { Acknowledgements } from './acknowledgements.ts';
-import { AppRequests } from './app-requests.ts';
-import { createBunWebSocketHandler, resolveBunConfig } from './bun-handler.ts';
-import { ClientRegistry } from './client-registry.ts';
+import type { AckAnswers, AckCollector } from './ack-answers.ts';
+import type { Acknowledgements } from './acknowledgements.ts';
+import { createBunWebSocketHandler } from './bun-handler.ts';
+import type { ClientRegistry } from './client-registry.ts';
 import { closeGradually, type IShutdownOptions, resolveDrain } from './drain.ts';
-import {
+import type {
   EventRouter,
-  type IEventRouter,
-  type TEventHandler,
-  type TEventMiddleware,
-  type TRouterEventName,
-  type TServerEventMap,
+  IEventRouter,
+  TEventHandler,
+  TEventMiddleware,
+  TRouterEventName,
+  TServerEventMap,
 } from './event-router.ts';
-import { HeartbeatSweeper } from './heartbeat-sweeper.ts';
-import { HistoryRequests } from './history-requests.ts';
-import { announcedLimits, InboundLimiter } from './inbound-limits.ts';
-import { InboundRouter } from './inbound-router.ts';
-import { LocalDelivery, type TSystemReply } from './local-delivery.ts';
-import { type IResolvedServerSettings, resolveServerOptions } from './options.ts';
-import { createOriginCheck, originRefusedResponse, type TOriginCheck } from './origin-policy.ts';
-import { RoomRecovery } from './recovery.ts';
-import { deliverPositionedMessage, RoomHistory } from './room-history.ts';
-import { isValidRoomName } from './room-names.ts';
-import { RoomPresence } from './room-presence.ts';
-import { type IRoomQuota, RoomRequests } from './room-requests.ts';
-import {
-  type ICommandResult,
-  ServerCommands,
-  validateCloseCode,
-  validateCommand,
-} from './server-commands.ts';
-import { SessionManager } from './session-manager.ts';
-import { clusterSystemRequests } from './system-requests.ts';
+import type { InboundRouter } from './inbound-router.ts';
+import type { LocalDelivery } from './local-delivery.ts';
+import { createServerNode, type IServerNode, startServerNode, stopServerNode } from './node.ts';
+import type { IResolvedServerSettings, IWebSocketServerOptions } from './options.ts';
+import { originRefusedResponse, type TOriginCheck } from './origin-policy.ts';
+import type { RoomRecovery } from './recovery.ts';
+import { deliverPositionedMessage, type RoomHistory } from './room-history.ts';
+import type { RoomPresence } from './room-presence.ts';
+import type { IRoomQuota, RoomRequests } from './room-requests.ts';
+import type { ICommandResult, ServerCommands } from './server-commands.ts';
+import type { SessionManager } from './session-manager.ts';
 import { createUpgradeView } from './upgrade.ts';
 
 /** Default wait for a client's acknowledgement (`sendToClient({ ack: true })`), ms. */
@@ -89,9 +70,6 @@ export interface ISendOptions<T = unknown> {
   cb?: () => void;
 }
 
-/** Stands in for the Bun server until one is known: with no server, no socket is subscribed to anything. */
-const UNBOUND_SERVER: IBunServer = { pendingWebSockets: 0, publish: () => 0 };
-
 /** What `handleUpgrade` needs of a Bun server (`Server` from `bun` has it). */
 export interface IBunUpgradingServer extends IBunServer {
   upgrade(request: Request, options: { data: IWebSocketData }): boolean;
@@ -103,8 +81,9 @@ export interface IBunUpgradingServer extends IBunServer {
  * passive heartbeat and cross-instance delivery over Redis Pub/Sub.
  *
  * A thin facade: the registry, sessions, inbound routing, local delivery, the
- * cross-instance bus, the heartbeat sweeper and the Bun adapter each live in
- * their own module and are wired together here.
+ * cross-instance bus, history, presence, acknowledgements, server commands, the
+ * heartbeat sweeper and the Bun adapter each live in their own module; node.ts
+ * builds and wires them, and the public methods here delegate to them.
  */
 export class WebSocketServerHelper<
   AuthDataType extends object = AnyRecord,
@@ -118,21 +97,22 @@ export class WebSocketServerHelper<
   /** Unique per instance; messages carrying it are skipped when they come back from Redis. */
   readonly serverId: string = crypto.randomUUID();
 
+  /** Every part, wired (node.ts); started and stopped as a whole. The fields below are its parts, kept directly. */
+  private readonly node: IServerNode<AuthDataType, MetadataType>;
   private readonly settings: IResolvedServerSettings;
   /** Unset until given as an option or met in `handleUpgrade`. */
   private server?: IBunServer;
   private readonly originAllowed: TOriginCheck;
   private readonly logger: ILogger;
-  private readonly registry = new ClientRegistry<MetadataType>();
+  private readonly registry: ClientRegistry<MetadataType>;
   /** Running totals behind `getStats()` and the Prometheus metrics. */
-  private readonly counters = new ServerCounters();
+  private readonly counters: ServerCounters;
   private readonly metrics?: PrometheusMetrics;
   private readonly delivery: LocalDelivery<MetadataType>;
   private readonly sessions: SessionManager<AuthDataType, MetadataType>;
   private readonly inbound: InboundRouter<AuthDataType, MetadataType>;
   private readonly events: EventRouter<MetadataType>;
   private readonly roomRequests: RoomRequests<MetadataType>;
-  private readonly heartbeat: HeartbeatSweeper<MetadataType>;
   private readonly bus: ICrossInstanceBus;
   /** Only with `historyFn`: rooms without history never reach it. */
   private readonly roomHistory?: RoomHistory<MetadataType>;
@@ -142,9 +122,9 @@ export class WebSocketServerHelper<
   private readonly commands: ServerCommands<MetadataType>;
   /** Only with `presenceFn`. */
   private readonly roomPresence?: RoomPresence<MetadataType>;
-  /** Only with the `fleet` option (and Redis). */
-  private readonly fleet?: FleetAnnouncer;
-  private readonly bunConfig;
+  /** Sealed rooms (`roomKeys`): their generations and counts here; undefined when off. */
+  readonly roomKeys?: RoomKeys<MetadataType>;
+  private readonly bunConfig: IBunWebSocketConfig;
   private bunHandler?: IBunWebSocketHandler;
   private configured?: Promise<void>;
   private isConfigured = false;
@@ -157,242 +137,35 @@ export class WebSocketServerHelper<
 
   constructor(opts: IWebSocketServerOptions<AuthDataType, MetadataType>) {
     assertBunRuntime('WebSocketServerHelper');
-    this.settings = resolveServerOptions(opts);
+    // The parts and their wiring: node.ts. The facade keeps a direct reference to each part.
+    const node = createServerNode<AuthDataType, MetadataType>(opts, {
+      serverId: this.serverId,
+      onBusMessage: (message, dataJson) => this.deliverFromBus(message, dataJson),
+      isStopping: () => this.stopping !== undefined,
+    });
+    this.node = node;
     this.identifier = opts.identifier;
     this.server = opts.server;
-    this.originAllowed = createOriginCheck(opts.allowedOrigins);
-    this.logger = adaptLogger(opts.logger ?? createConsoleLogger(opts.identifier), {
-      structured: opts.structuredLogs,
-      bindings: { identifier: opts.identifier, serverId: this.serverId },
-    });
-    this.bunConfig = resolveBunConfig(opts.serverOptions);
-
-    // Encrypted clients get their answers through the transformer too: nothing after the handshake is plain.
-    const reply: TSystemReply<MetadataType> = (client, event, data, id) =>
-      this.delivery.toSocket(client, encodeFrame(event, data, id), event, data, id);
-
-    if (opts.metrics) {
-      this.metrics = new PrometheusMetrics(opts.metrics, {
-        counters: this.counters,
-        redis: opts.redisConnection !== undefined,
-        sizes: () => ({ ...this.registry.sizes(), authenticated: this.counters.authenticated }),
-        bus: () =>
-          this.bus instanceof RedisBus ? { ...this.bus.stats, connected: this.bus.connected } : undefined,
-        draining: () => this.stopping !== undefined,
-        recovering: () => this.recovery?.pendingRooms,
-        expiring: () => this.sessions.refresh.size,
-      });
-    }
-    const metrics = this.metrics;
-
-    this.delivery = new LocalDelivery<MetadataType>({
-      server: this.server ?? UNBOUND_SERVER,
-      registry: this.registry,
-      transformer: opts.outboundTransformer,
-      batchLimit: this.settings.encryptedBatchLimit,
-      publishToSelf: this.bunConfig.publishToSelf === true,
-      logger: this.logger,
-      counters: this.counters,
-    });
-    const limiter = new InboundLimiter(
-      this.settings.limits,
-      reply,
-      (client, code, reason) => this.sessions.close(client as IWebSocketClient<MetadataType>, code, reason),
-      this.counters,
-    );
-    const redisBus = opts.redisConnection
-      ? new RedisBus({
-          connection: opts.redisConnection,
-          serverId: this.serverId,
-          logger: this.logger,
-          readyTimeout: opts.redisReadyTimeout,
-          commandTimeout: resolveCommandTimeout('[WebSocketServerHelper]', opts.redisCommandTimeout),
-          busSecrets: this.settings.busSecrets,
-          maxEnvelopeBytes: this.settings.maxEnvelopeBytes,
-          subscriptionMode: this.settings.subscriptionMode,
-          onMessage: (message, dataJson) => this.deliverFromBus(message, dataJson),
-          onLatency: metrics ? (ms) => metrics.observeBusLatency(ms) : undefined,
-        })
-      : undefined;
-    this.bus = redisBus ?? new LocalOnlyBus();
-    this.registry.listener = this.bus.membership;
-    if (opts.historyFn) {
-      this.roomHistory = new RoomHistory<MetadataType>({
-        historyFn: opts.historyFn,
-        delivery: this.delivery,
-        serverId: this.serverId,
-        logger: this.logger,
-        redis: redisBus,
-        counters: this.counters,
-        stampSentAt: metrics !== undefined,
-      });
-    }
-    this.recovery = this.roomHistory
-      ? new RoomRecovery<MetadataType>({
-          registry: this.registry,
-          delivery: this.delivery,
-          history: this.roomHistory,
-          logger: this.logger,
-          reply,
-          barrier: redisBus ? (rooms) => redisBus.barrier(rooms) : undefined,
-          channels: this.bus.roomChannels,
-          counters: this.counters,
-        })
-      : undefined;
-    if (opts.presenceFn) {
-      this.roomPresence = new RoomPresence<MetadataType>({
-        presenceFn: opts.presenceFn,
-        presenceInfoFn: opts.presenceInfoFn,
-        store: redisBus
-          ? new RedisPresenceStore({
-              client: () => redisBus.publisher(),
-              serverId: this.serverId,
-              ttl: this.settings.presenceTtl,
-              publish: (event) => redisBus.publishEncoded(event.channel, event.message),
-            })
-          : new MemoryPresenceStore(),
-        encodeEvent: redisBus
-          ? (topic, event, data, dataJson) =>
-              redisBus.encode(
-                { serverId: this.serverId, type: WebSocketMessageTypes.ROOM, target: topic, event, data },
-                dataJson,
-              )
-          : undefined,
-        registry: this.registry,
-        delivery: this.delivery,
-        publish: (topic, event, data) =>
-          this.bus.publish({
-            serverId: this.serverId,
-            type: WebSocketMessageTypes.ROOM,
-            target: topic,
-            event,
-            data,
-          }),
-        reply,
-        limiter,
-        logger: this.logger,
-        ttl: this.settings.presenceTtl,
-      });
-      this.registry.onMembership = this.roomPresence.onMembership;
-    }
-    const presence = this.roomPresence;
-    const deliverAck = (
-      client: IWebSocketClient<MetadataType>,
-      event: string,
-      data: unknown,
-      frame: string,
-    ) => this.delivery.toClient(client.id, event, data, frame);
-    this.ackAnswers = new AckCollector<MetadataType>({
-      serverId: this.serverId,
-      registry: this.registry,
-      logger: this.logger,
-      deliver: deliverAck,
-      publish: redisBus ? (message) => this.commands.relayMany(message) : undefined,
-      tell: (serverId, message) => this.commands.tell(serverId, message),
-    });
-    this.acks = new Acknowledgements<MetadataType>({
-      registry: this.registry,
-      deliver: deliverAck,
-      relay: redisBus
-        ? (clientId, event, data, ackId, timeout) =>
-            this.commands.relay(clientId, event, data, ackId, timeout)
-        : undefined,
-      answer: (from, ackId, data, tooLarge) => this.commands.answerAck(from, ackId, data, tooLarge),
-      others: (client, ackId, data) => this.ackAnswers.acknowledge(client, ackId, data),
-    });
-    this.commands = new ServerCommands<MetadataType>({
-      serverId: this.serverId,
-      registry: this.registry,
-      close: (client, code, reason) => this.sessions.close(client, code, reason),
-      acks: this.acks,
-      collector: this.ackAnswers,
-      logger: this.logger,
-      bus: redisBus,
-    });
-    this.sessions = new SessionManager<AuthDataType, MetadataType>({
-      registry: this.registry,
-      logger: this.logger,
-      authTimeout: this.settings.authTimeout,
-      defaultRooms: this.settings.defaultRooms,
-      requireEncryption: this.settings.requireEncryption,
-      tokenRefreshLead: this.settings.tokenRefreshLead,
-      counters: this.counters,
-      onAuthTimed: metrics ? (ms) => metrics.observeAuth(ms) : undefined,
-      authenticateFn: opts.authenticateFn,
-      handshakeFn: opts.handshakeFn,
-      clientConnectedFn: opts.clientConnectedFn,
-      clientDisconnectedFn: opts.clientDisconnectedFn,
-      reply,
-      writeFrame: (client, frame) => this.delivery.write(client, frame),
-      enableEncryption: (client) => this.registry.markEncrypted(client),
-      subscribeBroadcast: (client) => {
-        if (!client.encrypted) client.socket.subscribe(WebSocketDefaults.BROADCAST_TOPIC);
-      },
-      channels: this.bus.roomChannels,
-      limits: announcedLimits(this.settings.limits),
-    });
-    this.roomRequests = new RoomRequests<MetadataType>({
-      registry: this.registry,
-      logger: this.logger,
-      validateRoomFn: opts.validateRoomFn,
-      reply,
-      limiter,
-      recovery: this.recovery,
-      channels: this.bus.roomChannels,
-    });
-    const isConnected = (client: IWebSocketClient<MetadataType>) => this.registry.get(client.id) === client;
-    const requests = new AppRequests<MetadataType>({
-      messageHandler: opts.messageHandler,
-      logger: this.logger,
-      reply,
-      limiter,
-      isConnected,
-    });
-    const events = new EventRouter<MetadataType>({
-      requests,
-      reply,
-      logger: this.logger,
-      isConnected,
-      activate: () => {
-        this.inbound.events = events;
-      },
-    });
-    this.events = events;
-    this.inbound = new InboundRouter<AuthDataType, MetadataType>({
-      sessions: this.sessions,
-      rooms: this.roomRequests,
-      history: new HistoryRequests<MetadataType>({
-        history: this.roomHistory,
-        delivery: this.delivery,
-        reply,
-      }),
-      systemRequests: clusterSystemRequests(this.acks, presence, reply),
-      requests,
-      logger: this.logger,
-      messageHandler: opts.messageHandler,
-      reply,
-      limiter,
-      counters: this.counters,
-      countBytes: metrics !== undefined,
-    });
-    this.fleet = announceFleet(opts.fleet, {
-      serverId: this.serverId,
-      identifier: this.identifier,
-      registry: this.registry,
-      counters: this.counters,
-      logger: this.logger,
-      draining: () => this.stopping !== undefined,
-      client: redisBus && (() => redisBus.publisher()),
-    });
-    this.heartbeat = new HeartbeatSweeper<MetadataType>(
-      this.registry,
-      this.settings.heartbeatInterval,
-      this.settings.heartbeatTimeout,
-      (clientId, code, reason) => {
-        const client = this.registry.get(clientId);
-        if (client) this.sessions.close(client, code, reason);
-      },
-    );
+    this.settings = node.settings;
+    this.originAllowed = node.originAllowed;
+    this.logger = node.logger;
+    this.bunConfig = node.bunConfig;
+    this.registry = node.registry;
+    this.counters = node.counters;
+    this.metrics = node.metrics;
+    this.delivery = node.delivery;
+    this.sessions = node.sessions;
+    this.inbound = node.inbound;
+    this.events = node.events;
+    this.roomRequests = node.roomRequests;
+    this.bus = node.bus;
+    this.roomHistory = node.roomHistory;
+    this.recovery = node.recovery;
+    this.acks = node.acks;
+    this.ackAnswers = node.ackAnswers;
+    this.commands = node.commands;
+    this.roomPresence = node.roomPresence;
+    this.roomKeys = node.roomKeys;
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -403,15 +176,11 @@ export class WebSocketServerHelper<
       return Promise.reject(new Error('[WebSocketServerHelper] configure() after shutdown()'));
     this.configured ??= (async () => {
       try {
-        await this.bus.start();
-        await this.commands.start();
-        await this.roomPresence?.start();
+        await startServerNode(this.node);
       } catch (error) {
         this.configured = undefined; // allow a retry
         throw error;
       }
-      this.heartbeat.start();
-      await this.fleet?.start();
       this.isConfigured = true;
       if (this.bus instanceof LocalOnlyBus) {
         this.logger.info('No redisConnection: running in single-instance mode (no cross-instance delivery)');
@@ -466,24 +235,7 @@ export class WebSocketServerHelper<
   }
 
   private closeEverything(): Promise<void> {
-    this.shuttingDown ??= (async () => {
-      this.heartbeat.stop();
-      this.sessions.clearAllTimers();
-      const clients = [...this.registry.clients.values()];
-      this.registry.clear();
-      this.counters.authenticated = 0;
-      for (const client of clients) {
-        this.counters.countClose(WebSocketCloseCodes.GOING_AWAY);
-        client.state = WebSocketClientStates.DISCONNECTED;
-        this.sessions.close(client, WebSocketCloseCodes.GOING_AWAY, 'Server shutting down');
-      }
-      this.roomHistory?.stop();
-      this.acks.stop();
-      this.ackAnswers.stop();
-      if (this.roomPresence) await this.roomPresence.stop(); // no extra turn when presence is off
-      if (this.fleet) await this.fleet.stop();
-      await this.bus.stop();
-    })();
+    this.shuttingDown ??= stopServerNode(this.node);
     return this.shuttingDown;
   }
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'bun:test';
-import type { IWebSocketServerOptions } from '../../src/common/types.ts';
+import type { IWebSocketServerOptions } from '../../src/server/options.ts';
 import { type ITestServer, startServer } from '../support/server.ts';
 import { closeAllClients, eventually, messageLog, trackedClient } from './support.ts';
 

@@ -3,8 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { bundleClient, CLIENT_SIZE_BUDGET } from '../../scripts/measure-client-size.ts';
-import type { IWebSocketServerOptions } from '../../src/common/types.ts';
 import { createEcdhEncryption } from '../../src/crypto/ecdh-session.ts';
+import type { IWebSocketServerOptions } from '../../src/server/options.ts';
 import { type ITestServer, startServer } from '../support/server.ts';
 import { messageLog } from './support.ts';
 

@@ -8,7 +8,7 @@ import type {
 } from '../../src/client/index.ts';
 import { RoomcastClient } from '../../src/client/index.ts';
 import { silentLogger } from '../../src/common/logger.ts';
-import type { IWebSocketServerOptions } from '../../src/common/types.ts';
+import type { IWebSocketServerOptions } from '../../src/server/options.ts';
 import { WebSocketServerHelper } from '../../src/server/websocket-server-helper.ts';
 import { acceptOkToken, eventually } from '../support/server.ts';
 

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { silentLogger } from '../../src/common/logger.ts';
-import type { IWebSocketServerOptions } from '../../src/common/types.ts';
 import {
   BaseApplication,
   HELPER_OPTION_SOURCES,
@@ -10,6 +9,7 @@ import {
 } from '../../src/core/index.ts';
 import type { THelperOptionFromServerOptions } from '../../src/core/websocket/options.ts';
 import { RedisHelper, type WebSocketServerHelper } from '../../src/index.ts';
+import type { IWebSocketServerOptions } from '../../src/server/options.ts';
 import { RedisServer } from '../support/redis-server.ts';
 
 // The options the component handed to the helper it built, kept by a component that only observes.
@@ -52,8 +52,10 @@ const samples: Required<Pick<IServerOptions, THelperOptionFromServerOptions>> = 
   subscriptionMode: 'rooms',
   presenceTtl: 12_345,
   fleet: { interval: 2_000, topRooms: 3 },
+  roomKeys: { rooms: (room) => room.startsWith('sealed:'), rotateInterval: 60_000 },
   busSecret: ['a-bus-secret-of-some-length', 'an-older-bus-secret'],
   maxEnvelopeBytes: 4_096,
+  maxPublishQueueBytes: 65_536,
   allowedOrigins: ['https://app.example.com'],
 };
 

@@ -118,6 +118,7 @@ export async function writeProject(blocks: CodeBlock[]): Promise<Map<string, Cod
       paths: {
         roomcast: [src('index.ts')],
         'roomcast/client': [src('client/index.ts')],
+        'roomcast/client/room-keys': [src('client/room-keys.ts')],
         'roomcast/core': [src('core/index.ts')],
         'roomcast/http-api': [src('http-api/index.ts')],
       },

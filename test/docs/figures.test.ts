@@ -107,7 +107,7 @@ describe('tables of contents and tables', () => {
   });
 
   test("client.md's error table names every code of the SDK's TClientErrorCode", async () => {
-    const types = await read('src/client/types.ts');
+    const types = await read('src/client/errors.ts');
     const union = /export type TClientErrorCode =([\s\S]*?);\n/.exec(types)?.[1] ?? '';
     const codes = [...union.matchAll(/'([A-Z_]+)'/g)].map((m) => m[1]);
     expect(codes.length).toBeGreaterThan(10);

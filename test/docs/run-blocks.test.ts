@@ -12,6 +12,7 @@ import { allBlocks, outDir, root } from './code-blocks.ts';
 const entry: Record<string, string> = {
   roomcast: 'src/index.ts',
   'roomcast/client': 'src/client/index.ts',
+  'roomcast/client/room-keys': 'src/client/room-keys.ts',
   'roomcast/core': 'src/core/index.ts',
 };
 

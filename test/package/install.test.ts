@@ -153,13 +153,20 @@ describe('the packed tarball', () => {
       '.',
       './client',
       './client/browser',
+      './client/room-keys',
       './dist/browser/*',
       './core',
       './http-api',
       './package.json',
     ]);
     for (const field of ['homepage', 'bugs']) expect(manifest[field]).toBeDefined();
-    for (const file of ['roomcast-client.js', 'roomcast-client.js.map', 'roomcast-client.d.ts']) {
+    for (const file of [
+      'roomcast-client.js',
+      'roomcast-client.js.map',
+      'roomcast-client.d.ts',
+      'roomcast-room-keys.js',
+      'roomcast-room-keys.d.ts',
+    ]) {
       expect(files).toContain(`dist/browser/${file}`);
     }
 

@@ -84,8 +84,9 @@ describe('shutdown under stress', () => {
     const codes = new Set(everyone.map((c) => c.closeInfo?.code));
     expect([...codes]).toEqual([1001]);
     expect(helper.getStats()).toMatchObject({ clients: 0, users: 0, rooms: 0, authTimers: 0 });
-    // The heartbeat sweep is stopped (private state, read for this check only).
-    expect((Reflect.get(helper, 'heartbeat') as { running: boolean }).running).toBe(false);
+    // The heartbeat sweep is stopped (private state of the helper's parts, read for this check only).
+    const parts = Reflect.get(helper, 'node') as { heartbeat: { running: boolean } };
+    expect(parts.heartbeat.running).toBe(false);
 
     // The Redis connections are really finished: when Redis comes back on the same
     // port, none of them reconnects (the retry delay is capped at 1 s; wait past it).

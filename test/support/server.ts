@@ -1,10 +1,11 @@
 import { afterEach } from 'bun:test';
 import type { ClusterOptions } from 'ioredis';
 import { silentLogger } from '../../src/common/logger.ts';
-import type { AnyRecord, ILogger, IWebSocketServerOptions } from '../../src/common/types.ts';
+import type { AnyRecord, ILogger } from '../../src/common/types.ts';
 import type { TPubSubKind } from '../../src/redis/pubsub-kind.ts';
 import { RedisClusterHelper } from '../../src/redis/redis-cluster-helper.ts';
 import { RedisHelper } from '../../src/redis/redis-helper.ts';
+import type { IWebSocketServerOptions } from '../../src/server/options.ts';
 import { WebSocketServerHelper } from '../../src/server/websocket-server-helper.ts';
 
 export type TTestServerOptions = Omit<Partial<IWebSocketServerOptions>, 'server'> & {

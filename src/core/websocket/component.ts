@@ -4,7 +4,6 @@ import { assertBunRuntime } from '../../common/runtime.ts';
 import type {
   IBunWebSocketHandler,
   IRedisConnection,
-  IWebSocketServerOptions,
   TWebSocketAuthenticateFn,
   TWebSocketClientConnectedFn,
   TWebSocketClientDisconnectedFn,
@@ -16,6 +15,7 @@ import type {
 import type { THistoryFn } from '../../history/types.ts';
 import type { TPresenceFn, TPresenceInfoFn } from '../../presence/types.ts';
 import { ConnectionRateLimiter, connectionRateRefusedResponse } from '../../server/connection-rate.ts';
+import type { IWebSocketServerOptions } from '../../server/options.ts';
 import { createOriginCheck, type TOriginCheck } from '../../server/origin-policy.ts';
 import { WebSocketServerHelper } from '../../server/websocket-server-helper.ts';
 import type { BaseApplication } from '../application.ts';

@@ -1,13 +1,12 @@
 import type { Server } from 'bun';
 import { WebSocketDefaults } from '../../common/constants.ts';
-import type {
-  IBunWebSocketConfig,
-  IWebSocketLimitsOptions,
-  IWebSocketServerOptions,
-} from '../../common/types.ts';
+import type { IBunWebSocketConfig } from '../../common/types.ts';
 import type { IFleetOptions } from '../../fleet/types.ts';
 import type { IMetricsOptions } from '../../metrics/prometheus.ts';
+import type { IRoomKeysOptions } from '../../room-keys/types.ts';
 import type { IConnectionRateOptions } from '../../server/connection-rate.ts';
+import type { IWebSocketLimitsOptions } from '../../server/inbound-limits.ts';
+import type { IWebSocketServerOptions } from '../../server/options.ts';
 import type { TAllowedOrigins } from '../../server/origin-policy.ts';
 import type { IClientCapsOptions } from './client-caps.ts';
 import { WebSocketBindingKeys } from './keys.ts';
@@ -73,6 +72,8 @@ export interface IServerOptions {
   busSecret?: string | string[];
   /** The helper's `maxEnvelopeBytes`. Default 1 MiB. */
   maxEnvelopeBytes?: number;
+  /** The helper's `maxPublishQueueBytes`. Default 16 MiB. */
+  maxPublishQueueBytes?: number;
   /** The helper's `authTimeout` (ms a socket may stay unauthenticated). Default 5 000. */
   authTimeout?: number;
   /** The helper's `encryptedBatchLimit`. */
@@ -91,12 +92,15 @@ export interface IServerOptions {
   fleet?: boolean | IFleetOptions;
   /** The helper's `structuredLogs`: force or refuse `(fields, message)` log calls. Default: detected. */
   structuredLogs?: boolean;
+  /** The helper's `roomKeys`: sealed rooms (see docs/security.md). Default: off. */
+  roomKeys?: IRoomKeysOptions;
 }
 
 /** Options the component passes to the helper only when given, so the helper's own default applies. */
 const PASSED_WHEN_GIVEN = [
   'busSecret',
   'maxEnvelopeBytes',
+  'maxPublishQueueBytes',
   'authTimeout',
   'encryptedBatchLimit',
   'tokenRefreshLead',
@@ -106,6 +110,7 @@ const PASSED_WHEN_GIVEN = [
   'presenceTtl',
   'fleet',
   'structuredLogs',
+  'roomKeys',
 ] as const satisfies ReadonlyArray<keyof IServerOptions>;
 
 type TOptionalHooks = 'clientIpFn' | 'connectionRateFn' | (typeof PASSED_WHEN_GIVEN)[number];
@@ -148,8 +153,10 @@ export const HELPER_OPTION_SOURCES = Object.freeze({
   presenceInfoFn: WebSocketBindingKeys.PRESENCE_INFO_HANDLER,
   presenceTtl: 'options',
   fleet: 'options',
+  roomKeys: 'options',
   busSecret: 'options',
   maxEnvelopeBytes: 'options',
+  maxPublishQueueBytes: 'options',
   // The component checks the Origin of every upgrade itself, and hands the same policy to the helper.
   allowedOrigins: 'options',
 } as const satisfies Record<keyof IWebSocketServerOptions, string>);
