@@ -129,7 +129,7 @@ afterAll(async () => {
 }, 20_000);
 
 describe('the packed tarball', () => {
-  test('holds built ESM and declarations for the three entry points, with .js imports only', async () => {
+  test('holds built ESM and declarations for the four entry points, with .js imports only', async () => {
     const files = (await run(['tar', '-tzf', tarball], work))
       .split('\n')
       .map((f) => f.replace(/^package\//, ''));
