@@ -1,7 +1,8 @@
 // The layers of src/ (docs/architecture.md): a folder may import its own files and the folders
 // below it, never one above it or beside it. `npm run lint:deps` checks it (CI runs it with lint).
 //
-//   common < utils < crypto < redis < bus < history, presence < metrics, room-keys < emitter < server < core
+//   common < utils < crypto < redis < bus < history, presence, fleet < metrics, room-keys < emitter < server
+//   < core < http-api
 //
 // src/index.ts (the package root) may import everything but client/ and core/ (their own entry
 // points). client/ is the browser SDK: it imports only itself and the browser-safe crypto files,
@@ -14,11 +15,12 @@ const LAYERS = [
   ['crypto'],
   ['redis'],
   ['bus'],
-  ['history', 'presence'],
+  ['history', 'presence', 'fleet'],
   ['metrics', 'room-keys'],
   ['emitter'],
   ['server'],
   ['core'],
+  ['http-api'],
 ];
 
 /** What the client SDK may take from outside client/: no Node, Bun or server code. */

@@ -3,7 +3,8 @@
 /**
  * `ignis`: upstream Ignis 0.0.7. The variants run the same server file with one switch:
  * `raw-seeds` is the floor subscribing the four topics the seeds promise (client id, broadcast,
- * the two default rooms); `helper-metrics` is the helper with `metrics: true`; `helper-history`
+ * the two default rooms); `helper-metrics` is the helper with `metrics: true`; `helper-fleet` the
+ * helper announcing itself in the fleet registry (`fleet`, every second); `helper-history`
  * is the helper with `historyFn` keeping history for the benchmark room; `helper-spec` is the helper
  * with the specification's own transformer (a WebCrypto `CryptoKey` per client, an awaited
  * `ECDH.encrypt`; the encrypted comparison only); `socketio-csr` is
@@ -14,6 +15,7 @@ export type TServerKind =
   | 'raw-seeds'
   | 'helper'
   | 'helper-metrics'
+  | 'helper-fleet'
   | 'helper-history'
   | 'helper-spec'
   | 'socketio'
@@ -37,6 +39,8 @@ export function serverOf(kind: TServerKind): { file: string; env: Record<string,
       return { file: 'helper.ts', env: { BENCH_METRICS: '1' } };
     case 'helper-history':
       return { file: 'helper.ts', env: { BENCH_HISTORY: '1' } };
+    case 'helper-fleet':
+      return { file: 'helper.ts', env: { BENCH_FLEET: '1' } };
     case 'helper-spec':
       return { file: 'helper.ts', env: { BENCH_SPEC_CIPHER: '1' } };
     case 'socketio':

@@ -1,4 +1,4 @@
-import type { IFrame, IPublicationInfo, IStreamPosition } from './types.ts';
+import type { IFrame, IStreamPosition } from './types.ts';
 
 export type { IFrame } from './types.ts';
 

@@ -18,6 +18,8 @@ import type {
   IRedisSocketMessage,
   IWebSocketClient,
 } from '../common/types.ts';
+import type { FleetAnnouncer } from '../fleet/announcer.ts';
+import { announceFleet } from '../fleet/wire.ts';
 import { ServerCounters } from '../metrics/counters.ts';
 import { PrometheusMetrics } from '../metrics/prometheus.ts';
 import { MemoryPresenceStore } from '../presence/memory-store.ts';
@@ -93,6 +95,8 @@ export interface IServerNode<A extends object, M extends object> {
   roomPresence?: RoomPresence<M>;
   /** Only with `roomKeys`: sealed rooms. */
   roomKeys?: RoomKeys<M>;
+  /** Only with the `fleet` option (and Redis): the instance's record in the fleet registry. */
+  fleet?: FleetAnnouncer;
 }
 
 /**
@@ -323,6 +327,15 @@ export function createServerNode<A extends object, M extends object>(
     countBytes: metrics !== undefined,
   });
 
+  const fleet = announceFleet(opts.fleet, {
+    serverId: hooks.serverId,
+    identifier: opts.identifier,
+    registry,
+    counters,
+    logger,
+    draining: hooks.isStopping,
+    client: redisBus && (() => redisBus.publisher()),
+  });
   const heartbeat = new HeartbeatSweeper<M>(
     registry,
     settings.heartbeatInterval,
@@ -356,6 +369,7 @@ export function createServerNode<A extends object, M extends object>(
     commands,
     roomPresence,
     roomKeys,
+    fleet,
   };
 }
 
@@ -367,6 +381,7 @@ export async function startServerNode<A extends object, M extends object>(
   await node.commands.start();
   await node.roomPresence?.start();
   node.heartbeat.start();
+  await node.fleet?.start();
 }
 
 /**
@@ -392,5 +407,6 @@ export async function stopServerNode<A extends object, M extends object>(
   node.acks.stop();
   node.ackAnswers.stop();
   if (node.roomPresence) await node.roomPresence.stop(); // no extra turn when presence is off
+  if (node.fleet) await node.fleet.stop();
   await node.bus.stop();
 }

@@ -17,6 +17,7 @@ import type {
   TWebSocketOutboundTransformer,
   TWebSocketValidateRoomFn,
 } from '../common/types.ts';
+import type { IFleetOptions } from '../fleet/types.ts';
 import type { THistoryFn } from '../history/types.ts';
 import type { IMetricsOptions } from '../metrics/prometheus.ts';
 import type { TPresenceFn, TPresenceInfoFn } from '../presence/types.ts';
@@ -107,6 +108,12 @@ export interface IWebSocketServerOptions<
   presenceInfoFn?: TPresenceInfoFn<MetadataType>;
   /** Liveness TTL of an instance's presence members in Redis (ms). Default 30 000. */
   presenceTtl?: number;
+  /**
+   * Announces this instance in the fleet registry in Redis (id, identifier, version, counts,
+   * rates, largest rooms), refreshed every `interval` and gone within `ttl` after it dies, for the
+   * HTTP API and the admin UI (see docs/http-api.md). Off by default; needs `redisConnection`.
+   */
+  fleet?: boolean | IFleetOptions;
   /**
    * Sealed rooms (opt-in per room): one AES-256-GCM key per room and generation, given to each
    * encrypted member under its session key; each message is encrypted once and fanned out natively.

@@ -51,6 +51,7 @@ const samples: Required<Pick<IServerOptions, THelperOptionFromServerOptions>> = 
   redisCommandTimeout: 1_500,
   subscriptionMode: 'rooms',
   presenceTtl: 12_345,
+  fleet: { interval: 2_000, topRooms: 3 },
   roomKeys: { rooms: (room) => room.startsWith('sealed:'), rotateInterval: 60_000 },
   busSecret: ['a-bus-secret-of-some-length', 'an-older-bus-secret'],
   maxEnvelopeBytes: 4_096,

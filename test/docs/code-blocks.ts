@@ -120,6 +120,7 @@ export async function writeProject(blocks: CodeBlock[]): Promise<Map<string, Cod
         'roomcast/client': [src('client/index.ts')],
         'roomcast/client/room-keys': [src('client/room-keys.ts')],
         'roomcast/core': [src('core/index.ts')],
+        'roomcast/http-api': [src('http-api/index.ts')],
       },
     },
     include: ['blocks'],

@@ -129,11 +129,11 @@ afterAll(async () => {
 }, 20_000);
 
 describe('the packed tarball', () => {
-  test('holds built ESM and declarations for the three entry points, with .js imports only', async () => {
+  test('holds built ESM and declarations for the four entry points, with .js imports only', async () => {
     const files = (await run(['tar', '-tzf', tarball], work))
       .split('\n')
       .map((f) => f.replace(/^package\//, ''));
-    for (const entry of ['', 'client/', 'core/']) {
+    for (const entry of ['', 'client/', 'core/', 'http-api/']) {
       expect(files).toContain(`dist/${entry}index.js`);
       expect(files).toContain(`dist/${entry}index.d.ts`);
     }
@@ -156,6 +156,7 @@ describe('the packed tarball', () => {
       './client/room-keys',
       './dist/browser/*',
       './core',
+      './http-api',
       './package.json',
     ]);
     for (const field of ['homepage', 'bugs']) expect(manifest[field]).toBeDefined();

@@ -1,6 +1,7 @@
 import type { Server } from 'bun';
 import { WebSocketDefaults } from '../../common/constants.ts';
 import type { IBunWebSocketConfig } from '../../common/types.ts';
+import type { IFleetOptions } from '../../fleet/types.ts';
 import type { IMetricsOptions } from '../../metrics/prometheus.ts';
 import type { IRoomKeysOptions } from '../../room-keys/types.ts';
 import type { IConnectionRateOptions } from '../../server/connection-rate.ts';
@@ -87,6 +88,8 @@ export interface IServerOptions {
   subscriptionMode?: 'pattern' | 'rooms';
   /** The helper's `presenceTtl` (ms). Default 30 000. */
   presenceTtl?: number;
+  /** The helper's `fleet`: announce the instance in the fleet registry (see docs/http-api.md). Default off. */
+  fleet?: boolean | IFleetOptions;
   /** The helper's `structuredLogs`: force or refuse `(fields, message)` log calls. Default: detected. */
   structuredLogs?: boolean;
   /** The helper's `roomKeys`: sealed rooms (see docs/security.md). Default: off. */
@@ -105,6 +108,7 @@ const PASSED_WHEN_GIVEN = [
   'redisCommandTimeout',
   'subscriptionMode',
   'presenceTtl',
+  'fleet',
   'structuredLogs',
   'roomKeys',
 ] as const satisfies ReadonlyArray<keyof IServerOptions>;
@@ -148,6 +152,7 @@ export const HELPER_OPTION_SOURCES = Object.freeze({
   presenceFn: WebSocketBindingKeys.PRESENCE_HANDLER,
   presenceInfoFn: WebSocketBindingKeys.PRESENCE_INFO_HANDLER,
   presenceTtl: 'options',
+  fleet: 'options',
   roomKeys: 'options',
   busSecret: 'options',
   maxEnvelopeBytes: 'options',
