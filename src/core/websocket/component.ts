@@ -1,3 +1,5 @@
+import { createAdminUi } from '../../admin-ui/admin-ui.ts';
+import { type IResolvedAdminUiOptions, resolveAdminUiOptions } from '../../admin-ui/options.ts';
 import { WebSocketCloseCodes } from '../../common/constants.ts';
 import { adaptLogger, logFields } from '../../common/log.ts';
 import { assertBunRuntime } from '../../common/runtime.ts';
@@ -47,6 +49,7 @@ export class WebSocketComponent implements IComponent {
   private originAllowed?: TOriginCheck;
   private connectionRate?: ConnectionRateLimiter;
   private caps?: ClientCaps;
+  private adminUi?: IResolvedAdminUiOptions;
 
   constructor(private readonly application: BaseApplication) {
     // Fail at registration, not at the first connection: the helper needs Bun's native WebSockets.
@@ -86,6 +89,13 @@ export class WebSocketComponent implements IComponent {
       throw new Error(`${PREFIX} ${(error as Error).message}`);
     }
     checkOperationalOptions(this.options);
+    const { path, livenessPath, readinessPath, metricsPath } = this.options;
+    this.adminUi = resolveAdminUiOptions(this.options.adminUi, [
+      path,
+      livenessPath,
+      readinessPath,
+      metricsPath,
+    ]);
     const rate = this.options.connectionRate;
     this.connectionRate = rate === false ? undefined : new ConnectionRateLimiter(rate, PREFIX);
     const caps = this.options.clientCaps === false ? undefined : new ClientCaps(this.options.clientCaps);
@@ -112,6 +122,7 @@ export class WebSocketComponent implements IComponent {
       clientIpFn,
       connectionRateFn,
       clientCaps: _caps,
+      adminUi: _adminUi,
       ...options
     } = this.options as TResolvedServerOptions;
     const optional = <T>(key: string): T | undefined => app.get<T>({ key, isOptional: true });
@@ -148,6 +159,7 @@ export class WebSocketComponent implements IComponent {
     await helper.configure();
     const { caps } = this;
     if (caps?.countsRooms) helper.setRoomQuota(caps);
+    const admin = this.adminUi ? await this.createAdminHandler(this.adminUi, clientIpFn) : undefined;
 
     server.reload({
       fetch: createWebSocketFetchHandler({
@@ -170,6 +182,7 @@ export class WebSocketComponent implements IComponent {
           options.metrics && metricsPath !== false
             ? createMetricsResponder({ path: metricsPath, metrics: () => helper.getMetrics() })
             : undefined,
+        admin,
         accepting: () => !helper.isStopping(),
         admit: this.admission(helper, clientIpFn, connectionRateFn),
         clientAddress: (request, srv) => {
@@ -187,6 +200,26 @@ export class WebSocketComponent implements IComponent {
       `${PREFIX} "${options.identifier}" accepting WebSocket connections on ${options.path}`,
       logFields({ identifier: options.identifier, path: options.path }),
     );
+  }
+
+  /** The admin UI's handler, with the HTTP API mounted under its path (see src/admin-ui/). */
+  private createAdminHandler(
+    options: IResolvedAdminUiOptions,
+    clientIpFn: TResolvedServerOptions['clientIpFn'],
+  ): ReturnType<typeof createAdminUi> {
+    const server = this.application.getServer();
+    return createAdminUi({
+      options,
+      logger: this.application.logger,
+      api: () => new Response('{"error":{"code":"NOT_FOUND","message":"no API yet"}}', { status: 404 }),
+      clientAddress: (request) => {
+        try {
+          return clientIpFn ? clientIpFn({ request, server }) : server.requestIP(request)?.address;
+        } catch {
+          return undefined;
+        }
+      },
+    });
   }
 
   /** Builds the helper from the options gathered in `start()`; a subclass may wrap or observe it. */
