@@ -7,6 +7,7 @@
  * @module roomcast
  */
 
+export type { IConnectionInfo } from './bus/commands.ts';
 export * from './common/constants.ts';
 export type { ILogFields, IStructuredLogger } from './common/log.ts';
 export { createConsoleLogger, silentLogger } from './common/logger.ts';
@@ -90,7 +91,7 @@ export {
 } from './server/origin-policy.ts';
 export { WebSocketRequestError } from './server/request-error.ts';
 export { isValidRoomName } from './server/room-names.ts';
-export type { ICommandResult } from './server/server-commands.ts';
+export type { ICommandResult, IInspectResult } from './server/server-commands.ts';
 export { parseCookies } from './server/upgrade.ts';
 export {
   type IBunUpgradingServer,

@@ -7,8 +7,9 @@ const API = meta?.dataset.api ?? '/admin/api';
 const REFRESH = Math.max(500, Number(meta?.dataset.refresh) || 2000);
 /** Longest wait between two refreshes while the API keeps failing. */
 const MAX_BACKOFF = 30_000;
-/** Members shown per page of a room's presence; history entries shown. */
+/** Members shown at first, and added by "More members" (up to MEMBERS_MAX); history entries shown. */
 const MEMBERS_PAGE = 50;
+const MEMBERS_MAX = 1000;
 const HISTORY_SHOWN = 20;
 const TOP_ROOMS = 20;
 
@@ -62,15 +63,14 @@ const q = encodeURIComponent;
 const api = {
   instances: () => call('GET', '/instances'),
   topRooms: (n) => call('GET', `/rooms/top?limit=${n}`),
-  presence: (room, cursor) =>
-    call('GET', `/rooms/${q(room)}/presence?limit=${MEMBERS_PAGE}${cursor ? `&cursor=${q(cursor)}` : ''}`),
-  presenceStats: (room) => call('GET', `/rooms/${q(room)}/presence/stats`),
-  history: (room) => call('GET', `/rooms/${q(room)}/history?limit=${HISTORY_SHOWN}&reverse=true`),
-  removeHistory: (room) => call('DELETE', `/rooms/${q(room)}/history`),
-  publish: (room, event, data) => call('POST', '/publish', { room, event, data }),
-  connections: (kind, id) =>
-    call('GET', kind === 'user' ? `/users/${q(id)}/connections` : `/clients/${q(id)}`),
-  disconnect: (target) => call('POST', '/disconnect', target),
+  presence: (room, limit) => call('GET', `/presence?room=${q(room)}&limit=${limit}`),
+  presenceStats: (room) => call('GET', `/presence/stats?room=${q(room)}`),
+  history: (room) => call('GET', `/history?room=${q(room)}&limit=${HISTORY_SHOWN}&reverse=true`),
+  removeHistory: (room) => call('POST', '/history/remove', { room }),
+  publish: (room, event, data) => call('POST', '/publish/room', { room, event, data }),
+  connections: (target) =>
+    call('GET', `/connections?${target.kind === 'user' ? 'userId' : 'clientId'}=${q(target.id)}`),
+  disconnect: (target) => call('POST', '/disconnect', { ...target, reason: 'Disconnected by an operator' }),
   join: (target, room) => call('POST', '/join', { ...target, rooms: [room] }),
   leave: (target, room) => call('POST', '/leave', { ...target, rooms: [room] }),
 };
@@ -270,9 +270,9 @@ async function refreshFleet() {
 
 let roomPoll;
 let currentRoom;
-let membersCursor;
+let membersShown = MEMBERS_PAGE;
 
-function renderMembers(members, append) {
+function renderMembers(members) {
   const tbody = $('#members tbody');
   const rows = members.map((member) => {
     const tr = document.createElement('tr');
@@ -287,8 +287,7 @@ function renderMembers(members, append) {
     );
     return tr;
   });
-  if (append) tbody.append(...rows);
-  else if (rows.length === 0) emptyRow(tbody, 4, 'No member (or the room keeps no presence)');
+  if (rows.length === 0) emptyRow(tbody, 4, 'No member (or the room keeps no presence)');
   else tbody.replaceChildren(...rows);
 }
 
@@ -313,7 +312,7 @@ async function refreshRoom() {
   const room = currentRoom;
   const [stats, members, history] = await Promise.all([
     api.presenceStats(room).catch((error) => ({ error })),
-    api.presence(room).catch((error) => ({ error })),
+    api.presence(room, membersShown).catch((error) => ({ error })),
     api.history(room).catch((error) => ({ error })),
   ]);
   if (room !== currentRoom) return;
@@ -326,15 +325,18 @@ async function refreshRoom() {
     parts.push(`history at offset ${history.offset} (epoch ${history.epoch})`);
   $('#room-stats').textContent = parts.join(' · ');
   if (!members.error) {
-    renderMembers(members.members ?? [], false);
-    membersCursor = members.cursor;
-    $('#members-more').hidden = !membersCursor;
+    const list = members.members ?? [];
+    renderMembers(list);
+    $('#members-shown').textContent =
+      members.total > list.length ? `${list.length} of ${number.format(members.total)} shown` : '';
+    $('#members-more').hidden = !(members.total > list.length && membersShown < MEMBERS_MAX);
   }
   renderHistory(history.error ? undefined : history);
 }
 
 function openRoom(room) {
   currentRoom = room;
+  membersShown = MEMBERS_PAGE;
   $('#room-name').value = room;
   $('#room-title').textContent = `Room ${room}`;
   $('#room-detail').hidden = false;
@@ -348,14 +350,9 @@ $('#room-form').addEventListener('submit', (event) => {
   if (room) openRoom(room);
 });
 
-$('#members-more').addEventListener('click', async () => {
-  if (!currentRoom || !membersCursor) return;
-  // Stop refreshing while paging: a refresh would fold the list back to its first page.
-  roomPoll?.stop();
-  const page = await api.presence(currentRoom, membersCursor);
-  renderMembers(page.members ?? [], true);
-  membersCursor = page.cursor;
-  $('#members-more').hidden = !membersCursor;
+$('#members-more').addEventListener('click', () => {
+  membersShown = Math.min(membersShown + MEMBERS_PAGE, MEMBERS_MAX);
+  roomPoll?.now();
 });
 
 $('#publish-form').addEventListener('submit', async (event) => {
@@ -430,8 +427,10 @@ function renderConnections(connections) {
 
 async function refreshConnections() {
   if (!lookupTarget) return;
-  const answer = await api.connections(lookupTarget.kind, lookupTarget.id);
-  renderConnections(answer.connections ?? (answer.clientId ? [answer] : []));
+  const answer = await api.connections(lookupTarget);
+  renderConnections(answer.connections ?? []);
+  if (answer.complete === false)
+    $('#connections-summary').textContent += ' (some instances did not answer in time)';
 }
 
 async function lookUp(kind, id) {
