@@ -61,7 +61,16 @@ describe('connections() over the command bus', () => {
     // What one instance says about a connection it holds, seen from the other.
     expect(byClient.get(onB.id)!.serverId).not.toBe(first.serverId);
     expect(Object.keys(first).sort()).toEqual(
-      ['clientId', 'connectedAt', 'encrypted', 'lastActivity', 'roomCount', 'rooms', 'serverId', 'userId'].sort(),
+      [
+        'clientId',
+        'connectedAt',
+        'encrypted',
+        'lastActivity',
+        'roomCount',
+        'rooms',
+        'serverId',
+        'userId',
+      ].sort(),
     );
 
     const one = await b.helper.connections({ clientId: onA.id });
