@@ -70,7 +70,12 @@ const api = {
   publish: (room, event, data) => call('POST', '/publish/room', { room, event, data }),
   connections: (target) =>
     call('GET', `/connections?${target.kind === 'user' ? 'userId' : 'clientId'}=${q(target.id)}`),
-  disconnect: (target) => call('POST', '/disconnect', { ...target, reason: 'Disconnected by an operator' }),
+  disconnect: (target) =>
+    call('POST', '/disconnect', {
+      ...target,
+      reason: 'Disconnected by an operator',
+      ...($('#disconnect-code').value === 'no-reconnect' ? { reconnect: false } : {}),
+    }),
   join: (target, room) => call('POST', '/join', { ...target, rooms: [room] }),
   leave: (target, room) => call('POST', '/leave', { ...target, rooms: [room] }),
 };
