@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import type { IFleetOptions } from '../fleet/types.ts';
 import type { THistoryFn } from '../history/types.ts';
 import type { IMetricsOptions } from '../metrics/prometheus.ts';
 import type { TPresenceFn, TPresenceInfoFn } from '../presence/types.ts';
@@ -334,6 +335,12 @@ export interface IWebSocketServerOptions<
   presenceInfoFn?: TPresenceInfoFn<MetadataType>;
   /** Liveness TTL of an instance's presence members in Redis (ms). Default 30 000. */
   presenceTtl?: number;
+  /**
+   * Announces this instance in the fleet registry in Redis (id, identifier, version, counts,
+   * rates, largest rooms), refreshed every `interval` and gone within `ttl` after it dies, for the
+   * HTTP API and the admin UI (see docs/http-api.md). Off by default; needs `redisConnection`.
+   */
+  fleet?: boolean | IFleetOptions;
   /**
    * Signs every message this instance publishes on Redis and drops every one that is not signed
    * (HMAC-SHA-256; see docs/cluster.md, "Signed bus messages"). Several secrets for a rotation:

@@ -127,7 +127,7 @@ export class WebSocketEmitter {
     return await this.publish(WebSocketMessageTypes.CLIENT, requireTarget('clientId', opts?.clientId), opts);
   }
 
-  async toUser(opts: { userId: string; event: string; data: unknown }): Promise<void> {
+  async toUser(opts: { userId: string; event: string; data: unknown; exclude?: string[] }): Promise<void> {
     return await this.publish(WebSocketMessageTypes.USER, requireTarget('userId', opts?.userId), opts);
   }
 
@@ -265,6 +265,14 @@ export class WebSocketEmitter {
 
   private policyFor(room: string): IResolvedHistoryPolicy | undefined {
     return this.historyFn ? resolveHistoryPolicy(this.historyFn, room, PREFIX) : undefined;
+  }
+
+  /**
+   * @internal The ready Redis connection (throws like a publish when there is none): the HTTP API
+   * reads presence and the fleet registry on it.
+   */
+  readyConnection(): TRedisClient {
+    return this.readyClient();
   }
 
   /** The connected client, or a clear error: nothing is queued while Redis is away. */

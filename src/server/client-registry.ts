@@ -293,6 +293,14 @@ export class ClientRegistry<MetadataType extends object = AnyRecord> {
     return entry instanceof Set ? entry : [entry];
   }
 
+  /** Every named room with local members (default rooms kept open by implicit members included). */
+  *roomNames(): IterableIterator<string> {
+    yield* this.rooms.keys();
+    if (this.implicitMembers > 0) {
+      for (const room of new Set(this.defaultRooms)) if (!this.rooms.has(room)) yield room;
+    }
+  }
+
   /** Sizes of the three indexes (`rooms` includes the id rooms); all zero once every client has gone. */
   sizes(): { clients: number; users: number; rooms: number } {
     // Default rooms that only implicit members keep open have no member set to count.

@@ -25,6 +25,8 @@ import type {
   IWebSocketData,
   IWebSocketServerOptions,
 } from '../common/types.ts';
+import type { FleetAnnouncer } from '../fleet/announcer.ts';
+import { announceFleet } from '../fleet/wire.ts';
 import { HistoryError } from '../history/errors.ts';
 import type { IHistoryOptions, IHistoryResult } from '../history/query.ts';
 import { ServerCounters } from '../metrics/counters.ts';
@@ -141,6 +143,8 @@ export class WebSocketServerHelper<
   private readonly commands: ServerCommands<MetadataType>;
   /** Only with `presenceFn`. */
   private readonly roomPresence?: RoomPresence<MetadataType>;
+  /** Only with the `fleet` option (and Redis). */
+  private readonly fleet?: FleetAnnouncer;
   private readonly bunConfig;
   private bunHandler?: IBunWebSocketHandler;
   private configured?: Promise<void>;
@@ -372,6 +376,15 @@ export class WebSocketServerHelper<
       counters: this.counters,
       countBytes: metrics !== undefined,
     });
+    this.fleet = announceFleet(opts.fleet, {
+      serverId: this.serverId,
+      identifier: this.identifier,
+      registry: this.registry,
+      counters: this.counters,
+      logger: this.logger,
+      draining: () => this.stopping !== undefined,
+      client: redisBus && (() => redisBus.publisher()),
+    });
     this.heartbeat = new HeartbeatSweeper<MetadataType>(
       this.registry,
       this.settings.heartbeatInterval,
@@ -399,6 +412,7 @@ export class WebSocketServerHelper<
         throw error;
       }
       this.heartbeat.start();
+      await this.fleet?.start();
       this.isConfigured = true;
       if (this.bus instanceof LocalOnlyBus) {
         this.logger.info('No redisConnection: running in single-instance mode (no cross-instance delivery)');
@@ -468,6 +482,7 @@ export class WebSocketServerHelper<
       this.acks.stop();
       this.ackAnswers.stop();
       if (this.roomPresence) await this.roomPresence.stop(); // no extra turn when presence is off
+      if (this.fleet) await this.fleet.stop();
       await this.bus.stop();
     })();
     return this.shuttingDown;

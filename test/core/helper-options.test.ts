@@ -51,6 +51,7 @@ const samples: Required<Pick<IServerOptions, THelperOptionFromServerOptions>> = 
   redisCommandTimeout: 1_500,
   subscriptionMode: 'rooms',
   presenceTtl: 12_345,
+  fleet: { interval: 2_000, topRooms: 3 },
   busSecret: ['a-bus-secret-of-some-length', 'an-older-bus-secret'],
   maxEnvelopeBytes: 4_096,
   allowedOrigins: ['https://app.example.com'],

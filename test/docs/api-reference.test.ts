@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as client from '../../src/client/index.ts';
 import * as core from '../../src/core/index.ts';
+import * as httpApi from '../../src/http-api/index.ts';
 import * as root from '../../src/index.ts';
 import { root as projectRoot } from './code-blocks.ts';
 
@@ -31,6 +32,7 @@ test('typedoc builds the reference without warnings, with a page for every expor
     ['roomcast', root],
     ['roomcast_client', client],
     ['roomcast_core', core],
+    ['roomcast_http-api', httpApi],
   ] as const) {
     for (const [name, value] of Object.entries(exports)) {
       if (typeof value !== 'function') continue; // constants and objects: pages of their own kinds

@@ -119,6 +119,7 @@ export async function writeProject(blocks: CodeBlock[]): Promise<Map<string, Cod
         roomcast: [src('index.ts')],
         'roomcast/client': [src('client/index.ts')],
         'roomcast/core': [src('core/index.ts')],
+        'roomcast/http-api': [src('http-api/index.ts')],
       },
     },
     include: ['blocks'],

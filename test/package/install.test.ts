@@ -133,7 +133,7 @@ describe('the packed tarball', () => {
     const files = (await run(['tar', '-tzf', tarball], work))
       .split('\n')
       .map((f) => f.replace(/^package\//, ''));
-    for (const entry of ['', 'client/', 'core/']) {
+    for (const entry of ['', 'client/', 'core/', 'http-api/']) {
       expect(files).toContain(`dist/${entry}index.js`);
       expect(files).toContain(`dist/${entry}index.d.ts`);
     }
@@ -155,6 +155,7 @@ describe('the packed tarball', () => {
       './client/browser',
       './dist/browser/*',
       './core',
+      './http-api',
       './package.json',
     ]);
     for (const field of ['homepage', 'bugs']) expect(manifest[field]).toBeDefined();

@@ -6,6 +6,7 @@ import type {
   IWebSocketLimitsOptions,
   IWebSocketServerOptions,
 } from '../../common/types.ts';
+import type { IFleetOptions } from '../../fleet/types.ts';
 import type { IMetricsOptions } from '../../metrics/prometheus.ts';
 import type { IConnectionRateOptions } from '../../server/connection-rate.ts';
 import type { TAllowedOrigins } from '../../server/origin-policy.ts';
@@ -92,6 +93,8 @@ export interface IServerOptions {
   subscriptionMode?: 'pattern' | 'rooms';
   /** The helper's `presenceTtl` (ms). Default 30 000. */
   presenceTtl?: number;
+  /** The helper's `fleet`: announce the instance in the fleet registry (see docs/http-api.md). Default off. */
+  fleet?: boolean | IFleetOptions;
   /** The helper's `structuredLogs`: force or refuse `(fields, message)` log calls. Default: detected. */
   structuredLogs?: boolean;
 }
@@ -107,6 +110,7 @@ const PASSED_WHEN_GIVEN = [
   'redisCommandTimeout',
   'subscriptionMode',
   'presenceTtl',
+  'fleet',
   'structuredLogs',
 ] as const satisfies ReadonlyArray<keyof IServerOptions>;
 
@@ -149,6 +153,7 @@ export const HELPER_OPTION_SOURCES = Object.freeze({
   presenceFn: WebSocketBindingKeys.PRESENCE_HANDLER,
   presenceInfoFn: WebSocketBindingKeys.PRESENCE_INFO_HANDLER,
   presenceTtl: 'options',
+  fleet: 'options',
   busSecret: 'options',
   maxEnvelopeBytes: 'options',
   // The component checks the Origin of every upgrade itself, and hands the same policy to the helper.
