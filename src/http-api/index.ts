@@ -3,6 +3,7 @@ export {
   HTTP_API_DEFAULTS,
   type IHttpApi,
   type IHttpApiAction,
+  type IHttpApiConnections,
   type IHttpApiOptions,
   MAX_BATCH,
   type THttpApiEnv,

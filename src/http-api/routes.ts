@@ -5,6 +5,8 @@ import {
   BatchBody,
   BroadcastBody,
   CommandAnswer,
+  ConnectionsAnswer,
+  ConnectionsQuery,
   DisconnectBody,
   DoneAnswer,
   ErrorAnswer,
@@ -170,6 +172,17 @@ export const routes = {
     security,
     request: body(RoomsCommandBody),
     responses: { ...json(CommandAnswer, 'Sent'), ...errors(...WRITE_ERRORS, 'MESSAGE_TOO_LARGE') },
+  }),
+  connections: createRoute({
+    method: 'get',
+    path: '/connections',
+    summary: "A connection's, or a user's connections, described by every instance (no metadata, no payload)",
+    security,
+    request: { query: ConnectionsQuery },
+    responses: {
+      ...json(ConnectionsAnswer, 'The connections found'),
+      ...errors('INVALID_REQUEST', 'NOT_AVAILABLE'),
+    },
   }),
   batch: createRoute({
     method: 'post',

@@ -2,6 +2,9 @@
 // real redis-server (two helpers on real Bun.serve servers, real WebSocket clients).
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
 import { decodeInstanceMessage, INSPECT_MAX_CONNECTIONS } from '../../src/bus/commands.ts';
+import { silentLogger } from '../../src/common/logger.ts';
+import { createHttpApi } from '../../src/http-api/index.ts';
+import { RedisHelper } from '../../src/redis/redis-helper.ts';
 import { RedisServer } from '../support/redis-server.ts';
 import { type ITestServer, startServer } from '../support/server.ts';
 import { TestClient } from '../support/ws-client.ts';
@@ -77,6 +80,51 @@ describe('connections() over the command bus', () => {
     expect(one.connections.map((c) => c.clientId)).toEqual([onA.id]);
     expect((await a.helper.connections({ userId: 'nobody' })).connections).toEqual([]);
     await expect(a.helper.connections({})).rejects.toThrow('exactly one of clientId or userId');
+  });
+
+  test('GET /connections of the HTTP API: answered through connections() when given, 501 NOT_AVAILABLE when not, 400 without exactly one id', async () => {
+    const [a, b] = [await serve(), await serve()];
+    const onA = await connect(a, 'ada');
+    const onB = await connect(b, 'ada');
+    const key = 'connections-test-key-0123';
+    const redisConnection = new RedisHelper({
+      name: 'api',
+      host: '127.0.0.1',
+      port: redis.port,
+      autoConnect: false,
+      logger: silentLogger,
+    });
+    const withLookup = createHttpApi({
+      redisConnection,
+      keys: [key],
+      logger: silentLogger,
+      connections: (target) => a.helper.connections(target),
+    });
+    const standalone = createHttpApi({ redisConnection, keys: [key], logger: silentLogger });
+    await Promise.all([withLookup.start(), standalone.start()]);
+    try {
+      const get = async (api: typeof standalone, query: string) => {
+        const response = await api.fetch(
+          new Request(`http://api/connections${query}`, { headers: { authorization: `Bearer ${key}` } }),
+        );
+        return { status: response.status, body: (await response.json()) as any };
+      };
+      const found = await get(withLookup, '?userId=ada');
+      expect(found.status).toBe(200);
+      expect(found.body.complete).toBe(true);
+      expect(found.body.connections.map((c: { clientId: string }) => c.clientId).sort()).toEqual(
+        [onA.id, onB.id].sort(),
+      );
+      expect((await get(withLookup, `?clientId=${onB.id}`)).body.connections).toHaveLength(1);
+      expect((await get(withLookup, '')).body.error.code).toBe('INVALID_REQUEST');
+      expect((await get(withLookup, `?clientId=${onB.id}&userId=ada`)).status).toBe(400);
+      const missing = await get(standalone, '?userId=ada');
+      expect(missing.status).toBe(501);
+      expect(missing.body.error.code).toBe('NOT_AVAILABLE');
+    } finally {
+      await Promise.all([withLookup.stop(), standalone.stop()]);
+      await redisConnection.disconnect();
+    }
   });
 
   test('an answer on the bus is checked: too many connections, or a malformed one, is dropped', () => {
