@@ -6,8 +6,8 @@
 //
 // Needs redis-server and Chromium (CHROMIUM_PATH, default /usr/bin/chromium), as the tests do.
 
-import { launchChromium } from '../test/browser/demo-harness.ts';
 import { ADMIN_KEY, signIn, startAdminFleet } from '../test/admin-ui/harness.ts';
+import { launchChromium } from '../test/browser/demo-harness.ts';
 
 const OUT = new URL('../docs/', import.meta.url).pathname;
 
@@ -17,7 +17,18 @@ try {
   const [edge1, edge2, edge3] = fleet.instances;
   if (!edge1 || !edge2 || !edge3) throw new Error('three instances expected');
   const rooms = ['p-lobby', 'p-support', 'h-announcements', 'match-17', 'match-23'];
-  const users = ['ada', 'grace', 'linus', 'barbara', 'ken', 'margaret', 'dennis', 'frances', 'edsger', 'alan'];
+  const users = [
+    'ada',
+    'grace',
+    'linus',
+    'barbara',
+    'ken',
+    'margaret',
+    'dennis',
+    'frances',
+    'edsger',
+    'alan',
+  ];
   let n = 0;
   for (const user of users) {
     for (const instance of [edge1, edge2, edge3].slice(0, 1 + (n % 3))) {
@@ -37,7 +48,11 @@ try {
   await page.screenshot({ path: `${OUT}admin-sign-in.png` });
 
   await signIn(page, edge1, ADMIN_KEY);
-  for (const [k, text] of ['Maintenance at 22:00 UTC', 'New rooms for the tournament', 'Welcome!'].entries()) {
+  for (const [k, text] of [
+    'Maintenance at 22:00 UTC',
+    'New rooms for the tournament',
+    'Welcome!',
+  ].entries()) {
     await page.evaluate(
       async ({ text, k }) => {
         await fetch('/admin/api/publish/room', {
