@@ -122,7 +122,8 @@ function summarize(body: Uint8Array): Record<string, unknown> {
     for (const name of LOGGED_FIELDS) {
       const value = (source as Record<string, unknown>)[name];
       if (value === undefined) continue;
-      fields[name] =
+      // The message's event name is logged as `messageEvent`: `event` names the log line itself.
+      fields[name === 'event' ? 'messageEvent' : name] =
         typeof value === 'string' ? value.slice(0, 200) : Array.isArray(value) ? value.slice(0, 20) : value;
     }
   };
@@ -201,8 +202,11 @@ export async function createAdminUi(
   async function forward(request: Request, operator: string, rest: string): Promise<Response> {
     const url = new URL(request.url);
     const target = `${url.origin}${rest}${url.search}`;
+    // The API authenticates by its own rules; the admin session and header stay here.
+    const headers = new Headers(request.headers);
+    for (const name of ['cookie', 'authorization', ADMIN_ACTION_HEADER]) headers.delete(name);
     const reading = request.method === 'GET' || request.method === 'HEAD';
-    if (reading) return api(new Request(target, { method: request.method, headers: request.headers }));
+    if (reading) return api(new Request(target, { method: request.method, headers }));
 
     if (request.headers.get(ADMIN_ACTION_HEADER) !== '1' || !sameOrigin(request)) {
       return jsonError(
@@ -221,18 +225,15 @@ export async function createAdminUi(
     const body = await readBounded(request, ADMIN_MAX_BODY_BYTES);
     if (!body)
       return jsonError(413, 'PAYLOAD_TOO_LARGE', `admin actions carry at most ${ADMIN_MAX_BODY_BYTES} bytes`);
-    const headers = new Headers(request.headers);
-    headers.delete(ADMIN_ACTION_HEADER);
-    headers.delete('cookie'); // the API authenticates by its own rules; the admin session stays here
     const answer = await api(
       new Request(target, { method: request.method, headers, body: body as BodyInit }),
     );
     const fields = {
+      ...summarize(body),
       operator,
       action: `${request.method} ${rest}`,
       status: answer.status,
       event: 'admin.action',
-      ...summarize(body),
     };
     log.info(`${PREFIX} ${operator}: ${request.method} ${rest} -> ${answer.status}`, logFields(fields));
     return answer;

@@ -16,7 +16,7 @@ const SECURITY_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ['content-security-policy', ADMIN_CSP],
   ['x-frame-options', 'DENY'],
   ['x-content-type-options', 'nosniff'],
-  ['referrer-policy', 'no-referrer'],
+  ['referrer-policy', 'same-origin'],
   ['cross-origin-opener-policy', 'same-origin'],
   ['cross-origin-resource-policy', 'same-origin'],
   ['cache-control', 'no-store'],

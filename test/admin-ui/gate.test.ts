@@ -1,28 +1,53 @@
 // The admin UI's gate, headers and action forwarding: against real applications (Bun.serve on
 // port 0, the WebSocket component) for what the component serves, and against `createAdminUi`
 // with a recording API for the forwarding rules (rate, size, log) in isolation.
-import { afterEach, describe, expect, test } from 'bun:test';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
 import { ADMIN_ACTION_HEADER, createAdminUi } from '../../src/admin-ui/admin-ui.ts';
 import { AdminGate, keyFingerprint } from '../../src/admin-ui/gate.ts';
 import { ADMIN_CSP } from '../../src/admin-ui/headers.ts';
 import { resolveAdminUiOptions } from '../../src/admin-ui/options.ts';
 import { WebSocketBindingKeys } from '../../src/core/index.ts';
+import { RedisHelper, silentLogger } from '../../src/index.ts';
 import { startApp, type TestApplication, withAuth } from '../core/app-fixture.ts';
+import { RedisServer } from '../support/redis-server.ts';
 import { recordingLogger } from '../support/server.ts';
 
 const KEY = 'admin-key-0123456789';
 const OTHER_KEY = 'other-key-0123456789';
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await RedisServer.start();
+});
+afterAll(async () => {
+  await redis.stop();
+});
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
+/** Bindings with these server options and a Redis connection (the admin UI's API needs Redis). */
+function bindings(serverOptions: Record<string, unknown>) {
+  const redisConnection = new RedisHelper({
+    name: 'gate-test',
+    host: '127.0.0.1',
+    port: redis.port,
+    autoConnect: false,
+    logger: silentLogger,
+  });
+  return withAuth({
+    [WebSocketBindingKeys.SERVER_OPTIONS]: serverOptions,
+    [WebSocketBindingKeys.REDIS_CONNECTION]: redisConnection,
+  });
+}
+
 async function started(
   serverOptions: Record<string, unknown>,
   logger = recordingLogger(),
 ): Promise<TestApplication> {
-  const app = await startApp(withAuth({ [WebSocketBindingKeys.SERVER_OPTIONS]: serverOptions }), { logger });
+  const app = await startApp(bindings(serverOptions), { logger });
   cleanups.push(() => app.stop());
   return app;
 }
@@ -56,10 +81,12 @@ describe('admin UI gate', () => {
       [{ authorize: 'yes' }, 'adminUi.authorize must be a function'],
       [{ keys: [KEY], refreshInterval: 10 }, 'adminUi.refreshInterval must be a number >= 500'],
     ] as const) {
-      await expect(
-        startApp(withAuth({ [WebSocketBindingKeys.SERVER_OPTIONS]: { adminUi } })),
-      ).rejects.toThrow(message);
+      await expect(startApp(bindings({ adminUi }))).rejects.toThrow(message);
     }
+    // Its API reads Redis: without a Redis connection, no admin UI.
+    await expect(
+      startApp(withAuth({ [WebSocketBindingKeys.SERVER_OPTIONS]: { adminUi: { keys: [KEY] } } })),
+    ).rejects.toThrow('adminUi needs Redis');
   });
 
   test('without a session: 401 and the sign-in form, never the page, its script or the API', async () => {
@@ -115,6 +142,22 @@ describe('admin UI gate', () => {
     expect(script.status).toBe(200);
     expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
     expect(logger.lines.some((line) => line.message.includes('operator ada signed in'))).toBe(true);
+  });
+
+  test('the API behind the gate answers a signed-in operator; a bearer key of its own does not get past the gate', async () => {
+    const app = await started({ adminUi: { keys: [KEY] }, fleet: { interval: 100 } });
+    const session = (await signIn(app, KEY))!;
+    const signedIn = await fetch(url(app, '/admin/api/instances'), { headers: { cookie: session } });
+    expect(signedIn.status).toBe(200);
+    expect(signedIn.headers.get('cache-control')).toBe('no-store');
+    const answer = (await signedIn.json()) as { instances: Array<{ identifier: string }> };
+    expect(answer.instances.map((instance) => instance.identifier)).toEqual(['WEBSOCKET_SERVER']);
+    const bearer = await fetch(url(app, '/admin/api/instances'), {
+      headers: { authorization: `Bearer ${KEY}` },
+    });
+    expect(bearer.status).toBe(401);
+    // The OpenAPI document of the admin's API is behind the gate too.
+    expect((await fetch(url(app, '/admin/api/openapi.json'))).status).toBe(401);
   });
 
   test('a forged, tampered or expired session is refused; removing the key (rotation) ends its sessions at once', async () => {

@@ -212,7 +212,7 @@ async function act(description, run) {
 
 let lastFleetAt = 0;
 
-function renderInstances(instances) {
+function renderInstances(instances, totals) {
   const tbody = $('#instances tbody');
   const now = Date.now();
   if (instances.length === 0) {
@@ -240,11 +240,10 @@ function renderInstances(instances) {
       }),
     );
   }
-  const total = (key) => instances.reduce((sum, instance) => sum + (instance[key] ?? 0), 0);
   $('#fleet-summary').textContent =
     `${instances.length} instance${instances.length === 1 ? '' : 's'} · ` +
-    `${number.format(total('connections'))} connections · ${number.format(total('users'))} users`;
-  $('#fleet-summary').dataset.connections = String(total('connections'));
+    `${number.format(totals.connections)} connections · ${number.format(totals.authenticated)} authenticated`;
+  $('#fleet-summary').dataset.connections = String(totals.connections);
 }
 
 function renderRooms(rooms) {
@@ -265,7 +264,7 @@ function renderRooms(rooms) {
 
 async function refreshFleet() {
   const [fleet, top] = await Promise.all([api.instances(), api.topRooms(TOP_ROOMS)]);
-  renderInstances(fleet.instances ?? []);
+  renderInstances(fleet.instances ?? [], fleet.totals ?? { connections: 0, authenticated: 0 });
   renderRooms(top.rooms ?? []);
   lastFleetAt = Date.now();
   setStatus('live', `live · updated ${new Date(lastFleetAt).toLocaleTimeString()}`);

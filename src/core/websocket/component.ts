@@ -1,4 +1,4 @@
-import { createAdminUi } from '../../admin-ui/admin-ui.ts';
+import { type IAdminMount, mountAdminUi } from '../../admin-ui/mount.ts';
 import { type IResolvedAdminUiOptions, resolveAdminUiOptions } from '../../admin-ui/options.ts';
 import { WebSocketCloseCodes } from '../../common/constants.ts';
 import { adaptLogger, logFields } from '../../common/log.ts';
@@ -50,6 +50,7 @@ export class WebSocketComponent implements IComponent {
   private connectionRate?: ConnectionRateLimiter;
   private caps?: ClientCaps;
   private adminUi?: IResolvedAdminUiOptions;
+  private admin?: IAdminMount;
 
   constructor(private readonly application: BaseApplication) {
     // Fail at registration, not at the first connection: the helper needs Bun's native WebSockets.
@@ -96,6 +97,16 @@ export class WebSocketComponent implements IComponent {
       readinessPath,
       metricsPath,
     ]);
+    if (this.adminUi && !app.isBound({ key: WebSocketBindingKeys.REDIS_CONNECTION })) {
+      throw new Error(
+        `${PREFIX} adminUi needs Redis (its API reads the fleet registry, presence and history there): bind WebSocketBindingKeys.REDIS_CONNECTION`,
+      );
+    }
+    if (this.adminUi && !this.options.fleet) {
+      adaptLogger(app.logger).warn(
+        `${PREFIX} adminUi is on but fleet is off: this instance does not announce itself in the fleet the admin UI lists (set fleet: true on every instance)`,
+      );
+    }
     const rate = this.options.connectionRate;
     this.connectionRate = rate === false ? undefined : new ConnectionRateLimiter(rate, PREFIX);
     const caps = this.options.clientCaps === false ? undefined : new ClientCaps(this.options.clientCaps);
@@ -159,7 +170,9 @@ export class WebSocketComponent implements IComponent {
     await helper.configure();
     const { caps } = this;
     if (caps?.countsRooms) helper.setRoomQuota(caps);
-    const admin = this.adminUi ? await this.createAdminHandler(this.adminUi, clientIpFn) : undefined;
+    const admin = this.adminUi
+      ? (await this.mountAdmin(this.adminUi, helper, helperOptions, clientIpFn)).handle
+      : undefined;
 
     server.reload({
       fetch: createWebSocketFetchHandler({
@@ -202,16 +215,22 @@ export class WebSocketComponent implements IComponent {
     );
   }
 
-  /** The admin UI's handler, with the HTTP API mounted under its path (see src/admin-ui/). */
-  private createAdminHandler(
+  /** The admin UI with its own HTTP API, behind its gate (see src/admin-ui/). */
+  private async mountAdmin(
     options: IResolvedAdminUiOptions,
+    helper: WebSocketServerHelper,
+    helperOptions: IWebSocketServerOptions,
     clientIpFn: TResolvedServerOptions['clientIpFn'],
-  ): ReturnType<typeof createAdminUi> {
+  ): Promise<IAdminMount> {
     const server = this.application.getServer();
-    return createAdminUi({
+    this.admin = await mountAdminUi({
       options,
+      redisConnection: helperOptions.redisConnection as IRedisConnection,
+      connections: (target) => helper.connections(target),
+      historyFn: helperOptions.historyFn,
+      busSecret: helperOptions.busSecret,
+      maxEnvelopeBytes: helperOptions.maxEnvelopeBytes,
       logger: this.application.logger,
-      api: () => new Response('{"error":{"code":"NOT_FOUND","message":"no API yet"}}', { status: 404 }),
       clientAddress: (request) => {
         try {
           return clientIpFn ? clientIpFn({ request, server }) : server.requestIP(request)?.address;
@@ -220,6 +239,7 @@ export class WebSocketComponent implements IComponent {
         }
       },
     });
+    return this.admin;
   }
 
   /** Builds the helper from the options gathered in `start()`; a subclass may wrap or observe it. */
@@ -311,6 +331,7 @@ export class WebSocketComponent implements IComponent {
    * helper's Redis connections. Readiness answers 503 from the first moment of a drain.
    */
   async stop(): Promise<void> {
+    await this.admin?.stop();
     await this.helper?.shutdown({ drainWindow: this.options?.drainWindow ?? 0 });
   }
 }
