@@ -2,6 +2,7 @@
 // admin key that sets a signed, HttpOnly session cookie. The browser never holds the key itself.
 
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { parseCookies } from '../server/upgrade.ts';
 import { type IAdminKey, type IResolvedAdminUiOptions, readAdminKeys } from './options.ts';
 
 /** The session cookie's name; scoped to the admin path, HttpOnly, SameSite=Strict. */
@@ -135,9 +136,5 @@ export class AdminGate {
 export function readCookie(request: Request, name: string): string | undefined {
   const header = request.headers.get('cookie');
   if (!header || header.length > 8_192) return undefined;
-  for (const part of header.split(';')) {
-    const at = part.indexOf('=');
-    if (at > 0 && part.slice(0, at).trim() === name) return part.slice(at + 1).trim();
-  }
-  return undefined;
+  return parseCookies(header)[name];
 }
