@@ -47,7 +47,7 @@ const SCALES = (argValue('--scales') ?? process.env.BENCH_SCALES ?? '1000,5000,1
   .map(Number)
   .filter((n) => Number.isInteger(n) && n >= 10);
 const KINDS = (
-  argValue('--kinds') ?? 'raw,raw-seeds,helper,helper-metrics,helper-history,ignis,socketio'
+  argValue('--kinds') ?? 'raw,raw-seeds,helper,helper-metrics,helper-fleet,helper-history,ignis,socketio'
 ).split(',') as TServerKind[];
 /** Writes docs/benchmarks.* only for a full run (or when asked). */
 const WRITE_DOCS =
@@ -606,6 +606,7 @@ const WORKLOADS_OF: Record<TServerKind, TWorkload[]> = {
   socketio: WORKLOAD_ORDER,
   'raw-seeds': ['connect'],
   'helper-metrics': ['connect', 'fanout-64'],
+  'helper-fleet': ['connect', 'fanout-64'],
   'helper-history': ['connect', 'cross-64'],
   ignis: ['connect', 'fanout-64', 'exclude-64'],
   'socketio-csr': [],

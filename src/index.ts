@@ -31,6 +31,10 @@ export {
   type IEcdhEncryptionOptions,
 } from './crypto/ecdh-session.ts';
 export { WebSocketEmitter } from './emitter/websocket-emitter.ts';
+export { FLEET_INDEX_KEY, fleetInstanceKey } from './fleet/keys.ts';
+export { FLEET_MAX_INSTANCES, fleetTopRooms, readFleet } from './fleet/reader.ts';
+export type { IFleetInstance, IFleetOptions, IFleetRates, IFleetRoom } from './fleet/types.ts';
+export { ROOMCAST_VERSION } from './fleet/version.ts';
 export { HistoryError, type THistoryErrorCode } from './history/errors.ts';
 export { clusterHashTag, historyKeys, type IHistoryKeys } from './history/keys.ts';
 export type { IHistoryOptions, IHistoryResult } from './history/query.ts';

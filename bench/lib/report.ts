@@ -23,6 +23,7 @@ const KIND_LABEL: Record<TServerKind, string> = {
   ignis: 'Ignis 0.0.7',
   'raw-seeds': 'raw Bun, four topics',
   'helper-metrics': 'helper, metrics on',
+  'helper-fleet': 'helper, fleet registry on',
   'helper-history': 'helper, history room',
   'socketio-csr': 'Socket.IO 4, connection state recovery',
 };
@@ -180,6 +181,23 @@ const TARGETS: ITargetSpec[] = [
     limit: 1.03,
     unit: '×',
     value: (run, n) => ratio(run, n, 'fanout-64', cpuPerDelivery, 'helper-metrics', 'helper'),
+  },
+  {
+    id: 'fleet-fanout',
+    label:
+      'room fan-out 64 B: server CPU per delivered message, helper with the `fleet` registry on ÷ without',
+    op: '<=',
+    limit: 1.03,
+    unit: '×',
+    value: (run, n) => ratio(run, n, 'fanout-64', cpuPerDelivery, 'helper-fleet', 'helper'),
+  },
+  {
+    id: 'fleet-connect',
+    label: 'connect + authenticate: server CPU per connection, helper with the `fleet` registry on ÷ without',
+    op: '<=',
+    limit: 1.05,
+    unit: '×',
+    value: (run, n) => ratio(run, n, 'connect', cpuPerConnection, 'helper-fleet', 'helper'),
   },
   {
     id: 'history-send',
@@ -521,6 +539,8 @@ function describeMiss(run: IRunResult, t: ITargetCheck): string | undefined {
     'memory-seeds': seedsMemoryReason(run, worst.clients),
     'metrics-fanout': `${spreadText(run, worst.clients, t.id)}With \`metrics: true\` the fan-out path is the same code: the helper keeps its running totals (one increment per message, not per recipient) whether metrics are on or off, and the Prometheus registry only reads them when scraped (nothing scrapes during the run). What metrics add is on the connect and inbound paths: an authentication-duration histogram observation per connection and the byte count of every inbound frame.`,
     'history-send': `${spreadText(run, worst.clients, t.id)}What a history room adds per message, not per recipient: the sending instance runs the publish script in Redis (\`EVAL\`: the next offset, \`XADD\` to the room's stream, \`PUBLISH\`) instead of a bare \`PUBLISH\`, and then delivers the message to its own clients only when Pub/Sub brings it back, parsing the envelope and serializing the data again as the other instance does (the room without history delivers locally at once from the object it has). Redis's own CPU for the script is not in the figure.`,
+    'fleet-fanout': `${spreadText(run, worst.clients, t.id)}With \`fleet\` on, the fan-out path is the same code: the registry reads the running totals once per interval (here every second) and writes one MULTI to Redis; nothing is done per message or per recipient.`,
+    'fleet-connect': `${spreadText(run, worst.clients, t.id)}With \`fleet\` on, a connection costs the same code: the registry counts nothing per connection (it reads the client registry's sizes once per interval).`,
     'connect-rate': connectReason(),
     'paced-p99': pacedReason(),
   };
@@ -541,6 +561,8 @@ const CPU_TARGET_WORKLOAD: Record<string, [TWorkload, TServerKind, TServerKind]>
   'exclude-cpu': ['exclude-64', 'helper', 'raw'],
   'cross-cpu': ['cross-64', 'helper', 'raw'],
   'metrics-fanout': ['fanout-64', 'helper-metrics', 'helper'],
+  'fleet-fanout': ['fanout-64', 'helper-fleet', 'helper'],
+  'fleet-connect': ['connect', 'helper-fleet', 'helper'],
   'history-send': ['cross-64', 'helper-history', 'helper'],
 };
 
@@ -724,6 +746,19 @@ const VARIANT_ROWS: IVariantRow[] = [
     cell: quotientOf('connect', cpuPerConnection, 'helper-metrics', 'helper'),
   },
   {
+    label: 'room fan-out 64 B, CPU µs / delivered msg: helper, `fleet` registry on (every second)',
+    cell: value('helper-fleet', 'fanout-64', cpuPerDelivery, us),
+  },
+  { label: '— fleet on ÷ off', cell: quotientOf('fanout-64', cpuPerDelivery, 'helper-fleet', 'helper') },
+  {
+    label: '— fleet on ÷ off (connect rate)',
+    cell: quotientOf('connect', connectRate, 'helper-fleet', 'helper'),
+  },
+  {
+    label: '— fleet on ÷ off (server CPU per connection)',
+    cell: quotientOf('connect', cpuPerConnection, 'helper-fleet', 'helper'),
+  },
+  {
     label: 'cross-instance send() 64 B, CPU µs / delivered msg (A+B): room without history',
     cell: value('helper', 'cross-64', cpuPerDelivery, us),
   },
@@ -754,7 +789,12 @@ const VARIANT_ROWS: IVariantRow[] = [
 ];
 
 function variantsSection(run: IRunResult): string[] {
-  if (!run.results.some((r) => ['raw-seeds', 'helper-metrics', 'helper-history'].includes(r.kind))) return [];
+  if (
+    !run.results.some((r) =>
+      ['raw-seeds', 'helper-metrics', 'helper-fleet', 'helper-history'].includes(r.kind),
+    )
+  )
+    return [];
   return [
     '## The second floor, metrics and history (same run)',
     '',
@@ -970,6 +1010,7 @@ const COLORS: Record<TServerKind, string> = {
   ignis: '#7c3aed',
   'raw-seeds': '#9ca3af',
   'helper-metrics': '#0891b2',
+  'helper-fleet': '#0e7490',
   'helper-history': '#059669',
   'socketio-csr': '#b45309',
 };

@@ -3,7 +3,8 @@
 /**
  * `ignis`: upstream Ignis 0.0.7. The variants run the same server file with one switch:
  * `raw-seeds` is the floor subscribing the four topics the seeds promise (client id, broadcast,
- * the two default rooms); `helper-metrics` is the helper with `metrics: true`; `helper-history`
+ * the two default rooms); `helper-metrics` is the helper with `metrics: true`; `helper-fleet` the
+ * helper announcing itself in the fleet registry (`fleet`, every second); `helper-history`
  * is the helper with `historyFn` keeping history for the benchmark room; `socketio-csr` is
  * Socket.IO with its in-memory adapter and `connectionStateRecovery` (the recovery phase only).
  */
@@ -12,6 +13,7 @@ export type TServerKind =
   | 'raw-seeds'
   | 'helper'
   | 'helper-metrics'
+  | 'helper-fleet'
   | 'helper-history'
   | 'socketio'
   | 'socketio-csr'
@@ -34,6 +36,8 @@ export function serverOf(kind: TServerKind): { file: string; env: Record<string,
       return { file: 'helper.ts', env: { BENCH_METRICS: '1' } };
     case 'helper-history':
       return { file: 'helper.ts', env: { BENCH_HISTORY: '1' } };
+    case 'helper-fleet':
+      return { file: 'helper.ts', env: { BENCH_FLEET: '1' } };
     case 'socketio':
       return { file: 'socketio.mjs', env: {} };
     case 'socketio-csr':

@@ -14,6 +14,9 @@ import { serveHelper } from './helper-api.ts';
 // for the benchmark room (kind helper-history): 1,000 publications, ten minutes.
 const METRICS = process.env.BENCH_METRICS === '1';
 const HISTORY = process.env.BENCH_HISTORY === '1';
+// BENCH_FLEET=1 (kind helper-fleet): the fleet registry on, refreshed every second (five times the
+// default rate, so its cost, if any, shows).
+const FLEET = process.env.BENCH_FLEET === '1';
 // BENCH_SUBSCRIPTION_MODE=rooms (the capacity run's rooms scenarios): one Redis channel per room and
 // per client in place of the three patterns; unset keeps the default, 'pattern'.
 const MODE = process.env.BENCH_SUBSCRIPTION_MODE === 'rooms' ? 'rooms' : undefined;
@@ -67,6 +70,7 @@ const helper: WebSocketServerHelper<IAuthData, IMetadata> = new WebSocketServerH
   heartbeatTimeout: 600_000,
   ...(MODE ? { subscriptionMode: MODE } : {}),
   ...(METRICS ? { metrics: true } : {}),
+  ...(FLEET ? { fleet: { interval: 1_000 } } : {}),
   ...(HISTORY
     ? { historyFn: ({ room }: { room: string }) => (room === ROOM ? { size: 1_000, ttl: 600_000 } : null) }
     : {}),

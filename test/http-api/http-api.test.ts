@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { silentLogger } from '../../src/common/logger.ts';
 import { createHttpApi, type IHttpApi, type IHttpApiAction } from '../../src/http-api/index.ts';
@@ -444,4 +447,131 @@ describe('the OpenAPI document', () => {
     // Every error code a route documents is one of the API's codes.
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
   });
+});
+
+describe('a client that is not JavaScript', () => {
+  test('python3 with only its standard library publishes, batches, reads presence and gets the error codes', async () => {
+    const x = await joined(a, 'py', ['p-python']);
+    const y = await joined(b, 'py2', ['p-python']);
+    const proc = Bun.spawn(
+      ['python3', `${import.meta.dir}/fixtures/api_client.py`, base, KEY, 'p-python', x.id],
+      { stdout: 'pipe', stderr: 'pipe' },
+    );
+    const [out, err, code] = await Promise.all([
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+      proc.exited,
+    ]);
+    expect({ code, err }).toEqual({ code: 0, err: '' });
+    const r = JSON.parse(out);
+    expect(r.instances.status).toBe(200);
+    expect(r.instances.body.instances.map((i: any) => i.id)).toEqual(
+      expect.arrayContaining([a.helper.serverId, b.helper.serverId]),
+    );
+    expect(r.publish).toEqual({ status: 200, body: { position: null } });
+    expect(r.toClient).toEqual({ status: 200, body: { done: true } });
+    expect(r.batch.status).toBe(200);
+    expect(r.batch.body.results.map((item: any) => item.ok)).toEqual([true, true]);
+    expect(r.presence).toEqual({ status: 200, body: { room: 'p-python', clients: 2, users: 2 } });
+    expect([r.noKey.status, r.noKey.body.error.code]).toEqual([401, 'UNAUTHORIZED']);
+    expect([r.wrongKey.status, r.wrongKey.body.error.code]).toEqual([401, 'UNAUTHORIZED']);
+    expect([r.badInput.status, r.badInput.body.error.code]).toEqual([400, 'INVALID_REQUEST']);
+    // What Python published arrived, in order, on both instances.
+    for (const client of [x, y]) {
+      await client.until(() => client.all('from-python').length === 2);
+      expect(client.all('from-python').map((f) => f.data.n)).toEqual([1, 2]);
+    }
+    expect((await x.next('direct')).data).toBe('only you');
+    await expectSilence(y, 'direct');
+    await eventually(() => a.helper.getClientsByRoom({ room: 'joined-from-python' }).length === 1);
+    x.close();
+    y.close();
+  });
+  test("docs/http-api.md's Python example runs as written", async () => {
+    const doc = await Bun.file(`${import.meta.dir}/../../docs/http-api.md`).text();
+    const block = /```python\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(block).toBeDefined();
+    const client = await joined(b, 'doc-py', ['chat']);
+    const dir = await mkdtemp(join(tmpdir(), 'roomcast-api-py-'));
+    try {
+      await Bun.write(join(dir, 'example.py'), block!);
+      const proc = Bun.spawn(['python3', join(dir, 'example.py')], {
+        env: { ...process.env, ROOMCAST_API: base, ROOMCAST_API_KEY: KEY },
+        stdout: 'pipe',
+        stderr: 'pipe',
+      });
+      const [out, err, code] = await Promise.all([
+        new Response(proc.stdout).text(),
+        new Response(proc.stderr).text(),
+        proc.exited,
+      ]);
+      expect({ code, err }).toEqual({ code: 0, err: '' });
+      expect(out).toMatch(/^\d+ connections on \d+ instances\n$/);
+      expect((await client.next('message')).data).toEqual({ text: 'hello from Python' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      client.close();
+    }
+  });
+});
+
+describe('standalone on Node', () => {
+  test('bundled for Node and run with `node`: publishes to a Bun instance, lists the fleet, bounds the body', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'roomcast-api-node-'));
+    const bundle = join(dir, 'standalone.mjs');
+    const build = Bun.spawn(
+      [
+        process.execPath,
+        'build',
+        `${import.meta.dir}/fixtures/node-standalone.ts`,
+        '--target=node',
+        '--outfile',
+        bundle,
+      ],
+      { stdout: 'ignore', stderr: 'pipe' },
+    );
+    expect(await build.exited).toBe(0);
+    const node = Bun.spawn(['node', bundle], {
+      env: { ...process.env, REDIS_PORT: String(redis.port), API_KEY: KEY },
+      stdout: 'pipe',
+      stderr: 'inherit',
+    });
+    try {
+      const reader = node.stdout.getReader();
+      let line = '';
+      const deadline = Date.now() + 15_000;
+      while (!line.includes('\n') && Date.now() < deadline) {
+        const chunk = await Promise.race([reader.read(), Bun.sleep(deadline - Date.now()).then(() => null)]);
+        if (!chunk || chunk.done) break;
+        line += new TextDecoder().decode(chunk.value);
+      }
+      const match = /^ready (\d+) on (\w+)/.exec(line);
+      expect(match?.[2]).toBe('node');
+      const nodeBase = `http://127.0.0.1:${match![1]}`;
+      const client = await joined(a, 'n1', ['from-node']);
+      const res = await fetch(`${nodeBase}/publish/room`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ room: 'from-node', event: 'hello', data: { runtime: 'node' } }),
+      });
+      expect(res.status).toBe(200);
+      expect((await client.next('hello')).data).toEqual({ runtime: 'node' });
+      const listed = (await (
+        await fetch(`${nodeBase}/instances`, { headers: { authorization: `Bearer ${KEY}` } })
+      ).json()) as any;
+      expect(listed.instances.map((i: any) => i.id)).toContain(a.helper.serverId);
+      const big = await fetch(`${nodeBase}/publish/broadcast`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ event: 'big', data: 'x'.repeat(2_000) }),
+      });
+      expect([big.status, ((await big.json()) as any).error.code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+      expect((await fetch(`${nodeBase}/instances`)).status).toBe(401);
+      client.close();
+    } finally {
+      node.kill('SIGKILL');
+      await node.exited;
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
