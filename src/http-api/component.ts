@@ -5,7 +5,7 @@ import { WebSocketBindingKeys } from '../core/websocket/keys.ts';
 import type { IServerOptions } from '../core/websocket/options.ts';
 import type { THistoryFn } from '../history/types.ts';
 import { createHttpApi, type IHttpApi, type IHttpApiOptions } from './app.ts';
-import { errorBody } from './errors.ts';
+import { errorBody, HttpApiError } from './errors.ts';
 
 /** Binding keys the HTTP API component reads. */
 export class HttpApiBindingKeys {
@@ -71,6 +71,12 @@ export class HttpApiComponent implements IComponent {
       maxEnvelopeBytes: server?.maxEnvelopeBytes,
       basePath: path,
       logger: app.logger,
+      // GET /connections asks every instance through this instance's helper, once it runs.
+      connections: (target) => {
+        const helper = app.get({ key: WebSocketBindingKeys.WEBSOCKET_INSTANCE, isOptional: true });
+        if (!helper) throw new HttpApiError('NOT_AVAILABLE', 'the WebSocket component is not running here');
+        return helper.connections(target);
+      },
     });
     app.hono.route(path, api.app);
     // The API's own NOT_FOUND for its paths (a mounted app's notFound is the application's).
