@@ -4,6 +4,7 @@
 
 import type { Subprocess } from 'bun';
 import type { Page } from 'playwright-core';
+import { pump } from '../browser/demo-harness.ts';
 import { spawnInstance } from '../support/child-instance.ts';
 import { freePort, RedisServer } from '../support/redis-server.ts';
 import { TestClient } from '../support/ws-client.ts';
@@ -32,22 +33,15 @@ export interface IAdminFleet {
   stop(): Promise<void>;
 }
 
+/** Every complete line printed so far on `stream` (read in the background, never blocking the child). */
 function pumpLines(stream: ReadableStream<Uint8Array>): () => string[] {
-  const lines: string[] = [];
-  let pending = '';
-  const decoder = new TextDecoder();
-  const reader = stream.getReader();
-  void (async () => {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      pending += decoder.decode(value, { stream: true });
-      const parts = pending.split('\n');
-      pending = parts.pop() ?? '';
-      lines.push(...parts.filter((line) => line.length > 0));
-    }
-  })().catch(() => {});
-  return () => lines;
+  const output = pump(stream);
+  return () =>
+    output
+      .text()
+      .split('\n')
+      .slice(0, -1)
+      .filter((line) => line.length > 0);
 }
 
 export async function startAdminFleet(count = 3, env: Record<string, string> = {}): Promise<IAdminFleet> {
