@@ -9,6 +9,8 @@ import { type IAdminKey, type IResolvedAdminUiOptions, readAdminKeys } from './o
 export const ADMIN_SESSION_COOKIE = 'roomcast_admin';
 
 const MAC_CONTEXT = 'roomcast-admin-session/v1';
+/** Longest wait for the application's `authorize(request)` before the request is refused (ms). */
+export const AUTHORIZE_TIMEOUT = 5_000;
 
 const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest();
 
@@ -40,6 +42,7 @@ export class AdminGate {
   constructor(
     private readonly options: IResolvedAdminUiOptions,
     private readonly now: () => number = Date.now,
+    private readonly authorizeTimeout = AUTHORIZE_TIMEOUT,
   ) {}
 
   /** Whether operators sign in with keys (a sign-in form is offered). */
@@ -55,8 +58,18 @@ export class AdminGate {
     const { authorize } = this.options;
     let refused = false;
     if (authorize) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
       try {
-        const answer = await authorize(request);
+        // A hook that never answers must not hold the request (nor its memory) forever.
+        const answer = await Promise.race([
+          authorize(request),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new Error(`adminUi.authorize did not answer within ${this.authorizeTimeout} ms`)),
+              this.authorizeTimeout,
+            );
+          }),
+        ]);
         if (answer === true) return { operator: 'operator', via: 'authorize' };
         if (typeof answer === 'string' && answer.length > 0)
           return { operator: answer.slice(0, 100), via: 'authorize' };
@@ -64,6 +77,8 @@ export class AdminGate {
       } catch (error) {
         onError(error);
         refused = true;
+      } finally {
+        clearTimeout(timer);
       }
     }
     const operator = this.hasKeys ? this.verifySession(readCookie(request, ADMIN_SESSION_COOKIE)) : undefined;

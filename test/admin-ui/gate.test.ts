@@ -219,6 +219,19 @@ describe('admin UI gate', () => {
     expect((await fetch(url(app, '/ops/api/instances'))).status).toBe(403);
   });
 
+  test('a hook that never answers refuses the request after its bound (logged), holding nothing', async () => {
+    const errors: unknown[] = [];
+    const options = resolveAdminUiOptions({ authorize: () => new Promise<string>(() => {}) }, [])!;
+    const gate = new AdminGate(options, Date.now, 50);
+    const started = performance.now();
+    const verdict = await gate.identify(new Request('http://127.0.0.1/admin/'), (error) =>
+      errors.push(error),
+    );
+    expect(verdict).toEqual({ reason: 'refused' });
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(String(errors[0])).toContain('did not answer within 50 ms');
+  });
+
   test('the operator name is escaped in the page', async () => {
     const app = await started({ adminUi: { authorize: () => '"><img src=x onerror=alert(1)>' } });
     const html = await (await fetch(url(app, '/admin/'))).text();
