@@ -1,3 +1,14 @@
+// The `./http-api` entry point: the HTTP server API (needs the optional peers @hono/zod-openapi and zod).
+
+/**
+ * The HTTP server API: publish, presence, history, server commands and the fleet over HTTP + JSON,
+ * needing only Redis (see docs/http-api.md). Needs the optional peer dependencies
+ * `@hono/zod-openapi` and `zod`.
+ *
+ * @packageDocumentation
+ * @module roomcast/http-api
+ */
+
 export {
   createHttpApi,
   HTTP_API_DEFAULTS,

@@ -65,125 +65,129 @@ const body = <T extends z.ZodType>(schema: T) => ({
 
 const WRITE_ERRORS = ['INVALID_JSON', 'INVALID_REQUEST', 'PAYLOAD_TOO_LARGE'] as const;
 
+/** A `POST` whose body is one batch operation's (its answer schema and extra error codes). */
+const write = <B extends z.ZodType, A extends z.ZodType>(
+  path: string,
+  summary: string,
+  schema: B,
+  answer: A,
+  ...own: THttpApiErrorCode[]
+) =>
+  createRoute({
+    method: 'post',
+    path,
+    summary,
+    security,
+    request: body(schema),
+    responses: { ...json(answer, 'Done'), ...errors(...WRITE_ERRORS, ...own) },
+  });
+
+/** The write routes, named by their batch `op`: one route each, and the same bodies in `/batch`. */
+export const writeRoutes = {
+  removeHistory: write('/history/remove', "Forgets a room's history and position", RoomBody, DoneAnswer),
+  publishRoom: write(
+    '/publish/room',
+    'Publishes to a room on every instance (positioned when the room keeps history)',
+    PublishRoomBody,
+    PublishedAnswer,
+    'MESSAGE_TOO_LARGE',
+  ),
+  publishUser: write(
+    '/publish/user',
+    'Publishes to every connection of a user',
+    PublishUserBody,
+    DoneAnswer,
+    'MESSAGE_TOO_LARGE',
+  ),
+  publishClient: write(
+    '/publish/client',
+    'Publishes to one connection, wherever it is connected',
+    PublishClientBody,
+    DoneAnswer,
+    'MESSAGE_TOO_LARGE',
+  ),
+  broadcast: write(
+    '/publish/broadcast',
+    'Publishes to every authenticated connection of the fleet',
+    BroadcastBody,
+    DoneAnswer,
+    'MESSAGE_TOO_LARGE',
+  ),
+  disconnect: write(
+    '/disconnect',
+    'Closes a connection, or every connection of a user, on every instance',
+    DisconnectBody,
+    CommandAnswer,
+    'MESSAGE_TOO_LARGE',
+  ),
+  join: write(
+    '/join',
+    'Makes a connection, or every connection of a user, join rooms on every instance',
+    RoomsCommandBody,
+    CommandAnswer,
+    'MESSAGE_TOO_LARGE',
+  ),
+  leave: write(
+    '/leave',
+    'Makes a connection, or every connection of a user, leave rooms on every instance',
+    RoomsCommandBody,
+    CommandAnswer,
+    'MESSAGE_TOO_LARGE',
+  ),
+};
+
+/** A `GET` answering `answer`, its query checked by `query`. */
+const read = <Q extends z.ZodObject, A extends z.ZodType>(
+  path: string,
+  summary: string,
+  query: Q,
+  answer: A,
+  ...own: THttpApiErrorCode[]
+) =>
+  createRoute({
+    method: 'get',
+    path,
+    summary,
+    security,
+    request: { query },
+    responses: { ...json(answer, 'The answer'), ...errors('INVALID_REQUEST', ...own) },
+  });
+
 export const routes = {
-  instances: createRoute({
-    method: 'get',
-    path: '/instances',
-    summary: 'The live instances of the fleet, with their counts, rates and largest rooms',
-    security,
-    request: { query: InstancesQuery },
-    responses: { ...json(InstancesAnswer, 'The live instances'), ...errors('INVALID_REQUEST') },
-  }),
-  topRooms: createRoute({
-    method: 'get',
-    path: '/rooms/top',
-    summary: 'The rooms with the most members over the fleet (merged from the registry)',
-    security,
-    request: { query: TopRoomsQuery },
-    responses: { ...json(TopRoomsAnswer, 'The largest rooms'), ...errors('INVALID_REQUEST') },
-  }),
-  presence: createRoute({
-    method: 'get',
-    path: '/presence',
-    summary: "A presence room's members on every instance",
-    security,
-    request: { query: PresenceQuery },
-    responses: { ...json(PresenceAnswer, 'The members'), ...errors('INVALID_REQUEST') },
-  }),
-  presenceStats: createRoute({
-    method: 'get',
-    path: '/presence/stats',
-    summary: "A presence room's connection and user counts",
-    security,
-    request: { query: PresenceStatsQuery },
-    responses: { ...json(PresenceStatsAnswer, 'The counts'), ...errors('INVALID_REQUEST') },
-  }),
-  history: createRoute({
-    method: 'get',
-    path: '/history',
-    summary: "A history room's retained publications and current position",
-    security,
-    request: { query: HistoryQuery },
-    responses: {
-      ...json(HistoryAnswer, 'The publications'),
-      ...errors('INVALID_REQUEST', 'HISTORY_UNAVAILABLE', 'UNRECOVERABLE_POSITION'),
-    },
-  }),
-  removeHistory: createRoute({
-    method: 'post',
-    path: '/history/remove',
-    summary: "Forgets a room's history and position",
-    security,
-    request: body(RoomBody),
-    responses: { ...json(DoneAnswer, 'Removed'), ...errors(...WRITE_ERRORS) },
-  }),
-  publishRoom: createRoute({
-    method: 'post',
-    path: '/publish/room',
-    summary: 'Publishes to a room on every instance (positioned when the room keeps history)',
-    security,
-    request: body(PublishRoomBody),
-    responses: { ...json(PublishedAnswer, 'Published'), ...errors(...WRITE_ERRORS, 'MESSAGE_TOO_LARGE') },
-  }),
-  publishUser: createRoute({
-    method: 'post',
-    path: '/publish/user',
-    summary: 'Publishes to every connection of a user',
-    security,
-    request: body(PublishUserBody),
-    responses: { ...json(DoneAnswer, 'Published'), ...errors(...WRITE_ERRORS, 'MESSAGE_TOO_LARGE') },
-  }),
-  publishClient: createRoute({
-    method: 'post',
-    path: '/publish/client',
-    summary: 'Publishes to one connection, wherever it is connected',
-    security,
-    request: body(PublishClientBody),
-    responses: { ...json(DoneAnswer, 'Published'), ...errors(...WRITE_ERRORS, 'MESSAGE_TOO_LARGE') },
-  }),
-  broadcast: createRoute({
-    method: 'post',
-    path: '/publish/broadcast',
-    summary: 'Publishes to every authenticated connection of the fleet',
-    security,
-    request: body(BroadcastBody),
-    responses: { ...json(DoneAnswer, 'Published'), ...errors(...WRITE_ERRORS, 'MESSAGE_TOO_LARGE') },
-  }),
-  disconnect: createRoute({
-    method: 'post',
-    path: '/disconnect',
-    summary: 'Closes a connection, or every connection of a user, on every instance',
-    security,
-    request: body(DisconnectBody),
-    responses: { ...json(CommandAnswer, 'Sent'), ...errors(...WRITE_ERRORS, 'MESSAGE_TOO_LARGE') },
-  }),
-  join: createRoute({
-    method: 'post',
-    path: '/join',
-    summary: 'Makes a connection, or every connection of a user, join rooms on every instance',
-    security,
-    request: body(RoomsCommandBody),
-    responses: { ...json(CommandAnswer, 'Sent'), ...errors(...WRITE_ERRORS, 'MESSAGE_TOO_LARGE') },
-  }),
-  leave: createRoute({
-    method: 'post',
-    path: '/leave',
-    summary: 'Makes a connection, or every connection of a user, leave rooms on every instance',
-    security,
-    request: body(RoomsCommandBody),
-    responses: { ...json(CommandAnswer, 'Sent'), ...errors(...WRITE_ERRORS, 'MESSAGE_TOO_LARGE') },
-  }),
-  connections: createRoute({
-    method: 'get',
-    path: '/connections',
-    summary: "A connection's, or a user's connections, described by every instance (no metadata, no payload)",
-    security,
-    request: { query: ConnectionsQuery },
-    responses: {
-      ...json(ConnectionsAnswer, 'The connections found'),
-      ...errors('INVALID_REQUEST', 'NOT_AVAILABLE'),
-    },
-  }),
+  instances: read(
+    '/instances',
+    'The live instances of the fleet, with their counts, rates and largest rooms',
+    InstancesQuery,
+    InstancesAnswer,
+  ),
+  topRooms: read(
+    '/rooms/top',
+    'The rooms with the most members over the fleet (merged from the registry)',
+    TopRoomsQuery,
+    TopRoomsAnswer,
+  ),
+  presence: read('/presence', "A presence room's members on every instance", PresenceQuery, PresenceAnswer),
+  presenceStats: read(
+    '/presence/stats',
+    "A presence room's connection and user counts",
+    PresenceStatsQuery,
+    PresenceStatsAnswer,
+  ),
+  history: read(
+    '/history',
+    "A history room's retained publications and current position",
+    HistoryQuery,
+    HistoryAnswer,
+    'HISTORY_UNAVAILABLE',
+    'UNRECOVERABLE_POSITION',
+  ),
+  connections: read(
+    '/connections',
+    "A connection's, or a user's connections, described by every instance (no metadata, no payload)",
+    ConnectionsQuery,
+    ConnectionsAnswer,
+    'NOT_AVAILABLE',
+  ),
   batch: createRoute({
     method: 'post',
     path: '/batch',

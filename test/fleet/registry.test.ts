@@ -12,7 +12,7 @@ import { freePort, RedisServer } from '../support/redis-server.ts';
 import { startServer } from '../support/server.ts';
 import { TestClient } from '../support/ws-client.ts';
 
-const FIXTURE = `${import.meta.dir}/fixtures/fleet-instance.ts`;
+const FIXTURE = `${import.meta.dir}/../cluster/fixtures/cluster-instance.ts`;
 
 let redis: RedisServer;
 let spy: Redis;

@@ -411,6 +411,64 @@ describe('batches and bounds', () => {
     expect(after.status).toBe(429);
   });
 
+  test('a body that is not declared JSON is refused with INVALID_REQUEST', async () => {
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+      const res = await fetch(`${base}/publish/broadcast`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': type },
+        body: JSON.stringify({ event: 'e', data: 1 }),
+      });
+      expectError({ status: res.status, json: await res.json() }, 400, 'INVALID_REQUEST');
+    }
+  });
+
+  test('Redis killed: 503 REDIS_UNAVAILABLE on reads and writes; back once Redis is', async () => {
+    const own = await RedisServer.start();
+    const ownRedis = new RedisHelper({
+      name: 'outage',
+      host: '127.0.0.1',
+      port: own.port,
+      autoConnect: false,
+      logger: silentLogger,
+    });
+    const outage = createHttpApi({ redisConnection: ownRedis, keys: [KEY], logger: silentLogger });
+    const req = (path: string, body?: unknown) =>
+      outage.fetch(
+        new Request(`http://x${path}`, {
+          method: body ? 'POST' : 'GET',
+          headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+          body: body ? JSON.stringify(body) : undefined,
+        }),
+      );
+    try {
+      await outage.start();
+      expect((await req('/instances')).status).toBe(200);
+      await own.kill();
+      for (const [path, body] of [
+        ['/instances', undefined],
+        ['/presence?room=r', undefined],
+        ['/publish/room', { room: 'r', event: 'e', data: 1 }],
+        ['/disconnect', { userId: 'u' }],
+      ] as const) {
+        const res = await req(path, body);
+        expect(`${path}: ${res.status} ${((await res.json()) as any).error?.code}`).toBe(
+          `${path}: 503 REDIS_UNAVAILABLE`,
+        );
+      }
+      await own.restart();
+      let status = 0;
+      for (let n = 0; n < 100 && status !== 200; n++) {
+        status = (await req('/instances')).status;
+        if (status !== 200) await Bun.sleep(50);
+      }
+      expect(status).toBe(200);
+    } finally {
+      await outage.stop();
+      await ownRedis.disconnect();
+      await own.stop();
+    }
+  }, 20_000);
+
   test('before start (or with Redis away): 503 REDIS_UNAVAILABLE', async () => {
     const idle = createHttpApi({ redisConnection: apiRedis, keys: [KEY], logger: silentLogger });
     const res = await idle.fetch(
