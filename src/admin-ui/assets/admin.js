@@ -142,15 +142,22 @@ function setStatus(state, text) {
  */
 function poll(refresh, every = REFRESH) {
   let timer;
+  let running = false;
+  let again = false;
   let stopped = false;
   let delay = every;
   const run = async () => {
     timer = undefined;
     if (stopped) return;
+    if (running) {
+      again = true; // asked for while a refresh is on its way: one more right after it
+      return;
+    }
     if (document.hidden) {
       timer = setTimeout(run, every);
       return;
     }
+    running = true;
     try {
       await refresh();
       delay = every;
@@ -158,7 +165,11 @@ function poll(refresh, every = REFRESH) {
       delay = Math.min(delay * 2, MAX_BACKOFF);
       setStatus('error', `${error.message} (retrying in ${Math.round(delay / 1000)} s)`);
     }
-    if (!stopped) timer = setTimeout(run, delay);
+    running = false;
+    if (stopped) return;
+    const next = again ? 0 : delay;
+    again = false;
+    timer = setTimeout(run, next);
   };
   run();
   return {
