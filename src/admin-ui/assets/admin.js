@@ -421,7 +421,7 @@ function renderConnections(connections) {
             await act(`Disconnect client ${connection.clientId}`, () =>
               api.disconnect({ clientId: connection.clientId }),
             );
-            refreshConnections().catch(() => {});
+            connectionsPoll?.now();
           },
           'danger',
         ),
@@ -448,18 +448,25 @@ async function refreshConnections() {
     $('#connections-summary').textContent += ' (some instances did not answer in time)';
 }
 
-async function lookUp(kind, id) {
+let connectionsPoll;
+
+/** Shows the connections of a user or a client, refreshed every 2 × REFRESH while shown. */
+function lookUp(kind, id) {
   lookupTarget = { kind, id };
   $('#lookup-kind').value = kind;
   $('#lookup-id').value = id;
   $('#connections-detail').hidden = false;
-  try {
-    await refreshConnections();
-  } catch (error) {
-    $('#connections-summary').textContent =
-      `${describeTarget(lookupTarget)}: ${error.code}: ${error.message}`;
-    $('#connections tbody').replaceChildren();
-  }
+  connectionsPoll?.stop();
+  connectionsPoll = poll(async () => {
+    try {
+      await refreshConnections();
+    } catch (error) {
+      $('#connections-summary').textContent =
+        `${describeTarget(lookupTarget)}: ${error.code}: ${error.message}`;
+      $('#connections tbody').replaceChildren();
+      throw error; // the poll slows down while it fails
+    }
+  }, REFRESH * 2);
 }
 
 $('#lookup-form').addEventListener('submit', (event) => {
@@ -478,13 +485,13 @@ $('#move-form').addEventListener('submit', async (event) => {
   await act(`Move ${describeTarget(lookupTarget)} ${verb} room ${room}`, () =>
     api[op](targetOf(lookupTarget), room),
   );
-  refreshConnections().catch(() => {});
+  connectionsPoll?.now();
 });
 
 $('#disconnect-all').addEventListener('click', async () => {
   if (!lookupTarget) return;
   await act(`Disconnect ${describeTarget(lookupTarget)}`, () => api.disconnect(targetOf(lookupTarget)));
-  refreshConnections().catch(() => {});
+  connectionsPoll?.now();
 });
 
 // ------------------------------------------------------------------ start
