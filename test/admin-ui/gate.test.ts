@@ -89,6 +89,17 @@ describe('admin UI gate', () => {
     ).rejects.toThrow('adminUi needs Redis');
   });
 
+  test('with fleet off, a warning says this instance will not be listed; with fleet on, none', async () => {
+    const quiet = recordingLogger();
+    await started({ adminUi: { keys: [KEY] }, fleet: true }, quiet);
+    expect(quiet.lines.some((line) => line.message.includes('fleet is off'))).toBe(false);
+    const warned = recordingLogger();
+    await started({ adminUi: { keys: [KEY] } }, warned);
+    expect(warned.lines.filter((line) => line.level === 'warn').map((line) => line.message)).toContain(
+      '[WebSocketComponent] adminUi is on but fleet is off: this instance does not announce itself in the fleet the admin UI lists (set fleet: true on every instance)',
+    );
+  });
+
   test('without a session: 401 and the sign-in form, never the page, its script or the API', async () => {
     const app = await started({ adminUi: { keys: [KEY] } });
     const page = await fetch(url(app, '/admin/'));
