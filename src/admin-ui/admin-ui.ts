@@ -251,6 +251,8 @@ export async function createAdminUi(
         : textResponse(405, 'Method Not Allowed', 'text/plain', { allow: 'GET, HEAD' });
     }
     if (sub === '/login') {
+      // Without keys there is nothing to sign in with: the application's hook is the only gate.
+      if (!gate.hasKeys) return textResponse(403, 'Forbidden', 'text/plain');
       return method === 'POST'
         ? signIn(request)
         : new Response(null, { status: 303, headers: { location: `${base}/` } });

@@ -228,6 +228,13 @@ describe('admin UI gate', () => {
     expect(html).toContain('data-api="/ops/api"');
     expect(html).toContain('id="sign-out" method="post" action="/ops/logout" data-show="no"');
     expect((await fetch(url(app, '/ops/api/instances'))).status).toBe(403);
+    // No keys: the sign-in form's target refuses too (a key cannot open a hook-only UI).
+    const keyed = await fetch(url(app, '/ops/login'), {
+      method: 'POST',
+      body: new URLSearchParams({ key: KEY }),
+    });
+    expect(keyed.status).toBe(403);
+    expect(keyed.headers.get('set-cookie')).toBeNull();
   });
 
   test('a hook that never answers refuses the request after its bound (logged), holding nothing', async () => {
