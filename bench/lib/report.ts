@@ -796,9 +796,9 @@ function variantsSection(run: IRunResult): string[] {
   )
     return [];
   return [
-    '## The second floor, metrics and history (same run)',
+    '## The second floor, metrics, the fleet registry and history (same run)',
     '',
-    "Variants that take their turn beside raw Bun and the helper in the same repetitions: **raw Bun, four topics** is the floor with every socket also subscribed to its own id and the two default rooms (`ws-default`, `ws-notification`), the four subscriptions the seeds promise; **`metrics: true`** is the helper with its Prometheus registry on (nothing scrapes it during the run); **history room** is the helper with `historyFn` keeping the benchmark room's history (1,000 publications, ten minutes) in Redis, so every `send()` gets its position from the publish script and every instance, the sender included, delivers it when Pub/Sub brings it back. Redis's own CPU (`INFO cpu`) is in no server figure; one row shows it per delivered message for the cross-instance `send()`.",
+    "Variants that take their turn beside raw Bun and the helper in the same repetitions: **raw Bun, four topics** is the floor with every socket also subscribed to its own id and the two default rooms (`ws-default`, `ws-notification`), the four subscriptions the seeds promise; **`metrics: true`** is the helper with its Prometheus registry on (nothing scrapes it during the run); **`fleet` registry on** is the helper announcing itself in the fleet registry every second (five times the default rate: one MULTI to Redis per second, nothing per message or connection); **history room** is the helper with `historyFn` keeping the benchmark room's history (1,000 publications, ten minutes) in Redis, so every `send()` gets its position from the publish script and every instance, the sender included, delivers it when Pub/Sub brings it back. Redis's own CPU (`INFO cpu`) is in no server figure; one row shows it per delivered message for the cross-instance `send()`.",
     '',
     markdownTable(
       ['', ...run.config.scales.map((n) => `${int(n)} clients`)],

@@ -186,6 +186,8 @@ export function createHttpApi(opts: IHttpApiOptions): IHttpApi {
   app.use('*', async (c, next) => {
     c.header('cache-control', 'no-store');
     c.header('x-content-type-options', 'nosniff');
+    // JSON only: nothing to run or frame, wherever a browser is pointed at it.
+    c.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
     const keyId = keys.check(c.req.header('authorization'));
     if (keyId === undefined)
       throw new HttpApiError('UNAUTHORIZED', 'a valid API key is required (Authorization: Bearer <key>)', {

@@ -120,6 +120,8 @@ describe('authentication', () => {
     const res = await fetch(`${base}/instances`, { headers: { authorization: `Basic ${KEY}` } });
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toBe('Bearer');
+    expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
+    expect(res.headers.get('cache-control')).toBe('no-store');
     await expectSilence(client, 'x');
     client.close();
   });
