@@ -7,7 +7,7 @@
 // JavaScript but leaves declaration files alone, so the same rewrite is applied
 // to the .d.ts files here: consumers on any TypeScript version then resolve them.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -33,6 +33,9 @@ for (const entry of readdirSync(dist, { recursive: true })) {
   }
 }
 console.log(`build: dist/ written (${rewritten} declaration files had their .ts imports rewritten to .js)`);
+
+// The admin UI's page files (plain HTML, JS and CSS, read at run time next to the module).
+cpSync(join(root, 'src/admin-ui/assets'), join(dist, 'admin-ui/assets'), { recursive: true });
 
 // The prebuilt browser bundle (dist/browser/roomcast-client.js, .map, .d.ts), made with Bun.build:
 // Bun is a devDependency, so it is here wherever the package is built.

@@ -7,6 +7,7 @@
  * @module roomcast
  */
 
+export type { IConnectionInfo } from './bus/commands.ts';
 export * from './common/constants.ts';
 export type { ILogFields, IStructuredLogger } from './common/log.ts';
 export { createConsoleLogger, silentLogger } from './common/logger.ts';
@@ -99,7 +100,7 @@ export {
   type TOriginCheck,
 } from './server/origin-policy.ts';
 export { WebSocketRequestError } from './server/request-error.ts';
-export type { ICommandResult } from './server/server-commands.ts';
+export type { ICommandResult, IInspectResult } from './server/server-commands.ts';
 export { parseCookies } from './server/upgrade.ts';
 export {
   type IBunUpgradingServer,

@@ -29,8 +29,32 @@ export type TCommandTarget =
   | { clientId: string; userId?: undefined }
   | { userId: string; clientId?: undefined };
 
+/** Most connections one instance describes in its answer to an `inspect` command. */
+export const INSPECT_MAX_CONNECTIONS = 100;
+/** Most room names listed per described connection (`roomCount` has them all). */
+export const INSPECT_MAX_ROOMS = 10;
+
+/** One connection as an instance describes it to `inspect` (no metadata, no payload: who and where). */
+export interface IConnectionInfo {
+  clientId: string;
+  userId?: string;
+  /** The instance holding it. */
+  serverId: string;
+  /** Its first `INSPECT_MAX_ROOMS` rooms (its own id room left out). */
+  rooms: string[];
+  /** How many rooms it is in (its own id room left out). */
+  roomCount: number;
+  encrypted: boolean;
+  /** ms since epoch. */
+  connectedAt: number;
+  /** ms since epoch of its last frame. */
+  lastActivity: number;
+}
+
 export type TCommand =
   | { kind: 'disconnect'; target: TCommandTarget; code: number; reason: string }
+  /** Asks the instances holding the target to describe its connections (answered with `connections`). */
+  | { kind: 'inspect'; target: TCommandTarget }
   | { kind: 'join' | 'leave'; target: TCommandTarget; rooms: string[] }
   /** A message for one client that asks for its acknowledgement, to be answered to `replyTo`. */
   | { kind: 'deliver'; clientId: string; event: string; data?: unknown; ackId: string; timeout: number }
@@ -65,6 +89,8 @@ export interface ICommandMessage {
 /** What travels on `ws:instance:<id>`. */
 export type TInstanceMessage =
   | { kind: 'count'; requestId: string; count: number }
+  /** An instance's answer to `inspect`: its connections of the target (at most `INSPECT_MAX_CONNECTIONS`). */
+  | { kind: 'connections'; requestId: string; connections: IConnectionInfo[] }
   /** A single client's acknowledgement; `tooLarge`: its answer was refused as too large. */
   | { kind: 'ack'; ackId: string; data?: unknown; tooLarge?: boolean }
   /** Whom an instance delivered a `deliverMany` to (`single`: the room named a client held here). */
@@ -104,6 +130,9 @@ export function decodeCommand(raw: string): ICommandMessage | undefined {
         ...base,
         command: { kind: 'disconnect', target: command.target, code: command.code, reason: command.reason },
       };
+    case 'inspect':
+      if (!isTarget(command.target)) return undefined;
+      return { ...base, command: { kind: 'inspect', target: command.target } };
     case 'join':
     case 'leave':
       if (!isTarget(command.target) || !Array.isArray(command.rooms)) return undefined;
@@ -186,6 +215,10 @@ export function decodeInstanceMessage(raw: string): TInstanceMessage | undefined
   if (!isPlainObject(parsed)) return undefined;
   if (parsed.kind === 'count' && typeof parsed.requestId === 'string' && Number.isSafeInteger(parsed.count)) {
     return { kind: 'count', requestId: parsed.requestId, count: parsed.count as number };
+  }
+  if (parsed.kind === 'connections' && typeof parsed.requestId === 'string') {
+    const connections = decodeConnections(parsed.connections);
+    return connections ? { kind: 'connections', requestId: parsed.requestId, connections } : undefined;
   }
   if (typeof parsed.ackId !== 'string') return undefined;
   const { ackId } = parsed;
@@ -320,4 +353,31 @@ export function validateCloseCode(prefix: string, code: unknown, reconnect?: unk
     throw new Error(`${prefix} close code must be 1000 or 3000-4999, got ${String(code)}`);
   }
   return code;
+}
+
+/** The connections of an `inspect` answer, each checked field by field; undefined when malformed or too many. */
+function decodeConnections(value: unknown): IConnectionInfo[] | undefined {
+  if (!Array.isArray(value) || value.length > INSPECT_MAX_CONNECTIONS) return undefined;
+  const out: IConnectionInfo[] = [];
+  const time = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  for (const entry of value) {
+    if (!isPlainObject(entry)) return undefined;
+    const { clientId, userId, serverId, rooms, roomCount, encrypted, connectedAt, lastActivity } = entry;
+    if (typeof clientId !== 'string' || typeof serverId !== 'string' || !optionalString(userId))
+      return undefined;
+    if (!isStringArray(rooms) || rooms.length > INSPECT_MAX_ROOMS || !Number.isSafeInteger(roomCount))
+      return undefined;
+    if (typeof encrypted !== 'boolean' || !time(connectedAt) || !time(lastActivity)) return undefined;
+    out.push({
+      clientId,
+      ...(userId === undefined ? {} : { userId: userId as string }),
+      serverId,
+      rooms,
+      roomCount: roomCount as number,
+      encrypted,
+      connectedAt,
+      lastActivity,
+    });
+  }
+  return out;
 }

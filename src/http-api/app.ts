@@ -1,6 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import type { IConnectionInfo } from '../bus/commands.ts';
 import { adaptLogger } from '../common/log.ts';
 import { createConsoleLogger } from '../common/logger.ts';
 import type { ILogger } from '../common/types.ts';
@@ -57,9 +58,22 @@ export interface IHttpApiOptions
    * OpenAPI document's `servers`. Default `/`.
    */
   basePath?: string;
+  /**
+   * Describes a connection's, or a user's connections (`GET /connections`). Redis alone cannot
+   * answer it: an instance's `helper.connections` asks every instance over the command bus. The
+   * admin UI's API and `HttpApiComponent` get it; without it the route answers 501 `NOT_AVAILABLE`.
+   */
+  connections?: (target: { clientId?: string; userId?: string }) => Promise<IHttpApiConnections>;
   /** Told of every write that succeeded (op, the key's id, its target): an audit trail. */
   onAction?: (entry: IHttpApiAction) => void;
   logger?: ILogger;
+}
+
+/** What `GET /connections` answers (`IInspectResult` of the helper). */
+export interface IHttpApiConnections {
+  connections: IConnectionInfo[];
+  instances: number;
+  complete: boolean;
 }
 
 /** One write done through the API, as `onAction` sees it (no payload). */
@@ -246,6 +260,20 @@ export function createHttpApi(opts: IHttpApiOptions): IHttpApi {
       ),
     );
   }
+  app.openapi(routes.connections, async (c) => {
+    if (!opts.connections) {
+      throw new HttpApiError(
+        'NOT_AVAILABLE',
+        'this API cannot list connections: it was not given connections() (the admin UI mounted in an instance is)',
+      );
+    }
+    const { clientId, userId } = c.req.valid('query');
+    const found = await opts.connections(clientId !== undefined ? { clientId } : { userId });
+    return c.json(
+      { connections: found.connections, instances: found.instances, complete: found.complete },
+      200,
+    );
+  });
   app.openapi(routes.batch, async (c) => {
     const { requests } = c.req.valid('json');
     if (requests.length > maxBatch) {

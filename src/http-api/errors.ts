@@ -27,6 +27,8 @@ export const HttpApiErrorCodes = Object.freeze({
   UNRECOVERABLE_POSITION: 409,
   /** Redis is not connected or did not answer: nothing was done (or it is unknown whether it was). */
   REDIS_UNAVAILABLE: 503,
+  /** The route needs what this API was not given (`GET /connections`: an instance's helper, see `connections`). */
+  NOT_AVAILABLE: 501,
   /** Anything else; the message carries no detail of the failure. */
   INTERNAL: 500,
 });

@@ -5,6 +5,8 @@ import {
   BatchBody,
   BroadcastBody,
   CommandAnswer,
+  ConnectionsAnswer,
+  ConnectionsQuery,
   DisconnectBody,
   DoneAnswer,
   ErrorAnswer,
@@ -178,6 +180,13 @@ export const routes = {
     HistoryAnswer,
     'HISTORY_UNAVAILABLE',
     'UNRECOVERABLE_POSITION',
+  ),
+  connections: read(
+    '/connections',
+    "A connection's, or a user's connections, described by every instance (no metadata, no payload)",
+    ConnectionsQuery,
+    ConnectionsAnswer,
+    'NOT_AVAILABLE',
   ),
   batch: createRoute({
     method: 'post',

@@ -242,6 +242,34 @@ export const HistoryAnswer = z
   })
   .openapi('History');
 
+export const ConnectionsQuery = z
+  .object({
+    clientId: Id('One connection').optional(),
+    userId: Id('Every connection of a user').optional(),
+  })
+  .refine((q) => (q.clientId === undefined) !== (q.userId === undefined), {
+    message: 'give exactly one of clientId and userId',
+  });
+export const ConnectionInfo = z
+  .object({
+    clientId: z.string(),
+    userId: z.string().optional(),
+    serverId: z.string().openapi({ description: 'The instance holding it (its `id` in /instances)' }),
+    rooms: z.array(z.string()).openapi({ description: 'Its first 10 rooms (its own id room left out)' }),
+    roomCount: z.number().int(),
+    encrypted: z.boolean(),
+    connectedAt: z.number(),
+    lastActivity: z.number(),
+  })
+  .openapi('ConnectionInfo');
+export const ConnectionsAnswer = z
+  .object({
+    connections: z.array(ConnectionInfo),
+    instances: z.number().int().openapi({ description: 'Instances that answered' }),
+    complete: z.boolean().openapi({ description: 'Every instance answered within the wait (1 s)' }),
+  })
+  .openapi('Connections');
+
 // ------------------------------------------------------------------ batch
 
 /** The operations a batch may hold, each with the body of its own route. */

@@ -1,5 +1,8 @@
 import {
   type ICommandMessage,
+  type IConnectionInfo,
+  INSPECT_MAX_CONNECTIONS,
+  INSPECT_MAX_ROOMS,
   instanceChannel,
   listenForCommands,
   publishCommand,
@@ -40,8 +43,20 @@ export interface IServerCommandOptions<M extends object> {
   bus?: RedisBus;
 }
 
+/** What `inspect` found: the target's connections on the instances that answered in time. */
+export interface IInspectResult {
+  /** At most `INSPECT_MAX_CONNECTIONS` per instance, this one's first. */
+  connections: IConnectionInfo[];
+  /** Instances that reported (this one included). */
+  instances: number;
+  /** True when every instance that received the command answered within `wait`. */
+  complete: boolean;
+}
+
 interface ICollecting {
   count: number;
+  /** Filled by the answers to an `inspect`. */
+  connections?: IConnectionInfo[];
   answers: number;
   expected: number;
   done(): void;
@@ -71,17 +86,39 @@ export class ServerCommands<M extends object = AnyRecord> {
   }
 
   async run(command: TCommand, wait = COMMAND_WAIT): Promise<ICommandResult> {
-    const local = this.apply(command);
+    const entry = await this.collect(command, wait, { count: this.apply(command) });
+    return { affected: entry.count, instances: 1 + entry.answers, complete: entry.complete };
+  }
+
+  /**
+   * Describes the target's connections on every instance: this one's at once, the others' as
+   * they answer within `wait` ms. Nothing is changed. Bounded: each instance describes at most
+   * `INSPECT_MAX_CONNECTIONS` connections.
+   */
+  async inspect(target: TCommandTarget, wait = COMMAND_WAIT): Promise<IInspectResult> {
+    const entry = await this.collect({ kind: 'inspect', target }, wait, {
+      count: 0,
+      connections: this.describe(target),
+    });
+    return { connections: entry.connections ?? [], instances: 1 + entry.answers, complete: entry.complete };
+  }
+
+  /** Publishes `command` asking for answers and collects them for at most `wait` ms. */
+  private async collect(
+    command: TCommand,
+    wait: number,
+    start: Pick<ICollecting, 'count' | 'connections'>,
+  ): Promise<ICollecting & { complete: boolean }> {
     const pub = this.opts.bus?.publisher();
-    if (!this.opts.bus) return { affected: local, instances: 1, complete: true };
-    if (pub?.status !== 'ready') return { affected: local, instances: 1, complete: false };
-    const requestId = `${this.opts.serverId}:${++this.next}`;
     const entry: ICollecting = {
-      count: local,
+      ...start,
       answers: 0,
       expected: Number.POSITIVE_INFINITY,
       done: () => {},
     };
+    if (!this.opts.bus) return { ...entry, complete: true };
+    if (pub?.status !== 'ready') return { ...entry, complete: false };
+    const requestId = `${this.opts.serverId}:${++this.next}`;
     const finished = new Promise<void>((resolve) => {
       entry.done = resolve;
     });
@@ -108,7 +145,30 @@ export class ServerCommands<M extends object = AnyRecord> {
       clearTimeout(timer);
       this.collecting.delete(requestId);
     }
-    return { affected: entry.count, instances: 1 + entry.answers, complete: entry.answers >= entry.expected };
+    return { ...entry, complete: entry.answers >= entry.expected };
+  }
+
+  /** This instance's connections of `target`, described for `inspect` (bounded). */
+  private describe(target: TCommandTarget): IConnectionInfo[] {
+    const out: IConnectionInfo[] = [];
+    for (const client of this.targets(target)) {
+      if (out.length >= INSPECT_MAX_CONNECTIONS) break;
+      const rooms: string[] = [];
+      for (const room of client.rooms) {
+        if (room !== client.id && rooms.length < INSPECT_MAX_ROOMS) rooms.push(room);
+      }
+      out.push({
+        clientId: client.id,
+        ...(client.userId === undefined ? {} : { userId: client.userId }),
+        serverId: this.opts.serverId,
+        rooms,
+        roomCount: client.rooms.size - (client.rooms.has(client.id) ? 1 : 0),
+        encrypted: client.encrypted,
+        connectedAt: client.connectedAt,
+        lastActivity: client.lastActivity,
+      });
+    }
+    return out;
   }
 
   /** Publishes an acknowledged message for a client held by another instance. */
@@ -138,7 +198,7 @@ export class ServerCommands<M extends object = AnyRecord> {
 
   /** Acts on this instance's targets; returns how many connections it acted on. */
   apply(command: TCommand): number {
-    if (command.kind === 'deliver' || command.kind === 'deliverMany') return 0;
+    if (command.kind === 'deliver' || command.kind === 'deliverMany' || command.kind === 'inspect') return 0;
     const targets = this.targets(command.target);
     for (const client of targets) {
       if (command.kind === 'disconnect') this.opts.close(client, command.code, command.reason);
@@ -181,6 +241,13 @@ export class ServerCommands<M extends object = AnyRecord> {
       this.opts.collector?.received(message.from, command);
       return;
     }
+    if (command.kind === 'inspect') {
+      if (message.requestId) {
+        const connections = this.describe(command.target);
+        this.tell(message.from, { kind: 'connections', requestId: message.requestId, connections });
+      }
+      return;
+    }
     // Room names are checked again: an emitter of another version may send anything.
     if (command.kind !== 'disconnect' && !command.rooms.every(isValidRoomName)) return;
     const count = this.apply(command);
@@ -199,7 +266,10 @@ export class ServerCommands<M extends object = AnyRecord> {
     }
     const entry = this.collecting.get(message.requestId);
     if (!entry) return;
-    entry.count += message.count;
+    if (message.kind === 'connections') {
+      const space = INSPECT_MAX_CONNECTIONS * 100 - (entry.connections?.length ?? 0); // 100 instances at most
+      entry.connections?.push(...message.connections.slice(0, Math.max(0, space)));
+    } else entry.count += message.count;
     entry.answers++;
     if (entry.answers >= entry.expected) entry.done();
   }

@@ -50,7 +50,7 @@ import type { RoomRecovery } from './recovery.ts';
 import { deliverPositionedMessage, type RoomHistory } from './room-history.ts';
 import type { RoomPresence } from './room-presence.ts';
 import type { IRoomQuota, RoomRequests } from './room-requests.ts';
-import type { ICommandResult, ServerCommands } from './server-commands.ts';
+import type { ICommandResult, IInspectResult, ServerCommands } from './server-commands.ts';
 import type { SessionManager } from './session-manager.ts';
 import { createUpgradeView } from './upgrade.ts';
 
@@ -720,6 +720,20 @@ export class WebSocketServerHelper<
     wait?: number;
   }): Promise<ICommandResult> {
     return this.roomCommand('join', opts);
+  }
+
+  /**
+   * Describes a client's, or every connection of a user's, connections on every instance (who,
+   * where, which rooms, encrypted or not; never metadata or payloads), without changing them.
+   * Resolves like `disconnect()`; each instance describes at most 100 connections.
+   */
+  connections(opts: { clientId?: string; userId?: string; wait?: number }): Promise<IInspectResult> {
+    try {
+      const { target } = validateCommand('[WebSocketServerHelper] connections():', opts, false);
+      return this.commands.inspect(target, opts.wait);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Makes a client, or every connection of a user, leave `rooms` on every instance (its own id room stays). */

@@ -142,7 +142,7 @@ export async function onlineNames(page: Page): Promise<string[]> {
 }
 
 /** Reads a stream to its end in the background; `text()` is what arrived so far. */
-function pump(stream: ReadableStream<Uint8Array>): { text: () => string } {
+export function pump(stream: ReadableStream<Uint8Array>): { text: () => string } {
   let text = '';
   const decoder = new TextDecoder();
   const reader = stream.getReader();

@@ -42,6 +42,7 @@ describe('server options', () => {
       drainWindow: 0,
       metrics: false,
       metricsPath: '/metrics',
+      adminUi: false,
       connectionRate: {},
       clientCaps: false,
       serverOptions: { sendPings: true, idleTimeout: 60, maxPayloadLength: 131_072 },
@@ -71,6 +72,7 @@ describe('server options', () => {
       drainWindow: 0,
       metrics: false,
       metricsPath: '/metrics',
+      adminUi: false,
       connectionRate: {},
       clientCaps: false,
       serverOptions: {

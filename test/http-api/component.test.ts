@@ -77,3 +77,16 @@ test('mounted in an application at /api: lists its own instance, publishes to it
   expect(doc.paths['/instances']).toBeDefined();
   client.close();
 });
+
+test('mounted in an application: GET /api/connections asks the instances through the running helper', async () => {
+  const client = await TestClient.authenticated(`${url.replace('http', 'ws')}/ws`, {
+    token: 'ok',
+    user: 'lin',
+  });
+  const answer = (await (await get('/api/connections?userId=lin')).json()) as any;
+  expect(answer.complete).toBe(true);
+  expect(answer.connections.map((c: { clientId: string; userId: string }) => [c.clientId, c.userId])).toEqual(
+    [[client.id, 'lin']],
+  );
+  client.close();
+});

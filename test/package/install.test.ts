@@ -137,6 +137,9 @@ describe('the packed tarball', () => {
       expect(files).toContain(`dist/${entry}index.js`);
       expect(files).toContain(`dist/${entry}index.d.ts`);
     }
+    for (const asset of ['index.html', 'login.html', 'admin.js', 'admin.css']) {
+      expect(files).toContain(`dist/admin-ui/assets/${asset}`);
+    }
     expect(files).toContain('CHANGELOG.md');
     expect(files).toContain('README.md');
     expect(files).toContain('docs/grafana-dashboard.json');

@@ -1,3 +1,5 @@
+import { type IAdminMount, mountAdminUi } from '../../admin-ui/mount.ts';
+import { type IResolvedAdminUiOptions, resolveAdminUiOptions } from '../../admin-ui/options.ts';
 import { WebSocketCloseCodes } from '../../common/constants.ts';
 import { adaptLogger, logFields } from '../../common/log.ts';
 import { assertBunRuntime } from '../../common/runtime.ts';
@@ -47,6 +49,8 @@ export class WebSocketComponent implements IComponent {
   private originAllowed?: TOriginCheck;
   private connectionRate?: ConnectionRateLimiter;
   private caps?: ClientCaps;
+  private adminUi?: IResolvedAdminUiOptions;
+  private admin?: IAdminMount;
 
   constructor(private readonly application: BaseApplication) {
     // Fail at registration, not at the first connection: the helper needs Bun's native WebSockets.
@@ -86,6 +90,23 @@ export class WebSocketComponent implements IComponent {
       throw new Error(`${PREFIX} ${(error as Error).message}`);
     }
     checkOperationalOptions(this.options);
+    const { path, livenessPath, readinessPath, metricsPath } = this.options;
+    this.adminUi = resolveAdminUiOptions(this.options.adminUi, [
+      path,
+      livenessPath,
+      readinessPath,
+      metricsPath,
+    ]);
+    if (this.adminUi && !app.isBound({ key: WebSocketBindingKeys.REDIS_CONNECTION })) {
+      throw new Error(
+        `${PREFIX} adminUi needs Redis (its API reads the fleet registry, presence and history there): bind WebSocketBindingKeys.REDIS_CONNECTION`,
+      );
+    }
+    if (this.adminUi && !this.options.fleet) {
+      adaptLogger(app.logger).warn(
+        `${PREFIX} adminUi is on but fleet is off: this instance does not announce itself in the fleet the admin UI lists (set fleet: true on every instance)`,
+      );
+    }
     const rate = this.options.connectionRate;
     this.connectionRate = rate === false ? undefined : new ConnectionRateLimiter(rate, PREFIX);
     const caps = this.options.clientCaps === false ? undefined : new ClientCaps(this.options.clientCaps);
@@ -112,6 +133,7 @@ export class WebSocketComponent implements IComponent {
       clientIpFn,
       connectionRateFn,
       clientCaps: _caps,
+      adminUi: _adminUi,
       ...options
     } = this.options as TResolvedServerOptions;
     const optional = <T>(key: string): T | undefined => app.get<T>({ key, isOptional: true });
@@ -148,6 +170,9 @@ export class WebSocketComponent implements IComponent {
     await helper.configure();
     const { caps } = this;
     if (caps?.countsRooms) helper.setRoomQuota(caps);
+    const admin = this.adminUi
+      ? (await this.mountAdmin(this.adminUi, helper, helperOptions, clientIpFn)).handle
+      : undefined;
 
     server.reload({
       fetch: createWebSocketFetchHandler({
@@ -170,6 +195,7 @@ export class WebSocketComponent implements IComponent {
           options.metrics && metricsPath !== false
             ? createMetricsResponder({ path: metricsPath, metrics: () => helper.getMetrics() })
             : undefined,
+        admin,
         accepting: () => !helper.isStopping(),
         admit: this.admission(helper, clientIpFn, connectionRateFn),
         clientAddress: (request, srv) => {
@@ -187,6 +213,33 @@ export class WebSocketComponent implements IComponent {
       `${PREFIX} "${options.identifier}" accepting WebSocket connections on ${options.path}`,
       logFields({ identifier: options.identifier, path: options.path }),
     );
+  }
+
+  /** The admin UI with its own HTTP API, behind its gate (see src/admin-ui/). */
+  private async mountAdmin(
+    options: IResolvedAdminUiOptions,
+    helper: WebSocketServerHelper,
+    helperOptions: IWebSocketServerOptions,
+    clientIpFn: TResolvedServerOptions['clientIpFn'],
+  ): Promise<IAdminMount> {
+    const server = this.application.getServer();
+    this.admin = await mountAdminUi({
+      options,
+      redisConnection: helperOptions.redisConnection as IRedisConnection,
+      connections: (target) => helper.connections(target),
+      historyFn: helperOptions.historyFn,
+      busSecret: helperOptions.busSecret,
+      maxEnvelopeBytes: helperOptions.maxEnvelopeBytes,
+      logger: this.application.logger,
+      clientAddress: (request) => {
+        try {
+          return clientIpFn ? clientIpFn({ request, server }) : server.requestIP(request)?.address;
+        } catch {
+          return undefined;
+        }
+      },
+    });
+    return this.admin;
   }
 
   /** Builds the helper from the options gathered in `start()`; a subclass may wrap or observe it. */
@@ -278,6 +331,7 @@ export class WebSocketComponent implements IComponent {
    * helper's Redis connections. Readiness answers 503 from the first moment of a drain.
    */
   async stop(): Promise<void> {
+    await this.admin?.stop();
     await this.helper?.shutdown({ drainWindow: this.options?.drainWindow ?? 0 });
   }
 }

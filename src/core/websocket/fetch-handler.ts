@@ -40,6 +40,8 @@ export function createWebSocketFetchHandler(opts: {
   health?: (request: Request, pathname: string) => Response | undefined;
   /** The Prometheus scrape answer; `undefined` passes the request on. */
   metrics?: (request: Request, pathname: string) => Promise<Response> | undefined;
+  /** The admin UI under its path; `undefined` passes the request on. */
+  admin?: (request: Request, pathname: string) => Promise<Response> | undefined;
   /** False while draining: upgrades get 503 so the client tries another instance. */
   accepting?: () => boolean;
   /** Per-IP connection rate; checked last, so refused origins and drains never spend a token. */
@@ -47,7 +49,18 @@ export function createWebSocketFetchHandler(opts: {
   /** The client's address for `authenticateFn` when `admit` did not name one (`clientIpFn`). */
   clientAddress?: (request: Request, server: Server<unknown>) => string | undefined;
 }): TUpgradingFetch {
-  const { path, fallback, originAllowed, onRefused, health, metrics, accepting, admit, clientAddress } = opts;
+  const {
+    path,
+    fallback,
+    originAllowed,
+    onRefused,
+    health,
+    metrics,
+    admin,
+    accepting,
+    admit,
+    clientAddress,
+  } = opts;
   const upgrade = (
     request: Request,
     server: Server<unknown>,
@@ -68,7 +81,7 @@ export function createWebSocketFetchHandler(opts: {
   };
   return (request, server) => {
     const pathname = new URL(request.url).pathname;
-    const answer = health?.(request, pathname) ?? metrics?.(request, pathname);
+    const answer = health?.(request, pathname) ?? metrics?.(request, pathname) ?? admin?.(request, pathname);
     if (answer) return answer;
     if (isWebSocketUpgrade(request) && pathname === path) {
       if (originAllowed && !originAllowed(request)) {

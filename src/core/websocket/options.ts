@@ -1,4 +1,5 @@
 import type { Server } from 'bun';
+import type { IAdminUiOptions } from '../../admin-ui/options.ts';
 import { WebSocketDefaults } from '../../common/constants.ts';
 import type { IBunWebSocketConfig } from '../../common/types.ts';
 import type { IFleetOptions } from '../../fleet/types.ts';
@@ -53,6 +54,11 @@ export interface IServerOptions {
   metrics?: boolean | IMetricsOptions;
   /** `GET` here answers the Prometheus scrape while `metrics` is on. Default `'/metrics'`; `false`: not mounted. */
   metricsPath?: string | false;
+  /**
+   * The admin UI (see docs/admin.md): a page under `adminUi.path` (default `/admin`) that shows the
+   * fleet and lets an operator act, behind its own keys or `authorize(request)` hook. Default `false`.
+   */
+  adminUi?: IAdminUiOptions | false;
   /**
    * Per-IP token bucket on upgrade requests (refused with 429 before a socket exists). Default
    * `{ perSecond: 20, burst: 100, maxTrackedIps: 10_000 }`; `false` turns it off.
@@ -195,6 +201,7 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<TResolvedServerOptions> = Object.f
   drainWindow: 0,
   metrics: false,
   metricsPath: '/metrics',
+  adminUi: false,
   connectionRate: Object.freeze({}),
   clientCaps: false,
   serverOptions: Object.freeze({
@@ -234,6 +241,7 @@ export function mergeServerOptions(bound: Partial<IServerOptions> | undefined): 
     drainWindow: given.drainWindow ?? d.drainWindow,
     metrics: given.metrics ?? d.metrics,
     metricsPath: given.metricsPath ?? d.metricsPath,
+    adminUi: given.adminUi ?? d.adminUi,
     connectionRate: given.connectionRate ?? d.connectionRate,
     clientCaps: given.clientCaps ?? d.clientCaps,
     clientIpFn: given.clientIpFn,

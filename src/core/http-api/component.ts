@@ -1,11 +1,11 @@
-import type { IRedisConnection } from '../common/types.ts';
-import type { BaseApplication } from '../core/application.ts';
-import type { IComponent } from '../core/component.ts';
-import { WebSocketBindingKeys } from '../core/websocket/keys.ts';
-import type { IServerOptions } from '../core/websocket/options.ts';
-import type { THistoryFn } from '../history/types.ts';
-import { createHttpApi, type IHttpApi, type IHttpApiOptions } from './app.ts';
-import { errorBody } from './errors.ts';
+import type { IRedisConnection } from '../../common/types.ts';
+import type { THistoryFn } from '../../history/types.ts';
+import { createHttpApi, type IHttpApi, type IHttpApiOptions } from '../../http-api/app.ts';
+import { errorBody, HttpApiError } from '../../http-api/errors.ts';
+import type { BaseApplication } from '../application.ts';
+import type { IComponent } from '../component.ts';
+import { WebSocketBindingKeys } from '../websocket/keys.ts';
+import type { IServerOptions } from '../websocket/options.ts';
 
 /** Binding keys the HTTP API component reads. */
 export class HttpApiBindingKeys {
@@ -71,6 +71,12 @@ export class HttpApiComponent implements IComponent {
       maxEnvelopeBytes: server?.maxEnvelopeBytes,
       basePath: path,
       logger: app.logger,
+      // GET /connections asks every instance through this instance's helper, once it runs.
+      connections: (target) => {
+        const helper = app.get({ key: WebSocketBindingKeys.WEBSOCKET_INSTANCE, isOptional: true });
+        if (!helper) throw new HttpApiError('NOT_AVAILABLE', 'the WebSocket component is not running here');
+        return helper.connections(target);
+      },
     });
     app.hono.route(path, api.app);
     // The API's own NOT_FOUND for its paths (a mounted app's notFound is the application's).
