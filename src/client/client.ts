@@ -194,12 +194,13 @@ export class RoomcastClient<
         new TypeError(`[roomcast] cannot request "${String(event)}": not an app event name`),
       );
     }
-    return this.#systemRequest(event, data, REPLY_EVENT, options.timeout) as Promise<
+    return this.#systemRequest(event, data, options.timeout, REPLY_EVENT) as Promise<
       K extends keyof Replies ? Replies[K] : unknown
     >;
   }
 
-  #systemRequest(event: string, data: unknown, answer: string, timeout?: number): Promise<unknown> {
+  /** Sends `event` and waits for its answer, the `answer` event (by default an event of the same name). */
+  #systemRequest(event: string, data: unknown, timeout?: number, answer = event): Promise<unknown> {
     if (this.halted)
       return Promise.reject(new RoomcastClientError('CLOSED', `"${event}" on a closed client`));
     const ms = timeout ?? this.#options.requestTimeout;
@@ -217,12 +218,7 @@ export class RoomcastClient<
    * `NOT_IN_ROOM`, `PRESENCE_UNAVAILABLE` (no presence for that room, or Redis down) or `INVALID_REQUEST`.
    */
   presence(room: string, options: { timeout?: number } = {}): Promise<IPresenceResult> {
-    return this.#systemRequest(
-      'ws:presence',
-      { room },
-      'ws:presence',
-      options.timeout,
-    ) as Promise<IPresenceResult>;
+    return this.#systemRequest('ws:presence', { room }, options.timeout) as Promise<IPresenceResult>;
   }
 
   /** `{ clients, users }` of a presence room (same rules as `presence()`). */
@@ -240,24 +236,21 @@ export class RoomcastClient<
    * Same refusals as `presence()`.
    */
   async subscribePresence(room: string): Promise<void> {
-    await this.#systemRequest('ws:presence:subscribe', { room }, 'ws:presence:subscribe');
+    await this.#systemRequest('ws:presence:subscribe', { room });
     this.#presenceRooms.add(room);
   }
 
   async unsubscribePresence(room: string): Promise<void> {
     this.#presenceRooms.delete(room);
-    await this.#systemRequest('ws:presence:unsubscribe', { room }, 'ws:presence:unsubscribe');
+    await this.#systemRequest('ws:presence:unsubscribe', { room });
   }
 
   #resubscribePresence(granted: string[]): void {
     for (const room of granted) {
       if (!this.#presenceRooms.has(room)) continue;
-      this.#systemRequest('ws:presence:subscribe', { room }, 'ws:presence:subscribe').catch((error) =>
-        this.report(
-          error instanceof RoomcastClientError
-            ? error
-            : new RoomcastClientError('SERVER_ERROR', messageOf(error), error),
-        ),
+      // A system request rejects only with a RoomcastClientError (its timeout was checked at construction).
+      this.#systemRequest('ws:presence:subscribe', { room }).catch((error: RoomcastClientError) =>
+        this.report(error),
       );
     }
   }

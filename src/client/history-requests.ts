@@ -35,7 +35,7 @@ export class HistoryRequests {
   request(room: string, options: IHistoryOptions = {}): Promise<IHistoryResult> {
     // The server checks the rest of the shape (INVALID_REQUEST); a non-object cannot even be sent.
     if (typeof room !== 'string' || !isRecord(options)) {
-      return Promise.reject(new TypeError('[roomcast] history() expects a room name and an options object'));
+      return Promise.reject(new TypeError('[roomcast] history(room, options?) needs a room name'));
     }
     const id = `h${++this.#next}`;
     const { since, limit, reverse } = options;

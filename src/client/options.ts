@@ -75,7 +75,7 @@ function resolveReconnect(value: IRoomcastClientOptions['reconnect']): IResolved
     maxAttempts: numberOption('reconnect.maxAttempts', opts.maxAttempts, Number.POSITIVE_INFINITY, 1, true),
   };
   if (resolved.jitter > 1) fail(`reconnect.jitter must be between 0 and 1, got ${resolved.jitter}`);
-  if (resolved.maxDelay < resolved.initialDelay) fail('reconnect.maxDelay must be >= reconnect.initialDelay');
+  if (resolved.maxDelay < resolved.initialDelay) fail('reconnect.maxDelay must be >= initialDelay');
   return resolved;
 }
 

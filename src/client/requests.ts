@@ -119,7 +119,7 @@ export class Requests {
       if (!pending.sent) continue;
       this.#finish(id, pending);
       pending.reject(
-        new RoomcastClientError('CONNECTION_LOST', 'the connection dropped before the answer came', { id }),
+        new RoomcastClientError('CONNECTION_LOST', 'the connection dropped before the answer', { id }),
       );
     }
   }

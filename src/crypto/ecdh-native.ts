@@ -132,7 +132,7 @@ export class ECDH extends WebCryptoECDH {
       const body = decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES));
       return Buffer.concat([body, decipher.final()]).toString('utf8');
     } catch {
-      throw new Error('[ECDH] Decryption failed (wrong key, tampered data or mismatched additional data)');
+      throw new Error('[ECDH] Decryption failed (wrong key or altered data)');
     }
   }
 }

@@ -50,7 +50,7 @@ const decoder = new TextDecoder();
 
 function subtle(): SubtleCrypto {
   const api = globalThis.crypto?.subtle;
-  if (!api) throw new Error('[ECDH] WebCrypto (crypto.subtle) is not available in this runtime');
+  if (!api) throw new Error('[ECDH] crypto.subtle is not available');
   return api;
 }
 
@@ -71,7 +71,7 @@ export class ECDH {
   static withAlgorithm(opts: IECDHOptions = {}): ECDH {
     const algorithm = opts.algorithm ?? 'ecdh-p256';
     if (algorithm !== 'ecdh-p256') {
-      throw new Error(`[ECDH] Unsupported algorithm "${String(algorithm)}"; supported: ecdh-p256`);
+      throw new Error(`[ECDH] Unsupported algorithm "${String(algorithm)}" (only ecdh-p256)`);
     }
     const hkdfInfo = opts.hkdfInfo ?? DEFAULT_HKDF_INFO;
     if (typeof hkdfInfo !== 'string' || hkdfInfo.length === 0) {
@@ -92,7 +92,7 @@ export class ECDH {
     }
     const raw = base64ToBytes(opts.rawKeyB64);
     if (raw.length !== RAW_P256_PUBLIC_KEY_BYTES || raw[0] !== 0x04) {
-      throw new Error('[ECDH] Expected a raw uncompressed P-256 public key (65 bytes)');
+      throw new Error('[ECDH] Not a raw P-256 public key (65 bytes)');
     }
     return subtle().importKey('raw', raw, CURVE, true, []);
   }
@@ -160,7 +160,7 @@ export class ECDH {
     try {
       plain = await subtle().decrypt(params, keyOf(opts.secret), base64ToBytes(message.ct));
     } catch {
-      throw new Error('[ECDH] Decryption failed (wrong key, tampered data or mismatched additional data)');
+      throw new Error('[ECDH] Decryption failed (wrong key or altered data)');
     }
     return decoder.decode(plain);
   }
