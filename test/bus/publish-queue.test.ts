@@ -185,6 +185,32 @@ describe('publish queue', () => {
 });
 
 describe('emitter publish bound', () => {
+  test('a burst of calls in one turn (auto-pipelined) arrives whole and in order, every promise resolved', async () => {
+    const connection = new RedisHelper({
+      name: 'emitter-burst',
+      host: '127.0.0.1',
+      port: redis.port,
+      autoConnect: false,
+      logger: silentLogger,
+    });
+    const emitter = new WebSocketEmitter({ redisConnection: connection, logger: silentLogger });
+    await emitter.configure();
+    const client = await member('burst');
+    try {
+      const total = 3_000;
+      const calls: Array<Promise<void>> = [];
+      for (let n = 0; n < total; n++) calls.push(emitter.toRoom({ room: 'burst', event: 'b', data: { n } }));
+      await Promise.all(calls);
+      await client.until(() => client.all('b').length === total, 'the whole burst', 10_000);
+      expect(received(client, 'b')).toEqual(Array.from({ length: total }, (_, n) => n));
+      expect(emitter.publishQueue()).toEqual({ messages: 0, bytes: 0 });
+    } finally {
+      client.close();
+      await emitter.shutdown();
+      await connection.disconnect();
+    }
+  }, 20_000);
+
   test('a stalled Redis: calls past maxPublishQueueBytes reject at once, the others resolve once it runs, in order', async () => {
     const connection = new RedisHelper({
       name: 'emitter',
