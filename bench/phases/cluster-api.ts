@@ -14,6 +14,7 @@
 import { silentLogger } from '../../src/common/logger.ts';
 import { RedisPresenceStore } from '../../src/presence/redis-store.ts';
 import { RedisHelper } from '../../src/redis/redis-helper.ts';
+import { waitForRedisReady } from '../../src/redis/wait-ready.ts';
 import type { IWebSocketServerOptions } from '../../src/server/options.ts';
 import { WebSocketServerHelper } from '../../src/server/websocket-server-helper.ts';
 
@@ -240,7 +241,8 @@ async function presenceLatency(
   const stores = ['bench-instance-a', 'bench-instance-b'].map(
     (serverId) => new RedisPresenceStore({ client: () => client, serverId, ttl: 120_000 }),
   );
-  for (let waited = 0; client.status !== 'ready' && waited < 5_000; waited += 20) await Bun.sleep(20);
+  // A RedisHelper connects only when asked: this connects it and waits (bounded) for `ready`.
+  await waitForRedisReady(client, 5_000);
   for (const store of stores) await store.start();
   for (let n = 0; n < members; n += 500) {
     await Promise.all(
