@@ -1,7 +1,7 @@
 import { WebSocketCloseCodes } from '../common/constants.ts';
 import { isValidRoomName } from '../common/room-names.ts';
 import type { TRedisClient } from '../redis/wait-ready.ts';
-import { isPlainObject, parseJsonSafely } from '../utils/json.ts';
+import { isPlainObject, parseJsonObject } from '../utils/json.ts';
 import type { BusGuard } from './guard.ts';
 
 /**
@@ -111,14 +111,8 @@ function isTarget(value: unknown): value is TCommandTarget {
 
 /** A well-formed command message, or undefined (anything else on the channel is dropped). */
 export function decodeCommand(raw: string): ICommandMessage | undefined {
-  let parsed: unknown;
-  try {
-    parsed = parseJsonSafely(raw);
-  } catch {
-    return undefined;
-  }
-  if (!isPlainObject(parsed) || typeof parsed.from !== 'string' || !isPlainObject(parsed.command))
-    return undefined;
+  const parsed = parseJsonObject(raw);
+  if (!parsed || typeof parsed.from !== 'string' || !isPlainObject(parsed.command)) return undefined;
   const command = parsed.command;
   const requestId = typeof parsed.requestId === 'string' ? parsed.requestId : undefined;
   const base = { from: parsed.from, ...(requestId ? { requestId } : {}) };
@@ -206,13 +200,8 @@ function isStringArray(value: unknown): value is string[] {
 }
 
 export function decodeInstanceMessage(raw: string): TInstanceMessage | undefined {
-  let parsed: unknown;
-  try {
-    parsed = parseJsonSafely(raw);
-  } catch {
-    return undefined;
-  }
-  if (!isPlainObject(parsed)) return undefined;
+  const parsed = parseJsonObject(raw);
+  if (!parsed) return undefined;
   if (parsed.kind === 'count' && typeof parsed.requestId === 'string' && Number.isSafeInteger(parsed.count)) {
     return { kind: 'count', requestId: parsed.requestId, count: parsed.count as number };
   }

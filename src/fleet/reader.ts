@@ -1,6 +1,6 @@
 import { WebSocketLimits } from '../common/constants.ts';
 import type { TRedisClient } from '../redis/wait-ready.ts';
-import { isPlainObject, jsonDepthExceeds, parseJsonSafely } from '../utils/json.ts';
+import { isPlainObject, jsonDepthExceeds, parseJsonObject } from '../utils/json.ts';
 import { FLEET_INDEX_KEY, fleetInstanceKey } from './keys.ts';
 import { FLEET_MAX_TOP_ROOMS } from './options.ts';
 import { mergeRooms } from './top-rooms.ts';
@@ -55,14 +55,8 @@ export function fleetTopRooms(instances: readonly IFleetInstance[], n: number): 
 export function decodeFleetRecord(raw: string): IFleetInstance | undefined {
   if (raw.length > MAX_RECORD_CHARS || jsonDepthExceeds(raw, WebSocketLimits.MAX_BUS_JSON_DEPTH))
     return undefined;
-  let parsed: unknown;
-  try {
-    parsed = parseJsonSafely(raw);
-  } catch {
-    return undefined;
-  }
-  if (!isPlainObject(parsed)) return undefined;
-  const p = parsed;
+  const p = parseJsonObject(raw);
+  if (!p) return undefined;
   const str = (v: unknown): v is string => typeof v === 'string';
   const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
   if (!str(p.id) || !str(p.identifier) || !str(p.version)) return undefined;

@@ -1,6 +1,6 @@
 import { WebSocketLimits } from '../common/constants.ts';
 import type { TRedisClient } from '../redis/wait-ready.ts';
-import { isPlainObject, jsonDepthExceeds, parseJsonSafely } from '../utils/json.ts';
+import { jsonDepthExceeds, parseJsonObject } from '../utils/json.ts';
 import {
   PRESENCE_INSTANCES_KEY,
   presenceInstanceRoomsKey,
@@ -438,13 +438,8 @@ function decodeEntry(
 ): { instance: string; member: IPresenceMember } | undefined {
   // Read from Redis: an entry nested too deep to serialize again is skipped like a malformed one.
   if (jsonDepthExceeds(raw, WebSocketLimits.MAX_BUS_JSON_DEPTH)) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = parseJsonSafely(raw);
-  } catch {
-    return undefined;
-  }
-  if (!isPlainObject(parsed) || typeof parsed.s !== 'string') return undefined;
+  const parsed = parseJsonObject(raw);
+  if (!parsed || typeof parsed.s !== 'string') return undefined;
   const member: IPresenceMember = { clientId };
   if (typeof parsed.u === 'string') member.userId = parsed.u;
   if (parsed.i !== undefined) member.info = parsed.i;

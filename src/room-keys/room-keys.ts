@@ -28,7 +28,6 @@ type Client<M extends object> = IWebSocketClient<M>;
 /** What LocalDelivery asks of sealed rooms: whether a room is sealed, and its delivery. */
 export interface IRoomSealer {
   seals(room: string): boolean;
-  /** Seals `{ event, data }` once and publishes it to the room's sealed topic (minus `exclude`). */
   /**
    * For a sealed room: seals the frame (`frame` when the caller built it already, else `{ event,
    * data }`) once, publishes it to the room's sealed topic (minus `exclude`) and answers true.

@@ -29,6 +29,17 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** `parseJsonSafely` for messages that must be a JSON object: undefined for anything else, never a throw. */
+export function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  let parsed: unknown;
+  try {
+    parsed = parseJsonSafely(text);
+  } catch {
+    return undefined;
+  }
+  return isPlainObject(parsed) ? parsed : undefined;
+}
+
 /** `JSON.stringify(data)`, or undefined when there is no data to send. */
 export function serializeData(data: unknown): string | undefined {
   return data === undefined ? undefined : JSON.stringify(data);

@@ -198,7 +198,7 @@ describe('emitter publish bound', () => {
     const client = await member('burst');
     try {
       const total = 3_000;
-      const calls: Array<Promise<void>> = [];
+      const calls: Array<Promise<unknown>> = [];
       for (let n = 0; n < total; n++) calls.push(emitter.toRoom({ room: 'burst', event: 'b', data: { n } }));
       await Promise.all(calls);
       await client.until(() => client.all('b').length === total, 'the whole burst', 10_000);
