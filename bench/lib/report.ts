@@ -551,6 +551,21 @@ function describeMiss(run: IRunResult, t: ITargetCheck): string | undefined {
       `Where each microsecond above the floor goes is in the profiling notes below (${PROBE}); the four subscriptions are the floor's too ([subscription-cost.md](subscription-cost.md), \`npm run bench:probe\`, measures them in isolation).`,
     ].join(' ');
   };
+  // The connect workload runs each variant once per repetition (no spread of its own): another
+  // variant's ratio at the same scale, in the same run, shows how far this figure moves.
+  const connectNoise = (): string => {
+    const metrics = ratio(
+      run,
+      worst.clients,
+      'connect',
+      (r) => r.cpuUsPerConnection,
+      'helper-metrics',
+      'helper',
+    );
+    return metrics === null
+      ? ''
+      : ` In the same run and scale, \`metrics: true\` (a few counter and histogram updates per connection) measured ${fmtRatio(metrics)} the helper's CPU per connection.`;
+  };
   const reasons: Record<string, string> = {
     'socketio-fanout-4k': floorBound('fanout-4k'),
     'socketio-fanout': floorBound('fanout-64'),
@@ -559,7 +574,7 @@ function describeMiss(run: IRunResult, t: ITargetCheck): string | undefined {
     'metrics-fanout': `${spreadText(run, worst.clients, t.id)}With \`metrics: true\` the fan-out path is the same code: the helper keeps its running totals (one increment per message, not per recipient) whether metrics are on or off, and the Prometheus registry only reads them when scraped (nothing scrapes during the run). What metrics add is on the connect and inbound paths: an authentication-duration histogram observation per connection and the byte count of every inbound frame.`,
     'history-send': `${spreadText(run, worst.clients, t.id)}What a history room adds per message, not per recipient: the sending instance runs the publish script in Redis (\`EVAL\`: the next offset, \`XADD\` to the room's stream, \`PUBLISH\`) instead of a bare \`PUBLISH\`, and then delivers the message to its own clients only when Pub/Sub brings it back, parsing the envelope and serializing the data again as the other instance does (the room without history delivers locally at once from the object it has). Redis's own CPU for the script is not in the figure.`,
     'fleet-fanout': `${spreadText(run, worst.clients, t.id)}With \`fleet\` on, the fan-out path is the same code: the registry reads the running totals once per interval (here every second) and writes one MULTI to Redis; nothing is done per message or per recipient.`,
-    'fleet-connect': `${spreadText(run, worst.clients, t.id)}With \`fleet\` on, a connection costs the same code: the registry counts nothing per connection (it reads the client registry's sizes once per interval).`,
+    'fleet-connect': `${spreadText(run, worst.clients, t.id)}With \`fleet\` on, a connection costs the same code: the registry counts nothing per connection (it reads the client registry's sizes once per interval).${connectNoise()}`,
     'connect-rate': connectReason(),
     'paced-p99': pacedReason(),
   };
