@@ -118,9 +118,9 @@ export class WebSocketEmitter {
 
   private duplicate(): TRedisClient {
     const client = asPublisher(this.connection.getClient().duplicate(), this.commandTimeout);
-    // The calls of one turn go to Redis as one write (ioredis' auto-pipelining, read per command):
-    // same order, same replies, a fraction of the system calls. The connection is the emitter's own.
-    client.options.enableAutoPipelining = true;
+    // Not auto-pipelined (ioredis' enableAutoPipelining): it keeps one pipeline in flight per
+    // connection, so during a stall the next calls would wait unsent behind it, past
+    // redisCommandTimeout (whose clock starts only when a command is written).
     const limiter = new LogRateLimiter();
     client.on('error', (error: unknown) => {
       const text = errorText(error);

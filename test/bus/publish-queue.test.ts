@@ -185,7 +185,7 @@ describe('publish queue', () => {
 });
 
 describe('emitter publish bound', () => {
-  test('a burst of calls in one turn (auto-pipelined) arrives whole and in order, every promise resolved', async () => {
+  test('a burst of calls in one turn arrives whole and in order, every promise resolved', async () => {
     const connection = new RedisHelper({
       name: 'emitter-burst',
       host: '127.0.0.1',
@@ -204,6 +204,38 @@ describe('emitter publish bound', () => {
       await client.until(() => client.all('b').length === total, 'the whole burst', 10_000);
       expect(received(client, 'b')).toEqual(Array.from({ length: total }, (_, n) => n));
       expect(emitter.publishQueue()).toEqual({ messages: 0, bytes: 0 });
+    } finally {
+      client.close();
+      await emitter.shutdown();
+      await connection.disconnect();
+    }
+  }, 20_000);
+
+  test('a plain command and the first script call in one turn: both go, in order, nothing thrown', async () => {
+    const connection = new RedisHelper({
+      name: 'emitter-first-turn',
+      host: '127.0.0.1',
+      port: redis.port,
+      autoConnect: false,
+      logger: silentLogger,
+    });
+    const emitter = new WebSocketEmitter({ redisConnection: connection, logger: silentLogger });
+    await emitter.configure();
+    const client = await member('first-turn');
+    try {
+      // A plain PUBLISH opens the turn's pipeline; the room call is the connection's first script call.
+      const calls = [
+        emitter.toUser({ userId: 'nobody', event: 'u', data: 0 }),
+        emitter.toRoom({ room: 'first-turn', event: 'f', data: { n: 0 } }),
+        emitter.toRoom({ room: 'first-turn', event: 'f', data: { n: 1 } }),
+      ];
+      expect((await Promise.allSettled(calls)).map((outcome) => outcome.status)).toEqual([
+        'fulfilled',
+        'fulfilled',
+        'fulfilled',
+      ]);
+      await client.until(() => client.all('f').length === 2, 'both room messages', 10_000);
+      expect(received(client, 'f')).toEqual([0, 1]);
     } finally {
       client.close();
       await emitter.shutdown();
