@@ -226,7 +226,7 @@ async function connect(cmd: Extract<TCapacityCommand, { cmd: 'connect' }>): Prom
             cmd.ports[i % cmd.ports.length]!,
             cmd.localAddresses[i % cmd.localAddresses.length]!,
             `cap-${cmd.tag}-${i}`,
-            cmd.room,
+            cmd.rooms && cmd.rooms.length > 0 ? cmd.rooms[i % cmd.rooms.length]! : cmd.room,
           ),
         );
       } catch (error) {

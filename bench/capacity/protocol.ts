@@ -15,6 +15,11 @@ export type TCapacityCommand =
       tag: string;
       /** The room every socket joins once authenticated. */
       room: string;
+      /**
+       * Optional, in place of `room`: socket i joins rooms[i % rooms.length] (repeat a name to
+       * make its room larger; bench/probes/admin-scale.ts skews rooms this way).
+       */
+      rooms?: string[];
     }
   /** From now on every socket must receive `expect` benchmark messages, numbered from 0. */
   | { cmd: 'arm'; expect: number }

@@ -10,7 +10,7 @@ import { WebSocketEmitter } from '../emitter/websocket-emitter.ts';
 import { fleetTopRooms, readFleet } from '../fleet/reader.ts';
 import { ROOMCAST_VERSION } from '../fleet/version.ts';
 import { RedisPresenceStore } from '../presence/redis-store.ts';
-import { presenceStats } from '../presence/types.ts';
+import { type IPresenceMember, presenceStats } from '../presence/types.ts';
 import { ConnectionRateLimiter } from '../server/connection-rate.ts';
 import { ApiKeyCheck, type THttpApiKeys } from './auth.ts';
 import { errorBody, HttpApiError, toHttpApiError } from './errors.ts';
@@ -133,6 +133,21 @@ export function createHttpApi(opts: IHttpApiOptions): IHttpApi {
   const redis = () => emitter.readyConnection();
   // Only `list` is used: presence is read as the instances wrote it.
   const presence = new RedisPresenceStore({ client: redis, serverId: 'http-api', ttl: 1 });
+  // A room's presence is read whole (one HGETALL), so requests for the same room that arrive while
+  // a read is on its way share it: the admin page asks for a room's members and its stats at once,
+  // and at 20,000 members each read costs Redis and this process tens of milliseconds.
+  const reading = new Map<string, Promise<IPresenceMember[]>>();
+  const presenceOf = (room: string): Promise<IPresenceMember[]> => {
+    let read = reading.get(room);
+    if (!read) {
+      read = presence
+        .list(room)
+        .then((members) => members.sort(byClientId))
+        .finally(() => reading.delete(room));
+      reading.set(room, read);
+    }
+    return read;
+  };
 
   /** The writes, shared by their routes and by the batch. */
   const writes: {
@@ -224,8 +239,7 @@ export function createHttpApi(opts: IHttpApiOptions): IHttpApi {
   });
   app.openapi(routes.presence, async (c) => {
     const { room, limit } = c.req.valid('query');
-    const members = await presence.list(room);
-    members.sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
+    const members = await presenceOf(room);
     return c.json(
       { room, total: members.length, members: members.slice(0, limit ?? HTTP_API_DEFAULTS.presenceLimit) },
       200,
@@ -233,7 +247,7 @@ export function createHttpApi(opts: IHttpApiOptions): IHttpApi {
   });
   app.openapi(routes.presenceStats, async (c) => {
     const { room } = c.req.valid('query');
-    return c.json({ room, ...presenceStats(await presence.list(room)) }, 200);
+    return c.json({ room, ...presenceStats(await presenceOf(room)) }, 200);
   });
   app.openapi(routes.history, async (c) => {
     const q = c.req.valid('query');
@@ -329,6 +343,9 @@ export function createHttpApi(opts: IHttpApiOptions): IHttpApi {
 }
 
 const DONE = Object.freeze({ done: true as const });
+
+const byClientId = (a: IPresenceMember, b: IPresenceMember) =>
+  a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0;
 
 function rateLimited(): HttpApiError {
   return new HttpApiError('RATE_LIMITED', 'too many requests for this key', { 'retry-after': '1' });

@@ -314,6 +314,37 @@ describe('presence', () => {
     expectError(await get('/presence'), 400, 'INVALID_REQUEST');
     for (const c of [x, y, z]) c.close();
   });
+
+  test("a room's members and stats asked for at once share one Redis read (as the admin page asks)", async () => {
+    const x = await joined(a, 'share-1', ['p-share']);
+    const y = await joined(b, 'share-2', ['p-share']);
+    for (let n = 0; n < 60 && (await get('/presence/stats?room=p-share')).json.clients !== 2; n++) {
+      await Bun.sleep(50);
+    }
+    const reads = () => {
+      const info = Bun.spawnSync(['redis-cli', '-p', String(redis.port), 'INFO', 'commandstats']);
+      return Number(/^cmdstat_hgetall:calls=(\d+)/m.exec(info.stdout.toString())?.[1] ?? 0);
+    };
+    const ask = (path: string) =>
+      Promise.resolve(
+        api.fetch(new Request(`http://api${path}`, { headers: { authorization: `Bearer ${KEY}` } })),
+      ).then((response) => response.json() as Promise<any>);
+    const before = reads();
+    const pairs = 3;
+    for (let n = 0; n < pairs; n++) {
+      const [members, stats] = await Promise.all([
+        ask('/presence?room=p-share&limit=1'),
+        ask('/presence/stats?room=p-share'),
+      ]);
+      expect({ total: members.total, listed: members.members.length }).toEqual({ total: 2, listed: 1 });
+      expect(members.members[0].clientId).toBe([x.id, y.id].sort()[0]);
+      expect(stats).toEqual({ room: 'p-share', clients: 2, users: 2 });
+    }
+    // One read per pair (a sweep of another test's stopped instance may add one, never three).
+    expect(reads() - before).toBeLessThan(2 * pairs);
+    expect(reads() - before).toBeGreaterThanOrEqual(pairs);
+    for (const c of [x, y]) c.close();
+  });
 });
 
 describe('server commands', () => {
