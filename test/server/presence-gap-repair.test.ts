@@ -86,6 +86,13 @@ describe('gap repair of a room with history and presence', () => {
     b.helper.send({ destination: room, payload: { topic: 'note', data: { n: 2 } } });
     await raw.until(() => raw.all('note').length === 2, 'second publication');
 
+    // What the re-joiner heard so far may include its own join (announced through Redis, so it can
+    // arrive after its presence subscription): only what comes from now on counts.
+    const heardBefore = {
+      join: raw.all('ws:presence:join').length,
+      leave: raw.all('ws:presence:leave').length,
+    };
+
     // The gap repair: re-join with since the first publication.
     raw.send({
       event: 'join',
@@ -101,8 +108,8 @@ describe('gap repair of a room with history and presence', () => {
     await Bun.sleep(300);
     expect(sameInstance.events).toEqual([['join', raw.id]]);
     expect(otherInstance.events).toEqual([['join', raw.id]]);
-    expect(raw.all('ws:presence:join')).toEqual([]);
-    expect(raw.all('ws:presence:leave')).toEqual([]);
+    expect(raw.all('ws:presence:join').slice(heardBefore.join)).toEqual([]);
+    expect(raw.all('ws:presence:leave').slice(heardBefore.leave)).toEqual([]);
     for (const server of [a, b]) {
       const ids = (await server.helper.presence({ room })).map((m) => m.clientId).sort();
       expect(ids).toEqual([raw.id, sameInstance.id, otherInstance.id].sort());
