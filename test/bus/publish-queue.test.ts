@@ -185,18 +185,36 @@ describe('publish queue', () => {
 });
 
 describe('emitter publish bound', () => {
-  test('a burst of calls in one turn arrives whole and in order, every promise resolved', async () => {
+  /**
+   * An emitter on its own connection and a member of `room` on instance B; `run` gets both, and
+   * everything is closed afterwards whatever it did.
+   */
+  async function withEmitter(
+    room: string,
+    options: { redisCommandTimeout?: number; maxPublishQueueBytes?: number },
+    run: (emitter: WebSocketEmitter, client: TestClient) => Promise<void>,
+  ): Promise<void> {
     const connection = new RedisHelper({
-      name: 'emitter-burst',
+      name: `emitter-${room}`,
       host: '127.0.0.1',
       port: redis.port,
       autoConnect: false,
       logger: silentLogger,
     });
-    const emitter = new WebSocketEmitter({ redisConnection: connection, logger: silentLogger });
+    const emitter = new WebSocketEmitter({ redisConnection: connection, logger: silentLogger, ...options });
     await emitter.configure();
-    const client = await member('burst');
+    const client = await member(room);
     try {
+      await run(emitter, client);
+    } finally {
+      client.close();
+      await emitter.shutdown();
+      await connection.disconnect();
+    }
+  }
+
+  test('a burst of calls in one turn arrives whole and in order, every promise resolved', async () => {
+    await withEmitter('burst', {}, async (emitter, client) => {
       const total = 3_000;
       const calls: Array<Promise<unknown>> = [];
       for (let n = 0; n < total; n++) calls.push(emitter.toRoom({ room: 'burst', event: 'b', data: { n } }));
@@ -204,26 +222,12 @@ describe('emitter publish bound', () => {
       await client.until(() => client.all('b').length === total, 'the whole burst', 10_000);
       expect(received(client, 'b')).toEqual(Array.from({ length: total }, (_, n) => n));
       expect(emitter.publishQueue()).toEqual({ messages: 0, bytes: 0 });
-    } finally {
-      client.close();
-      await emitter.shutdown();
-      await connection.disconnect();
-    }
+    });
   }, 20_000);
 
   test('a plain command and the first script call in one turn: both go, in order, nothing thrown', async () => {
-    const connection = new RedisHelper({
-      name: 'emitter-first-turn',
-      host: '127.0.0.1',
-      port: redis.port,
-      autoConnect: false,
-      logger: silentLogger,
-    });
-    const emitter = new WebSocketEmitter({ redisConnection: connection, logger: silentLogger });
-    await emitter.configure();
-    const client = await member('first-turn');
-    try {
-      // A plain PUBLISH opens the turn's pipeline; the room call is the connection's first script call.
+    await withEmitter('first-turn', {}, async (emitter, client) => {
+      // A plain PUBLISH first, then the connection's first script calls (their scripts defined on use).
       const calls = [
         emitter.toUser({ userId: 'nobody', event: 'u', data: 0 }),
         emitter.toRoom({ room: 'first-turn', event: 'f', data: { n: 0 } }),
@@ -236,63 +240,44 @@ describe('emitter publish bound', () => {
       ]);
       await client.until(() => client.all('f').length === 2, 'both room messages', 10_000);
       expect(received(client, 'f')).toEqual([0, 1]);
-    } finally {
-      client.close();
-      await emitter.shutdown();
-      await connection.disconnect();
-    }
+    });
   }, 20_000);
 
   test('a stalled Redis: calls past maxPublishQueueBytes reject at once, the others resolve once it runs, in order', async () => {
-    const connection = new RedisHelper({
-      name: 'emitter',
-      host: '127.0.0.1',
-      port: redis.port,
-      autoConnect: false,
-      logger: silentLogger,
-    });
-    const emitter = new WebSocketEmitter({
-      redisConnection: connection,
-      logger: silentLogger,
-      redisCommandTimeout: 0,
-      maxPublishQueueBytes: 4_000,
-    });
-    await emitter.configure();
-    const client = await member('emit');
-    try {
-      process.kill(redisPid(), 'SIGSTOP');
-      const calls: Array<Promise<string>> = [];
-      let peak = 0;
-      for (let n = 0; n < 200; n++) {
-        calls.push(
-          emitter.toRoom({ room: 'emit', event: 'e', data: { n } }).then(
-            () => 'sent',
-            (error: Error) => error.message,
-          ),
-        );
-        peak = Math.max(peak, emitter.publishQueue().bytes);
-      }
-      const refusal = await Promise.race([calls[199]!, Bun.sleep(500).then(() => 'pending')]);
-      expect(refusal).toContain('maxPublishQueueBytes (4000) of publications are waiting for Redis');
-      expect(peak).toBeLessThanOrEqual(4_000);
-      process.kill(redisPid(), 'SIGCONT');
-      const outcomes = await Promise.all(calls);
-      const sent = outcomes.filter((o) => o === 'sent').length;
-      expect(sent).toBeGreaterThan(0);
-      expect(sent).toBeLessThan(200);
-      // The first calls went, the rest was refused: what arrived is exactly those, in order.
-      expect(outcomes.slice(0, sent).every((o) => o === 'sent')).toBe(true);
-      await client.until(() => client.all('e').length === sent, 'the admitted calls', 10_000);
-      expect(received(client, 'e')).toEqual(Array.from({ length: sent }, (_, n) => n));
-      expect(emitter.publishQueue()).toEqual({ messages: 0, bytes: 0 });
-    } finally {
+    const options = { redisCommandTimeout: 0, maxPublishQueueBytes: 4_000 };
+    await withEmitter('emit', options, async (emitter, client) => {
       try {
+        process.kill(redisPid(), 'SIGSTOP');
+        const calls: Array<Promise<string>> = [];
+        let peak = 0;
+        for (let n = 0; n < 200; n++) {
+          calls.push(
+            emitter.toRoom({ room: 'emit', event: 'e', data: { n } }).then(
+              () => 'sent',
+              (error: Error) => error.message,
+            ),
+          );
+          peak = Math.max(peak, emitter.publishQueue().bytes);
+        }
+        const refusal = await Promise.race([calls[199]!, Bun.sleep(500).then(() => 'pending')]);
+        expect(refusal).toContain('maxPublishQueueBytes (4000) of publications are waiting for Redis');
+        expect(peak).toBeLessThanOrEqual(4_000);
         process.kill(redisPid(), 'SIGCONT');
-      } catch {}
-      client.close();
-      await emitter.shutdown();
-      await connection.disconnect();
-    }
+        const outcomes = await Promise.all(calls);
+        const sent = outcomes.filter((o) => o === 'sent').length;
+        expect(sent).toBeGreaterThan(0);
+        expect(sent).toBeLessThan(200);
+        // The first calls went, the rest was refused: what arrived is exactly those, in order.
+        expect(outcomes.slice(0, sent).every((o) => o === 'sent')).toBe(true);
+        await client.until(() => client.all('e').length === sent, 'the admitted calls', 10_000);
+        expect(received(client, 'e')).toEqual(Array.from({ length: sent }, (_, n) => n));
+        expect(emitter.publishQueue()).toEqual({ messages: 0, bytes: 0 });
+      } finally {
+        try {
+          process.kill(redisPid(), 'SIGCONT');
+        } catch {}
+      }
+    });
   }, 20_000);
 });
 
