@@ -11,7 +11,7 @@
 import type { Socket } from 'bun';
 import { Histogram } from '../lib/histogram.ts';
 import { framePrefix, nowMs } from '../lib/shared.ts';
-import { watchParent } from '../servers/control.ts';
+import { serveParent } from '../servers/control.ts';
 import type { ICapacityReply, TCapacityCommand } from './protocol.ts';
 
 interface IConn {
@@ -309,13 +309,4 @@ async function handle(cmd: TCapacityCommand): Promise<ICapacityReply> {
   }
 }
 
-process.on('message', (cmd: TCapacityCommand) => {
-  handle(cmd).then(
-    (reply) => process.send?.(reply),
-    (error: unknown) =>
-      process.send?.({ ok: false, error: error instanceof Error ? error.message : String(error) }),
-  );
-});
-process.on('disconnect', () => process.exit(0));
-watchParent();
-process.send?.({ ok: true });
+serveParent<TCapacityCommand>(handle);

@@ -4,13 +4,13 @@
 //
 // Commands: `start` (Redis port, identifier, the admin and API keys; answers the port), `sample`
 // (CPU time and event-loop delay since the last sample), `exit`. Exits by itself when the
-// orchestrator is gone (watchParent).
+// orchestrator is gone (serveParent).
 
 import type { ILogger } from '../../src/common/types.ts';
 import { HttpApiBindingKeys, HttpApiComponent } from '../../src/core/http-api/component.ts';
 import { BaseApplication, WebSocketBindingKeys, WebSocketComponent } from '../../src/core/index.ts';
 import { RedisHelper } from '../../src/redis/redis-helper.ts';
-import { watchParent } from '../servers/control.ts';
+import { serveParent } from '../servers/control.ts';
 
 export interface IAdminScaleStart {
   cmd: 'start';
@@ -146,13 +146,4 @@ async function handle(command: TAdminScaleCommand): Promise<IAdminScaleReply> {
   }
 }
 
-process.on('message', (command: TAdminScaleCommand) => {
-  handle(command).then(
-    (reply) => process.send?.(reply),
-    (error: unknown) =>
-      process.send?.({ ok: false, error: error instanceof Error ? error.message : String(error) }),
-  );
-});
-process.on('disconnect', () => process.exit(0));
-watchParent();
-process.send?.({ ok: true });
+serveParent<TAdminScaleCommand>(handle);

@@ -21,6 +21,23 @@ interface IMimallocStats {
   malloc_bins: { block_size: number; current: number }[];
 }
 
+/**
+ * Runs a child process's IPC loop: each command from the orchestrator goes to `handle`, its reply
+ * (or `{ ok: false, error }`) goes back; the process exits with its parent and says it is ready.
+ */
+export function serveParent<C>(handle: (command: C) => Promise<object>): void {
+  process.on('message', (command: C) => {
+    handle(command).then(
+      (reply) => process.send?.(reply),
+      (error: unknown) =>
+        process.send?.({ ok: false, error: error instanceof Error ? error.message : String(error) }),
+    );
+  });
+  process.on('disconnect', () => process.exit(0));
+  watchParent();
+  process.send?.({ ok: true });
+}
+
 /** Exits when the orchestrator is gone, so a killed run never leaves a server behind. */
 export function watchParent(): void {
   const parent = Number(process.env.BENCH_PARENT_PID);
