@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { encodeFrame, parseJsonSafely } from '../../src/utils/json.ts';
+import { encodeFrame, parseJsonObject, parseJsonSafely } from '../../src/utils/json.ts';
 
 describe('parseJsonSafely', () => {
   test('drops prototype-reaching keys at any depth', () => {
@@ -24,6 +24,15 @@ describe('parseJsonSafely', () => {
   test('parses ordinary text unchanged and throws on invalid JSON', () => {
     expect(parseJsonSafely('{"event":"a","data":[1,2]}')).toEqual({ event: 'a', data: [1, 2] });
     expect(() => parseJsonSafely('{nope')).toThrow();
+  });
+});
+
+describe('parseJsonObject', () => {
+  test('an object comes back (dangerous keys dropped); anything else is undefined, never a throw', () => {
+    expect(parseJsonObject('{"a":1,"__proto__":{"x":1}}')).toEqual({ a: 1 });
+    for (const text of ['[1]', '"s"', '3', 'null', '{', '', 'not json']) {
+      expect(parseJsonObject(text)).toBeUndefined();
+    }
   });
 });
 
